@@ -1,0 +1,54 @@
+# The few commands a person needs. `make run` and `make test` do all the set-up themselves.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cksum < requirements.lock | cut -d' ' -f1)
+
+# Tests run in production mode (DEBUG off) with a throwaway key.
+TEST_ENV := DJANGO_DEBUG=0 DJANGO_SECRET_KEY=test-only-secret-key-not-for-production
+RUN_ENV := DJANGO_DEBUG=$${DJANGO_DEBUG:-1}
+
+.PHONY: venv run test lint format schema worker beat bench clean
+
+venv: $(STAMP)
+
+$(STAMP): requirements.lock
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.lock
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP)
+
+run: venv
+	$(RUN_ENV) $(PY) manage.py ensure_database
+	$(RUN_ENV) $(PY) manage.py migrate --no-input
+	$(RUN_ENV) $(PY) manage.py demo_tenant --tenant acme
+	$(RUN_ENV) $(PY) manage.py runserver 127.0.0.1:8000
+
+test: venv
+	$(TEST_ENV) $(PY) -m pytest $(PYTEST_ARGS)
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(TEST_ENV) $(PY) manage.py makemigrations --check --dry-run
+
+format: venv
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+schema: venv
+	$(TEST_ENV) $(PY) manage.py export_schema backend.schema --path schema.graphql
+
+worker: venv
+	$(PY) -m celery -A backend worker --loglevel=INFO
+
+beat: venv
+	$(PY) -m celery -A backend beat --loglevel=INFO
+
+bench: venv
+	$(TEST_ENV) DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/kpi_bench} \
+		$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) db.sqlite3 .pytest_cache .ruff_cache

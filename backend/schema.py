@@ -1,0 +1,48 @@
+"""The root GraphQL schema: merges the apps' queries and mutations and installs the limits."""
+
+from __future__ import annotations
+
+import strawberry
+from django.conf import settings
+from strawberry.extensions import (
+    DisableIntrospection,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    QueryDepthLimiter,
+)
+from strawberry.schema.config import StrawberryConfig
+from strawberry.tools import merge_types
+from strawberry_django.optimizer import DjangoOptimizerExtension
+
+from tenants.graphql.errors import PublicErrorsOnly
+from tenants.graphql.mutations import TenantMutation
+from tenants.graphql.queries import TenantQuery
+
+Query = merge_types("Query", (TenantQuery,))
+Mutation = merge_types("Mutation", (TenantMutation,))
+
+
+def _extensions() -> list:
+    # Factories, not instances: each request gets fresh extension state.
+    extensions = [
+        lambda: QueryDepthLimiter(max_depth=settings.GRAPHQL_MAX_DEPTH),
+        lambda: MaxAliasesLimiter(max_alias_count=settings.GRAPHQL_MAX_ALIASES),
+        lambda: MaxTokensLimiter(max_token_count=settings.GRAPHQL_MAX_TOKENS),
+        PublicErrorsOnly,
+        DjangoOptimizerExtension,
+    ]
+    if not settings.GRAPHQL_INTROSPECTION:
+        extensions.insert(0, DisableIntrospection)
+    return extensions
+
+
+schema = strawberry.Schema(
+    query=Query,
+    mutation=Mutation,
+    extensions=_extensions(),
+    config=StrawberryConfig(
+        relay_max_results=settings.GRAPHQL_MAX_PAGE_SIZE,
+        # Suggestions ("Did you mean ...?") would reveal the schema to anonymous callers.
+        disable_field_suggestions=True,
+    ),
+)

@@ -1,0 +1,1 @@
+"""MQL → SQL handoff rules, scoring, SLAs and returns."""

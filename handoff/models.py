@@ -1,0 +1,1 @@
+"""Models of handoff (filled by later issues)."""

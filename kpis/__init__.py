@@ -1,0 +1,1 @@
+"""KPI catalogue, trees, targets, snapshots, funnels, alerts and reports."""

@@ -1,0 +1,1 @@
+"""Models of kpis (filled by later issues)."""

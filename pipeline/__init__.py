@@ -1,0 +1,1 @@
+"""Pipeline data: leads, activities, deal stages, deals, stage history; ingestion."""

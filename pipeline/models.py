@@ -1,0 +1,1 @@
+"""Models of pipeline (filled by later issues)."""

@@ -1,0 +1,1 @@
+"""Tenants: workspaces, memberships, teams, API tokens and the tenant-scoping machinery."""

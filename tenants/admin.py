@@ -1,0 +1,179 @@
+"""Django admin for tenants: workspaces, members, teams, closures and API tokens."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.db.models import Model, QuerySet
+from django.http import HttpRequest
+
+from tenants import services
+from tenants.admin_scoping import (
+    TenantScopedAdmin,
+    can_administer,
+    request_principal,
+)
+from tenants.errors import PublicError
+from tenants.models import ApiToken, Membership, Team, Tenant, TenantClosure
+from tenants.scopes import TOKEN_SCOPES
+
+
+@admin.register(Tenant)
+class TenantAdmin(admin.ModelAdmin):
+    list_display = ["slug", "name", "timezone", "currency", "fiscal_year_start_month", "is_active"]
+    search_fields = ["slug", "name"]
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return can_administer(request)
+
+    def has_view_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return can_administer(request)
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return can_administer(request)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return request.user.is_superuser
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> Any:
+        return [] if request.user.is_superuser else ["slug", "is_active", "created_at"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        queryset = super().get_queryset(request)
+        tenant = request_principal(request).tenant
+        if tenant is not None:
+            return queryset.filter(pk=tenant.pk)
+        return queryset if request.user.is_superuser else queryset.none()
+
+
+@admin.register(Team)
+class TeamAdmin(TenantScopedAdmin):
+    list_display = ["name", "created_at"]
+    search_fields = ["name"]
+
+
+@admin.register(TenantClosure)
+class TenantClosureAdmin(TenantScopedAdmin):
+    list_display = ["date", "name"]
+
+
+@admin.register(Membership)
+class MembershipAdmin(TenantScopedAdmin):
+    list_display = ["user", "role", "team", "is_active"]
+    list_filter = ["role", "is_active"]
+    search_fields = ["user__username", "display_name"]
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        tenant = request_principal(request).tenant
+        if db_field.name == "user" and tenant is not None:
+            # Tenant admins must not browse other tenants' users.
+            kwargs["queryset"] = get_user_model().objects.filter(
+                pk__in=Membership.objects.values("user_id")
+            )
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+class ApiTokenCreateForm(forms.ModelForm):
+    scopes = forms.MultipleChoiceField(
+        choices=[(s, s) for s in sorted(TOKEN_SCOPES)], widget=forms.CheckboxSelectMultiple
+    )
+
+    class Meta:
+        model = ApiToken
+        fields = ["name", "scopes", "expires_at"]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        try:
+            services.api_token_validate_input(
+                name=data.get("name") or "",
+                scopes=data.get("scopes") or [],
+                expires_at=data.get("expires_at"),
+            )
+        except PublicError as error:
+            field = {"expiresAt": "expires_at"}.get(error.field or "", error.field)
+            raise forms.ValidationError(
+                {field: error.message} if field else error.message
+            ) from error
+        return data
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(TenantScopedAdmin):
+    list_display = [
+        "name",
+        "prefix",
+        "scopes",
+        "created_by_label",
+        "expires_at",
+        "last_used_at",
+        "revoked_at",
+    ]
+    readonly_fields = ["prefix", "created_by_label", "created_at", "last_used_at", "revoked_at"]
+    actions = ["revoke"]
+
+    def get_form(self, request: HttpRequest, obj: Model | None = None, **kwargs: Any) -> Any:
+        if obj is None:
+            kwargs["form"] = ApiTokenCreateForm
+        return super().get_form(request, obj, **kwargs)
+
+    def get_fields(self, request: HttpRequest, obj: Model | None = None) -> Any:
+        if obj is None:
+            fields = ["name", "scopes", "expires_at"]
+            if request_principal(request).tenant is None:
+                fields.insert(0, "tenant")
+            return fields
+        return [
+            "name",
+            "prefix",
+            "scopes",
+            "created_by_label",
+            "created_at",
+            "expires_at",
+            "last_used_at",
+            "revoked_at",
+        ]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> Any:
+        if obj is None:
+            return []
+        return [
+            "prefix",
+            "scopes",
+            "created_by_label",
+            "created_at",
+            "expires_at",
+            "last_used_at",
+            "revoked_at",
+        ]
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False  # revoke instead, so the audit trail stays
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        if change:
+            obj.save(update_fields=["name"])
+            return
+        tenant = request_principal(request).tenant or form.cleaned_data["tenant"]
+        token, secret = services.api_token_create(
+            tenant=tenant,
+            name=form.cleaned_data["name"],
+            scopes=form.cleaned_data["scopes"],
+            expires_at=form.cleaned_data.get("expires_at"),
+            created_by=request.user,
+        )
+        obj.pk = token.pk
+        obj.refresh_from_db()
+        messages.warning(request, f"Copy this token now; it will not be shown again: {secret}")
+
+    @admin.action(description="Revoke selected tokens")
+    def revoke(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for token in queryset:
+            services.api_token_revoke(tenant=token.tenant, token_id=token.pk)
+        messages.success(request, f"Revoked {queryset.count()} token(s).")

@@ -1,0 +1,107 @@
+"""The current tenant of this thread/task, and the database setting that mirrors it.
+
+One mechanism scopes everything: `tenant_context(tenant)` sets a context variable that
+every tenant-owned manager filters on, and (on PostgreSQL) the transaction-local setting
+`app.tenant_id` that row-level security policies check. Code that truly needs every
+tenant (a worker fanning out, a superuser in admin) says so loudly with
+`dangerously_all_tenants()`.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from django.db import connections, transaction
+
+if TYPE_CHECKING:
+    from tenants.models import Tenant
+
+TENANT_SETTING = "app.tenant_id"
+ALL_TENANTS_SETTING = "app.all_tenants"
+
+
+@dataclass(frozen=True)
+class _Scope:
+    tenant_id: int | None
+    all_tenants: bool = False
+
+
+_NO_SCOPE = _Scope(tenant_id=None)
+_scope: contextvars.ContextVar[_Scope] = contextvars.ContextVar("tenant_scope", default=_NO_SCOPE)
+
+
+class TenantNotSet(RuntimeError):
+    """Raised when tenant-owned rows are read with no tenant in context."""
+
+
+def current_tenant_id() -> int | None:
+    """The id of the tenant in context, or None (none set, or all-tenants mode)."""
+    return _scope.get().tenant_id
+
+
+def in_all_tenants_mode() -> bool:
+    return _scope.get().all_tenants
+
+
+def _set_db_scope(scope: _Scope, using: str) -> None:
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        # TRICKY: is_local=true makes the value last only until the transaction ends, so a
+        # pooled connection can never carry one request's tenant into the next.
+        cursor.execute(
+            "SELECT set_config(%s, %s, true), set_config(%s, %s, true)",
+            [
+                TENANT_SETTING,
+                "" if scope.tenant_id is None else str(scope.tenant_id),
+                ALL_TENANTS_SETTING,
+                "on" if scope.all_tenants else "",
+            ],
+        )
+
+
+@contextmanager
+def _scoped(scope: _Scope, using: str) -> Iterator[None]:
+    previous = _scope.get()
+    with transaction.atomic(using=using):
+        token = _scope.set(scope)
+        _set_db_scope(scope, using)
+        try:
+            yield
+        finally:
+            _scope.reset(token)
+            # Restore the outer scope for the rest of an enclosing transaction. If the
+            # transaction is broken, the rollback resets the setting anyway.
+            if not connections[using].needs_rollback:
+                _set_db_scope(previous, using)
+
+
+@contextmanager
+def tenant_context(tenant: Tenant | int, *, using: str = "default") -> Iterator[None]:
+    """Run the block in one transaction that sees only `tenant`'s rows."""
+    tenant_id = tenant if isinstance(tenant, int) else tenant.pk
+    with _scoped(_Scope(tenant_id=tenant_id), using):
+        yield
+
+
+@contextmanager
+def dangerously_all_tenants(*, using: str = "default") -> Iterator[None]:
+    """Run the block in one transaction that sees every tenant's rows.
+
+    For workers that iterate tenants, token look-up before the tenant is known, and
+    superusers in admin. Never for anything a tenant's user or token drives.
+    """
+    with _scoped(_Scope(tenant_id=None, all_tenants=True), using):
+        yield
+
+
+@contextmanager
+def no_tenant(*, using: str = "default") -> Iterator[None]:
+    """Run the block with no tenant: tenant-owned rows are invisible (anonymous requests)."""
+    with _scoped(_NO_SCOPE, using):
+        yield

@@ -1,0 +1,94 @@
+"""GraphQL types of the tenants app."""
+
+from __future__ import annotations
+
+import strawberry
+import strawberry_django
+from strawberry import auto, relay
+
+from tenants import models
+from tenants.graphql.base import TenantScoped
+from tenants.graphql.context import Info
+
+
+@strawberry_django.type(models.Tenant, name="Tenant")
+class TenantType:
+    """The workspace the request is scoped to."""
+
+    slug: auto
+    name: auto
+    timezone: auto
+    currency: auto
+    fiscal_year_start_month: auto
+    holiday_country: auto
+    language: str
+
+    @strawberry_django.field(description="Days off besides public holidays.")
+    def closures(self, info: Info) -> list[ClosureType]:
+        return list(models.TenantClosure.objects.filter(tenant_id=self.pk).order_by("date"))
+
+
+@strawberry_django.type(models.TenantClosure, name="Closure")
+class ClosureType(TenantScoped):
+    date: auto
+    name: auto
+
+
+@strawberry_django.type(models.Team, name="Team")
+class TeamType(TenantScoped, relay.Node):
+    name: auto
+    created_at: auto
+
+
+@strawberry_django.type(models.Membership, name="Membership")
+class MembershipType(TenantScoped, relay.Node):
+    role: str
+    display_name: auto
+    is_active: auto
+    team: TeamType | None
+
+    @strawberry_django.field(only=["user__username"])
+    def username(self) -> str:
+        return self.user.username
+
+
+@strawberry_django.type(models.ApiToken, name="ApiToken")
+class ApiTokenType(TenantScoped, relay.Node):
+    """An API token's public metadata; its secret is shown only when it is created."""
+
+    name: auto
+    scopes: list[str]
+    created_by_label: auto
+    created_at: auto
+    expires_at: auto
+    last_used_at: auto
+    revoked_at: auto
+
+    @strawberry_django.field(only=["key_id"], description="The public part of the token.")
+    def prefix(self) -> str:
+        return self.prefix
+
+    @strawberry_django.field(only=["revoked_at", "expires_at"])
+    def is_active(self) -> bool:
+        return self.is_usable()
+
+
+@strawberry.type(name="Workspace")
+class WorkspaceType:
+    slug: str
+    name: str
+    role: str
+
+
+@strawberry.type(name="Me", description="Who is calling, in which workspace, with which scopes.")
+class MeType:
+    auth_kind: str = strawberry.field(description="user, token or anonymous.")
+    username: str | None
+    token_name: str | None
+    is_superuser: bool
+    tenant: TenantType | None
+    role: str | None
+    scopes: list[str]
+    workspaces: list[WorkspaceType] = strawberry.field(
+        description="Workspaces a signed-in user can choose with the X-Tenant header."
+    )

@@ -1,0 +1,53 @@
+"""Create (or reuse) the demo tenant with an admin login and print a fresh API token."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandParser
+
+from tenants import services
+from tenants.models import Tenant
+from tenants.scopes import TOKEN_SCOPES, Role
+
+DEMO_PASSWORD = "demo-password-2026"
+
+
+class Command(BaseCommand):
+    help = "Create or reuse a demo tenant and its admin login; prints a new API token."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--tenant", default="acme")
+        parser.add_argument("--name", default="株式会社アクメ (demo)")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        slug = options["tenant"]
+        tenant = Tenant.objects.filter(slug=slug).first() or services.tenant_create(
+            slug=slug, name=options["name"]
+        )
+        username = f"{slug}-admin"
+        user, created = get_user_model().objects.get_or_create(username=username)
+        if created:
+            user.set_password(DEMO_PASSWORD)
+            user.email = f"{username}@example.com"
+            user.save()
+        services.membership_add(tenant=tenant, user=user, role=Role.ADMIN)
+        _, secret = services.api_token_create(
+            tenant=tenant, name="demo token", scopes=sorted(TOKEN_SCOPES), created_by=user
+        )
+        self.stdout.write(
+            "\n".join(
+                [
+                    "",
+                    f"Demo tenant:  {tenant.slug} ({tenant.name})",
+                    f"Admin login:  {username} / {DEMO_PASSWORD}  (http://127.0.0.1:8000/admin/)",
+                    f"API token:    {secret}",
+                    "GraphiQL:     http://127.0.0.1:8000/graphql/",
+                    "Try:          curl -s http://127.0.0.1:8000/graphql/ "
+                    f"-H 'Authorization: Bearer {secret}' -H 'Content-Type: application/json' "
+                    '-d \'{"query": "{ me { authKind tenant { slug name } scopes } }"}\'',
+                    "",
+                ]
+            )
+        )

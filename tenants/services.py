@@ -1,0 +1,184 @@
+"""Writes for tenants: creating tenants, members, teams and API tokens (services)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from tenants import tokens
+from tenants.context import dangerously_all_tenants, tenant_context
+from tenants.errors import ErrorCode, NotFound, PublicError, ValidationFailed
+from tenants.hooks import run_tenant_created
+from tenants.models import ApiToken, Membership, Team, Tenant
+from tenants.scopes import TOKEN_SCOPES, Role
+
+API_TOKEN_NAME_MAX = 100
+
+
+def _full_clean(obj: object, exclude: Iterable[str] = ()) -> None:
+    try:
+        obj.full_clean(exclude=list(exclude))  # type: ignore[attr-defined]
+    except DjangoValidationError as exc:
+        field, messages = next(iter(exc.message_dict.items()))
+        raise ValidationFailed(" ".join(messages), field=field) from exc
+
+
+@transaction.atomic
+def tenant_create(
+    *,
+    slug: str,
+    name: str,
+    timezone_name: str = "Asia/Tokyo",
+    currency: str = "JPY",
+    fiscal_year_start_month: int = 4,
+    holiday_country: str = "JP",
+    language: str = "ja",
+) -> Tenant:
+    """Create a tenant and let the other apps seed its defaults."""
+    tenant = Tenant(
+        slug=slug,
+        name=name,
+        timezone=timezone_name,
+        currency=currency,
+        fiscal_year_start_month=fiscal_year_start_month,
+        holiday_country=holiday_country,
+        language=language,
+    )
+    _full_clean(tenant)
+    tenant.save()
+    with tenant_context(tenant):
+        run_tenant_created(tenant)
+    return tenant
+
+
+def membership_add(
+    *, tenant: Tenant, user: AbstractBaseUser, role: str, team: Team | None = None
+) -> Membership:
+    """Add a user to a tenant with a role; admins get Django admin (staff) access."""
+    if role not in Role.__members__.values():
+        raise ValidationFailed(f"Unknown role {role!r}.", field="role")
+    with tenant_context(tenant):
+        if team is not None and team.tenant_id != tenant.pk:
+            raise NotFound("Team", field="team")
+        membership, _ = Membership.objects.update_or_create(
+            tenant=tenant, user=user, defaults={"role": role, "team": team, "is_active": True}
+        )
+    if role == Role.ADMIN and not user.is_staff:
+        user.is_staff = True
+        user.save(update_fields=["is_staff"])
+    return membership
+
+
+def team_create(*, tenant: Tenant, name: str) -> Team:
+    name = name.strip()
+    if not name:
+        raise ValidationFailed("A team needs a name.", field="name")
+    with tenant_context(tenant):
+        if Team.objects.filter(name=name).exists():
+            raise PublicError(
+                f"A team named {name!r} exists.", code=ErrorCode.CONFLICT, field="name"
+            )
+        return Team.objects.create(tenant=tenant, name=name)
+
+
+def api_token_validate_input(
+    *, name: str, scopes: Iterable[str], expires_at: dt.datetime | None
+) -> tuple[str, list[str]]:
+    """Normalised (name, scopes) for a new token, or ValidationFailed."""
+    name = name.strip()
+    if not name or len(name) > API_TOKEN_NAME_MAX:
+        raise ValidationFailed(f"Name must be 1 to {API_TOKEN_NAME_MAX} characters.", field="name")
+    scope_list = sorted(set(scopes))
+    if not scope_list:
+        raise ValidationFailed("Give the token at least one scope.", field="scopes")
+    unknown = [s for s in scope_list if s not in TOKEN_SCOPES]
+    if unknown:
+        raise ValidationFailed(
+            f"Unknown or non-grantable scopes: {', '.join(unknown)}. "
+            f"Allowed: {', '.join(sorted(TOKEN_SCOPES))}.",
+            field="scopes",
+        )
+    if expires_at is not None:
+        if timezone.is_naive(expires_at):
+            raise ValidationFailed("expiresAt needs a time zone offset.", field="expiresAt")
+        if expires_at <= timezone.now():
+            raise ValidationFailed("expiresAt must be in the future.", field="expiresAt")
+    return name, scope_list
+
+
+def api_token_create(
+    *,
+    tenant: Tenant,
+    name: str,
+    scopes: Iterable[str],
+    expires_at: dt.datetime | None = None,
+    created_by: AbstractBaseUser | None = None,
+) -> tuple[ApiToken, str]:
+    """Create a token; returns it and its secret string, which is shown this once only."""
+    name, scope_list = api_token_validate_input(name=name, scopes=scopes, expires_at=expires_at)
+    raw, parts = tokens.generate()
+    with tenant_context(tenant):
+        token = ApiToken.objects.create(
+            tenant=tenant,
+            name=name,
+            key_id=parts.key_id,
+            secret_hash=tokens.hash_secret(parts.secret),
+            scopes=scope_list,
+            expires_at=expires_at,
+            created_by=created_by,
+            created_by_label=created_by.get_username() if created_by else "",
+        )
+    return token, raw
+
+
+def api_token_revoke(*, tenant: Tenant, token_id: int) -> ApiToken:
+    """Revoke a token of `tenant`; revoking twice keeps the first revocation time."""
+    with tenant_context(tenant):
+        token = ApiToken.objects.filter(pk=token_id).first()
+        if token is None:
+            raise NotFound("API token")
+        if token.revoked_at is None:
+            token.revoked_at = timezone.now()
+            token.save(update_fields=["revoked_at"])
+    return token
+
+
+def api_token_authenticate(*, raw: str) -> ApiToken:
+    """The usable token for a secret string, or AuthenticationFailed with a precise code."""
+    parts = tokens.parse(raw)
+    if parts is None:
+        raise PublicError("Malformed API token.", code=ErrorCode.TOKEN_INVALID)
+    # TRICKY: the tenant is unknown until the token is found, so this one look-up by its
+    # random public key id runs across tenants; the secret is then checked in constant time.
+    with dangerously_all_tenants():
+        token = ApiToken.objects.select_related("tenant").filter(key_id=parts.key_id).first()
+    if token is None or not tokens.secret_matches(parts.secret, token.secret_hash):
+        raise PublicError("Invalid API token.", code=ErrorCode.TOKEN_INVALID)
+    if token.revoked_at is not None:
+        raise PublicError("This API token has been revoked.", code=ErrorCode.TOKEN_REVOKED)
+    now = timezone.now()
+    if token.expires_at is not None and token.expires_at <= now:
+        raise PublicError("This API token has expired.", code=ErrorCode.TOKEN_EXPIRED)
+    if not token.tenant.is_active:
+        raise PublicError("This workspace is deactivated.", code=ErrorCode.TOKEN_INVALID)
+    _touch_last_used(token, now)
+    return token
+
+
+def _touch_last_used(token: ApiToken, now: dt.datetime) -> None:
+    resolution = dt.timedelta(seconds=settings.API_TOKEN_LAST_USED_RESOLUTION_SECONDS)
+    if token.last_used_at is not None and now - token.last_used_at < resolution:
+        return
+    with tenant_context(token.tenant_id):
+        # A conditional UPDATE: concurrent requests do not pile up writes on one row.
+        ApiToken.objects.filter(
+            Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - resolution), pk=token.pk
+        ).update(last_used_at=now)
+    token.last_used_at = now

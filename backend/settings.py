@@ -93,15 +93,14 @@ if IS_POSTGRES:
     )
     _app_db.setdefault("CONN_MAX_AGE", _owner_db["CONN_MAX_AGE"])
     _app_db["CONN_HEALTH_CHECKS"] = True
-    # NOTE: "owner" comes first so the test runner creates and migrates the test database
-    # through it; "default" then mirrors the same database name under the app role.
+    # NOTE: tests create and migrate the test database through "owner" and point "default"
+    # at it (tests/conftest.py: django_db_setup).
+    # `migrate` defaults to the owner alias (tenants/management/commands/migrate.py).
     DATABASES = {"owner": _owner_db, "default": _app_db}
-    DATABASE_ROUTERS = ["tenants.db_router.OwnerMigratesRouter"]
 else:
     # SQLite: one connection; row-level security does not exist there (ORM scoping only).
     _owner_db["OPTIONS"] = {"timeout": 20}
     DATABASES = {"default": _owner_db}
-    DATABASE_ROUTERS = []
 
 DATABASE_APP_ROLE = DATABASES["default"]["USER"] if IS_POSTGRES else ""
 DATABASE_APP_PASSWORD = DATABASES["default"].get("PASSWORD", "") if IS_POSTGRES else ""
@@ -132,6 +131,9 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 # Batches of records arrive as one GraphQL request; anything larger is refused up front.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("GRAPHQL_MAX_BODY_BYTES", default=5 * 1024 * 1024)
+# Rows (of every kind together) one ingestRecords request may carry; a larger batch is
+# refused whole with BATCH_TOO_LARGE. Partners split bigger imports into several requests.
+INGEST_MAX_BATCH_ROWS = env.int("INGEST_MAX_BATCH_ROWS", default=5000)
 
 # --- GraphQL ---------------------------------------------------------------------------
 GRAPHQL_MAX_DEPTH = env.int("GRAPHQL_MAX_DEPTH", default=10)

@@ -44,7 +44,7 @@ class Tenant(models.Model):
     holiday_country = models.CharField(max_length=8, default="JP", validators=[validate_country])
     language = models.CharField(max_length=2, choices=Language.choices, default=Language.JA)
     is_active = models.BooleanField(default=True)
-    created_at = models.DateTimeField(default=now)
+    created_at = models.DateTimeField(default=now, editable=False)
 
     class Meta:
         ordering = ["slug"]
@@ -117,7 +117,7 @@ class Team(TenantOwnedModel):
     """A group of members (an IS team); KPIs roll up per team."""
 
     name = models.CharField(max_length=100)
-    created_at = models.DateTimeField(default=now)
+    created_at = models.DateTimeField(default=now, editable=False)
 
     class Meta:
         ordering = ["name"]
@@ -139,7 +139,7 @@ class Membership(TenantOwnedModel):
     )
     display_name = models.CharField(max_length=150, blank=True)
     is_active = models.BooleanField(default=True)
-    created_at = models.DateTimeField(default=now)
+    created_at = models.DateTimeField(default=now, editable=False)
 
     class Meta:
         ordering = ["id"]
@@ -169,7 +169,7 @@ class ApiToken(TenantOwnedModel):
     created_by_label = models.CharField(
         max_length=150, blank=True, help_text="Who created the token, kept after they leave."
     )
-    created_at = models.DateTimeField(default=now)
+    created_at = models.DateTimeField(default=now, editable=False)
     expires_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)

@@ -17,3 +17,21 @@ def user_workspaces(*, user: AbstractBaseUser) -> list[tuple[str, str, str]]:
             .order_by("tenant__slug")
             .values_list("tenant__slug", "tenant__name", "role")
         )
+
+
+def workspace_summary(*, tenant_id: int) -> dict[str, int]:
+    """Counts for a workspace's health check; runs in the caller's tenant scope."""
+    from django.db.models import Q
+    from django.utils import timezone
+
+    from tenants.models import ApiToken, Team
+
+    live = Q(revoked_at__isnull=True) & (
+        Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now())
+    )
+    return {
+        "tenant_id": tenant_id,
+        "members": Membership.objects.filter(is_active=True).count(),
+        "teams": Team.objects.count(),
+        "live_tokens": ApiToken.objects.filter(live).count(),
+    }

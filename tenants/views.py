@@ -8,7 +8,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from tenants.auth import SESSION_TENANT_KEY, principal_for_user
-from tenants.errors import PublicError
+from tenants.errors import ErrorCode, PublicError
 from tenants.middleware import error_response
 
 
@@ -18,6 +18,8 @@ def switch_tenant(request: HttpRequest) -> HttpResponse:
     """Remember the chosen workspace in the session, after checking membership."""
     slug = request.POST.get("slug", "").strip()
     try:
+        if not slug:
+            raise PublicError("Choose a workspace by its slug.", code=ErrorCode.TENANT_REQUIRED)
         principal_for_user(request.user, slug)
     except PublicError as error:
         return error_response(error)

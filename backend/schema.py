@@ -14,12 +14,15 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry_django.optimizer import DjangoOptimizerExtension
 
+from pipeline.graphql.ingestion import IngestionMutation
+from pipeline.graphql.mutations import PipelineMutation
+from pipeline.graphql.queries import PipelineQuery
 from tenants.graphql.errors import PublicErrorsOnly
 from tenants.graphql.mutations import TenantMutation
 from tenants.graphql.queries import TenantQuery
 
-Query = merge_types("Query", (TenantQuery,))
-Mutation = merge_types("Mutation", (TenantMutation,))
+Query = merge_types("Query", (TenantQuery, PipelineQuery))
+Mutation = merge_types("Mutation", (TenantMutation, PipelineMutation, IngestionMutation))
 
 
 def _extensions() -> list:

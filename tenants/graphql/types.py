@@ -47,7 +47,7 @@ class MembershipType(TenantScoped, relay.Node):
     is_active: auto
     team: TeamType | None
 
-    @strawberry_django.field(only=["user__username"])
+    @strawberry_django.field(only=["user__username"], select_related=["user"])
     def username(self) -> str:
         return self.user.username
 

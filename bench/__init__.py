@@ -1,0 +1,1 @@
+"""Benchmarks (not tests): each module measures our path against a floor in the same run."""

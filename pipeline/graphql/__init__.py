@@ -1,0 +1,1 @@
+"""The GraphQL API of the pipeline app: leads, activities, deals and their histories."""

@@ -1,0 +1,38 @@
+"""Fixtures of the pipeline tests: members and teams of tenant A, and B's member."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tenants import services
+from tenants.scopes import Role
+from tests.factories import TeamFactory, UserFactory
+
+
+@pytest.fixture
+def team_a(tenant_a: Any) -> Any:
+    return TeamFactory(tenant=tenant_a, name="IS East")
+
+
+@pytest.fixture
+def rep_a(tenant_a: Any, team_a: Any) -> Any:
+    """A rep of tenant A in team IS East (a Membership)."""
+    return services.membership_add(
+        tenant=tenant_a, user=UserFactory(username="rita"), role=Role.REP, team=team_a
+    )
+
+
+@pytest.fixture
+def rep_b(tenant_b: Any) -> Any:
+    """A rep of tenant B (a Membership)."""
+    return services.membership_add(
+        tenant=tenant_b, user=UserFactory(username="bert"), role=Role.REP
+    )
+
+
+@pytest.fixture
+def read_only_token_a(tenant_a: Any) -> str:
+    _, secret = services.api_token_create(tenant=tenant_a, name="bi", scopes=["records:read"])
+    return secret

@@ -5,11 +5,12 @@ from __future__ import annotations
 from django.contrib.auth.models import AbstractBaseUser
 from django.http import HttpRequest
 
-from tenants.context import dangerously_all_tenants, tenant_context
+from tenants.context import tenant_context
 from tenants.errors import ErrorCode, PublicError
 from tenants.models import Membership, Tenant
 from tenants.principal import ANONYMOUS, Principal, PrincipalKind
 from tenants.scopes import ALL_SCOPES, ROLE_SCOPES
+from tenants.selectors import user_workspaces
 from tenants.services import api_token_authenticate
 
 TENANT_HEADER = "HTTP_X_TENANT"
@@ -51,9 +52,9 @@ def _chosen_slug(request: HttpRequest) -> str | None:
 def principal_for_user(user: AbstractBaseUser, slug: str | None) -> Principal:
     """A session user in the tenant they chose by slug; they must be an active member."""
     if not slug:
-        slugs = _workspace_slugs(user, limit=2)
-        if len(slugs) == 1:
-            slug = slugs[0]
+        workspaces = user_workspaces(user=user)
+        if len(workspaces) == 1:
+            slug = workspaces[0][0]
     if not slug:
         return Principal(kind=PrincipalKind.USER, user=user, all_tenants=user.is_superuser)
     tenant = Tenant.objects.filter(slug=slug, is_active=True).first()
@@ -75,14 +76,3 @@ def principal_for_user(user: AbstractBaseUser, slug: str | None) -> Principal:
     return Principal(
         kind=PrincipalKind.USER, tenant=tenant, user=user, membership=membership, scopes=scopes
     )
-
-
-def _workspace_slugs(user: AbstractBaseUser, *, limit: int) -> list[str]:
-    # TRICKY: Membership rows are tenant-owned and the tenant is not chosen yet, so this one
-    # look-up of the user's own memberships spans tenants.
-    with dangerously_all_tenants():
-        return list(
-            Membership.objects.filter(user=user, is_active=True, tenant__is_active=True)
-            .order_by("tenant__slug")
-            .values_list("tenant__slug", flat=True)[:limit]
-        )

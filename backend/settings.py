@@ -135,6 +135,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("GRAPHQL_MAX_BODY_BYTES", default=5 * 1024
 # refused whole with BATCH_TOO_LARGE. Partners split bigger imports into several requests.
 INGEST_MAX_BATCH_ROWS = env.int("INGEST_MAX_BATCH_ROWS", default=5000)
 
+# KPI snapshots: dirty days handled per refresh transaction.
+KPI_REFRESH_MAX_DAYS = env.int("KPI_REFRESH_MAX_DAYS", default=400)
+
 # --- GraphQL ---------------------------------------------------------------------------
 GRAPHQL_MAX_DEPTH = env.int("GRAPHQL_MAX_DEPTH", default=10)
 GRAPHQL_MAX_ALIASES = env.int("GRAPHQL_MAX_ALIASES", default=15)
@@ -173,6 +176,24 @@ CELERY_TASK_TIME_LIMIT = 360
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_RESULT_EXPIRES = 3600
 CELERY_TIMEZONE = "UTC"
+# The sweep catches dirty days whose refresh task was lost (worker down, broker restart).
+CELERY_BEAT_SCHEDULE = {
+    "kpis-refresh-dirty-sweep": {"task": "kpis.refresh_dirty_sweep", "schedule": 60.0},
+}
+
+# The cache coalesces snapshot refreshes across web and worker processes, so it must be
+# shared (Redis) whenever a real worker runs; in-process memory is enough for eager mode.
+CACHE_URL = env.str(
+    "CACHE_URL",
+    default=REDIS_URL or (CELERY_BROKER_URL if CELERY_BROKER_URL.startswith("redis") else ""),
+)
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+        if CACHE_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
 
 LOGGING = {
     "version": 1,

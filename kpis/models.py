@@ -1,1 +1,179 @@
-"""Models of kpis (filled by later issues)."""
+"""KPI snapshots, tenant-defined KPIs, targets and KGI → KSF → KPI trees."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils.timezone import now
+
+from kpis.catalogue import Category, Direction, Layer, Unit
+from kpis.periods import Grain
+from kpis.scopes import ScopeType
+from tenants.models import Membership, TenantOwnedModel
+
+
+def _count() -> models.BigIntegerField:
+    return models.BigIntegerField(default=0)
+
+
+def _money() -> models.DecimalField:
+    return models.DecimalField(max_digits=24, decimal_places=6, default=0)
+
+
+class KpiSnapshot(TenantOwnedModel):
+    """Every stored measure of one (grain, period, scope), precomputed from raw rows.
+
+    A KPI's numerator and denominator are columns of this row, so each KPI of the catalogue
+    (and every tenant-defined KPI built from the same measures) is one division on read.
+    Day rows are computed from raw rows; coarser rows sum their days, except the distinct
+    counts, computed per period from raw rows. `weighted_pipeline_change` holds the change of
+    the weighted pipeline during the period (a stock): its level at a period's end is the sum
+    of the changes of all days before that end.
+    """
+
+    grain = models.CharField(max_length=8, choices=Grain.choices)
+    period_start = models.DateField()
+    period_end = models.DateField()
+    scope_type = models.CharField(max_length=8, choices=ScopeType.choices)
+    scope_key = models.CharField(max_length=50, blank=True)
+    computed_at = models.DateTimeField(default=now)
+
+    calls = _count()
+    connects = _count()
+    outreach = _count()
+    emails_sent = _count()
+    emails_delivered = _count()
+    emails_opened = _count()
+    emails_clicked = _count()
+    leads_touched = _count()
+    active_reps = _count()
+    leads_created = _count()
+    mqls = _count()
+    sqls = _count()
+    meetings = _count()
+    opportunities = _count()
+    wins = _count()
+    losses = _count()
+    recycles = _count()
+    deals_created = _count()
+    pipeline_created = _money()
+    won_deals = _count()
+    revenue = _money()
+    weighted_pipeline_change = _money()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "grain", "scope_type", "scope_key", "period_start"],
+                name="kpisnapshot_unique",
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["tenant", "grain", "period_start"], name="kpisnapshot_tenant_period"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.grain} {self.period_start} {self.scope_type}:{self.scope_key}"
+
+
+class KpiCustomDefinition(TenantOwnedModel):
+    """A tenant-defined KPI built from the catalogue's measures."""
+
+    key = models.SlugField(max_length=50)
+    name_ja = models.CharField(max_length=100)
+    name_en = models.CharField(max_length=100, blank=True)
+    category = models.CharField(max_length=12, choices=[(c, c) for c in Category])
+    layer = models.CharField(max_length=8, choices=[(v, v) for v in Layer])
+    numerator = models.CharField(max_length=40)
+    denominator = models.CharField(max_length=40, blank=True)
+    unit = models.CharField(max_length=8, choices=[(u, u) for u in Unit], default=Unit.COUNT)
+    direction = models.CharField(
+        max_length=20, choices=[(d, d) for d in Direction], default=Direction.HIGHER_IS_BETTER
+    )
+    reference_value = models.DecimalField(max_digits=20, decimal_places=4, null=True, blank=True)
+    reference_source = models.CharField(max_length=200, blank=True)
+    description = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["key"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "key"], name="kpicustom_unique_key")
+        ]
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class KpiTarget(TenantOwnedModel):
+    """A manager's target for a KPI in one period and scope."""
+
+    kpi_key = models.CharField(max_length=50)
+    grain = models.CharField(max_length=8, choices=Grain.choices)
+    period_start = models.DateField()
+    scope_type = models.CharField(max_length=8, choices=ScopeType.choices)
+    scope_key = models.CharField(max_length=50, blank=True)
+    value = models.DecimalField(max_digits=24, decimal_places=4)
+    set_by = models.ForeignKey(
+        Membership, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["kpi_key", "period_start"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "kpi_key", "grain", "period_start", "scope_type", "scope_key"],
+                name="kpitarget_unique",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kpi_key} {self.grain} {self.period_start} = {self.value}"
+
+
+class KpiTree(TenantOwnedModel):
+    """A tenant's KGI → KSF → KPI tree."""
+
+    name = models.CharField(max_length=100)
+    is_default = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=now, editable=False)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "name"], name="kpitree_unique_name"),
+            models.UniqueConstraint(
+                fields=["tenant"],
+                condition=models.Q(is_default=True),
+                name="kpitree_one_default",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class KpiTreeNode(TenantOwnedModel):
+    """A node of a KPI tree: the KGI, a KSF grouping, or a KPI."""
+
+    class Kind(models.TextChoices):
+        KGI = "kgi", "KGI"
+        KSF = "ksf", "KSF"
+        KPI = "kpi", "KPI"
+
+    tree = models.ForeignKey(KpiTree, on_delete=models.CASCADE, related_name="nodes")
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="children"
+    )
+    kind = models.CharField(max_length=3, choices=Kind.choices)
+    kpi_key = models.CharField(max_length=50, blank=True)
+    label = models.CharField(max_length=100, blank=True)
+    order = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["tree", "order", "id"]
+        indexes = [models.Index(fields=["tenant", "tree"], name="kpitreenode_tenant_tree")]
+
+    def __str__(self) -> str:
+        return self.label or self.kpi_key

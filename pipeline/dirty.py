@@ -3,13 +3,33 @@
 from __future__ import annotations
 
 import zoneinfo
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 
+from django.db import transaction
 from django.utils import timezone
 
 from pipeline.models import DirtyDay
 from tenants.models import Tenant
+
+DirtyListener = Callable[[int], None]
+_listeners: list[DirtyListener] = []
+
+
+def register_dirty_listener(listener: DirtyListener) -> DirtyListener:
+    """Call `listener(tenant_id)` after the commit of a transaction that marked days dirty.
+
+    The KPI app registers its snapshot refresh here; pipeline imports no KPI code.
+    """
+    if listener not in _listeners:
+        _listeners.append(listener)
+    return listener
+
+
+def notify_days_dirty(tenant_id: int) -> None:
+    """Tell the listeners, on commit, that `tenant_id` has dirty days (for bulk writers)."""
+    for listener in _listeners:
+        transaction.on_commit(lambda listener=listener: listener(tenant_id))
 
 
 def mark_days_dirty(*, tenant: Tenant, datetimes: Iterable[datetime | None]) -> None:
@@ -33,3 +53,4 @@ def mark_days_dirty(*, tenant: Tenant, datetimes: Iterable[datetime | None]) -> 
         [DirtyDay(tenant=tenant, day=day) for day in sorted(days)],
         ignore_conflicts=True,
     )
+    notify_days_dirty(tenant.pk)

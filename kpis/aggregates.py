@@ -1,0 +1,340 @@
+"""Set-based aggregates of raw pipeline rows into snapshot measures, per period and scope.
+
+Each function runs a fixed number of aggregating queries (one per scope type) over the raw
+rows of a tenant-local date range and returns {(period_start, scope_type, scope_key):
+{measure: value}}. Attribution, exactly as the design says:
+
+- activities count for their rep; team = that rep's team; source = the lead's source;
+- leads created count for the lead's owner and the owner's team;
+- transitions count for the lead's owner at that time (StageTransition.owner) and the team
+  recorded with it; deals for the deal's owner (else the lead's owner) and that member's team;
+- source = the lead's source; rows without a rep/owner count only in the tenant and source
+  scopes.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from datetime import date, datetime, time
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import (
+    Case,
+    CharField,
+    Count,
+    DecimalField,
+    ExpressionWrapper,
+    F,
+    Q,
+    QuerySet,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import Cast, Coalesce, TruncDate
+
+from kpis.scopes import ScopeType
+from pipeline.lifecycle import Stage
+from pipeline.models import Activity, Deal, DealStageChange, Lead, StageTransition
+
+Key = tuple[date, str, str]
+Rows = dict[Key, dict[str, Any]]
+
+OUTREACH = (Activity.Type.CALL, Activity.Type.EMAIL)
+MONEY = DecimalField(max_digits=24, decimal_places=6)
+
+
+def bounds(start: date, end: date, zone: zoneinfo.ZoneInfo) -> tuple[datetime, datetime]:
+    """The instants of the local midnights starting `start` and `end`."""
+    return datetime.combine(start, time.min, tzinfo=zone), datetime.combine(
+        end, time.min, tzinfo=zone
+    )
+
+
+def _as_text(expression: Any) -> Any:
+    return Cast(expression, output_field=CharField())
+
+
+def _scoped(
+    queryset: QuerySet,
+    *,
+    rep: str | None,
+    team: Any,
+    source: str,
+) -> Iterable[tuple[str, QuerySet, Any]]:
+    """(scope type, queryset restricted to rows of that scope, key expression) per scope type."""
+    yield ScopeType.TENANT, queryset, Value("")
+    if team is not None:
+        yield (
+            ScopeType.TEAM,
+            queryset.annotate(_team=team).filter(_team__isnull=False),
+            _as_text(F("_team")),
+        )
+    if rep is not None:
+        yield ScopeType.REP, queryset.filter(**{f"{rep}__isnull": False}), _as_text(F(rep))
+    yield ScopeType.SOURCE, queryset, Coalesce(F(source), Value(""))
+
+
+def _collect(
+    out: Rows,
+    queryset: QuerySet,
+    *,
+    period: Any,
+    rep: str | None,
+    team: Any,
+    source: str,
+    aggregates: dict[str, Any],
+    convert: Callable[[date], date] = lambda d: d,
+) -> None:
+    for scope_type, scoped, key in _scoped(queryset, rep=rep, team=team, source=source):
+        rows = (
+            scoped.annotate(_period=period, _key=key)
+            .values("_period", "_key")
+            .annotate(**aggregates)
+            .order_by()
+        )
+        for row in rows:
+            period_start = convert(row.pop("_period"))
+            scope_key = row.pop("_key") or ""
+            bucket = out.setdefault((period_start, scope_type, scope_key), {})
+            for name, value in row.items():
+                if value:
+                    bucket[name] = bucket.get(name, 0) + value
+
+
+def _day(field: str, zone: zoneinfo.ZoneInfo) -> Any:
+    return TruncDate(field, tzinfo=zone)
+
+
+def activity_measures(
+    out: Rows, *, start: date, end: date, zone: zoneinfo.ZoneInfo, distinct: bool = True
+) -> None:
+    """Activity counts per day (and, with `distinct`, the day's distinct leads and reps)."""
+    lo, hi = bounds(start, end, zone)
+    outreach = Q(type__in=OUTREACH)
+    aggregates: dict[str, Any] = {
+        "calls": Count("id", filter=Q(type=Activity.Type.CALL)),
+        "connects": Count(
+            "id", filter=Q(type=Activity.Type.CALL, call_outcome=Activity.CallOutcome.CONNECTED)
+        ),
+        "outreach": Count("id", filter=outreach),
+        "emails_sent": Count("id", filter=Q(type=Activity.Type.EMAIL)),
+        "emails_delivered": Count("id", filter=Q(type=Activity.Type.EMAIL, email_delivered=True)),
+        "emails_opened": Count("id", filter=Q(type=Activity.Type.EMAIL, email_opened=True)),
+        "emails_clicked": Count("id", filter=Q(type=Activity.Type.EMAIL, email_clicked=True)),
+    }
+    if distinct:
+        aggregates.update(distinct_activity_aggregates())
+    _collect(
+        out,
+        Activity.objects.filter(occurred_at__gte=lo, occurred_at__lt=hi),
+        period=_day("occurred_at", zone),
+        rep="rep_id",
+        team=F("rep__team_id"),
+        source="lead__source",
+        aggregates=aggregates,
+    )
+
+
+def distinct_activity_aggregates() -> dict[str, Any]:
+    return {
+        "leads_touched": Count("lead_id", distinct=True, filter=Q(type__in=OUTREACH)),
+        "active_reps": Count("rep_id", distinct=True),
+    }
+
+
+def distinct_activity_measures(
+    out: Rows, *, start: date, end: date, period_start: date, zone: zoneinfo.ZoneInfo
+) -> None:
+    """Distinct leads touched and active reps over the whole range [start, end)."""
+    lo, hi = bounds(start, end, zone)
+    _collect(
+        out,
+        Activity.objects.filter(occurred_at__gte=lo, occurred_at__lt=hi),
+        period=Value(period_start),
+        rep="rep_id",
+        team=F("rep__team_id"),
+        source="lead__source",
+        aggregates=distinct_activity_aggregates(),
+        convert=lambda _: period_start,
+    )
+
+
+def lead_measures(out: Rows, *, start: date, end: date, zone: zoneinfo.ZoneInfo) -> None:
+    lo, hi = bounds(start, end, zone)
+    _collect(
+        out,
+        Lead.objects.filter(created_at__gte=lo, created_at__lt=hi),
+        period=_day("created_at", zone),
+        rep="owner_id",
+        team=F("owner__team_id"),
+        source="source",
+        aggregates={"leads_created": Count("id")},
+    )
+
+
+_TRANSITION_MEASURES = {
+    "mqls": Stage.MQL,
+    "sqls": Stage.SQL,
+    "meetings": Stage.MEETING,
+    "opportunities": Stage.OPPORTUNITY,
+    "wins": Stage.WON,
+    "losses": Stage.LOST,
+    "recycles": Stage.RECYCLED,
+}
+
+
+def transition_measures(out: Rows, *, start: date, end: date, zone: zoneinfo.ZoneInfo) -> None:
+    lo, hi = bounds(start, end, zone)
+    _collect(
+        out,
+        StageTransition.objects.filter(at__gte=lo, at__lt=hi),
+        period=_day("at", zone),
+        rep="owner_id",
+        # The team recorded with the transition, but only for an owned lead.
+        team=Case(When(owner_id__isnull=False, then=F("team_id")), default=None),
+        source="lead__source",
+        aggregates={
+            name: Count("id", filter=Q(to_stage=stage))
+            for name, stage in _TRANSITION_MEASURES.items()
+        },
+    )
+
+
+def _deal_owner() -> Any:
+    return Coalesce(F("owner_id"), F("lead__owner_id"))
+
+
+def _deal_team() -> Any:
+    return Case(
+        When(owner_id__isnull=False, then=F("owner__team_id")),
+        default=F("lead__owner__team_id"),
+    )
+
+
+def deal_measures(out: Rows, *, start: date, end: date, zone: zoneinfo.ZoneInfo) -> None:
+    lo, hi = bounds(start, end, zone)
+    created = Deal.objects.filter(created_at__gte=lo, created_at__lt=hi, sourced_by_is=True)
+    _collect(
+        out,
+        created.annotate(_owner=_deal_owner()),
+        period=_day("created_at", zone),
+        rep="_owner",
+        team=_deal_team(),
+        source="lead__source",
+        aggregates={"deals_created": Count("id"), "pipeline_created": Sum("amount")},
+    )
+    won = Deal.objects.filter(closed_at__gte=lo, closed_at__lt=hi, stage__is_won=True)
+    _collect(
+        out,
+        won.annotate(_owner=_deal_owner()),
+        period=_day("closed_at", zone),
+        rep="_owner",
+        team=_deal_team(),
+        source="lead__source",
+        aggregates={"won_deals": Count("id"), "revenue": Sum("amount")},
+    )
+
+
+def weighted_pipeline_changes(
+    out: Rows, *, start: date, end: date, zone: zoneinfo.ZoneInfo
+) -> None:
+    """The change of the weighted pipeline on each day of [start, end), per scope.
+
+    A deal counts at an instant e (a local midnight ending a day) when it was created before e
+    and not closed before e (closed_at >= e), at amount x the win probability of the stage it
+    was in at e: its latest stage change strictly before e (the first recorded stage before
+    any change; the deal's current stage when it has no history). Closed stages count 0.
+    Each (deal, stage) interval (lo, hi] therefore adds its value on the day of `lo` and
+    removes it on the day of `hi`; the level at a period's end is the sum of all changes of
+    the days before it.
+    """
+    lo_instant, hi_instant = bounds(start, end, zone)
+    # Deals with an instant in the range: only they can change the level on these days.
+    in_range = Q(created_at__gte=lo_instant, created_at__lt=hi_instant) | Q(
+        closed_at__gte=lo_instant, closed_at__lt=hi_instant
+    )
+    changed = DealStageChange.objects.filter(at__gte=lo_instant, at__lt=hi_instant).values(
+        "deal_id"
+    )
+    deals = list(
+        Deal.objects.filter(in_range | Q(pk__in=changed))
+        .annotate(_owner=_deal_owner(), _team=_deal_team())
+        .values(
+            "pk",
+            "amount",
+            "created_at",
+            "closed_at",
+            "stage__win_probability",
+            "stage__is_won",
+            "stage__is_lost",
+            "_owner",
+            "_team",
+            "lead__source",
+        )
+    )
+    if not deals:
+        return
+    history: dict[int, list[tuple[datetime, Decimal, bool]]] = defaultdict(list)
+    for change in (
+        DealStageChange.objects.filter(deal_id__in=[d["pk"] for d in deals])
+        .order_by("deal_id", "at", "id")
+        .values_list("deal_id", "at", "stage__win_probability", "stage__is_won", "stage__is_lost")
+    ):
+        history[change[0]].append((change[1], change[2], change[3] or change[4]))
+    for deal in deals:
+        changes = history.get(deal["pk"]) or [
+            (
+                deal["created_at"],
+                deal["stage__win_probability"],
+                deal["stage__is_won"] or deal["stage__is_lost"],
+            )
+        ]
+        for index, (at, probability, closed) in enumerate(changes):
+            if closed or not probability:
+                continue
+            window_lo = deal["created_at"] if index == 0 else max(at, deal["created_at"])
+            window_hi = changes[index + 1][0] if index + 1 < len(changes) else None
+            if deal["closed_at"] is not None:
+                window_hi = (
+                    deal["closed_at"] if window_hi is None else min(window_hi, deal["closed_at"])
+                )
+            if window_hi is not None and window_hi <= window_lo:
+                continue
+            value = deal["amount"] * probability
+            day_in = window_lo.astimezone(zone).date()
+            day_out = window_hi.astimezone(zone).date() if window_hi is not None else None
+            if day_out == day_in:
+                continue
+            for day, sign in ((day_in, 1), (day_out, -1)):
+                if day is None or not start <= day < end:
+                    continue
+                _add_stock(out, day, deal, sign * value)
+
+
+def _add_stock(out: Rows, day: date, deal: dict[str, Any], value: Decimal) -> None:
+    keys = [(day, ScopeType.TENANT, ""), (day, ScopeType.SOURCE, deal["lead__source"] or "")]
+    if deal["_owner"] is not None:
+        keys.append((day, ScopeType.REP, str(deal["_owner"])))
+        if deal["_team"] is not None:
+            keys.append((day, ScopeType.TEAM, str(deal["_team"])))
+    for key in keys:
+        bucket = out.setdefault(key, {})
+        bucket["weighted_pipeline_change"] = bucket.get("weighted_pipeline_change", 0) + value
+
+
+def daily_measures(*, start: date, end: date, zone: zoneinfo.ZoneInfo) -> Rows:
+    """Every day-grain measure of the tenant-local dates [start, end), per scope."""
+    out: Rows = {}
+    activity_measures(out, start=start, end=end, zone=zone)
+    lead_measures(out, start=start, end=end, zone=zone)
+    transition_measures(out, start=start, end=end, zone=zone)
+    deal_measures(out, start=start, end=end, zone=zone)
+    weighted_pipeline_changes(out, start=start, end=end, zone=zone)
+    return out
+
+
+__all__ = ["MONEY", "ExpressionWrapper", "daily_measures", "distinct_activity_measures"]

@@ -1,0 +1,46 @@
+"""Celery tasks of the KPI app: dirty-day refreshes, the periodic sweep and full rebuilds."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from kpis.refresh import kpi_refresh_started
+from kpis.snapshots import kpi_snapshots_rebuild, kpi_snapshots_refresh_dirty
+from pipeline.models import DirtyDay
+from tenants.context import dangerously_all_tenants, tenant_context
+from tenants.models import Tenant
+
+MAX_PASSES = 20
+
+
+@shared_task(name="kpis.refresh_tenant", acks_late=True, reject_on_worker_lost=True)
+def refresh_tenant_task(tenant_id: int) -> dict[str, int]:
+    """Refresh the tenant's dirty days until none is left (idempotent: safe to run twice)."""
+    kpi_refresh_started(tenant_id)
+    days = 0
+    for _ in range(MAX_PASSES):
+        with tenant_context(tenant_id):
+            tenant = Tenant.objects.get(pk=tenant_id)
+            result = kpi_snapshots_refresh_dirty(tenant=tenant)
+        if not result.days:
+            break
+        days += result.days
+    return {"tenant_id": tenant_id, "days": days}
+
+
+@shared_task(name="kpis.refresh_dirty_sweep", acks_late=True)
+def refresh_dirty_sweep_task() -> list[int]:
+    """Queue a refresh for every tenant with dirty days (catches lost refresh tasks)."""
+    with dangerously_all_tenants():
+        tenant_ids = sorted(set(DirtyDay.all_tenants.values_list("tenant_id", flat=True)))
+    for tenant_id in tenant_ids:
+        refresh_tenant_task.delay(tenant_id)
+    return tenant_ids
+
+
+@shared_task(name="kpis.rebuild_tenant", acks_late=True, reject_on_worker_lost=True)
+def rebuild_tenant_task(tenant_id: int) -> dict[str, int]:
+    with tenant_context(tenant_id):
+        tenant = Tenant.objects.get(pk=tenant_id)
+        result = kpi_snapshots_rebuild(tenant=tenant)
+    return {"tenant_id": tenant_id, "days": result.days, "rows": result.rows}

@@ -1,0 +1,121 @@
+"""Snapshots against an independent reference: every KPI, every grain, each scope."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from kpis.catalogue import BUILTIN_KPIS
+from kpis.models import KpiSnapshot
+from kpis.periods import Grain, periods_overlapping
+from kpis.scopes import KpiScope
+from kpis.selectors import kpi_values
+from kpis.snapshots import kpi_snapshots_rebuild, kpi_snapshots_refresh_dirty
+from pipeline import services as pipeline_services
+from pipeline.demo import seed_demo
+from pipeline.models import DirtyDay, Lead
+from tenants.context import tenant_context
+from tenants.models import Membership, Team
+from tests.kpis import expected
+
+# The window crosses the fiscal-year start (April), Golden Week with its substitute holiday
+# (2026-05-06) and several month ends.
+TODAY = dt.date(2026, 5, 20)
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _scopes(tenant: Any) -> list[KpiScope]:
+    with tenant_context(tenant):
+        teams = [KpiScope.team(pk) for pk in Team.objects.values_list("pk", flat=True)]
+        reps = [KpiScope.rep(pk) for pk in Membership.objects.values_list("pk", flat=True)]
+        sources = sorted(set(Lead.objects.values_list("source", flat=True)))
+    return [KpiScope.tenant(), *teams, *reps, *(KpiScope.source(s) for s in sources)]
+
+
+def _assert_matches_reference(tenant: Any, grains: tuple[str, ...], scopes: list[KpiScope]) -> int:
+    checked = 0
+    with tenant_context(tenant):
+        raw = expected.load(tenant)
+        for grain in grains:
+            periods = periods_overlapping(
+                grain, dt.date(2026, 2, 16), TODAY + dt.timedelta(days=1), 4
+            )
+            values = kpi_values(tenant=tenant, kpis=BUILTIN_KPIS, periods=periods, scopes=scopes)
+            for period in periods:
+                for scope in scopes:
+                    reference = expected.measures(raw, period, scope)
+                    for kpi in BUILTIN_KPIS:
+                        got = values[(kpi.key, period, scope)]
+                        if kpi.denominator is None:
+                            want = Decimal(reference[kpi.numerator])
+                        else:
+                            want = expected.ratio(
+                                reference[kpi.numerator],
+                                reference[kpi.denominator],
+                                multiplier=kpi.multiplier,
+                            )
+                        assert got.value == want, (kpi.key, period.label, scope)
+                        checked += 1
+    return checked
+
+
+@pytest.fixture
+def seeded(tenant_a: Any) -> Any:
+    seed_demo(tenant_slug="acme", leads=250, months=3, seed=11, today=TODAY)
+    with tenant_context(tenant_a):
+        kpi_snapshots_rebuild(tenant=tenant_a)
+    return tenant_a
+
+
+def test_rebuild_matches_reference_for_every_kpi_coarse_grain_and_scope(seeded: Any) -> None:
+    # given a rebuilt demo tenant
+    scopes = _scopes(seeded)
+    # when / then: weeks, months, fiscal quarters and years, for every scope
+    checked = _assert_matches_reference(
+        seeded, (Grain.WEEK, Grain.MONTH, Grain.QUARTER, Grain.YEAR), scopes
+    )
+    assert checked > 1000
+
+
+def test_rebuild_matches_reference_for_every_day(seeded: Any) -> None:
+    scopes = _scopes(seeded)[:4]  # the tenant, its team(s) and a rep: days are many
+    _assert_matches_reference(seeded, (Grain.DAY,), scopes)
+
+
+def test_incremental_refresh_equals_rebuild(seeded: Any) -> None:
+    # given a rebuilt tenant and new rows on one day, including a reassigned activity
+    with tenant_context(seeded):
+        lead = Lead.objects.order_by("pk").first()
+        rep = Membership.objects.order_by("pk").first()
+        at = dt.datetime(2026, 3, 31, 14, 30, tzinfo=dt.UTC)  # 23:30 JST on the FY's last day
+        for _ in range(3):
+            pipeline_services.activity_create(
+                tenant=seeded,
+                lead=lead,
+                rep=rep,
+                type="call",
+                occurred_at=at,
+                call_outcome="connected",
+            )
+        assert DirtyDay.objects.filter(day=dt.date(2026, 3, 31)).exists()
+        # when the dirty days are refreshed
+        result = kpi_snapshots_refresh_dirty(tenant=seeded)
+        incremental = _snapshot_table()
+        # then nothing is dirty and a rebuild gives the same rows
+        assert result.days == 1
+        assert not DirtyDay.objects.exists()
+        kpi_snapshots_rebuild(tenant=seeded)
+        assert _snapshot_table() == incremental
+
+
+def _snapshot_table() -> dict[tuple, tuple]:
+    columns = [
+        f.name for f in KpiSnapshot._meta.concrete_fields if f.name not in {"id", "computed_at"}
+    ]
+    return {
+        (row[1], row[2], row[4], row[5]): row for row in KpiSnapshot.objects.values_list(*columns)
+    }

@@ -14,6 +14,8 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry_django.optimizer import DjangoOptimizerExtension
 
+from kpis.graphql.mutations import KpiMutation
+from kpis.graphql.queries import KpiQuery
 from pipeline.graphql.ingestion import IngestionMutation
 from pipeline.graphql.mutations import PipelineMutation
 from pipeline.graphql.queries import PipelineQuery
@@ -21,8 +23,10 @@ from tenants.graphql.errors import PublicErrorsOnly
 from tenants.graphql.mutations import TenantMutation
 from tenants.graphql.queries import TenantQuery
 
-Query = merge_types("Query", (TenantQuery, PipelineQuery))
-Mutation = merge_types("Mutation", (TenantMutation, PipelineMutation, IngestionMutation))
+Query = merge_types("Query", (TenantQuery, PipelineQuery, KpiQuery))
+Mutation = merge_types(
+    "Mutation", (TenantMutation, PipelineMutation, IngestionMutation, KpiMutation)
+)
 
 
 def _extensions() -> list:

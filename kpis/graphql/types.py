@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
+from decimal import Decimal
 
 import strawberry
+from strawberry.relay import to_base64
 
+from kpis.catalogue import KpiDefinition
+from kpis.numbers import shown
 from kpis.periods import Period
+from kpis.scopes import KpiScope, ScopeType
+from kpis.selectors import KpiValue
 
 
 @strawberry.type(name="Period", description="A half-open range [start, end) of tenant-local dates.")
@@ -19,3 +25,92 @@ class PeriodType:
     @classmethod
     def from_period(cls, period: Period) -> PeriodType:
         return cls(label=period.label, grain=period.grain, start=period.start, end=period.end)
+
+
+@strawberry.type(
+    name="KpiDefinition", description="A KPI of the catalogue (built-in or the tenant's)."
+)
+class KpiDefinitionType:
+    key: str
+    name_ja: str
+    name_en: str
+    category: str
+    layer: str
+    numerator: str = strawberry.field(description="The measure counted above the line.")
+    denominator: str | None = strawberry.field(description="The measure below; null for counts.")
+    unit: str = strawberry.field(description="count, percent (x 100), ratio or money.")
+    direction: str
+    reference_value: Decimal | None = strawberry.field(
+        description="The source article's reference value, where it gives one."
+    )
+    reference_source: str
+    description: str
+    builtin: bool
+
+    @classmethod
+    def from_definition(cls, kpi: KpiDefinition) -> KpiDefinitionType:
+        return cls(
+            key=kpi.key,
+            name_ja=kpi.name_ja,
+            name_en=kpi.name_en,
+            category=str(kpi.category),
+            layer=str(kpi.layer),
+            numerator=kpi.numerator,
+            denominator=kpi.denominator,
+            unit=str(kpi.unit),
+            direction=str(kpi.direction),
+            reference_value=kpi.reference_value,
+            reference_source=kpi.reference_source,
+            description=kpi.description,
+            builtin=kpi.builtin,
+        )
+
+
+@strawberry.type(name="KpiScope", description="Whom a value is measured for.")
+class KpiScopeType:
+    type: str
+    id: strawberry.ID | None = strawberry.field(description="Team or Membership id.")
+    source: str | None
+
+    @classmethod
+    def from_scope(cls, scope: KpiScope) -> KpiScopeType:
+        if scope.type == ScopeType.TEAM:
+            return cls(type=scope.type, id=strawberry.ID(to_base64("Team", scope.key)), source=None)
+        if scope.type == ScopeType.REP:
+            return cls(
+                type=scope.type, id=strawberry.ID(to_base64("Membership", scope.key)), source=None
+            )
+        if scope.type == ScopeType.SOURCE:
+            return cls(type=scope.type, id=None, source=scope.key)
+        return cls(type=scope.type, id=None, source=None)
+
+
+@strawberry.type(name="KpiValue", description="A KPI for one period and scope, from snapshots.")
+class KpiValueType:
+    kpi: KpiDefinitionType
+    period: PeriodType
+    scope: KpiScopeType
+    value: Decimal | None = strawberry.field(
+        description="Rounded half up to 4 decimals; null when the denominator is 0."
+    )
+    numerator: Decimal = strawberry.field(description="Exact.")
+    denominator: Decimal | None = strawberry.field(description="Exact; null for counts.")
+    computed_at: datetime | None = strawberry.field(
+        description="When the snapshot was computed; null when the period has no data."
+    )
+    pending: bool = strawberry.field(
+        description="Some day of the period changed and waits for its refresh."
+    )
+
+    @classmethod
+    def from_value(cls, value: KpiValue) -> KpiValueType:
+        return cls(
+            kpi=KpiDefinitionType.from_definition(value.kpi),
+            period=PeriodType.from_period(value.period),
+            scope=KpiScopeType.from_scope(value.scope),
+            value=shown(value.value),
+            numerator=value.numerator,
+            denominator=value.denominator,
+            computed_at=value.computed_at,
+            pending=value.pending,
+        )

@@ -1,0 +1,217 @@
+"""GraphQL reads of KPIs: the catalogue, values, series for charts and leaderboards."""
+
+from __future__ import annotations
+
+from datetime import date
+from enum import Enum
+
+import strawberry
+
+from kpis import leaderboards, selectors
+from kpis.graphql.inputs import (
+    Comparison,
+    ScopeInput,
+    comparison_period,
+    resolve_period,
+    resolve_scope,
+)
+from kpis.graphql.types import KpiDefinitionType, KpiScopeType, KpiValueType, PeriodType
+from kpis.periods import Grain
+from tenants.errors import ValidationFailed
+from tenants.graphql.context import Info
+from tenants.scopes import Scope
+
+MAX_KPIS_PER_REQUEST = 50
+
+
+@strawberry.enum(name="Grain")
+class GrainEnum(Enum):
+    DAY = Grain.DAY.value
+    WEEK = Grain.WEEK.value
+    MONTH = Grain.MONTH.value
+    QUARTER = Grain.QUARTER.value
+    YEAR = Grain.YEAR.value
+
+
+@strawberry.enum(name="LeaderboardBy")
+class LeaderboardBy(Enum):
+    REP = "rep"
+    TEAM = "team"
+    SOURCE = "source"
+
+
+@strawberry.type(name="KpiSeriesPoint")
+class KpiSeriesPoint:
+    period: PeriodType
+    value: KpiValueType
+    comparison: KpiValueType | None = strawberry.field(
+        description="The same KPI in the comparison period, when one was asked for."
+    )
+
+
+@strawberry.type(name="KpiSeries")
+class KpiSeries:
+    kpi: KpiDefinitionType
+    scope: KpiScopeType
+    grain: str
+    points: list[KpiSeriesPoint]
+
+
+@strawberry.type(name="LeaderboardEntry")
+class LeaderboardEntryType:
+    rank: int | None = strawberry.field(description="1 is best; null when the value is null.")
+    label: str
+    scope: KpiScopeType
+    value: KpiValueType
+    comparison: KpiValueType | None
+
+
+@strawberry.type(name="Leaderboard")
+class LeaderboardType:
+    kpi: KpiDefinitionType
+    period: PeriodType
+    by: str
+    entries: list[LeaderboardEntryType]
+
+
+def _check_kpi_count(keys: list[str]) -> None:
+    if not keys:
+        raise ValidationFailed("Ask for at least one KPI.", field="kpis")
+    if len(keys) > MAX_KPIS_PER_REQUEST:
+        raise ValidationFailed(f"At most {MAX_KPIS_PER_REQUEST} KPIs per request.", field="kpis")
+
+
+@strawberry.type
+class KpiQuery:
+    @strawberry.field(description="Every KPI of the workspace: built-in, then its own.")
+    def kpi_catalogue(self, info: Info) -> list[KpiDefinitionType]:
+        tenant = info.context.require_scope(Scope.KPIS_READ)
+        return [
+            KpiDefinitionType.from_definition(kpi) for kpi in selectors.kpi_catalogue(tenant=tenant)
+        ]
+
+    @strawberry.field(
+        description=(
+            "KPIs for one period and scope, from snapshots. `period` is a label: 2026-11-26, "
+            "2026-W48, 2026-11, FY2026-Q2 or FY2026 (fiscal periods follow the workspace's "
+            "fiscal-year start)."
+        )
+    )
+    def kpi_values(
+        self,
+        info: Info,
+        period: str,
+        kpis: list[str] | None = None,
+        scope: ScopeInput | None = None,
+        comparison: Comparison | None = None,
+    ) -> list[KpiSeriesPoint]:
+        tenant = info.context.require_scope(Scope.KPIS_READ)
+        the_period = resolve_period(info, period)
+        the_scope = resolve_scope(info, scope)
+        if kpis is None:
+            definitions = selectors.kpi_catalogue(tenant=tenant)
+        else:
+            _check_kpi_count(kpis)
+            found = selectors.kpi_definitions(tenant=tenant, keys=kpis)
+            unknown = [key for key in kpis if key not in found]
+            if unknown:
+                raise ValidationFailed(f"Unknown KPI {unknown[0]!r}.", field="kpis")
+            definitions = [found[key] for key in dict.fromkeys(kpis)]
+        other = comparison_period(the_period, comparison)
+        periods = [the_period] + ([other] if other else [])
+        values = selectors.kpi_values(
+            tenant=tenant, kpis=definitions, periods=periods, scopes=[the_scope]
+        )
+        return [
+            KpiSeriesPoint(
+                period=PeriodType.from_period(the_period),
+                value=KpiValueType.from_value(values[(kpi.key, the_period, the_scope)]),
+                comparison=(
+                    KpiValueType.from_value(values[(kpi.key, other, the_scope)]) if other else None
+                ),
+            )
+            for kpi in definitions
+        ]
+
+    @strawberry.field(
+        description=(
+            "One KPI over time for charts: every period of `grain` overlapping the dates "
+            "[start, end] (at most 400 points)."
+        )
+    )
+    def kpi_series(
+        self,
+        info: Info,
+        kpi: str,
+        grain: GrainEnum,
+        start: date,
+        end: date,
+        scope: ScopeInput | None = None,
+        comparison: Comparison | None = None,
+    ) -> KpiSeries:
+        tenant = info.context.require_scope(Scope.KPIS_READ)
+        definition = selectors.kpi_definition(tenant=tenant, key=kpi)
+        the_scope = resolve_scope(info, scope)
+        series = leaderboards.kpi_series(
+            tenant=tenant,
+            kpi=definition,
+            grain=grain.value,
+            start=start,
+            end=end,
+            scope=the_scope,
+            comparison=comparison.value if comparison else None,
+        )
+        return KpiSeries(
+            kpi=KpiDefinitionType.from_definition(definition),
+            scope=KpiScopeType.from_scope(the_scope),
+            grain=grain.value,
+            points=[
+                KpiSeriesPoint(
+                    period=PeriodType.from_period(value.period),
+                    value=KpiValueType.from_value(value),
+                    comparison=KpiValueType.from_value(other) if other else None,
+                )
+                for value, other in series
+            ],
+        )
+
+    @strawberry.field(description="Reps, teams or sources ranked by one KPI (best first).")
+    def leaderboard(
+        self,
+        info: Info,
+        kpi: str,
+        period: str,
+        by: LeaderboardBy = LeaderboardBy.REP,
+        first: int = 50,
+        comparison: Comparison | None = None,
+    ) -> LeaderboardType:
+        tenant = info.context.require_scope(Scope.KPIS_READ)
+        if not 1 <= first <= 100:
+            raise ValidationFailed("first must be 1 to 100.", field="first")
+        definition = selectors.kpi_definition(tenant=tenant, key=kpi)
+        the_period = resolve_period(info, period)
+        entries = leaderboards.kpi_leaderboard(
+            tenant=tenant,
+            kpi=definition,
+            period=the_period,
+            by=by.value,
+            comparison_period=comparison_period(the_period, comparison),
+            limit=first,
+        )
+        return LeaderboardType(
+            kpi=KpiDefinitionType.from_definition(definition),
+            period=PeriodType.from_period(the_period),
+            by=by.value,
+            entries=[
+                LeaderboardEntryType(
+                    rank=entry.rank,
+                    label=entry.label,
+                    scope=KpiScopeType.from_scope(entry.value.scope),
+                    value=KpiValueType.from_value(entry.value),
+                    comparison=KpiValueType.from_value(entry.comparison)
+                    if entry.comparison
+                    else None,
+                )
+                for entry in entries
+            ],
+        )

@@ -1,0 +1,159 @@
+"""Leaderboards and series: one KPI across reps, teams or sources, or across periods."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from kpis.catalogue import Direction, KpiDefinition
+from kpis.models import KpiSnapshot
+from kpis.periods import Period, periods_overlapping
+from kpis.scopes import KpiScope, ScopeType
+from kpis.selectors import KpiValue, kpi_values
+from tenants.errors import ValidationFailed
+from tenants.models import Membership, Team, Tenant
+
+MAX_SERIES_POINTS = 400
+
+
+@dataclass(frozen=True)
+class LeaderboardEntry:
+    rank: int | None  # None when the value is null (no denominator): listed last
+    label: str
+    value: KpiValue
+    comparison: KpiValue | None
+
+
+def _rank_key(kpi: KpiDefinition):
+    sign = -1 if kpi.direction == Direction.HIGHER_IS_BETTER else 1
+
+    def key(item: tuple[str, KpiValue]) -> tuple:
+        label, value = item
+        if value.value is None:
+            return (1, Decimal(0), label)
+        return (0, sign * value.value, label)
+
+    return key
+
+
+def _candidates(by: str, period: Period) -> dict[KpiScope, str]:
+    """The scopes competing in a leaderboard, with their labels."""
+    if by == ScopeType.REP:
+        return {
+            KpiScope.rep(pk): display or username
+            for pk, display, username in Membership.objects.filter(role="rep").values_list(
+                "pk", "display_name", "user__username"
+            )
+        } | {
+            KpiScope.rep(int(key)): label
+            for key, label in _snapshot_scopes(ScopeType.REP, period, _member_labels)
+        }
+    if by == ScopeType.TEAM:
+        return {KpiScope.team(pk): name for pk, name in Team.objects.values_list("pk", "name")}
+    if by == ScopeType.SOURCE:
+        return {
+            KpiScope.source(key): key or "(none)"
+            for key in KpiSnapshot.objects.filter(
+                grain=period.grain, period_start=period.start, scope_type=ScopeType.SOURCE
+            )
+            .values_list("scope_key", flat=True)
+            .distinct()
+        }
+    raise ValidationFailed("A leaderboard ranks reps, teams or sources.", field="by")
+
+
+def _member_labels(keys: list[str]) -> dict[str, str]:
+    return {
+        str(pk): display or username
+        for pk, display, username in Membership.objects.filter(
+            pk__in=[int(k) for k in keys]
+        ).values_list("pk", "display_name", "user__username")
+    }
+
+
+def _snapshot_scopes(scope_type: str, period: Period, labels) -> list[tuple[str, str]]:
+    """Members who are not reps but have data in the period (managers who call, say)."""
+    keys = list(
+        KpiSnapshot.objects.filter(
+            grain=period.grain, period_start=period.start, scope_type=scope_type
+        )
+        .values_list("scope_key", flat=True)
+        .distinct()
+    )
+    names = labels(keys) if keys else {}
+    return [(key, names.get(key, key)) for key in keys]
+
+
+def kpi_leaderboard(
+    *,
+    tenant: Tenant,
+    kpi: KpiDefinition,
+    period: Period,
+    by: str,
+    comparison_period: Period | None = None,
+    limit: int = 50,
+) -> list[LeaderboardEntry]:
+    """Reps, teams or sources ranked by `kpi` in `period` (best first, nulls last)."""
+    candidates = _candidates(by, period)
+    periods = [period] + ([comparison_period] if comparison_period else [])
+    values = kpi_values(tenant=tenant, kpis=[kpi], periods=periods, scopes=list(candidates))
+    ranked = sorted(
+        ((candidates[scope], values[(kpi.key, period, scope)]) for scope in candidates),
+        key=_rank_key(kpi),
+    )
+    entries = []
+    rank = 0
+    for position, (label, value) in enumerate(ranked[:limit], start=1):
+        if value.value is not None:
+            rank = position
+        entries.append(
+            LeaderboardEntry(
+                rank=rank if value.value is not None else None,
+                label=label,
+                value=value,
+                comparison=(
+                    values[(kpi.key, comparison_period, value.scope)] if comparison_period else None
+                ),
+            )
+        )
+    return entries
+
+
+def kpi_series(
+    *,
+    tenant: Tenant,
+    kpi: KpiDefinition,
+    grain: str,
+    start: date,
+    end: date,
+    scope: KpiScope,
+    comparison: str | None = None,
+) -> list[tuple[KpiValue, KpiValue | None]]:
+    """The KPI for every period of `grain` overlapping the dates [start, end]."""
+    if end < start:
+        raise ValidationFailed("The range ends before it starts.", field="end")
+    periods = periods_overlapping(
+        grain, start, date.fromordinal(end.toordinal() + 1), tenant.fiscal_year_start_month
+    )
+    if len(periods) > MAX_SERIES_POINTS:
+        raise ValidationFailed(
+            f"A series has at most {MAX_SERIES_POINTS} points; narrow the range or use a "
+            "coarser grain.",
+            field="start",
+        )
+    shifted: dict[Period, Period] = {}
+    if comparison == "previous_period":
+        shifted = {p: p.previous() for p in periods}
+    elif comparison == "same_period_last_year":
+        shifted = {p: p.same_period_last_year() for p in periods}
+    values = kpi_values(
+        tenant=tenant, kpis=[kpi], periods=[*periods, *shifted.values()], scopes=[scope]
+    )
+    return [
+        (
+            values[(kpi.key, period, scope)],
+            values[(kpi.key, shifted[period], scope)] if period in shifted else None,
+        )
+        for period in periods
+    ]

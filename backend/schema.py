@@ -14,8 +14,10 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry_django.optimizer import DjangoOptimizerExtension
 
+from kpis.graphql.funnel import FunnelQuery
 from kpis.graphql.mutations import KpiMutation
 from kpis.graphql.queries import KpiQuery
+from kpis.graphql.trees import TreeMutation, TreeQuery
 from pipeline.graphql.ingestion import IngestionMutation
 from pipeline.graphql.mutations import PipelineMutation
 from pipeline.graphql.queries import PipelineQuery
@@ -23,9 +25,9 @@ from tenants.graphql.errors import PublicErrorsOnly
 from tenants.graphql.mutations import TenantMutation
 from tenants.graphql.queries import TenantQuery
 
-Query = merge_types("Query", (TenantQuery, PipelineQuery, KpiQuery))
+Query = merge_types("Query", (TenantQuery, PipelineQuery, KpiQuery, FunnelQuery, TreeQuery))
 Mutation = merge_types(
-    "Mutation", (TenantMutation, PipelineMutation, IngestionMutation, KpiMutation)
+    "Mutation", (TenantMutation, PipelineMutation, IngestionMutation, KpiMutation, TreeMutation)
 )
 
 

@@ -1,4 +1,4 @@
-"""App config for kpis: refreshes snapshots whenever pipeline writes mark days dirty."""
+"""App config for kpis: refreshes snapshots on dirty days; gives new tenants a default tree."""
 
 from django.apps import AppConfig
 
@@ -9,6 +9,9 @@ class KpisConfig(AppConfig):
 
     def ready(self) -> None:
         from kpis.refresh import kpi_refresh_schedule
+        from kpis.trees import kpi_tree_seed_default
         from pipeline.dirty import register_dirty_listener
+        from tenants.hooks import register_tenant_created
 
         register_dirty_listener(kpi_refresh_schedule)
+        register_tenant_created(kpi_tree_seed_default)

@@ -177,3 +177,54 @@ class KpiTreeNode(TenantOwnedModel):
 
     def __str__(self) -> str:
         return self.label or self.kpi_key
+
+
+class KpiMember(TenantOwnedModel):
+    """A lead touched or a rep active in a coarse period and scope (for exact distinct counts).
+
+    TRICKY: recounting distinct leads over a month or year of raw rows on every refresh would
+    cost time proportional to the tenant's size; instead a refresh inserts the members of its
+    dirty days (ON CONFLICT DO NOTHING) and adds the number actually inserted to the period's
+    count. Kept only for periods listed in KpiMemberPeriod (PostgreSQL).
+    """
+
+    class Kind(models.TextChoices):
+        LEAD = "l", "Lead touched"
+        REP = "r", "Active rep"
+
+    grain = models.CharField(max_length=8, choices=Grain.choices)
+    period_start = models.DateField()
+    scope_type = models.CharField(max_length=8, choices=ScopeType.choices)
+    scope_key = models.CharField(max_length=50, blank=True)
+    kind = models.CharField(max_length=1, choices=Kind.choices)
+    member = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=[
+                    "tenant",
+                    "grain",
+                    "period_start",
+                    "scope_type",
+                    "scope_key",
+                    "kind",
+                    "member",
+                ],
+                name="kpimember_unique",
+            )
+        ]
+
+
+class KpiMemberPeriod(TenantOwnedModel):
+    """A coarse period whose KpiMember rows are complete."""
+
+    grain = models.CharField(max_length=8, choices=Grain.choices)
+    period_start = models.DateField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "grain", "period_start"], name="kpimemberperiod_unique"
+            )
+        ]

@@ -14,6 +14,7 @@ import zoneinfo
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -21,7 +22,7 @@ from django.db import connection, transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
 
-from kpis import aggregates
+from kpis import aggregates, pg_aggregates, pg_members
 from kpis.catalogue import ADDITIVE_MEASURES
 from kpis.models import KpiSnapshot
 from kpis.periods import COARSE_GRAINS, Grain, Period, period_containing
@@ -87,12 +88,76 @@ def _snapshot(
     return row
 
 
-def _write_days(tenant: Tenant, ranges: list[tuple[date, date]], zone, at) -> int:
+_MEASURE_COLUMNS: tuple[str, ...] = (*SUMMED_COLUMNS, *DISTINCT_COLUMNS)
+_INSERT_COLUMNS: tuple[str, ...] = (
+    "tenant_id", "grain", "period_start", "period_end", "scope_type", "scope_key",
+    "computed_at", *_MEASURE_COLUMNS,
+)  # fmt: skip
+
+
+_MONEY_COLUMNS = ("pipeline_created", "revenue", "weighted_pipeline_change")
+
+
+def _insert(rows: list[KpiSnapshot]) -> None:
+    """Insert snapshot rows: one INSERT ... SELECT FROM unnest(arrays) on PostgreSQL."""
+    if not rows:
+        return
+    if not _is_postgres():
+        KpiSnapshot.objects.bulk_create(rows, batch_size=BULK_BATCH)
+        return
+    # NOTE: one array per column keeps the statement and its parameters small; Django's
+    # bulk_create would send 30 parameters per row (and COPY is refused under row security).
+    columns = {name: [getattr(row, name) for row in rows] for name in _INSERT_COLUMNS}
+    for name in _MEASURE_COLUMNS:
+        cast = Decimal if name in _MONEY_COLUMNS else int
+        columns[name] = [cast(value) for value in columns[name]]
+    types = {
+        field.column: field.db_type(connection)
+        for field in KpiSnapshot._meta.concrete_fields
+        if field.column in columns
+    }
+    arrays = ", ".join(f"%s::{types[name]}[]" for name in _INSERT_COLUMNS)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO kpis_kpisnapshot ({', '.join(_INSERT_COLUMNS)}) "
+            f"SELECT * FROM unnest({arrays})",
+            [columns[name] for name in _INSERT_COLUMNS],
+        )
+
+
+def _is_postgres() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def _daily_measures(
+    tenant: Tenant, start: date, end: date, zone, distinct: aggregates.Rows | None = None
+) -> aggregates.Rows:
+    """Day measures of [start, end); `distinct` holds the days' distinct counts if known."""
+    if not _is_postgres():
+        return aggregates.daily_measures(start=start, end=end, zone=zone)
+    out: aggregates.Rows = {}
+    pg_aggregates.activity_measures(
+        out, tenant_id=tenant.pk, start=start, end=end, zone=zone, distinct=distinct is None
+    )
+    for key, values in (distinct or {}).items():
+        if start <= key[0] < end:
+            out.setdefault(key, {}).update(values)
+    pg_aggregates.other_measures(out, tenant_id=tenant.pk, start=start, end=end, zone=zone)
+    aggregates.weighted_pipeline_changes(out, start=start, end=end, zone=zone)
+    return out
+
+
+def _write_days(
+    tenant: Tenant,
+    ranges: list[tuple[date, date]],
+    zone,
+    at,
+    distinct: aggregates.Rows | None = None,
+) -> int:
     rows: list[KpiSnapshot] = []
     day_filter = Q()
     for start, end in ranges:
-        measures = aggregates.daily_measures(start=start, end=end, zone=zone)
-        for key, values in measures.items():
+        for key, values in _daily_measures(tenant, start, end, zone, distinct).items():
             if any(values.values()):
                 rows.append(
                     _snapshot(
@@ -101,12 +166,18 @@ def _write_days(tenant: Tenant, ranges: list[tuple[date, date]], zone, at) -> in
                 )
         day_filter |= Q(period_start__gte=start, period_start__lt=end)
     KpiSnapshot.objects.filter(day_filter, grain=Grain.DAY).delete()
-    KpiSnapshot.objects.bulk_create(rows, batch_size=BULK_BATCH)
+    _insert(rows)
     return len(rows)
 
 
-def _write_period(tenant: Tenant, period: Period, zone, at) -> int:
-    """Roll a coarse period up from its day rows, plus its distinct counts from raw rows."""
+def _write_period(
+    tenant: Tenant, period: Period, zone, at, distinct: aggregates.Rows | None = None
+) -> int:
+    """Roll a coarse period up from its day rows, plus its distinct counts.
+
+    `distinct` holds the period's distinct counts when the caller computed them; otherwise
+    they are counted from the period's raw rows.
+    """
     sums = (
         KpiSnapshot.objects.filter(
             grain=Grain.DAY, period_start__gte=period.start, period_start__lt=period.end
@@ -119,16 +190,20 @@ def _write_period(tenant: Tenant, period: Period, zone, at) -> int:
     for row in sums:
         key = (period.start, row.pop("scope_type"), row.pop("scope_key"))
         measures[key] = {name: value for name, value in row.items() if value}
-    aggregates.distinct_activity_measures(
-        measures, start=period.start, end=period.end, period_start=period.start, zone=zone
-    )
+    if distinct is None:
+        aggregates.distinct_activity_measures(
+            measures, start=period.start, end=period.end, period_start=period.start, zone=zone
+        )
+    else:
+        for key, values in distinct.items():
+            measures.setdefault(key, {}).update(values)
     rows = [
         _snapshot(tenant, period.grain, period.start, period.end, key, values, at)
         for key, values in measures.items()
         if any(values.values())
     ]
     KpiSnapshot.objects.filter(grain=period.grain, period_start=period.start).delete()
-    KpiSnapshot.objects.bulk_create(rows, batch_size=BULK_BATCH)
+    _insert(rows)
     return len(rows)
 
 
@@ -143,10 +218,16 @@ def kpi_snapshots_refresh_days(*, tenant: Tenant, days: Iterable[date]) -> Refre
     at = timezone.now()
     with transaction.atomic():
         _lock_tenant(tenant)
-        rows = _write_days(tenant, _ranges(days), zone, at) if days else 0
+        ranges = _ranges(days)
+        rows = _write_days(tenant, ranges, zone, at) if days else 0
         periods = _enclosing_periods(days, tenant.fiscal_year_start_month)
         for period in periods:
-            rows += _write_period(tenant, period, zone, at)
+            distinct = None
+            if _is_postgres():
+                distinct = pg_members.distinct_counts(
+                    tenant_id=tenant.pk, period=period, dirty=ranges, zone=zone
+                )
+            rows += _write_period(tenant, period, zone, at, distinct)
     return RefreshResult(len(days), len(periods), rows, time.perf_counter() - began)
 
 
@@ -202,12 +283,37 @@ def kpi_snapshots_rebuild(*, tenant: Tenant) -> RefreshResult:
         span = data_day_range(tenant=tenant)
         KpiSnapshot.objects.all().delete()
         DirtyDay.objects.all().delete()
+        if _is_postgres():
+            pg_members.forget()
         if span is None:
             return RefreshResult(0, 0, 0, time.perf_counter() - began)
         start, end = span
-        rows = _write_days(tenant, [(start, end)], zone, at)
         days = [start + timedelta(days=n) for n in range((end - start).days)]
         periods = _enclosing_periods(days, tenant.fiscal_year_start_month)
+        distinct = _rebuild_distinct_counts(tenant, periods, zone) if _is_postgres() else {}
+        rows = _write_days(tenant, [(start, end)], zone, at, distinct.get(Grain.DAY))
         for period in periods:
-            rows += _write_period(tenant, period, zone, at)
+            rows += _write_period(tenant, period, zone, at, distinct.get(period))
     return RefreshResult(len(days), len(periods), rows, time.perf_counter() - began)
+
+
+def _rebuild_distinct_counts(tenant: Tenant, periods: list[Period], zone) -> dict[Any, Any]:
+    """Distinct counts of the days (key Grain.DAY) and of every coarse period (key: Period)."""
+    by_grain: dict[str, aggregates.Rows] = {}
+    pg_aggregates.distinct_activity_measures_by_grain(
+        by_grain,
+        tenant_id=tenant.pk,
+        start=min(p.start for p in periods),
+        end=max(p.end for p in periods),
+        fiscal_start=tenant.fiscal_year_start_month,
+        zone=zone,
+    )
+    result: dict[Any, Any] = {period: {} for period in periods}
+    result[Grain.DAY] = by_grain.get(Grain.DAY, {})
+    starts = {(p.grain, p.start): p for p in periods}
+    for grain, rows in by_grain.items():
+        if grain == Grain.DAY:
+            continue
+        for key, values in rows.items():
+            result[starts[(grain, key[0])]][key] = values
+    return result

@@ -1,0 +1,172 @@
+"""Benchmark: KPI snapshot full rebuild and incremental refresh vs one hand-written aggregate.
+
+The tenant has about 1,000,000 activities and 100,000 leads over 6 months (seed_demo). The
+floor is one hand-written SQL aggregate over the same activity rows (per tenant-local day and
+rep, the activity counts a day snapshot needs), run through the same connection and
+row-level security. PostgreSQL only: `make bench`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import statistics
+import time
+from typing import Any
+
+SLUG = "bench-kpi"
+LEADS = int(os.environ.get("BENCH_KPI_LEADS", "100000"))
+MONTHS = 6
+TODAY = dt.date(2026, 10, 1)
+NEW_ACTIVITIES = 1_000
+FULL_GOAL = 2.0
+INCREMENTAL_GOAL = 0.01
+
+FLOOR_SQL = """
+SELECT (a.occurred_at AT TIME ZONE %s)::date AS day, a.rep_id,
+       count(*) FILTER (WHERE a.type = 'call') AS calls,
+       count(*) FILTER (WHERE a.type = 'call' AND a.call_outcome = 'connected') AS connects,
+       count(*) FILTER (WHERE a.type IN ('call', 'email')) AS outreach,
+       count(*) FILTER (WHERE a.type = 'email') AS emails,
+       count(*) FILTER (WHERE a.type = 'email' AND a.email_delivered) AS delivered,
+       count(*) FILTER (WHERE a.type = 'email' AND a.email_opened) AS opened,
+       count(*) FILTER (WHERE a.type = 'email' AND a.email_clicked) AS clicked
+FROM pipeline_activity a
+WHERE a.tenant_id = %s
+GROUP BY 1, 2
+"""
+
+
+def _setup() -> None:
+    import django
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backend.settings")
+    django.setup()
+    from django.conf import settings
+    from django.core.management import call_command
+
+    if not settings.IS_POSTGRES:
+        raise SystemExit("bench snapshots needs PostgreSQL: set DATABASE_URL=postgres://...")
+    call_command("ensure_database")
+    call_command("migrate", verbosity=0, interactive=False)
+
+
+def _tenant() -> Any:
+    """The seeded bench tenant, seeded again only when missing or of another size."""
+    from pipeline.demo import seed_demo
+    from pipeline.models import Lead
+    from tenants.context import dangerously_all_tenants, tenant_context
+    from tenants.models import Tenant
+
+    with dangerously_all_tenants():
+        tenant = Tenant.objects.filter(slug=SLUG).first()
+    if tenant is not None:
+        with tenant_context(tenant):
+            if Lead.objects.filter(source_system="demo-seed").count() == LEADS:
+                return tenant
+    began = time.perf_counter()
+    result = seed_demo(tenant_slug=SLUG, leads=LEADS, months=MONTHS, seed=5, today=TODAY)
+    print(f"  seeded {result.counts} in {time.perf_counter() - began:.1f} s")
+    return result.tenant
+
+
+def _floor(tenant: Any) -> float:
+    from django.db import connection
+
+    from tenants.context import tenant_context
+
+    with tenant_context(tenant), connection.cursor() as cursor:
+        began = time.perf_counter()
+        cursor.execute(FLOOR_SQL, [tenant.timezone, tenant.pk])
+        cursor.fetchall()
+        return time.perf_counter() - began
+
+
+def _rebuild(tenant: Any) -> Any:
+    from kpis.snapshots import kpi_snapshots_rebuild
+    from tenants.context import tenant_context
+
+    with tenant_context(tenant):
+        return kpi_snapshots_rebuild(tenant=tenant)
+
+
+def _incremental(tenant: Any, run: int) -> float:
+    """Seconds to refresh after NEW_ACTIVITIES calls on one day (written like ingestion does)."""
+    import zoneinfo
+
+    from kpis.snapshots import kpi_snapshots_refresh_dirty
+    from pipeline.models import Activity, DirtyDay, Lead
+    from tenants.context import tenant_context
+    from tenants.models import Membership
+
+    zone = zoneinfo.ZoneInfo(tenant.timezone)
+    day = dt.datetime(2026, 9, 15, 2, 0, tzinfo=dt.UTC) + dt.timedelta(days=run)
+    with tenant_context(tenant):
+        leads = list(Lead.objects.order_by("pk").values_list("pk", flat=True)[:NEW_ACTIVITIES])
+        reps = list(Membership.objects.filter(role="rep").values_list("pk", flat=True))
+        Activity.objects.bulk_create(
+            Activity(
+                tenant=tenant,
+                lead_id=leads[i % len(leads)],
+                rep_id=reps[i % len(reps)],
+                type="call",
+                call_outcome="connected" if i % 4 == 0 else "no_answer",
+                occurred_at=day + dt.timedelta(seconds=i),
+                source_system="bench-incremental",
+            )
+            for i in range(NEW_ACTIVITIES)
+        )
+        # NOTE: the day is marked directly, not through mark_days_dirty, whose on-commit
+        # listener would run the refresh eagerly (no broker here) before it is timed.
+        DirtyDay.objects.create(tenant=tenant, day=day.astimezone(zone).date())
+    with tenant_context(tenant):
+        began = time.perf_counter()
+        result = kpi_snapshots_refresh_dirty(tenant=tenant)
+        elapsed = time.perf_counter() - began
+    assert result.days == 1, result
+    return elapsed
+
+
+def _cleanup(tenant: Any) -> None:
+    from pipeline.models import Activity
+    from tenants.context import tenant_context
+
+    with tenant_context(tenant):
+        Activity.objects.filter(source_system="bench-incremental").delete()
+
+
+def main() -> None:
+    _setup()
+    from pipeline.models import Activity
+    from tenants.context import tenant_context
+
+    tenant = _tenant()
+    _cleanup(tenant)
+    with tenant_context(tenant):
+        activities = Activity.objects.count()
+    floors = [_floor(tenant) for _ in range(3)]
+    rebuilds = [_rebuild(tenant) for _ in range(2)]
+    floor = statistics.median(floors)
+    full = min(r.seconds for r in rebuilds)
+    print(
+        f"  {activities:,} activities; rebuild wrote {rebuilds[-1].rows:,} snapshot rows for "
+        f"{rebuilds[-1].days} days and {rebuilds[-1].periods} periods"
+    )
+    print(
+        f"bench snapshots_full: ours {full * 1000:.0f} ms, floor {floor * 1000:.0f} ms, "
+        f"ratio {full / floor:.2f} (goal <= {FULL_GOAL})"
+    )
+    runs = [_incremental(tenant, run) for run in range(3)]
+    incremental = statistics.median(runs)
+    print("  incremental runs: " + ", ".join(f"{seconds * 1000:.1f} ms" for seconds in runs))
+    _cleanup(tenant)
+    _rebuild(tenant)
+    print(
+        f"bench snapshots_incremental: ours {incremental * 1000:.1f} ms, "
+        f"floor {full * 1000:.0f} ms (full rebuild), ratio {incremental / full:.4f} "
+        f"(goal < {INCREMENTAL_GOAL})"
+    )
+
+
+if __name__ == "__main__":
+    main()

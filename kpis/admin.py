@@ -1,0 +1,304 @@
+"""Django admin for KPIs: targets, trees with their nodes, tenant-defined KPIs and snapshots."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.db.models import Model
+from django.forms.models import BaseInlineFormSet
+from django.http import HttpRequest
+
+from kpis import targets as target_services
+from kpis import trees as tree_services
+from kpis.catalogue import BUILTIN_BY_KEY, MEASURES
+from kpis.definitions import KEY_PATTERN
+from kpis.models import KpiCustomDefinition, KpiSnapshot, KpiTarget, KpiTree, KpiTreeNode
+from kpis.periods import PeriodError, period_containing
+from kpis.scopes import KpiScope
+from tenants.admin_scoping import TenantScopedAdmin, can_administer, request_principal
+from tenants.context import tenant_context
+from tenants.errors import PublicError
+from tenants.models import Membership, Tenant
+
+Kind = KpiTreeNode.Kind
+
+# Error fields of the services (GraphQL names) → the admin form's fields.
+_TARGET_FIELDS = {"kpi": "kpi_key", "value": "value", "scope": "scope_key", "setBy": "set_by"}
+_NODE_FIELDS = {
+    "kpi": "kpi_key",
+    "parentId": "parent",
+    "label": "label",
+    "kind": "kind",
+    "order": "order",
+}
+
+
+def _form_error(error: PublicError, fields: dict[str, str]) -> forms.ValidationError:
+    field = fields.get(error.field or "")
+    return forms.ValidationError({field: error.message} if field else error.message)
+
+
+class KpiTargetForm(forms.ModelForm):
+    """Validates through the targets service: known KPI, own scope, value rules, period start."""
+
+    request_tenant: Tenant | None = None
+
+    class Meta:
+        model = KpiTarget
+        # NOTE: foreign keys to tenant-owned rows (set_by) are added by the admin per request:
+        # their choices can only be read inside the request's tenant context.
+        fields = ["kpi_key", "grain", "period_start", "scope_type", "scope_key", "value"]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        tenant = (
+            self.request_tenant
+            or data.get("tenant")
+            or (self.instance.tenant if self.instance.tenant_id else None)
+        )
+        if tenant is None or self.errors:
+            return data
+        try:
+            period = period_containing(
+                data["grain"], data["period_start"], tenant.fiscal_year_start_month
+            )
+            scope = KpiScope(data["scope_type"], data.get("scope_key") or "")
+        except (PeriodError, ValueError) as exc:
+            raise forms.ValidationError(str(exc)) from exc
+        if period.start != data["period_start"]:
+            raise forms.ValidationError(
+                {"period_start": f"The {period.grain} containing it starts on {period.start}."}
+            )
+        try:
+            _, data["value"] = target_services.kpi_target_validate(
+                tenant=tenant,
+                kpi_key=data["kpi_key"],
+                scope=scope,
+                value=data["value"],
+                set_by=data.get("set_by"),
+            )
+        except PublicError as error:
+            raise _form_error(error, _TARGET_FIELDS) from error
+        return data
+
+
+@admin.register(KpiTarget)
+class KpiTargetAdmin(TenantScopedAdmin):
+    form = KpiTargetForm
+    list_display = [
+        "kpi_key",
+        "grain",
+        "period_start",
+        "scope_type",
+        "scope_key",
+        "value",
+        "set_by",
+        "updated_at",
+    ]
+    list_filter = ["grain", "scope_type", "kpi_key"]
+    search_fields = ["kpi_key", "scope_key"]
+    readonly_fields = ["updated_at"]
+    fields = [
+        "kpi_key",
+        "grain",
+        "period_start",
+        "scope_type",
+        "scope_key",
+        "value",
+        "set_by",
+        "updated_at",
+    ]
+
+    def get_fields(self, request: HttpRequest, obj: Model | None = None) -> Any:
+        fields = list(super().get_fields(request, obj))
+        if request_principal(request).tenant is None:
+            fields.insert(0, "tenant")  # a superuser in all-tenants mode picks the tenant
+        return fields
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        tenant = request_principal(request).tenant
+        if db_field.name == "set_by" and tenant is not None:
+            kwargs["queryset"] = Membership.objects.filter(tenant_id=tenant.pk)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def get_form(self, request: HttpRequest, obj: Model | None = None, **kwargs: Any) -> Any:
+        form = super().get_form(request, obj, **kwargs)
+        form.request_tenant = request_principal(request).tenant
+        return form
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        if not change and obj.set_by_id is None:
+            obj.set_by = request_principal(request).membership
+        super().save_model(request, obj, form, change)
+
+
+class KpiTreeNodeForm(forms.ModelForm):
+    """Validates a node with the trees service's rules (kinds, one KGI, same tree, no cycle)."""
+
+    tree: KpiTree | None = None
+
+    class Meta:
+        model = KpiTreeNode
+        fields = ["kind", "kpi_key", "label", "order"]  # the inline adds `parent` per request
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        tree = self.tree
+        if tree is None or tree.pk is None or self.errors or data.get("DELETE"):
+            return data
+        try:
+            with tenant_context(tree.tenant_id):
+                tree_services.kpi_tree_node_validate(
+                    tenant=tree.tenant,
+                    tree=tree,
+                    node=self.instance if self.instance.pk else None,
+                    kind=data.get("kind") or "",
+                    parent=data.get("parent"),
+                    kpi_key=(data.get("kpi_key") or "").strip(),
+                    label=(data.get("label") or "").strip(),
+                    order=data.get("order"),
+                )
+        except PublicError as error:
+            raise _form_error(error, _NODE_FIELDS) from error
+        return data
+
+
+class KpiTreeNodeFormSet(BaseInlineFormSet):
+    def add_fields(self, form: Any, index: int | None) -> None:
+        super().add_fields(form, index)
+        form.tree = self.instance
+        if "parent" in form.fields:
+            # Parents only from this tree (and so from its tenant).
+            form.fields["parent"].queryset = (
+                KpiTreeNode.all_tenants.filter(
+                    tenant_id=self.instance.tenant_id, tree_id=self.instance.pk
+                )
+                if self.instance.pk
+                else KpiTreeNode.all_tenants.none()
+            )
+
+    def clean(self) -> None:
+        super().clean()
+        roots = [
+            form
+            for form in self.forms
+            if getattr(form, "cleaned_data", None)
+            and not form.cleaned_data.get("DELETE")
+            and form.cleaned_data.get("kind") == Kind.KGI
+        ]
+        if len(roots) > 1:
+            raise forms.ValidationError("A tree has one KGI.")
+
+
+class KpiTreeNodeInline(admin.TabularInline):
+    model = KpiTreeNode
+    form = KpiTreeNodeForm
+    formset = KpiTreeNodeFormSet
+    fk_name = "tree"
+    fields = ["parent", "kind", "kpi_key", "label", "order"]
+    extra = 1
+    ordering = ["parent_id", "order", "id"]
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return can_administer(request)
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return obj is not None and can_administer(request)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return can_administer(request)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return can_administer(request)
+
+
+@admin.register(KpiTree)
+class KpiTreeAdmin(TenantScopedAdmin):
+    """Trees and their nodes; a new tree starts empty (add its KGI, then save to add more)."""
+
+    list_display = ["name", "is_default", "created_at"]
+    search_fields = ["name"]
+    inlines = [KpiTreeNodeInline]
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        # Nodes belong to the tree's tenant (the tenant field is not on the inline).
+        instances = formset.save(commit=False)
+        for obj in formset.deleted_objects:
+            obj.delete()
+        for obj in instances:
+            obj.tenant_id = form.instance.tenant_id
+            obj.save()
+        formset.save_m2m()
+
+
+class KpiCustomDefinitionForm(forms.ModelForm):
+    class Meta:
+        model = KpiCustomDefinition
+        fields = [
+            "tenant",
+            "key",
+            "name_ja",
+            "name_en",
+            "category",
+            "layer",
+            "numerator",
+            "denominator",
+            "unit",
+            "direction",
+            "reference_value",
+            "reference_source",
+            "description",
+        ]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        key = data.get("key") or ""
+        if key and not KEY_PATTERN.match(key):
+            self.add_error("key", "2 to 50 lower-case letters, digits or _, from a letter.")
+        if key in BUILTIN_BY_KEY:
+            self.add_error("key", "A built-in KPI has this key.")
+        if data.get("numerator") and data["numerator"] not in MEASURES:
+            self.add_error("numerator", f"Unknown measure; use one of {', '.join(MEASURES)}.")
+        if data.get("denominator") and data["denominator"] not in MEASURES:
+            self.add_error("denominator", f"Unknown measure; use one of {', '.join(MEASURES)}.")
+        return data
+
+
+@admin.register(KpiCustomDefinition)
+class KpiCustomDefinitionAdmin(TenantScopedAdmin):
+    form = KpiCustomDefinitionForm
+    list_display = ["key", "name_ja", "category", "layer", "numerator", "denominator", "unit"]
+    list_filter = ["category", "layer", "unit"]
+    search_fields = ["key", "name_ja", "name_en"]
+
+
+@admin.register(KpiSnapshot)
+class KpiSnapshotAdmin(TenantScopedAdmin):
+    """Read-only: snapshots are computed from raw rows, never typed in."""
+
+    list_display = [
+        "grain",
+        "period_start",
+        "scope_type",
+        "scope_key",
+        "computed_at",
+        "calls",
+        "leads_created",
+        "meetings",
+        "opportunities",
+        "wins",
+        "won_deals",
+    ]
+    list_filter = ["grain", "scope_type"]
+    date_hierarchy = "period_start"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False

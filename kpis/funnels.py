@@ -1,0 +1,490 @@
+"""Funnel analysis (ファネル分析): stage counts, conversion, drop-off, median stage times.
+
+The funnel is lead → mql → sql → meeting → opportunity → won, with lost and recycled as side
+counts. Two modes:
+
+- period: `lead` counts the leads created in the period; every other stage counts the
+  transitions into it whose time falls in the period (a lead that re-enters a stage after
+  `recycled` counts again, and a step can exceed the one before it). The median time of a
+  stage is taken per transition: its time minus the same lead's latest entry into the
+  previous stage strictly before it (the lead's creation for mql); transitions with no such
+  entry are left out.
+- cohort: the leads created in the period; a stage counts the cohort leads that ever entered
+  it (distinct leads, at any time, even after the period). The median time is taken per
+  lead: its first entry into the stage minus its first entry into the previous stage (its
+  creation for mql); leads that lack that entry are left out.
+
+Periods are half-open [start, end) between the tenant's local midnights. Rates are exact
+percentages (x 100), null when the denominator is 0; the API rounds them when shown.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from django.db.models import (
+    Case,
+    Count,
+    DateTimeField,
+    F,
+    Min,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    When,
+)
+
+from kpis.numbers import ratio
+from kpis.periods import Period
+from kpis.scopes import KpiScope, ScopeType
+from pipeline.lifecycle import FUNNEL_ORDER, Stage
+from pipeline.models import Lead, StageTransition
+from tenants.context import tenant_context
+from tenants.errors import ValidationFailed
+from tenants.models import Membership, Team, Tenant
+
+SIDE_STAGES: tuple[str, ...] = (Stage.LOST, Stage.RECYCLED)
+# Each funnel stage after `lead`, with the stage before it.
+_STEPS: tuple[tuple[str, str], ...] = tuple(zip(FUNNEL_ORDER[1:], FUNNEL_ORDER[:-1], strict=True))
+NO_SOURCE_LABEL = "(no source)"
+_MICROSECOND = dt.timedelta(microseconds=1)
+_MICROSECONDS_PER_SECOND = Decimal(1_000_000)
+
+
+class FunnelMode(StrEnum):
+    PERIOD = "period"
+    COHORT = "cohort"
+
+
+class FunnelBreakdown(StrEnum):
+    SOURCE = "source"
+    TEAM = "team"
+    REP = "rep"
+
+
+GroupKey = int | str | None
+
+
+@dataclass(frozen=True)
+class FunnelStep:
+    """One stage of a funnel; conversions are exact percentages, null for a zero denominator."""
+
+    stage: str
+    count: int
+    step_conversion: Decimal | None
+    overall_conversion: Decimal | None
+    drop_off: int | None
+    median_seconds_from_previous: Decimal | None
+
+
+@dataclass(frozen=True)
+class FunnelGroup:
+    """The funnel of one breakdown group (the whole scope when there is no breakdown).
+
+    `key` is None without a breakdown, the Team or Membership pk for a team or rep
+    breakdown, and the lead source string for a source breakdown.
+    """
+
+    key: GroupKey
+    label: str | None
+    steps: tuple[FunnelStep, ...]
+    lost: int
+    recycled: int
+
+
+@dataclass(frozen=True)
+class FunnelResult:
+    """A funnel of one period, and the same funnel of the comparison period if asked."""
+
+    period: Period
+    mode: FunnelMode
+    scope: KpiScope
+    breakdown: FunnelBreakdown | None
+    groups: tuple[FunnelGroup, ...]
+    comparison: FunnelResult | None = None
+
+
+@dataclass
+class _Tally:
+    counts: dict[str, int] = field(default_factory=dict)
+    # Durations in whole microseconds, per stage.
+    durations: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+
+
+# What a breakdown groups by. Leads (created, and cohorts) group by the lead's current owner,
+# that owner's current team and the lead's source; period transitions by their owner and
+# team at the time of the change.
+_LEAD_GROUP_FIELD: dict[FunnelBreakdown, str] = {
+    FunnelBreakdown.SOURCE: "source",
+    FunnelBreakdown.TEAM: "owner__team_id",
+    FunnelBreakdown.REP: "owner_id",
+}
+_TRANSITION_GROUP_FIELD: dict[FunnelBreakdown, str] = {
+    FunnelBreakdown.SOURCE: "lead__source",
+    FunnelBreakdown.TEAM: "team_id",
+    FunnelBreakdown.REP: "owner_id",
+}
+
+
+def _scope_pk(scope: KpiScope) -> int:
+    try:
+        return int(scope.key)
+    except ValueError as exc:
+        raise ValidationFailed(f"Not a {scope.type} id: {scope.key!r}.", field="scope") from exc
+
+
+def _lead_scope_q(scope: KpiScope, *, prefix: str = "") -> Q:
+    """Leads in `scope` by their current owner, that owner's team, or their source."""
+    if scope.type == ScopeType.TEAM:
+        return Q(**{f"{prefix}owner__team_id": _scope_pk(scope)})
+    if scope.type == ScopeType.REP:
+        return Q(**{f"{prefix}owner_id": _scope_pk(scope)})
+    if scope.type == ScopeType.SOURCE:
+        return Q(**{f"{prefix}source": scope.key})
+    return Q()
+
+
+def _transition_scope_q(scope: KpiScope) -> Q:
+    """Transitions in `scope` by the owner at the time, that owner's team, or the source."""
+    if scope.type == ScopeType.TEAM:
+        # NOTE: an unassigned lead's transition carries the lead's team, but unassigned
+        # leads count only in the tenant and source scopes.
+        return Q(owner__isnull=False, team_id=_scope_pk(scope))
+    if scope.type == ScopeType.REP:
+        return Q(owner_id=_scope_pk(scope))
+    if scope.type == ScopeType.SOURCE:
+        return Q(lead__source=scope.key)
+    return Q()
+
+
+def _group_field(
+    breakdown: FunnelBreakdown | None, fields: Mapping[FunnelBreakdown, str], *, prefix: str = ""
+) -> str | None:
+    return None if breakdown is None else prefix + fields[breakdown]
+
+
+def _only_grouped(
+    queryset: QuerySet[Any], breakdown: FunnelBreakdown | None, group_field: str | None
+) -> QuerySet[Any]:
+    """Rows without a team or rep belong to no group of a team or rep breakdown."""
+    if group_field is None or breakdown not in (FunnelBreakdown.TEAM, FunnelBreakdown.REP):
+        return queryset
+    return queryset.filter(**{f"{group_field}__isnull": False})
+
+
+def _count_by(
+    queryset: QuerySet[Any], *, by: list[str], group_field: str | None, count: Count
+) -> list[dict[str, Any]]:
+    """One aggregating query: `n` per value of `by` and the group (group_key None if none)."""
+    if group_field is not None:
+        return list(queryset.values(*by, group_key=F(group_field)).annotate(n=count).order_by())
+    if by:
+        return [
+            {**row, "group_key": None} for row in queryset.values(*by).annotate(n=count).order_by()
+        ]
+    return [{"group_key": None, **queryset.aggregate(n=count)}]
+
+
+def _microseconds(later: dt.datetime, earlier: dt.datetime) -> int:
+    return (later - earlier) // _MICROSECOND
+
+
+def _count_leads_created(
+    tallies: dict[GroupKey, _Tally],
+    *,
+    start: dt.datetime,
+    end: dt.datetime,
+    scope: KpiScope,
+    breakdown: FunnelBreakdown | None,
+) -> None:
+    """The `lead` step of both modes: leads created in [start, end), in one query."""
+    lead_field = _group_field(breakdown, _LEAD_GROUP_FIELD)
+    leads = _only_grouped(
+        Lead.objects.filter(_lead_scope_q(scope), created_at__gte=start, created_at__lt=end),
+        breakdown,
+        lead_field,
+    )
+    for row in _count_by(leads, by=[], group_field=lead_field, count=Count("pk")):
+        if row["n"]:
+            tallies[row["group_key"]].counts[Stage.LEAD] = row["n"]
+
+
+def _period_tally(
+    *, start: dt.datetime, end: dt.datetime, scope: KpiScope, breakdown: FunnelBreakdown | None
+) -> dict[GroupKey, _Tally]:
+    """Period mode: leads created and transitions made in [start, end), in three queries."""
+    tallies: dict[GroupKey, _Tally] = defaultdict(_Tally)
+
+    _count_leads_created(tallies, start=start, end=end, scope=scope, breakdown=breakdown)
+
+    transition_field = _group_field(breakdown, _TRANSITION_GROUP_FIELD)
+    transitions = StageTransition.objects.filter(
+        _transition_scope_q(scope), at__gte=start, at__lt=end
+    )
+    if breakdown == FunnelBreakdown.TEAM:
+        transitions = transitions.filter(owner__isnull=False)
+    transitions = _only_grouped(transitions, breakdown, transition_field)
+    counted = transitions.filter(to_stage__in=[*FUNNEL_ORDER[1:], *SIDE_STAGES])
+    for row in _count_by(counted, by=["to_stage"], group_field=transition_field, count=Count("pk")):
+        tallies[row["group_key"]].counts[row["to_stage"]] = row["n"]
+
+    # TRICKY: the entry into the previous stage may lie before the period (or the lead may
+    # have entered it several times around a `recycled`), so it is looked up per transition
+    # with a correlated subquery: the latest entry strictly before this one. Each CASE
+    # branch has a constant stage, which the (tenant, lead, at) index serves.
+    def latest_entry_into(stage: str) -> Subquery:
+        return Subquery(
+            StageTransition.objects.filter(
+                lead_id=OuterRef("lead_id"), to_stage=stage, at__lt=OuterRef("at")
+            )
+            .order_by("-at")
+            .values("at")[:1]
+        )
+
+    previous_at = Case(
+        When(
+            to_stage=Stage.MQL,
+            lead__created_at__lt=F("at"),
+            then=F("lead__created_at"),
+        ),
+        *(
+            When(to_stage=stage, then=latest_entry_into(previous))
+            for stage, previous in _STEPS
+            if stage != Stage.MQL
+        ),
+        default=None,
+        output_field=DateTimeField(),
+    )
+    timed = (
+        transitions.filter(to_stage__in=FUNNEL_ORDER[1:])
+        .annotate(previous_at=previous_at)
+        .order_by()
+    )
+    group_values = [transition_field] if transition_field else []
+    for row in timed.values("to_stage", "at", "previous_at", *group_values):
+        # NOTE: skipped here rather than in SQL, where the WHERE clause would repeat the
+        # correlated subqueries.
+        if row["previous_at"] is None:
+            continue
+        key = row[transition_field] if transition_field else None
+        tallies[key].durations[row["to_stage"]].append(_microseconds(row["at"], row["previous_at"]))
+    return tallies
+
+
+def _cohort_tally(
+    *, start: dt.datetime, end: dt.datetime, scope: KpiScope, breakdown: FunnelBreakdown | None
+) -> dict[GroupKey, _Tally]:
+    """Cohort mode: the leads created in [start, end) and every stage they ever entered."""
+    tallies: dict[GroupKey, _Tally] = defaultdict(_Tally)
+
+    _count_leads_created(tallies, start=start, end=end, scope=scope, breakdown=breakdown)
+
+    cohort_field = _group_field(breakdown, _LEAD_GROUP_FIELD, prefix="lead__")
+    transitions = _only_grouped(
+        StageTransition.objects.filter(
+            _lead_scope_q(scope, prefix="lead__"),
+            lead__created_at__gte=start,
+            lead__created_at__lt=end,
+        ),
+        breakdown,
+        cohort_field,
+    )
+    counted = transitions.filter(to_stage__in=[*FUNNEL_ORDER[1:], *SIDE_STAGES])
+    for row in _count_by(
+        counted, by=["to_stage"], group_field=cohort_field, count=Count("lead_id", distinct=True)
+    ):
+        tallies[row["group_key"]].counts[row["to_stage"]] = row["n"]
+
+    # Each cohort lead's first entry into each funnel stage, in one aggregating query.
+    group_values = [cohort_field] if cohort_field else []
+    first_entries = (
+        transitions.filter(to_stage__in=FUNNEL_ORDER[1:])
+        .values("lead_id", "lead__created_at", "to_stage", *group_values)
+        .annotate(first_at=Min("at"))
+        .order_by()
+    )
+    per_lead: dict[int, tuple[GroupKey, dict[str, dt.datetime]]] = {}
+    for row in first_entries:
+        key = row[cohort_field] if cohort_field else None
+        _, firsts = per_lead.setdefault(
+            row["lead_id"], (key, {Stage.LEAD: row["lead__created_at"]})
+        )
+        firsts[row["to_stage"]] = row["first_at"]
+    for key, firsts in per_lead.values():
+        for stage, previous in _STEPS:
+            entered, entered_previous = firsts.get(stage), firsts.get(previous)
+            # NOTE: a lead can reach a stage before its first entry into the previous one
+            # (recycled → sql, later → mql); it has no time from that previous stage, like
+            # a lead that never entered it.
+            if entered is None or entered_previous is None or entered_previous >= entered:
+                continue
+            tallies[key].durations[stage].append(_microseconds(entered, entered_previous))
+    return tallies
+
+
+def _median_seconds(durations: list[int]) -> Decimal | None:
+    """The exact median in seconds; an even count averages the two middle values."""
+    if not durations:
+        return None
+    ordered = sorted(durations)
+    middle = len(ordered) // 2
+    if len(ordered) % 2:
+        microseconds = Decimal(ordered[middle])
+    else:
+        microseconds = Decimal(ordered[middle - 1] + ordered[middle]) / 2
+    return microseconds / _MICROSECONDS_PER_SECOND
+
+
+def _group(key: GroupKey, label: str | None, tally: _Tally) -> FunnelGroup:
+    leads = tally.counts.get(Stage.LEAD, 0)
+    steps: list[FunnelStep] = []
+    previous: int | None = None
+    for stage in FUNNEL_ORDER:
+        count = tally.counts.get(stage, 0)
+        steps.append(
+            FunnelStep(
+                stage=str(stage),
+                count=count,
+                step_conversion=None
+                if previous is None
+                else ratio(count, previous, multiplier=100),
+                overall_conversion=ratio(count, leads, multiplier=100),
+                drop_off=None if previous is None else previous - count,
+                median_seconds_from_previous=_median_seconds(tally.durations.get(stage, [])),
+            )
+        )
+        previous = count
+    return FunnelGroup(
+        key=key,
+        label=label,
+        steps=tuple(steps),
+        lost=tally.counts.get(Stage.LOST, 0),
+        recycled=tally.counts.get(Stage.RECYCLED, 0),
+    )
+
+
+def _labels(breakdown: FunnelBreakdown | None, keys: Iterable[GroupKey]) -> dict[GroupKey, str]:
+    """Readable names of the groups: team name, member display name or username, source."""
+    keys = set(keys)
+    if breakdown == FunnelBreakdown.TEAM:
+        return dict(Team.objects.filter(pk__in=keys).values_list("pk", "name"))
+    if breakdown == FunnelBreakdown.REP:
+        return {
+            pk: display_name or username
+            for pk, display_name, username in Membership.objects.filter(pk__in=keys).values_list(
+                "pk", "display_name", "user__username"
+            )
+        }
+    if breakdown == FunnelBreakdown.SOURCE:
+        return {key: str(key) or NO_SOURCE_LABEL for key in keys}
+    return {}
+
+
+def _tally(
+    *,
+    tenant: Tenant,
+    period: Period,
+    mode: FunnelMode,
+    scope: KpiScope,
+    breakdown: FunnelBreakdown | None,
+) -> dict[GroupKey, _Tally]:
+    start, end = period.bounds(tenant.timezone)
+    compute = _cohort_tally if mode == FunnelMode.COHORT else _period_tally
+    tallies = compute(start=start, end=end, scope=scope, breakdown=breakdown)
+    if breakdown is None:
+        # Without a breakdown there is exactly one group, even when it is empty.
+        tallies.setdefault(None, _Tally())
+    return tallies
+
+
+def _result(
+    *,
+    period: Period,
+    mode: FunnelMode,
+    scope: KpiScope,
+    breakdown: FunnelBreakdown | None,
+    tallies: dict[GroupKey, _Tally],
+    labels: dict[GroupKey, str],
+    comparison: FunnelResult | None = None,
+) -> FunnelResult:
+    groups = sorted(
+        (_group(key, labels.get(key), tally) for key, tally in tallies.items()),
+        key=lambda group: ((group.label or "").casefold(), str(group.key)),
+    )
+    return FunnelResult(
+        period=period,
+        mode=mode,
+        scope=scope,
+        breakdown=breakdown,
+        groups=tuple(groups),
+        comparison=comparison,
+    )
+
+
+def funnel_compute(
+    *,
+    tenant: Tenant,
+    period: Period,
+    mode: FunnelMode = FunnelMode.PERIOD,
+    scope: KpiScope | None = None,
+    breakdown: FunnelBreakdown | None = None,
+    comparison_period: Period | None = None,
+) -> FunnelResult:
+    """The funnel of `tenant` for `period`, and for `comparison_period` when given.
+
+    Scope and breakdown: in period mode leads created count for the lead's owner, that
+    owner's current team and the lead's source; transitions count for their owner at the
+    time of the change and, when that owner is set, the team recorded with the change. In
+    cohort mode every cohort lead (and all its transitions) is attributed by the lead's
+    current owner, that owner's current team and its source. Unassigned leads count only in
+    the tenant and source scopes. A breakdown lists the groups that have data, ordered by
+    label; without one there is a single group with key None.
+
+    A constant number of queries, whatever the number of leads or groups: three per funnel
+    (leads, transition counts, times between stages) and one for the group labels.
+    """
+    scope = scope or KpiScope.tenant()
+    mode = FunnelMode(mode)
+    breakdown = None if breakdown is None else FunnelBreakdown(breakdown)
+    with tenant_context(tenant):
+        tallies = _tally(tenant=tenant, period=period, mode=mode, scope=scope, breakdown=breakdown)
+        compared = (
+            None
+            if comparison_period is None
+            else _tally(
+                tenant=tenant,
+                period=comparison_period,
+                mode=mode,
+                scope=scope,
+                breakdown=breakdown,
+            )
+        )
+        labels = _labels(breakdown, [*tallies, *(compared or {})])
+    comparison = (
+        None
+        if comparison_period is None or compared is None
+        else _result(
+            period=comparison_period,
+            mode=mode,
+            scope=scope,
+            breakdown=breakdown,
+            tallies=compared,
+            labels=labels,
+        )
+    )
+    return _result(
+        period=period,
+        mode=mode,
+        scope=scope,
+        breakdown=breakdown,
+        tallies=tallies,
+        labels=labels,
+        comparison=comparison,
+    )

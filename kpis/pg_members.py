@@ -1,117 +1,242 @@
-"""PostgreSQL membership rows that keep coarse distinct counts exact and incremental."""
+"""PostgreSQL membership rows that keep coarse distinct counts exact and incremental.
+
+A member is a lead touched (kind "l") or a rep active (kind "r") in a coarse period and
+scope. A refresh offers the members of its changed days with INSERT ... ON CONFLICT DO
+NOTHING and adds the number actually inserted to the period's stored count, so its cost
+follows the changed days, not the tenant's size.
+
+TRICKY: the conflict checks are the cost, so members are offered along the implications
+that hold between scopes and grains, and only what can still be new is offered:
+
+- a lead not new to a rep in a period is not new to that rep's team or to the tenant, so
+  team and tenant rows are offered only for (rep, lead) rows just inserted (plus leads
+  touched without a rep, for the tenant);
+- a lead has one source, so its source count rises exactly when its tenant row is new:
+  source rows for leads are not stored, they are counted from the new tenant rows;
+- months nest in fiscal quarters and quarters in fiscal years, so a quarter is offered only
+  its month's new rows and a year its quarter's (weeks do not nest in months: the week and
+  the month are each offered the day's rows).
+
+Team and source follow the rep's current team and the lead's current source; a change of
+either (or a deleted or moved activity) is reflected exactly by the next full rebuild.
+"""
 
 from __future__ import annotations
 
 import zoneinfo
-from datetime import date, datetime
-from typing import Any
+from datetime import date, datetime, timedelta
 
 from django.db import connection
+from django.db.models import Q
 
 from kpis.aggregates import Rows
-from kpis.models import KpiMember, KpiMemberPeriod
-from kpis.periods import Period
+from kpis.models import KpiMember, KpiMemberPeriod, KpiSnapshot
+from kpis.periods import Period, period_containing
+
+Counts = dict[str, dict[tuple[str, str], dict[str, int]]]
+
+_CTES = """
+touches AS MATERIALIZED (
+    SELECT DISTINCT a.rep_id AS rep, a.lead_id AS lead
+    FROM pipeline_activity a
+    WHERE a.tenant_id = %(tenant)s AND a.occurred_at >= %(lo)s AND a.occurred_at < %(hi)s
+      AND a.type IN ('call', 'email')
+),
+actives AS MATERIALIZED (
+    SELECT DISTINCT s.scope_type, s.scope_key, x.rep AS member
+    FROM (
+        SELECT DISTINCT a.rep_id AS rep, coalesce(l.source, '') AS src
+        FROM pipeline_activity a
+        JOIN pipeline_lead l ON l.id = a.lead_id
+        WHERE a.tenant_id = %(tenant)s AND a.occurred_at >= %(lo)s AND a.occurred_at < %(hi)s
+          AND a.rep_id IS NOT NULL
+    ) x
+    JOIN tenants_membership m ON m.id = x.rep
+    CROSS JOIN LATERAL (VALUES
+        ('tenant', ''), ('team', m.team_id::text), ('rep', x.rep::text), ('source', x.src)
+    ) AS s(scope_type, scope_key)
+    WHERE s.scope_key IS NOT NULL
+)"""
 
 _INSERT = """
-WITH inserted AS (
+{name} AS (
     INSERT INTO kpis_kpimember
         (tenant_id, grain, period_start, scope_type, scope_key, kind, member)
-    SELECT DISTINCT %(tenant)s, %(grain)s, %(period_start)s, s.scope_type, s.scope_key,
-           k.kind, k.member
-    FROM pipeline_activity a
-    JOIN pipeline_lead l ON l.id = a.lead_id
-    LEFT JOIN tenants_membership m ON m.id = a.rep_id
-    CROSS JOIN LATERAL (VALUES
-        ('tenant', ''), ('team', m.team_id::text), ('rep', a.rep_id::text),
-        ('source', coalesce(l.source, ''))
-    ) AS s(scope_type, scope_key)
-    CROSS JOIN LATERAL (VALUES
-        ('l', CASE WHEN a.type IN ('call', 'email') THEN a.lead_id END), ('r', a.rep_id)
-    ) AS k(kind, member)
-    WHERE a.tenant_id = %(tenant)s AND a.occurred_at >= %(lo)s AND a.occurred_at < %(hi)s
-      AND s.scope_key IS NOT NULL AND k.member IS NOT NULL
+    SELECT DISTINCT %(tenant)s, '{grain}', %({grain})s, {columns}
+    FROM {source}
     ON CONFLICT DO NOTHING
-    RETURNING scope_type, scope_key, kind
-)
-SELECT scope_type, scope_key, kind, count(*) FROM inserted GROUP BY 1, 2, 3
-"""
+    RETURNING scope_type, scope_key, member
+)"""
+
+
+def _base_grain(grain: str) -> list[str]:
+    """Inserts of a grain offered every touch of the changed range."""
+    return [
+        _INSERT.format(
+            name=f"rep_{grain}",
+            grain=grain,
+            columns="'rep', rep::text, 'l', lead",
+            source="touches WHERE rep IS NOT NULL",
+        ),
+        _INSERT.format(
+            name=f"team_{grain}",
+            grain=grain,
+            columns="'team', m.team_id::text, 'l', r.member",
+            source=(
+                f"rep_{grain} r JOIN tenants_membership m ON m.id = r.scope_key::bigint "
+                "WHERE m.team_id IS NOT NULL"
+            ),
+        ),
+        _INSERT.format(
+            name=f"tenant_{grain}",
+            grain=grain,
+            columns="'tenant', '', 'l', lead",
+            source=(
+                f"(SELECT member AS lead FROM rep_{grain} "
+                "UNION SELECT lead FROM touches WHERE rep IS NULL) x"
+            ),
+        ),
+        _INSERT.format(
+            name=f"active_{grain}",
+            grain=grain,
+            columns="scope_type, scope_key, 'r', member",
+            source="actives",
+        ),
+    ]
+
+
+def _chained_grain(grain: str, finer: str) -> list[str]:
+    """Inserts of a grain offered only what was new to the finer grain nested in it."""
+    return [
+        _INSERT.format(
+            name=f"{level}_{grain}",
+            grain=grain,
+            columns=f"scope_type, scope_key, '{kind}', member",
+            source=f"{level}_{finer}",
+        )
+        for level, kind in (("rep", "l"), ("team", "l"), ("tenant", "l"), ("active", "r"))
+    ]
+
+
+def _counts(grain: str) -> str:
+    return f"""
+SELECT '{grain}', scope_type, scope_key, 'l', count(*) FROM rep_{grain} GROUP BY 2, 3
+UNION ALL SELECT '{grain}', scope_type, scope_key, 'l', count(*) FROM team_{grain} GROUP BY 2, 3
+UNION ALL SELECT '{grain}', 'tenant', '', 'l', count(*) FROM tenant_{grain}
+UNION ALL SELECT '{grain}', 'source', coalesce(l.source, ''), 'l', count(*)
+    FROM tenant_{grain} t JOIN pipeline_lead l ON l.id = t.member GROUP BY 3
+UNION ALL SELECT '{grain}', scope_type, scope_key, 'r', count(*)
+    FROM active_{grain} GROUP BY 2, 3"""
+
+
+def _statement(grains: list[str]) -> str:
+    """One statement offering a time range's members to one period of each of `grains`."""
+    inserts: list[str] = []
+    chained = {"quarter": "month", "year": "quarter"}
+    for grain in grains:
+        finer = chained.get(grain)
+        inserts += _chained_grain(grain, finer) if finer in grains else _base_grain(grain)
+    return (
+        "WITH"
+        + _CTES
+        + ","
+        + ",".join(inserts)
+        + "\nUNION ALL".join(_counts(grain) for grain in grains)
+    )
+
 
 _MEASURE = {KpiMember.Kind.LEAD: "leads_touched", KpiMember.Kind.REP: "active_reps"}
+_STATEMENTS: dict[tuple[str, ...], str] = {}
 
 
-def _insert(
-    tenant_id: int, period: Period, lo: datetime, hi: datetime
-) -> dict[tuple[str, str], dict[str, int]]:
-    """Insert the members active in [lo, hi) into `period`; counts of those newly inserted."""
+def _offer(tenant_id: int, periods: dict[str, Period], lo: datetime, hi: datetime) -> Counts:
+    """Offer the members active in [lo, hi) to `periods` (one per grain); new counts."""
+    grains = tuple(grain for grain in ("week", "month", "quarter", "year") if grain in periods)
+    if grains not in _STATEMENTS:
+        _STATEMENTS[grains] = _statement(list(grains))
+    params = {"tenant": tenant_id, "lo": lo, "hi": hi}
+    params |= {grain: period.start for grain, period in periods.items()}
+    added: Counts = {}
     with connection.cursor() as cursor:
-        cursor.execute(
-            _INSERT,
-            {
-                "tenant": tenant_id,
-                "grain": period.grain,
-                "period_start": period.start,
-                "lo": lo,
-                "hi": hi,
-            },
-        )
-        added: dict[tuple[str, str], dict[str, int]] = {}
-        for scope_type, scope_key, kind, count in cursor.fetchall():
-            added.setdefault((scope_type, scope_key), {})[_MEASURE[kind]] = count
-        return added
+        cursor.execute(_STATEMENTS[grains], params)
+        for grain, scope_type, scope_key, kind, count in cursor.fetchall():
+            if count:
+                added.setdefault(grain, {}).setdefault((scope_type, scope_key), {})[
+                    _MEASURE[kind]
+                ] = count
+    return added
 
 
-def distinct_counts(
-    *,
-    tenant_id: int,
-    period: Period,
-    dirty: list[tuple[date, date]],
-    zone: zoneinfo.ZoneInfo,
-) -> Rows:
-    """Exact distinct counts of `period` after its `dirty` day ranges changed.
-
-    A period seen before gets the members of its dirty days added to its stored counts
-    (cost proportional to those days); a period seen for the first time has its members
-    built from all of its raw rows once.
-    """
-    lo, hi = period.bounds(zone)
-    out: Rows = {}
-    marked = KpiMemberPeriod.objects.filter(grain=period.grain, period_start=period.start)
-    if not marked.exists():
-        KpiMember.objects.filter(grain=period.grain, period_start=period.start).delete()
-        for (scope_type, scope_key), counts in _insert(tenant_id, period, lo, hi).items():
-            out[(period.start, scope_type, scope_key)] = dict(counts)
-        KpiMemberPeriod.objects.create(
-            tenant_id=tenant_id, grain=period.grain, period_start=period.start
-        )
-        return out
-    from kpis.models import KpiSnapshot
-
-    for row in KpiSnapshot.objects.filter(grain=period.grain, period_start=period.start).values(
-        "scope_type", "scope_key", "leads_touched", "active_reps"
+def _stored_counts(periods: list[Period]) -> dict[Period, Rows]:
+    out: dict[Period, Rows] = {period: {} for period in periods}
+    by_start = {(p.grain, p.start): p for p in periods}
+    condition = Q(pk__in=[])
+    for period in periods:
+        condition |= Q(grain=period.grain, period_start=period.start)
+    for row in KpiSnapshot.objects.filter(condition).values(
+        "grain", "period_start", "scope_type", "scope_key", "leads_touched", "active_reps"
     ):
-        out[(period.start, row["scope_type"], row["scope_key"])] = {
+        period = by_start[(row["grain"], row["period_start"])]
+        out[period][(period.start, row["scope_type"], row["scope_key"])] = {
             "leads_touched": row["leads_touched"],
             "active_reps": row["active_reps"],
         }
-    for start, end in dirty:
-        start, end = max(start, period.start), min(end, period.end)
-        if start >= end:
-            continue
-        day_lo = datetime.combine(start, datetime.min.time(), tzinfo=zone)
-        day_hi = datetime.combine(end, datetime.min.time(), tzinfo=zone)
-        for (scope_type, scope_key), counts in _insert(tenant_id, period, day_lo, day_hi).items():
-            bucket = out.setdefault((period.start, scope_type, scope_key), {})
-            for name, value in counts.items():
-                bucket[name] = bucket.get(name, 0) + value
     return out
 
 
-def forget(*, periods: list[Any] | None = None) -> None:
-    """Drop membership rows (all of the tenant's, or those of `periods`)."""
-    if periods is None:
-        KpiMember.objects.all().delete()
-        KpiMemberPeriod.objects.all().delete()
-        return
-    for period in periods:
-        KpiMember.objects.filter(grain=period.grain, period_start=period.start).delete()
-        KpiMemberPeriod.objects.filter(grain=period.grain, period_start=period.start).delete()
+def _materialize(tenant_id: int, period: Period, zone: zoneinfo.ZoneInfo) -> Rows:
+    """Build a period's members from all of its raw rows; its exact distinct counts."""
+    KpiMember.objects.filter(grain=period.grain, period_start=period.start).delete()
+    lo, hi = period.bounds(zone)
+    out: Rows = {}
+    for (scope_type, scope_key), counts in (
+        _offer(tenant_id, {period.grain: period}, lo, hi).get(period.grain, {}).items()
+    ):
+        out[(period.start, scope_type, scope_key)] = dict(counts)
+    KpiMemberPeriod.objects.create(
+        tenant_id=tenant_id, grain=period.grain, period_start=period.start
+    )
+    return out
+
+
+def distinct_counts_for_days(
+    *, tenant_id: int, days: list[date], periods: list[Period], zone: zoneinfo.ZoneInfo
+) -> dict[Period, Rows]:
+    """Exact distinct counts of the coarse `periods` after `days` changed.
+
+    A period seen before gets the members of its changed days added to its stored counts;
+    a period seen for the first time is built once from all of its raw rows.
+    """
+    materialized = set(
+        KpiMemberPeriod.objects.filter(period_start__in={p.start for p in periods}).values_list(
+            "grain", "period_start"
+        )
+    )
+    fresh = [p for p in periods if (p.grain, p.start) not in materialized]
+    kept = {(p.grain, p.start): p for p in periods if p not in fresh}
+    result = _stored_counts(list(kept.values()))
+    for period in fresh:
+        result[period] = _materialize(tenant_id, period, zone)
+    fiscal_start = periods[0].fiscal_year_start_month
+    for day in sorted(set(days)):
+        enclosing = {
+            grain: kept[(grain, start)]
+            for grain in ("week", "month", "quarter", "year")
+            if (grain, start := period_containing(grain, day, fiscal_start).start) in kept
+        }
+        if not enclosing:
+            continue
+        lo = datetime.combine(day, datetime.min.time(), tzinfo=zone)
+        for grain, changes in _offer(tenant_id, enclosing, lo, lo + timedelta(days=1)).items():
+            period = enclosing[grain]
+            for (scope_type, scope_key), counts in changes.items():
+                bucket = result[period].setdefault((period.start, scope_type, scope_key), {})
+                for name, value in counts.items():
+                    bucket[name] = bucket.get(name, 0) + value
+    return result
+
+
+def forget() -> None:
+    """Drop all of the tenant's membership rows (before a full rebuild)."""
+    KpiMember.objects.all().delete()
+    KpiMemberPeriod.objects.all().delete()

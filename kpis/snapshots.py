@@ -221,13 +221,13 @@ def kpi_snapshots_refresh_days(*, tenant: Tenant, days: Iterable[date]) -> Refre
         ranges = _ranges(days)
         rows = _write_days(tenant, ranges, zone, at) if days else 0
         periods = _enclosing_periods(days, tenant.fiscal_year_start_month)
+        distinct: dict[Period, aggregates.Rows] = {}
+        if _is_postgres() and periods:
+            distinct = pg_members.distinct_counts_for_days(
+                tenant_id=tenant.pk, days=days, periods=periods, zone=zone
+            )
         for period in periods:
-            distinct = None
-            if _is_postgres():
-                distinct = pg_members.distinct_counts(
-                    tenant_id=tenant.pk, period=period, dirty=ranges, zone=zone
-                )
-            rows += _write_period(tenant, period, zone, at, distinct)
+            rows += _write_period(tenant, period, zone, at, distinct.get(period))
     return RefreshResult(len(days), len(periods), rows, time.perf_counter() - began)
 
 

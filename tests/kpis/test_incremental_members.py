@@ -1,0 +1,88 @@
+"""Incremental distinct counts (membership rows on PostgreSQL) equal a rebuild's."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+
+from kpis.models import KpiMemberPeriod, KpiSnapshot
+from kpis.snapshots import kpi_snapshots_rebuild, kpi_snapshots_refresh_days
+from pipeline import services as pipeline_services
+from tenants import services
+from tenants.context import tenant_context
+from tenants.scopes import Role
+from tests.factories import TeamFactory, UserFactory
+
+UTC = dt.UTC
+pytestmark = pytest.mark.django_db
+
+
+def _table() -> dict[tuple, tuple]:
+    columns = [
+        f.name for f in KpiSnapshot._meta.concrete_fields if f.name not in {"id", "computed_at"}
+    ]
+    return {(r[1], r[2], r[4], r[5]): r for r in KpiSnapshot.objects.values_list(*columns)}
+
+
+def test_refreshes_in_materialized_and_fresh_periods_match_a_rebuild(tenant_a: Any) -> None:
+    # given two reps of one team touching shared leads on several days
+    team = TeamFactory(tenant=tenant_a, name="East")
+    reps = [
+        services.membership_add(
+            tenant=tenant_a, user=UserFactory(username=f"r{i}"), role=Role.REP, team=team
+        )
+        for i in range(2)
+    ]
+    with tenant_context(tenant_a):
+        leads = [
+            pipeline_services.lead_create(
+                tenant=tenant_a,
+                company=f"C{i}",
+                source=s,
+                created_at=dt.datetime(2026, 3, 2, tzinfo=UTC),
+            )
+            for i, s in enumerate(["web", "web", "event"])
+        ]
+
+        def touch(day: int, lead: int, rep: int, kind: str = "call") -> dt.date:
+            at = dt.datetime(2026, 3, day, 3, tzinfo=UTC)
+            pipeline_services.activity_create(
+                tenant=tenant_a, lead=leads[lead], rep=reps[rep], type=kind, occurred_at=at
+            )
+            return at.date()
+
+        days = [dt.date(2026, 3, 2), touch(2, 0, 0), touch(3, 1, 1), touch(3, 0, 1, "email")]
+        kpi_snapshots_refresh_days(tenant=tenant_a, days=days)
+        # when later days add new and already-counted members, one refresh at a time
+        for day, lead, rep in ((10, 0, 0), (10, 2, 0), (31, 1, 0), (31, 2, 1)):
+            kpi_snapshots_refresh_days(tenant=tenant_a, days=[touch(day, lead, rep)])
+        # and a meeting (not outreach) by a rep makes the rep active without a touch
+        kpi_snapshots_refresh_days(tenant=tenant_a, days=[touch(20, 1, 1, "meeting")])
+        incremental = _table()
+        # then a rebuild gives exactly the same snapshot rows
+        kpi_snapshots_rebuild(tenant=tenant_a)
+        assert _diff(_table(), incremental) == []
+        march = incremental[("month", dt.date(2026, 3, 1), "tenant", "")]
+        assert march  # the month exists in both
+
+
+@pytest.mark.postgres
+def test_periods_are_materialized_once_on_postgresql(tenant_a: Any) -> None:
+    with tenant_context(tenant_a):
+        lead = pipeline_services.lead_create(tenant=tenant_a, company="C")
+        at = dt.datetime(2026, 3, 2, 3, tzinfo=UTC)
+        pipeline_services.activity_create(tenant=tenant_a, lead=lead, type="call", occurred_at=at)
+        kpi_snapshots_refresh_days(tenant=tenant_a, days=[at.date()])
+        assert KpiMemberPeriod.objects.count() == 4
+        kpi_snapshots_refresh_days(tenant=tenant_a, days=[at.date()])
+        assert KpiMemberPeriod.objects.count() == 4
+        kpi_snapshots_rebuild(tenant=tenant_a)
+        assert KpiMemberPeriod.objects.count() == 0
+
+
+def _diff(a: dict, b: dict) -> list:
+    return [
+        (k, a.get(k), b.get(k)) for k in sorted(set(a) | set(b), key=str) if a.get(k) != b.get(k)
+    ]

@@ -8,7 +8,9 @@ from strawberry.extensions import (
     DisableIntrospection,
     MaxAliasesLimiter,
     MaxTokensLimiter,
+    ParserCache,
     QueryDepthLimiter,
+    ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
@@ -39,6 +41,9 @@ def _extensions() -> list:
         lambda: MaxTokensLimiter(max_token_count=settings.GRAPHQL_MAX_TOKENS),
         PublicErrorsOnly,
         DjangoOptimizerExtension,
+        # Front ends send the same few documents again and again: parse and validate once.
+        lambda: ParserCache(maxsize=256),
+        lambda: ValidationCache(maxsize=256),
     ]
     if not settings.GRAPHQL_INTROSPECTION:
         extensions.insert(0, DisableIntrospection)

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -179,6 +180,10 @@ CELERY_TIMEZONE = "UTC"
 # The sweep catches dirty days whose refresh task was lost (worker down, broker restart).
 CELERY_BEAT_SCHEDULE = {
     "kpis-refresh-dirty-sweep": {"task": "kpis.refresh_dirty_sweep", "schedule": 60.0},
+    "kpis-rebuild-all-nightly": {
+        "task": "kpis.rebuild_all",
+        "schedule": crontab(hour=18, minute=30),  # 03:30 in Tokyo
+    },
 }
 
 # The cache coalesces snapshot refreshes across web and worker processes, so it must be

@@ -110,13 +110,18 @@ def _scope_filter(scopes: Sequence[KpiScope]) -> Q:
 
 
 def measure_values(
-    *, tenant: Tenant, periods: Sequence[Period], scopes: Sequence[KpiScope]
+    *,
+    tenant: Tenant,
+    periods: Sequence[Period],
+    scopes: Sequence[KpiScope],
+    needed: Iterable[str] | None = None,
 ) -> dict[tuple[Period, KpiScope], dict[str, Any]]:
-    """Every measure for each (period, scope), in four queries at most.
+    """Every measure (or only those `needed`) for each (period, scope), in four queries at most.
 
     Missing snapshot rows are zeros. Stocks are summed from the day changes before each
     period's end; working days come from the tenant's calendar.
     """
+    needed = set(MEASURES) if needed is None else set(needed)
     periods = list(dict.fromkeys(periods))
     scopes = list(dict.fromkeys(scopes))
     result: dict[tuple[Period, KpiScope], dict[str, Any]] = {
@@ -147,17 +152,21 @@ def measure_values(
     # The weighted pipeline is a stock: the sum of all day changes before each period's end.
     ends = sorted({period.end for period in periods})
     stocks = (
-        KpiSnapshot.objects.filter(
-            _scope_filter(scopes), grain=Grain.DAY, period_start__lt=ends[-1]
+        []
+        if "weighted_pipeline" not in needed
+        else (
+            KpiSnapshot.objects.filter(
+                _scope_filter(scopes), grain=Grain.DAY, period_start__lt=ends[-1]
+            )
+            .values("scope_type", "scope_key")
+            .annotate(
+                **{
+                    f"end_{index}": Sum("weighted_pipeline_change", filter=Q(period_start__lt=end))
+                    for index, end in enumerate(ends)
+                }
+            )
+            .order_by()
         )
-        .values("scope_type", "scope_key")
-        .annotate(
-            **{
-                f"end_{index}": Sum("weighted_pipeline_change", filter=Q(period_start__lt=end))
-                for index, end in enumerate(ends)
-            }
-        )
-        .order_by()
     )
     for row in stocks:
         scope = KpiScope(row["scope_type"], row["scope_key"])
@@ -167,10 +176,14 @@ def measure_values(
                     result[(period, scope)]["weighted_pipeline"] = row[f"end_{index}"] or Decimal(0)
     # Calendar measures and pending refreshes.
     first, last = min(p.start for p in periods), max(p.end for p in periods)
-    off = days_off(tenant, first, last)
+    calendar = bool(needed & {"working_days", "rep_working_days"})
+    off = days_off(tenant, first, last) if calendar else set()
     dirty = set(DirtyDay.objects.filter(day__gte=first, day__lt=last).values_list("day", flat=True))
     for (period, _scope), values in result.items():
-        values["working_days"] = count_working_days(period.start, period.end, off)
+        if calendar:
+            values["working_days"] = count_working_days(period.start, period.end, off)
+        else:
+            values["working_days"] = 0
         values["rep_working_days"] = values["active_reps"] * values["working_days"]
         values["_pending"] = any(period.contains(day) for day in dirty)
     return result
@@ -206,7 +219,8 @@ def kpi_values(
     scopes: Sequence[KpiScope],
 ) -> dict[tuple[str, Period, KpiScope], KpiValue]:
     """Each KPI for each (period, scope), from snapshots, in a fixed number of queries."""
-    measures = measure_values(tenant=tenant, periods=periods, scopes=scopes)
+    needed = {measure for kpi in kpis for measure in kpi.measures}
+    measures = measure_values(tenant=tenant, periods=periods, scopes=scopes, needed=needed)
     return {
         (kpi.key, period, scope): kpi_value(kpi, period, scope, values)
         for (period, scope), values in measures.items()

@@ -317,3 +317,21 @@ def _rebuild_distinct_counts(tenant: Tenant, periods: list[Period], zone) -> dic
         for key, values in rows.items():
             result[starts[(grain, key[0])]][key] = values
     return result
+
+
+def kpi_snapshots_warm(*, tenant: Tenant, today: date | None = None) -> int:
+    """Build the membership rows of the open periods (those containing today and the latest
+    day with data), so the first refresh after a rebuild is as fast as the next ones.
+
+    Returns how many periods were built. PostgreSQL only (a no-op elsewhere).
+    """
+    if not _is_postgres():
+        return 0
+    zone = zoneinfo.ZoneInfo(tenant.timezone)
+    today = today or timezone.now().astimezone(zone).date()
+    span = data_day_range(tenant=tenant)
+    days = {today} | ({span[1] - timedelta(days=1)} if span else set())
+    periods = _enclosing_periods(days, tenant.fiscal_year_start_month)
+    with transaction.atomic():
+        _lock_tenant(tenant)
+        return pg_members.warm(tenant_id=tenant.pk, periods=periods, zone=zone)

@@ -5,7 +5,11 @@ from __future__ import annotations
 from celery import shared_task
 
 from kpis.refresh import kpi_refresh_started
-from kpis.snapshots import kpi_snapshots_rebuild, kpi_snapshots_refresh_dirty
+from kpis.snapshots import (
+    kpi_snapshots_rebuild,
+    kpi_snapshots_refresh_dirty,
+    kpi_snapshots_warm,
+)
 from pipeline.models import DirtyDay
 from tenants.context import dangerously_all_tenants, tenant_context
 from tenants.models import Tenant
@@ -20,7 +24,9 @@ def refresh_tenant_task(tenant_id: int) -> dict[str, int]:
     days = 0
     for _ in range(MAX_PASSES):
         with tenant_context(tenant_id):
-            tenant = Tenant.objects.get(pk=tenant_id)
+            tenant = Tenant.objects.filter(pk=tenant_id).first()
+            if tenant is None:  # deleted since the task was queued
+                break
             result = kpi_snapshots_refresh_dirty(tenant=tenant)
         if not result.days:
             break
@@ -40,7 +46,21 @@ def refresh_dirty_sweep_task() -> list[int]:
 
 @shared_task(name="kpis.rebuild_tenant", acks_late=True, reject_on_worker_lost=True)
 def rebuild_tenant_task(tenant_id: int) -> dict[str, int]:
+    """Recompute the tenant's snapshots from raw rows, then prepare its open periods."""
     with tenant_context(tenant_id):
         tenant = Tenant.objects.get(pk=tenant_id)
         result = kpi_snapshots_rebuild(tenant=tenant)
-    return {"tenant_id": tenant_id, "days": result.days, "rows": result.rows}
+    with tenant_context(tenant_id):
+        warmed = kpi_snapshots_warm(tenant=tenant)
+    return {"tenant_id": tenant_id, "days": result.days, "rows": result.rows, "warmed": warmed}
+
+
+@shared_task(name="kpis.rebuild_all", acks_late=True)
+def rebuild_all_task() -> list[int]:
+    """Nightly: queue a full rebuild per tenant (corrects what incremental refreshes cannot
+    see, such as a rep moved to another team or a deleted activity)."""
+    with dangerously_all_tenants():
+        tenant_ids = sorted(Tenant.objects.values_list("pk", flat=True))
+    for tenant_id in tenant_ids:
+        rebuild_tenant_task.delay(tenant_id)
+    return tenant_ids

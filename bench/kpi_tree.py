@@ -1,0 +1,80 @@
+"""Benchmark: kpiTree over HTTP (month, tenant scope, default tree) vs a trivial GraphQL query.
+
+Both go through the same real server (runserver, Bearer token, middleware, GraphQL view);
+the tenant is the snapshot bench's (about 450k activities and 100,000 leads over 6 months).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+from bench import _http
+
+REQUESTS = 40
+GOAL = 2.0
+TREE = """
+query($period: String!) {
+  kpiTree(period: $period, comparison: PREVIOUS_PERIOD) {
+    projectedKgi bottleneckNodeId headcount workingDays
+    nodes { id parentId kind label required requiredRounded basis attainment
+            actual { value numerator denominator computedAt pending }
+            comparisonActual { value } }
+  }
+}"""
+TRIVIAL = "query { __typename }"
+
+
+def _latency(url: str, token: str, query: str, variables: dict | None = None) -> list[float]:
+    _http.post(url, token, query, variables)  # warm-up
+    timings = []
+    for _ in range(REQUESTS):
+        began = time.perf_counter()
+        _http.post(url, token, query, variables)
+        timings.append(time.perf_counter() - began)
+    return timings
+
+
+def _query_counts(token: str) -> list[int]:
+    """SQL queries of the same request in-process, for two months (must be equal)."""
+    from django.conf import settings
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {token}")
+    counts = []
+    for month in ("2026-09", "2026-08", "2026-09"):
+        with CaptureQueriesContext(connection) as queries:
+            client.post(
+                "/graphql/",
+                data={"query": TREE, "variables": {"period": month}},
+                content_type="application/json",
+            )
+        counts.append(len(queries.captured_queries))
+    return counts[1:]  # the first request also records the token's last use
+
+
+def main() -> None:
+    from bench import snapshots
+
+    snapshots._setup()
+    from tenants import services
+
+    tenant = snapshots._tenant()
+    snapshots._cleanup(tenant)
+    snapshots._rebuild(tenant)
+    _, token = services.api_token_create(tenant=tenant, name="bench-tree", scopes=["kpis:read"])
+    with _http.server(_http.child_env()) as url:
+        ours = statistics.median(_latency(url, token, TREE, {"period": "2026-09"}))
+        floor = statistics.median(_latency(url, token, TRIVIAL))
+    print(f"  kpiTree SQL queries per request: {_query_counts(token)} (September, August)")
+    print(
+        f"bench kpi_tree: ours {ours * 1000:.1f} ms, floor {floor * 1000:.1f} ms, "
+        f"ratio {ours / floor:.2f} (goal <= {GOAL})"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,121 @@
+"""Snapshot refreshes: queued once per tenant after commit, run by tasks, safe to repeat."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from typing import Any
+
+import pytest
+from django.core.cache import cache
+
+from backend.celery import app
+from kpis import refresh
+from kpis.models import KpiMemberPeriod, KpiSnapshot
+from kpis.snapshots import kpi_snapshots_rebuild, kpi_snapshots_warm
+from kpis.tasks import refresh_dirty_sweep_task, refresh_tenant_task
+from pipeline import services as pipeline_services
+from pipeline.models import DirtyDay
+from tenants.context import tenant_context
+
+UTC = dt.UTC
+AT = dt.datetime(2026, 6, 1, 2, tzinfo=UTC)
+
+
+def _calls_on(tenant: Any, day: dt.date) -> int:
+    with tenant_context(tenant):
+        row = KpiSnapshot.objects.filter(grain="day", period_start=day, scope_type="tenant").first()
+        return row.calls if row else 0
+
+
+def _call(tenant: Any) -> None:
+    with tenant_context(tenant):
+        lead = pipeline_services.lead_create(tenant=tenant, company="A社", created_at=AT)
+        pipeline_services.activity_create(tenant=tenant, lead=lead, type="call", occurred_at=AT)
+
+
+@pytest.mark.django_db
+def test_refresh_task_clears_dirty_days_and_a_second_run_is_harmless(tenant_a: Any) -> None:
+    # given a write that marked its day dirty
+    _call(tenant_a)
+    # when the task runs twice (a redelivery)
+    first = refresh_tenant_task.run(tenant_a.pk)
+    second = refresh_tenant_task.run(tenant_a.pk)
+    # then the first did the work and the second found nothing left
+    assert first == {"tenant_id": tenant_a.pk, "days": 1}
+    assert second == {"tenant_id": tenant_a.pk, "days": 0}
+    assert _calls_on(tenant_a, dt.date(2026, 6, 1)) == 1
+    with tenant_context(tenant_a):
+        assert not DirtyDay.objects.exists()
+
+
+@pytest.mark.django_db
+def test_bursts_queue_one_refresh_until_it_starts(
+    tenant_a: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache.clear()
+    queued: list[int] = []
+    monkeypatch.setattr(refresh_tenant_task, "delay", queued.append)
+    # when three writes commit before the refresh starts
+    assert refresh.kpi_refresh_schedule(tenant_a.pk) is True
+    assert refresh.kpi_refresh_schedule(tenant_a.pk) is False
+    assert refresh.kpi_refresh_schedule(tenant_a.pk) is False
+    # then one refresh is queued; once it starts, the next write queues another
+    refresh.kpi_refresh_started(tenant_a.pk)
+    assert refresh.kpi_refresh_schedule(tenant_a.pk) is True
+    assert queued == [tenant_a.pk, tenant_a.pk]
+
+
+@pytest.mark.django_db
+def test_sweep_queues_only_tenants_with_dirty_days(
+    tenant_a: Any, tenant_b: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    queued: list[int] = []
+    monkeypatch.setattr(refresh_tenant_task, "delay", queued.append)
+    with tenant_context(tenant_b):
+        DirtyDay.objects.create(tenant=tenant_b, day=dt.date(2026, 6, 1))
+    assert refresh_dirty_sweep_task.run() == [tenant_b.pk]
+    assert queued == [tenant_b.pk]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_commit_of_a_write_refreshes_its_snapshots_eagerly_without_a_broker(
+    tenant_a: Any, settings: Any
+) -> None:
+    if not app.conf.task_always_eager:
+        pytest.skip("eager mode only (no broker configured)")
+    cache.clear()
+    _call(tenant_a)
+    assert _calls_on(tenant_a, dt.date(2026, 6, 1)) == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_warm_builds_the_open_periods_after_a_rebuild(tenant_a: Any) -> None:
+    _call(tenant_a)
+    with tenant_context(tenant_a):
+        kpi_snapshots_rebuild(tenant=tenant_a)
+        assert KpiMemberPeriod.objects.count() == 0
+        built = kpi_snapshots_warm(tenant=tenant_a, today=dt.date(2026, 6, 2))
+        # week, month, quarter and year of 2 June (the latest data day is in the same ones)
+        assert built == 4
+        assert kpi_snapshots_warm(tenant=tenant_a, today=dt.date(2026, 6, 2)) == 0
+
+
+@pytest.mark.celery_worker
+@pytest.mark.django_db(transaction=True)
+def test_a_committed_write_is_visible_after_a_real_worker_refresh(tenant_a: Any) -> None:
+    from celery.contrib.testing.worker import start_worker
+
+    cache.clear()
+    assert not app.conf.task_always_eager
+    with start_worker(app, perform_ping_check=False, pool="solo", concurrency=1):
+        # when a write commits (its on-commit hook queues the refresh on the broker)
+        _call(tenant_a)
+        deadline = time.monotonic() + 20
+        while _calls_on(tenant_a, dt.date(2026, 6, 1)) == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    # then the worker refreshed the day
+    assert _calls_on(tenant_a, dt.date(2026, 6, 1)) == 1
+    with tenant_context(tenant_a):
+        assert not DirtyDay.objects.exists()

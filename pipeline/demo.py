@@ -53,14 +53,12 @@ data is written, in one transaction. Demo rep users and teams are reused by name
 from __future__ import annotations
 
 import calendar
-import io
-import json
 import math
 import random
 import time as time_module
 import zoneinfo
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -69,9 +67,10 @@ from typing import Any, TextIO
 import holidays
 from django.contrib.auth import get_user_model
 from django.db import connection
-from django.db.models import Model
+from django.db.models import JSONField, Model
 from django.db.models.functions import TruncDate
 from django.utils import timezone
+from psycopg.types.json import Jsonb
 
 from pipeline.defaults import deal_stages_seed_defaults
 from pipeline.lifecycle import ALLOWED_TRANSITIONS, Stage
@@ -110,7 +109,6 @@ TEAM_SIZE = 5
 OPEN_HOUR = 9
 DAY = 10 * 3600  # business seconds in a working day (09:00-19:00)
 BATCH_SIZE = 5000
-COPY_CHUNK = 20000
 
 # --- Japanese B2B vocabulary -----------------------------------------------------------
 _COMPANY_PREFIXES = (
@@ -350,12 +348,13 @@ class _Writer:
         time_fields: set[str],
         stamp_fields: list[str],
     ) -> int:
-        converters: list[Callable[[Any], str]] = [
-            self._time_text if name in time_fields else _copy_text for name in fields
-        ]
-        columns = [model._meta.get_field(_field_name(name)).column for name in fields]
+        times = [i for i, name in enumerate(fields) if name in time_fields]
+        model_fields = [model._meta.get_field(_field_name(name)) for name in fields]
+        json_fields = [i for i, f in enumerate(model_fields) if isinstance(f, JSONField)]
+        columns = [f.column for f in model_fields]  # type: ignore[union-attr]
         columns += [model._meta.get_field(name).column for name in stamp_fields]
-        suffix = "".join("\t" + self.now_text for _ in stamp_fields) + "\n"
+        stamps = tuple(self.now_text for _ in stamp_fields)
+        text = self.clock.text
         # TRICKY: PostgreSQL refuses COPY FROM into a table with row-level security, so rows
         # are copied into a temporary staging table (same column types, no policies) and
         # moved with one INSERT ... SELECT, which the policies check as usual.
@@ -363,31 +362,30 @@ class _Writer:
         staging = f"seed_staging_{table}"
         column_list = ", ".join(f'"{c}"' for c in columns)
         count = 0
-        pairs = list(enumerate(converters))
         with connection.cursor() as cursor:
             cursor.execute(f'DROP TABLE IF EXISTS "{staging}"')
             cursor.execute(
                 f'CREATE TEMPORARY TABLE "{staging}" ON COMMIT DROP AS '
                 f'SELECT {column_list} FROM "{table}" WITH NO DATA'
             )
+            # NOTE: psycopg formats each row in C (escaping included); only business seconds
+            # become text here, and JSON objects are wrapped for it.
             with cursor.cursor.copy(f'COPY "{staging}" ({column_list}) FROM STDIN') as copy:
-                buffer = io.StringIO()
+                write = copy.write_row
                 for row in rows:
-                    buffer.write("\t".join([conv(row[i]) for i, conv in pairs]))
-                    buffer.write(suffix)
+                    values = list(row)
+                    for i in times:
+                        if values[i] is not None:
+                            values[i] = text(values[i])
+                    for i in json_fields:
+                        values[i] = Jsonb(values[i])
+                    write((*values, *stamps))
                     count += 1
-                    if count % COPY_CHUNK == 0:
-                        copy.write(buffer.getvalue())
-                        buffer = io.StringIO()
-                copy.write(buffer.getvalue())
             cursor.execute(
                 f'INSERT INTO "{table}" ({column_list}) SELECT {column_list} FROM "{staging}"'
             )
             cursor.execute(f'DROP TABLE "{staging}"')
         return count
-
-    def _time_text(self, value: Any) -> str:
-        return "\\N" if value is None else self.clock.text(value)
 
     def _bulk_create(
         self,
@@ -417,26 +415,6 @@ class _Writer:
 
 def _field_name(attname: str) -> str:
     return attname[:-3] if attname.endswith("_id") and attname != "external_id" else attname
-
-
-def _copy_text(value: Any) -> str:
-    if value is None:
-        return "\\N"
-    if value is True:
-        return "t"
-    if value is False:
-        return "f"
-    if isinstance(value, dict):
-        value = json.dumps(value, ensure_ascii=False)
-    text = str(value)
-    if "\\" in text or "\t" in text or "\n" in text or "\r" in text:
-        text = (
-            text.replace("\\", "\\\\")
-            .replace("\t", "\\t")
-            .replace("\n", "\\n")
-            .replace("\r", "\\r")
-        )
-    return text
 
 
 # --- the generator ---------------------------------------------------------------------
@@ -799,8 +777,11 @@ def _delete_previous(tenant: Tenant, zone: zoneinfo.ZoneInfo) -> tuple[dict[str,
         (Activity.objects.filter(lead__source_system=SOURCE_SYSTEM), "occurred_at"),
         (StageTransition.objects.filter(lead__source_system=SOURCE_SYSTEM), "at"),
     ):
+        # NOTE: order_by() drops the model's default ordering, which DISTINCT would otherwise
+        # include (one row per stored time, not per day).
         days.update(
             queryset.annotate(day=TruncDate(field_name, tzinfo=zone))
+            .order_by()
             .values_list("day", flat=True)
             .distinct()
         )

@@ -605,12 +605,17 @@ def test_evaluation_query_count_is_the_same_for_both_sizes(tenant_a: Any) -> Non
     small = kpi_tree_ensure_default(tenant=tenant_a)
     large = kpi_tree_create(tenant=tenant_a, name="Large", from_default_template=True)
     _grow(tenant_a, large, 10)
+    larger = kpi_tree_create(tenant=tenant_a, name="Larger", from_default_template=True)
+    _grow(tenant_a, larger, 40)
     counts = []
-    for tree in (small, large):
+    for tree in (small, large, larger):
         with CaptureQueriesContext(connection) as queries:
             evaluate(tenant_a, tree=tree, comparison="2025-03")
         counts.append(len(queries))
-    assert counts[0] == counts[1]
+    # NOTE: reads skip the stock and calendar queries when no KPI of the tree needs them, so
+    # a tree that adds such a KPI may cost one or two more; never more with its size.
+    assert counts[0] <= counts[1] <= counts[0] + 2
+    assert counts[2] == counts[1]
 
 
 # --- GraphQL -------------------------------------------------------------------------------

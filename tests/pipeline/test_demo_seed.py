@@ -70,6 +70,43 @@ def test_same_seed_same_data_and_rerun_replaces() -> None:
         assert Deal.objects.count() == first.counts["deals"]
 
 
+def _event_days(tenant: Tenant) -> set[dt.date]:
+    """The Tokyo days of the tenant's leads, activities and stage transitions."""
+    with tenant_context(tenant):
+        return {
+            moment.astimezone(TOKYO).date()
+            for model, name in ((Lead, "created_at"), (Activity, "occurred_at"),
+                                (StageTransition, "at"))
+            for moment in model.objects.values_list(name, flat=True)
+        }  # fmt: skip
+
+
+def test_rerun_marks_the_days_of_the_replaced_rows_dirty() -> None:
+    # given: a first run, whose dirty days have been refreshed (and cleared) since
+    first = _seed()
+    tenant = first.tenant
+    old_days = _event_days(tenant)
+    with tenant_context(tenant):
+        DirtyDay.objects.all().delete()
+    # when: a run over a later window replaces it
+    later = seed_demo(tenant_slug="acme", leads=50, months=1, seed=7, today=dt.date(2026, 9, 1))
+    # then: the replaced rows' days are dirty as well as the new ones'
+    new_days = _event_days(tenant)
+    with tenant_context(tenant):
+        dirty = set(DirtyDay.objects.values_list("day", flat=True))
+    assert later.replaced["leads"] == first.counts["leads"]
+    assert max(old_days) < min(new_days)
+    assert dirty == old_days | new_days
+
+
+def test_lead_attributes_are_stored_as_json_objects() -> None:
+    result = _seed(leads=30)
+    with tenant_context(result.tenant):
+        attributes = list(Lead.objects.values_list("attributes", flat=True))
+    assert len(attributes) == 30
+    assert all(set(a) == {"prefecture"} and isinstance(a["prefecture"], str) for a in attributes)
+
+
 def test_different_seed_different_data() -> None:
     first = _seed()
     rows = _first_rows(first.tenant)

@@ -1,0 +1,268 @@
+"""The records of a batch keyed by external id: leads, activities and deals."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipeline.ingestion.batch import Batch
+from pipeline.ingestion.fields import Field, RowReader
+from pipeline.ingestion.results import IngestKind, RowErrorCode
+from pipeline.ingestion.upsert import Upserted, external_id_in, records_upsert
+from pipeline.models import Activity, Deal, DealStageChange, Lead
+
+# Parsed rows: (external_id, *values in the order of the kind's fields).
+Parsed = list[tuple[Any, ...]]
+
+
+def read_records(batch: Batch, kind: IngestKind, fields: list[Field]) -> Parsed:
+    """Read every row of `kind`; a later row with an external id already seen is a duplicate.
+
+    Rejected rows go into the batch's result; the rest are returned in batch order.
+    """
+    reader = RowReader(
+        batch.fields.naming,
+        [batch.fields.text("external_id", max_length=200, required=True), *fields],
+    )
+    parsed: Parsed = []
+    first_index: dict[str, int] = {}
+    for index, raw in enumerate(batch.rows(kind)):
+        values, errors = reader.read(raw)
+        external_id = values[0]
+        if external_id:
+            first = first_index.setdefault(external_id, index)
+            if first != index:
+                errors.append(
+                    ("externalId", RowErrorCode.DUPLICATE, f"Same externalId as row {first}.")
+                )
+        if errors:
+            batch.reject(kind, index, errors)
+        else:
+            parsed.append(tuple(values))
+    return parsed
+
+
+def count(batch: Batch, kind: IngestKind, upserted: Upserted) -> None:
+    counts = batch.counts(kind)
+    counts.created += len(upserted.created)
+    counts.updated += len(upserted.updated)
+    counts.unchanged += len(upserted.unchanged)
+
+
+def _lead_fields(batch: Batch) -> list[Field]:
+    f = batch.fields
+    return [
+        f.text("company", max_length=200, required=True),
+        f.text("contact_name", max_length=200),
+        f.text("email", max_length=254),
+        f.text("industry", max_length=100),
+        f.integer("employee_count", minimum=0),
+        f.text("title", max_length=150),
+        f.mapping("attributes"),
+        f.text("source", max_length=50),
+        f.integer("score", default=0),
+        f.moment("created_at", required=True),
+        f.member("owner", lookup=batch.members),
+        f.reference(
+            "team_id",
+            key_name="team_name",
+            lookup=batch.teams,
+            message="No team has this name.",
+            max_length=100,
+        ),
+    ]
+
+
+def ingest_leads(batch: Batch) -> None:
+    kind = IngestKind.LEAD
+    fields = _lead_fields(batch)
+    parsed = read_records(batch, kind, fields)
+    columns = [field.name for field in fields]
+    created_at = columns.index("created_at") + 1
+    upserted = records_upsert(
+        model=Lead,
+        tenant=batch.tenant,
+        source_system=batch.source_system,
+        columns=columns,
+        rows=parsed,
+        before=("created_at",),
+        now=batch.now,
+    )
+    count(batch, kind, upserted)
+    _dirty(batch, parsed, upserted, (created_at,))
+    batch.lead_ids.update(upserted.ids)
+
+
+def ingest_activities(batch: Batch) -> None:
+    kind = IngestKind.ACTIVITY
+    batch.resolve_leads(kind)
+    f = batch.fields
+    fields = [
+        f.reference(
+            "lead_id",
+            key_name="lead_external_id",
+            lookup=lambda: batch.lead_ids,
+            message="No lead has this externalId.",
+            max_length=200,
+            required=True,
+        ),
+        f.member("rep", lookup=batch.members),
+        f.choice("type", Activity.Type.values, required=True),
+        f.moment("occurred_at", required=True),
+        f.choice("call_outcome", Activity.CallOutcome.values),
+        f.boolean("email_delivered", default=False),
+        f.boolean("email_opened", default=False),
+        f.boolean("email_clicked", default=False),
+        f.integer("duration_seconds", minimum=0),
+    ]
+    parsed = read_records(batch, kind, fields)
+    columns = [field.name for field in fields]
+    upserted = records_upsert(
+        model=Activity,
+        tenant=batch.tenant,
+        source_system=batch.source_system,
+        columns=columns,
+        rows=parsed,
+        before=("occurred_at",),
+        now=batch.now,
+        returning=False,  # nothing refers to activities
+    )
+    count(batch, kind, upserted)
+    _dirty(batch, parsed, upserted, (columns.index("occurred_at") + 1,))
+
+
+def _dirty(batch: Batch, parsed: Parsed, upserted: Upserted, positions: tuple[int, ...]) -> None:
+    """Mark the days of created rows, and the old and new days of changed ones."""
+    for external_id in upserted.updated:
+        batch.dirty.extend(upserted.before[external_id])
+    if upserted.unchanged:
+        unchanged = set(upserted.unchanged)
+        parsed = [row for row in parsed if row[0] not in unchanged]
+    for position in positions:
+        batch.dirty.extend(row[position] for row in parsed)
+
+
+def ingest_deals(batch: Batch) -> None:
+    kind = IngestKind.DEAL
+    if not batch.rows(kind):
+        return
+    batch.resolve_leads(kind)
+    stages = batch.deal_stages()
+    f = batch.fields
+    fields = [
+        f.reference(
+            "stage_id",
+            key_name="stage_name",
+            lookup=batch.deal_stage_ids,
+            message="No deal stage has this name.",
+            max_length=100,
+            required=True,
+        ),
+        _currency(batch),
+        f.reference(
+            "lead_id",
+            key_name="lead_external_id",
+            lookup=lambda: batch.lead_ids,
+            message="No lead has this externalId.",
+            max_length=200,
+            required=True,
+        ),
+        f.text("name", max_length=200),
+        f.money("amount", required=True),
+        f.member("owner", lookup=batch.members),
+        f.boolean("sourced_by_is", default=True),
+        f.moment("created_at", required=True),
+        f.moment("closed_at"),
+    ]
+    parsed = read_records(batch, kind, fields)
+    if not parsed:
+        return
+    columns = [field.name for field in fields]
+    stage_at, closed_at, created_at = (
+        columns.index(name) + 1 for name in ("stage_id", "closed_at", "created_at")
+    )
+    # Deals whose history this batch sends explicitly get no implied stage change, and for
+    # a stored one that history (not the deal row) decides its stage and closing.
+    with_history = batch.texts(IngestKind.DEAL_STAGE_CHANGE, "deal_external_id")
+    stored_with_history = set()
+    if with_history:
+        stored_with_history = set(
+            Deal.objects.filter(
+                external_id_in([row[0] for row in parsed if row[0] in with_history]),
+                source_system=batch.source_system,
+            ).values_list("external_id", flat=True)
+        )
+    keep = [i for i in range(len(columns) + 1) if i not in (stage_at, closed_at)]
+    groups = [
+        (columns, [row for row in parsed if row[0] not in stored_with_history]),
+        (
+            [columns[i - 1] for i in keep[1:]],
+            [tuple(row[i] for i in keep) for row in parsed if row[0] in stored_with_history],
+        ),
+    ]
+    before = ("stage_id", "created_at", "closed_at")
+    upserted = Upserted()
+    for group_columns, rows in groups:
+        done = records_upsert(
+            model=Deal,
+            tenant=batch.tenant,
+            source_system=batch.source_system,
+            columns=group_columns,
+            rows=rows,
+            before=before,
+            now=batch.now,
+        )
+        upserted.ids.update(done.ids)
+        upserted.created += done.created
+        upserted.updated += done.updated
+        upserted.unchanged += done.unchanged
+        upserted.before.update(done.before)
+    count(batch, kind, upserted)
+    batch.deal_ids.update(upserted.ids)
+    # Dirty days: created_at and closed_at, old and new; a deal whose stage comes from its
+    # history keeps its stored closing here.
+    changed = set(upserted.created) | set(upserted.updated)
+    for external_id in upserted.updated:
+        batch.dirty.extend(upserted.before[external_id][1:])
+    for row in parsed:
+        external_id = row[0]
+        if external_id not in changed:
+            continue
+        batch.dirty.append(row[created_at])
+        if external_id in stored_with_history:
+            batch.dirty.append(upserted.before[external_id][2])
+        else:
+            batch.dirty.append(row[closed_at])
+    # The stage a deal row sets (new, or moved) is an implied stage change.
+    by_pk = {stage.pk: stage for stage in stages.values()}
+    created = set(upserted.created)
+    for row in parsed:
+        external_id = row[0]
+        if external_id not in changed or external_id in with_history:
+            continue
+        stage_id = row[stage_at]
+        is_new = external_id in created
+        if not is_new and upserted.before[external_id][0] == stage_id:
+            continue
+        if by_pk[stage_id].is_closed and row[closed_at]:
+            at = row[closed_at]
+        else:
+            # NOTE: a stage changed by the deal row itself happened when we learned it.
+            at = row[created_at] if is_new else batch.now
+        deal_id = upserted.ids[external_id]
+        batch.pending_deal_changes[(deal_id, stage_id, at)] = DealStageChange(
+            tenant=batch.tenant, deal_id=deal_id, stage_id=stage_id, at=at
+        )
+        batch.dirty.append(at)
+
+
+def _currency(batch: Batch) -> Field:
+    text = batch.fields.text("currency", max_length=3)
+    default = batch.tenant.currency
+
+    def read(row: dict[str, Any], errors: Any) -> str:
+        currency = text.read(row, errors) or default
+        if len(currency) != 3 or not currency.isalpha():
+            errors.append(("currency", RowErrorCode.INVALID, "Expected a 3-letter ISO 4217 code."))
+        return currency.upper()
+
+    return Field("currency", text.keys, read)

@@ -1,0 +1,129 @@
+"""`records_ingest`: the one service behind partner ingestion (GraphQL) and CSV import."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+
+from pipeline.dirty import mark_days_dirty
+from pipeline.ingestion.batch import Batch
+from pipeline.ingestion.fields import Naming, camel
+from pipeline.ingestion.histories import ingest_deal_stage_changes, ingest_lead_stage_changes
+from pipeline.ingestion.records import ingest_activities, ingest_deals, ingest_leads
+from pipeline.ingestion.results import BATCH_KEYS, IngestResult
+from pipeline.models import IngestionRequest
+from tenants.context import TenantNotSet, current_tenant_id
+from tenants.errors import ErrorCode, PublicError
+from tenants.models import Tenant
+
+# Any constant works; the second key of the lock is the tenant id.
+_ADVISORY_LOCK_CLASS = 0x1A6E57
+
+
+def records_ingest(
+    *,
+    tenant: Tenant,
+    batch: dict[str, Any],
+    idempotency_key: str | None = None,
+    actor_label: str,
+    naming: Naming = Naming.SNAKE,
+) -> IngestResult:
+    """Upsert a partner batch into `tenant` (which must be the tenant in context).
+
+    `batch` holds `source_system` and the row lists under the keys of BATCH_KEYS; `naming`
+    says how the rows' own keys are spelled (`external_id`, or `externalId` as in the
+    GraphQL API). Raises PublicError BATCH_TOO_LARGE (nothing stored), VALIDATION (a row
+    list that is not a list) or CONFLICT (an idempotency key reused with a different
+    payload); every other problem is a row error in the result.
+    """
+    if current_tenant_id() != tenant.pk:
+        raise TenantNotSet("records_ingest must run inside tenant_context(tenant).")
+    for key in BATCH_KEYS.values():
+        rows = batch.get(key)
+        if rows is not None and not isinstance(rows, list | tuple):
+            raise PublicError("Expected a list of rows.", field=camel(key))
+    total = sum(len(batch.get(key) or ()) for key in BATCH_KEYS.values())
+    limit = settings.INGEST_MAX_BATCH_ROWS
+    if total > limit:
+        raise PublicError(
+            f"A batch may hold at most {limit} rows in total; this one has {total}.",
+            code=ErrorCode.BATCH_TOO_LARGE,
+        )
+    if idempotency_key is not None and not 0 < len(idempotency_key) <= 200:
+        raise PublicError(
+            "The idempotency key must have 1 to 200 characters.", field="idempotencyKey"
+        )
+    with transaction.atomic():
+        _lock_tenant_ingestion(tenant)
+        if idempotency_key is not None:
+            request_hash = _batch_hash(batch, naming)
+            previous = IngestionRequest.objects.filter(key=idempotency_key).first()
+            if previous is not None:
+                if previous.request_hash != request_hash:
+                    raise PublicError(
+                        "This idempotency key was already used for a different batch.",
+                        code=ErrorCode.CONFLICT,
+                        field="idempotencyKey",
+                    )
+                return IngestResult.from_json(previous.response, replayed=True)
+        result = _run(Batch(tenant=tenant, batch=batch, actor_label=actor_label, naming=naming))
+        if idempotency_key is not None:
+            IngestionRequest.objects.create(
+                tenant=tenant,
+                key=idempotency_key,
+                request_hash=request_hash,
+                response=result.to_json(),
+            )
+    return result
+
+
+def _run(batch: Batch) -> IngestResult:
+    # Order matters: rows refer to leads and deals stored by the earlier steps.
+    ingest_leads(batch)
+    ingest_activities(batch)
+    ingest_deals(batch)
+    ingest_lead_stage_changes(batch)
+    ingest_deal_stage_changes(batch)
+    mark_days_dirty(tenant=batch.tenant, datetimes=set(batch.dirty))
+    batch.result.sort_errors()
+    return batch.result
+
+
+def _lock_tenant_ingestion(tenant: Tenant) -> None:
+    # TRICKY: rows are classified (new / changed / unchanged) and stage histories merged
+    # against what is stored; two batches of one tenant at once would both see a row as
+    # new (unique-constraint error) or validate histories against a stale state. One
+    # ingestion per tenant at a time, until the transaction ends. SQLite serialises writes.
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(%s, %s)", [_ADVISORY_LOCK_CLASS, tenant.pk]
+            )
+
+
+def _batch_hash(batch: dict[str, Any], naming: Naming) -> str:
+    """A digest of the batch's content, the same whichever naming or GraphQL path sent it.
+
+    Keys are spelled in camelCase and absent values (null) dropped, so the typed input (all
+    fields, unset ones null) and the JSON input (only the keys sent) of one batch agree.
+    """
+    to_camel = camel if naming is Naming.SNAKE else str
+
+    def canonical(row: Any) -> Any:
+        if not isinstance(row, dict):
+            return row
+        return {to_camel(key): value for key, value in row.items() if value is not None}
+
+    content = {
+        "sourceSystem": batch.get("source_system"),
+        **{
+            camel(key): [canonical(row) for row in batch.get(key) or ()]
+            for key in BATCH_KEYS.values()
+        },
+    }
+    encoded = json.dumps(content, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(encoded.encode()).hexdigest()

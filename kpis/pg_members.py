@@ -24,6 +24,7 @@ either (or a deleted or moved activity) is reflected exactly by the next full re
 from __future__ import annotations
 
 import zoneinfo
+from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 
 from django.db import connection
@@ -236,10 +237,16 @@ def distinct_counts_for_days(
     return result
 
 
-def forget() -> None:
-    """Drop all of the tenant's membership rows (before a full rebuild)."""
-    KpiMember.objects.all().delete()
-    KpiMemberPeriod.objects.all().delete()
+def forget(*, periods: Iterable[Period] | None = None) -> None:
+    """Drop the tenant's membership rows: all (before a full rebuild) or those of `periods`,
+    which are then built again from raw rows by their next refresh."""
+    if periods is None:
+        KpiMember.objects.all().delete()
+        KpiMemberPeriod.objects.all().delete()
+        return
+    for period in periods:
+        KpiMember.objects.filter(grain=period.grain, period_start=period.start).delete()
+        KpiMemberPeriod.objects.filter(grain=period.grain, period_start=period.start).delete()
 
 
 def warm(*, tenant_id: int, periods: list[Period], zone: zoneinfo.ZoneInfo) -> int:

@@ -207,10 +207,13 @@ def _write_period(
     return len(rows)
 
 
-def kpi_snapshots_refresh_days(*, tenant: Tenant, days: Iterable[date]) -> RefreshResult:
+def kpi_snapshots_refresh_days(
+    *, tenant: Tenant, days: Iterable[date], rescan: Iterable[date] = ()
+) -> RefreshResult:
     """Recompute the snapshots of `days` and of every period containing them (one transaction).
 
-    Must run inside the tenant's context.
+    `rescan`: days whose rows were changed, not only added; the periods containing them
+    recount their distinct members from raw rows. Must run inside the tenant's context.
     """
     began = time.perf_counter()
     days = sorted(set(days))
@@ -223,6 +226,11 @@ def kpi_snapshots_refresh_days(*, tenant: Tenant, days: Iterable[date]) -> Refre
         periods = _enclosing_periods(days, tenant.fiscal_year_start_month)
         distinct: dict[Period, aggregates.Rows] = {}
         if _is_postgres() and periods:
+            rescan = set(rescan)
+            if rescan:
+                pg_members.forget(
+                    periods=_enclosing_periods(rescan, tenant.fiscal_year_start_month)
+                )
             distinct = pg_members.distinct_counts_for_days(
                 tenant_id=tenant.pk, days=days, periods=periods, zone=zone
             )
@@ -243,12 +251,16 @@ def kpi_snapshots_refresh_dirty(*, tenant: Tenant, limit: int | None = None) -> 
         dirty = list(
             DirtyDay.objects.select_for_update(skip_locked=True)
             .order_by("day")
-            .values_list("pk", "day")[:limit]
+            .values_list("pk", "day", "rescan")[:limit]
         )
         if not dirty:
             return RefreshResult(0, 0, 0, 0.0)
-        result = kpi_snapshots_refresh_days(tenant=tenant, days=[day for _, day in dirty])
-        DirtyDay.objects.filter(pk__in=[pk for pk, _ in dirty]).delete()
+        result = kpi_snapshots_refresh_days(
+            tenant=tenant,
+            days=[day for _, day, _ in dirty],
+            rescan=[day for _, day, rescan in dirty if rescan],
+        )
+        DirtyDay.objects.filter(pk__in=[pk for pk, _, _ in dirty]).delete()
     return result
 
 

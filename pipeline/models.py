@@ -252,6 +252,13 @@ class DirtyDay(TenantOwnedModel):
 
     day = models.DateField()
     marked_at = models.DateTimeField(default=now)
+    rescan = models.BooleanField(
+        default=False,
+        help_text=(
+            "Rows of this day were changed or re-attributed, not only added: periods "
+            "containing it recount their distinct members from raw rows."
+        ),
+    )
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["tenant", "day"], name="dirtyday_unique")]

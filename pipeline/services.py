@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import models
 from django.utils import timezone
 
-from pipeline.dirty import mark_days_dirty
+from pipeline.dirty import mark_days_dirty, mark_lead_history_dirty
 from pipeline.lifecycle import Stage, is_allowed
 from pipeline.models import Activity, Deal, DealStage, DealStageChange, Lead, StageTransition
 from tenants.context import tenant_context
@@ -153,11 +153,14 @@ def lead_update(*, lead: Lead, **fields: Any) -> Lead:
             Lead.objects.select_for_update(of=("self",)).select_related("tenant").get(pk=lead.pk)
         )
         previous_created_at = locked.created_at
+        attribution = (locked.source, locked.owner_id, locked.team_id)
         for name, value in fields.items():
             setattr(locked, name, value)
         _full_clean(locked, exclude=["owner", "team"])
         locked.save(update_fields=[*fields, "updated_at"])
         mark_days_dirty(tenant=locked.tenant, datetimes=[previous_created_at, locked.created_at])
+        if attribution != (locked.source, locked.owner_id, locked.team_id):
+            mark_lead_history_dirty(tenant=locked.tenant, lead_ids=[locked.pk])
     return locked
 
 

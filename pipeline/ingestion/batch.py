@@ -26,6 +26,10 @@ class Batch:
         self.source_system = str(batch.get("source_system") or "")[:50]
         self.result = IngestResult()
         self.dirty: list[dt.datetime | None] = []
+        # Days whose rows were changed, not only added, and leads whose source or owner
+        # changed: their KPI periods recount distinct members from raw rows.
+        self.rescan: list[dt.datetime | None] = []
+        self.reattributed_leads: set[int] = set()
         self.now = timezone.now()
         self.lead_ids: dict[str, int] = {}
         self.deal_ids: dict[str, int] = {}

@@ -84,12 +84,20 @@ def ingest_leads(batch: Batch) -> None:
         source_system=batch.source_system,
         columns=columns,
         rows=parsed,
-        before=("created_at",),
+        before=("created_at", "source", "owner_id"),
         now=batch.now,
     )
     count(batch, kind, upserted)
-    _dirty(batch, parsed, upserted, (created_at,))
+    _dirty(batch, parsed, upserted, (created_at,), before_times=1)
     batch.lead_ids.update(upserted.ids)
+    # A lead's activities, stage changes and deals count for its source (and owner): when
+    # either changes, every day of its history is recomputed.
+    source, owner = columns.index("source") + 1, columns.index("owner_id") + 1
+    by_external_id = {row[0]: row for row in parsed}
+    for external_id in upserted.updated:
+        row = by_external_id[external_id]
+        if tuple(upserted.before[external_id][1:]) != (row[source], row[owner]):
+            batch.reattributed_leads.add(upserted.ids[external_id])
 
 
 def ingest_activities(batch: Batch) -> None:
@@ -127,18 +135,38 @@ def ingest_activities(batch: Batch) -> None:
         returning=False,  # nothing refers to activities
     )
     count(batch, kind, upserted)
-    _dirty(batch, parsed, upserted, (columns.index("occurred_at") + 1,))
+    # A changed activity may have left a lead or rep of its old day: recount those periods.
+    _dirty(batch, parsed, upserted, (columns.index("occurred_at") + 1,), rescan=True)
 
 
-def _dirty(batch: Batch, parsed: Parsed, upserted: Upserted, positions: tuple[int, ...]) -> None:
-    """Mark the days of created rows, and the old and new days of changed ones."""
+def _dirty(
+    batch: Batch,
+    parsed: Parsed,
+    upserted: Upserted,
+    positions: tuple[int, ...],
+    *,
+    before_times: int | None = None,
+    rescan: bool = False,
+) -> None:
+    """Mark the days of created rows, and the old and new days of changed ones.
+
+    `before_times`: how many of the stored `before` values are times (all by default).
+    `rescan`: the old and new days of changed rows also recount distinct members.
+    """
     for external_id in upserted.updated:
-        batch.dirty.extend(upserted.before[external_id])
+        old_times = upserted.before[external_id][:before_times]
+        batch.dirty.extend(old_times)
+        if rescan:
+            batch.rescan.extend(old_times)
     if upserted.unchanged:
         unchanged = set(upserted.unchanged)
         parsed = [row for row in parsed if row[0] not in unchanged]
     for position in positions:
         batch.dirty.extend(row[position] for row in parsed)
+    if rescan and upserted.updated:
+        updated = set(upserted.updated)
+        for position in positions:
+            batch.rescan.extend(row[position] for row in parsed if row[0] in updated)
 
 
 def ingest_deals(batch: Batch) -> None:

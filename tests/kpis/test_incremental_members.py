@@ -86,3 +86,52 @@ def _diff(a: dict, b: dict) -> list:
     return [
         (k, a.get(k), b.get(k)) for k in sorted(set(a) | set(b), key=str) if a.get(k) != b.get(k)
     ]
+
+
+def test_changed_and_reattributed_rows_refresh_to_the_same_numbers_as_a_rebuild(
+    tenant_a: Any,
+) -> None:
+    """Partner resends that move an activity or change a lead's source are exact at once."""
+    from kpis.snapshots import kpi_snapshots_refresh_dirty
+    from pipeline.ingestion import records_ingest
+    from pipeline.models import DirtyDay
+
+    team = TeamFactory(tenant=tenant_a, name="East")
+    for name in ("ana", "ben"):
+        services.membership_add(
+            tenant=tenant_a, user=UserFactory(username=name), role=Role.REP, team=team
+        )
+
+    def ingest(**rows: Any) -> None:
+        with tenant_context(tenant_a):
+            result = records_ingest(
+                tenant=tenant_a, batch={"source_system": "sfa", **rows}, actor_label="test"
+            )
+            assert not result.row_errors, result.row_errors
+            kpi_snapshots_refresh_dirty(tenant=tenant_a)
+            assert not DirtyDay.objects.exists()
+
+    leads = [
+        {"external_id": f"L{i}", "company": f"C{i}", "source": "web",
+         "created_at": "2026-03-02T01:00:00+00:00"}
+        for i in range(3)
+    ]  # fmt: skip
+    calls = [
+        {"external_id": f"A{i}", "lead_external_id": f"L{i % 3}", "type": "call",
+         "rep_username": ("ana", "ben")[i % 2],
+         "occurred_at": f"2026-03-{2 + i:02d}T02:00:00+00:00"}
+        for i in range(6)
+    ]  # fmt: skip
+    # given a first import, refreshed incrementally
+    ingest(leads=leads, activities=calls)
+    # when the partner moves a call to another day and rep, and a lead to another source
+    calls[0] |= {"occurred_at": "2026-04-20T02:00:00+00:00", "rep_username": "ben"}
+    leads[1] |= {"source": "event"}
+    ingest(leads=leads, activities=calls)
+    with tenant_context(tenant_a):
+        incremental = _table()
+        kpi_snapshots_rebuild(tenant=tenant_a)
+        # then the incremental numbers are those of a rebuild
+        assert _diff(_table(), incremental) == []
+        march_event = incremental[("month", dt.date(2026, 3, 1), "source", "event")]
+    assert march_event  # the re-attributed lead's March calls moved to "event"

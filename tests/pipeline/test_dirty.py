@@ -44,3 +44,43 @@ def test_naive_datetimes_are_refused(tenant_a):
     with tenant_context(tenant_a), pytest.raises(ValueError):
         mark_days_dirty(tenant=tenant_a, datetimes=[dt.datetime(2025, 4, 1, 1)])
     assert _days(tenant_a) == []
+
+
+def test_a_rescan_mark_upgrades_a_day_already_dirty_and_never_downgrades(tenant_a):
+    moment = dt.datetime(2025, 4, 1, 3, tzinfo=dt.UTC)
+    with tenant_context(tenant_a):
+        mark_days_dirty(tenant=tenant_a, datetimes=[moment])
+        mark_days_dirty(tenant=tenant_a, datetimes=[moment], rescan=True)
+        mark_days_dirty(tenant=tenant_a, datetimes=[moment])
+        assert list(DirtyDay.objects.values_list("day", "rescan")) == [(dt.date(2025, 4, 1), True)]
+
+
+def test_changing_a_leads_source_marks_every_day_of_its_history_for_a_recount(tenant_a):
+    from pipeline import services
+
+    with tenant_context(tenant_a):
+        lead = services.lead_create(
+            tenant=tenant_a,
+            company="A社",
+            source="web",
+            created_at=dt.datetime(2025, 4, 1, 3, tzinfo=dt.UTC),
+        )
+        for day in (2, 9):
+            services.activity_create(
+                tenant=tenant_a,
+                lead=lead,
+                type="call",
+                occurred_at=dt.datetime(2025, 4, day, 3, tzinfo=dt.UTC),
+            )
+        DirtyDay.objects.all().delete()
+        # when only its score changes, only its creation day is marked, without a recount
+        services.lead_update(lead=lead, score=5)
+        assert list(DirtyDay.objects.values_list("day", "rescan")) == [(dt.date(2025, 4, 1), False)]
+        DirtyDay.objects.all().delete()
+        # when its source changes, every day of its history is marked for a recount
+        services.lead_update(lead=lead, source="event")
+        assert sorted(DirtyDay.objects.values_list("day", "rescan")) == [
+            (dt.date(2025, 4, 1), True),
+            (dt.date(2025, 4, 2), True),
+            (dt.date(2025, 4, 9), True),
+        ]

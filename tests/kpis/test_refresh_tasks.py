@@ -119,3 +119,33 @@ def test_a_committed_write_is_visible_after_a_real_worker_refresh(tenant_a: Any)
     assert _calls_on(tenant_a, dt.date(2026, 6, 1)) == 1
     with tenant_context(tenant_a):
         assert not DirtyDay.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_refresh_that_dies_midway_changes_nothing_and_leaves_the_days_dirty(
+    tenant_a: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kpis import snapshots
+
+    # given refreshed snapshots and then a new call on the same day
+    _call(tenant_a)
+    refresh_tenant_task.run(tenant_a.pk)
+    with tenant_context(tenant_a):
+        lead = pipeline_services.lead_create(tenant=tenant_a, company="B社", created_at=AT)
+        pipeline_services.activity_create(tenant=tenant_a, lead=lead, type="call", occurred_at=AT)
+        before = list(KpiSnapshot.objects.order_by("pk").values_list("pk", "calls"))
+
+    # when the worker dies after writing the day rows but before the coarser periods
+    def die(*args: Any, **kwargs: Any) -> None:
+        raise SystemExit("worker killed")
+
+    monkeypatch.setattr(snapshots, "_write_period", die)
+    with pytest.raises(SystemExit):
+        refresh_tenant_task.run(tenant_a.pk)
+    # then readers still see the old snapshot and the day is still dirty for the next run
+    with tenant_context(tenant_a):
+        assert list(KpiSnapshot.objects.order_by("pk").values_list("pk", "calls")) == before
+        assert DirtyDay.objects.filter(day=dt.date(2026, 6, 1)).exists()
+    monkeypatch.undo()
+    refresh_tenant_task.run(tenant_a.pk)
+    assert _calls_on(tenant_a, dt.date(2026, 6, 1)) == 2

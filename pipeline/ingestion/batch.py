@@ -8,7 +8,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from pipeline.ingestion.fields import Errors, Fields, Naming
+from pipeline.ingestion.fields import Errors, Field, Fields, Naming
 from pipeline.ingestion.results import BATCH_KEYS, IngestKind, IngestResult, KindCounts, RowError
 from pipeline.ingestion.upsert import external_id_in
 from pipeline.models import Deal, DealStage, DealStageChange, Lead
@@ -112,3 +112,14 @@ class Batch:
                     external_id_in(missing), source_system=self.source_system
                 ).values_list("external_id", "pk")
             )
+
+    def lead_reference(self) -> Field:
+        """A row's `leadExternalId`, read as the id of a lead stored before or in this batch."""
+        return self.fields.reference(
+            "lead_id",
+            key_name="lead_external_id",
+            lookup=lambda: self.lead_ids,
+            message="No lead has this externalId.",
+            max_length=200,
+            required=True,
+        )

@@ -25,14 +25,7 @@ def ingest_lead_stage_changes(batch: Batch) -> None:
     reader = RowReader(
         f.naming,
         [
-            f.reference(
-                "lead_id",
-                key_name="lead_external_id",
-                lookup=lambda: batch.lead_ids,
-                message="No lead has this externalId.",
-                max_length=200,
-                required=True,
-            ),
+            batch.lead_reference(),
             f.choice("to_stage", Stage.values, required=True),
             f.moment("at", required=True),
             f.text("reason", max_length=500),

@@ -105,14 +105,7 @@ def ingest_activities(batch: Batch) -> None:
     batch.resolve_leads(kind)
     f = batch.fields
     fields = [
-        f.reference(
-            "lead_id",
-            key_name="lead_external_id",
-            lookup=lambda: batch.lead_ids,
-            message="No lead has this externalId.",
-            max_length=200,
-            required=True,
-        ),
+        batch.lead_reference(),
         f.member("rep", lookup=batch.members),
         f.choice("type", Activity.Type.values, required=True),
         f.moment("occurred_at", required=True),
@@ -186,14 +179,7 @@ def ingest_deals(batch: Batch) -> None:
             required=True,
         ),
         _currency(batch),
-        f.reference(
-            "lead_id",
-            key_name="lead_external_id",
-            lookup=lambda: batch.lead_ids,
-            message="No lead has this externalId.",
-            max_length=200,
-            required=True,
-        ),
+        batch.lead_reference(),
         f.text("name", max_length=200),
         f.money("amount", required=True),
         f.member("owner", lookup=batch.members),

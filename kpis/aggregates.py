@@ -25,8 +25,6 @@ from django.db.models import (
     Case,
     CharField,
     Count,
-    DecimalField,
-    ExpressionWrapper,
     F,
     Q,
     QuerySet,
@@ -44,7 +42,6 @@ Key = tuple[date, str, str]
 Rows = dict[Key, dict[str, Any]]
 
 OUTREACH = (Activity.Type.CALL, Activity.Type.EMAIL)
-MONEY = DecimalField(max_digits=24, decimal_places=6)
 
 
 def bounds(start: date, end: date, zone: zoneinfo.ZoneInfo) -> tuple[datetime, datetime]:
@@ -335,6 +332,3 @@ def daily_measures(*, start: date, end: date, zone: zoneinfo.ZoneInfo) -> Rows:
     deal_measures(out, start=start, end=end, zone=zone)
     weighted_pipeline_changes(out, start=start, end=end, zone=zone)
     return out
-
-
-__all__ = ["MONEY", "ExpressionWrapper", "daily_measures", "distinct_activity_measures"]

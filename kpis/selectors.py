@@ -10,39 +10,25 @@ from typing import Any
 
 from django.db.models import Q, Sum
 
-from kpis.calendars import count_working_days, days_off
-from kpis.catalogue import BUILTIN_BY_KEY, BUILTIN_KPIS, MEASURES, KpiDefinition
+from kpis.catalogue import (
+    ADDITIVE_MEASURES,
+    BUILTIN_BY_KEY,
+    BUILTIN_KPIS,
+    DISTINCT_MEASURES,
+    MEASURES,
+    KpiDefinition,
+)
 from kpis.models import KpiCustomDefinition, KpiSnapshot
 from kpis.numbers import ratio
 from kpis.periods import Grain, Period
 from kpis.scopes import KpiScope
 from pipeline.models import DirtyDay
+from tenants.calendars import count_working_days, days_off
 from tenants.errors import NotFound
 from tenants.models import Tenant
 
-SNAPSHOT_COLUMNS: tuple[str, ...] = (
-    "calls",
-    "connects",
-    "outreach",
-    "emails_sent",
-    "emails_delivered",
-    "emails_opened",
-    "emails_clicked",
-    "leads_touched",
-    "active_reps",
-    "leads_created",
-    "mqls",
-    "sqls",
-    "meetings",
-    "opportunities",
-    "wins",
-    "losses",
-    "recycles",
-    "deals_created",
-    "pipeline_created",
-    "won_deals",
-    "revenue",
-)
+# The measures stored as columns of a snapshot row (the stock and calendar ones are derived).
+SNAPSHOT_COLUMNS: tuple[str, ...] = (*ADDITIVE_MEASURES, *DISTINCT_MEASURES)
 
 
 @dataclass(frozen=True)
@@ -226,7 +212,3 @@ def kpi_values(
         for (period, scope), values in measures.items()
         for kpi in kpis
     }
-
-
-def known_measure(key: str) -> bool:
-    return key in MEASURES

@@ -23,7 +23,7 @@ from django.db.models import Q, Sum
 from django.utils import timezone
 
 from kpis import aggregates, pg_aggregates, pg_members
-from kpis.catalogue import ADDITIVE_MEASURES
+from kpis.catalogue import ADDITIVE_MEASURES, DISTINCT_MEASURES, MEASURES
 from kpis.models import KpiSnapshot
 from kpis.periods import COARSE_GRAINS, Grain, Period, period_containing
 from pipeline.models import Activity, Deal, DirtyDay, Lead, StageTransition
@@ -32,7 +32,7 @@ from tenants.models import Tenant
 logger = logging.getLogger(__name__)
 
 SUMMED_COLUMNS: tuple[str, ...] = (*ADDITIVE_MEASURES, "weighted_pipeline_change")
-DISTINCT_COLUMNS: tuple[str, ...] = ("leads_touched", "active_reps")
+DISTINCT_COLUMNS: tuple[str, ...] = DISTINCT_MEASURES
 BULK_BATCH = 2000
 
 
@@ -95,7 +95,10 @@ _INSERT_COLUMNS: tuple[str, ...] = (
 )  # fmt: skip
 
 
-_MONEY_COLUMNS = ("pipeline_created", "revenue", "weighted_pipeline_change")
+_MONEY_COLUMNS = (
+    *(key for key in ADDITIVE_MEASURES if MEASURES[key].money),
+    "weighted_pipeline_change",
+)
 
 
 def _insert(rows: list[KpiSnapshot]) -> None:

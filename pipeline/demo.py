@@ -64,7 +64,6 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any, TextIO
 
-import holidays
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import JSONField, Model
@@ -84,8 +83,9 @@ from pipeline.models import (
     StageTransition,
 )
 from tenants import services
+from tenants.calendars import working_days
 from tenants.context import tenant_context
-from tenants.models import Membership, Team, Tenant, TenantClosure
+from tenants.models import Membership, Team, Tenant
 from tenants.scopes import Role
 
 SOURCE_SYSTEM = "demo-seed"
@@ -247,23 +247,6 @@ def months_back(day: date, months: int) -> date:
     year, month = divmod(index, 12)
     month += 1
     return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
-
-
-def working_days(tenant: Tenant, start: date, end: date) -> list[date]:
-    """Working days in [start, end): weekdays minus public holidays and tenant closures."""
-    public = holidays.country_holidays(
-        tenant.holiday_country, years=range(start.year, end.year + 1)
-    )
-    closures = set(
-        TenantClosure.objects.filter(date__gte=start, date__lt=end).values_list("date", flat=True)
-    )
-    days = []
-    day = start
-    while day < end:
-        if day.weekday() < 5 and day not in public and day not in closures:
-            days.append(day)
-        day += timedelta(days=1)
-    return days
 
 
 def plan_reps(*, leads: int, working_day_count: int) -> tuple[int, float, list[str]]:

@@ -20,7 +20,6 @@ from typing import Final
 
 from django.utils import timezone
 
-from kpis.calendars import count_working_days, days_off
 from kpis.catalogue import KpiDefinition, Layer, Unit
 from kpis.models import KpiTree, KpiTreeNode
 from kpis.periods import Period, local_date
@@ -36,6 +35,7 @@ from kpis.trees.decomposition import (
     drivers,
     exact,
 )
+from tenants.calendars import count_working_days, days_off
 from tenants.errors import NotFound
 from tenants.models import Membership, Tenant
 from tenants.scopes import Role

@@ -35,7 +35,15 @@ def days_off(tenant: Tenant, start: date, end: date) -> set[date]:
 
 def working_days(tenant: Tenant, start: date, end: date) -> list[date]:
     """The tenant's working days in [start, end), in order (one query for the closures)."""
-    off = days_off(tenant, start, end)
+    return _working(start, end, days_off(tenant, start, end))
+
+
+def count_working_days(start: date, end: date, off: set[date]) -> int:
+    """Weekdays in [start, end) that are not in `off` (no query: pass `days_off(...)`)."""
+    return len(_working(start, end, off))
+
+
+def _working(start: date, end: date, off: set[date]) -> list[date]:
     days = []
     day = start
     while day < end:
@@ -43,14 +51,3 @@ def working_days(tenant: Tenant, start: date, end: date) -> list[date]:
             days.append(day)
         day += timedelta(days=1)
     return days
-
-
-def count_working_days(start: date, end: date, off: set[date]) -> int:
-    """Weekdays in [start, end) that are not in `off` (no query: pass `days_off(...)`)."""
-    count = 0
-    day = start
-    while day < end:
-        if day.weekday() < 5 and day not in off:
-            count += 1
-        day += timedelta(days=1)
-    return count

@@ -10,7 +10,7 @@ from django.db.models import Q
 from django.utils.timezone import now
 
 from pipeline.lifecycle import Stage
-from tenants.models import Membership, Team, TenantOwnedModel
+from tenants.models import Membership, Team, Tenant, TenantOwnedModel
 
 
 def _external_id_unique(model: str) -> models.UniqueConstraint:
@@ -21,7 +21,20 @@ def _external_id_unique(model: str) -> models.UniqueConstraint:
     )
 
 
-class Lead(TenantOwnedModel):
+class _IndexedByTenant(TenantOwnedModel):
+    """A high-volume tenant-owned table whose indexes all lead with tenant_id.
+
+    Those composite indexes serve every look-up by tenant, so the foreign key's own
+    single-column index would only slow each insert down.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False)
+
+    class Meta(TenantOwnedModel.Meta):
+        abstract = True
+
+
+class Lead(_IndexedByTenant):
     """A prospect (company and contact) as sent by the tenant's MA/SFA or created here."""
 
     source_system = models.CharField(
@@ -68,7 +81,7 @@ class Lead(TenantOwnedModel):
         return f"{self.company} / {self.contact_name}".strip(" /")
 
 
-class Activity(TenantOwnedModel):
+class Activity(_IndexedByTenant):
     """A call, email, meeting or other touch of a lead by a rep."""
 
     class Type(models.TextChoices):
@@ -146,7 +159,7 @@ class DealStage(TenantOwnedModel):
         return self.is_won or self.is_lost
 
 
-class Deal(TenantOwnedModel):
+class Deal(_IndexedByTenant):
     """A sales opportunity's money: amount, stage, and when it was created and closed."""
 
     source_system = models.CharField(max_length=50, blank=True, default="")
@@ -177,7 +190,7 @@ class Deal(TenantOwnedModel):
         return self.name or f"Deal {self.pk}"
 
 
-class DealStageChange(TenantOwnedModel):
+class DealStageChange(_IndexedByTenant):
     """A deal entered a stage at a time; the weighted pipeline on any past date follows."""
 
     deal = models.ForeignKey(Deal, on_delete=models.CASCADE, related_name="stage_changes")
@@ -197,7 +210,7 @@ class DealStageChange(TenantOwnedModel):
         ]
 
 
-class StageTransition(TenantOwnedModel):
+class StageTransition(_IndexedByTenant):
     """A lead's lifecycle change; funnels and period KPIs are computed from these rows."""
 
     lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="transitions")

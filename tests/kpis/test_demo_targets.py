@@ -19,7 +19,7 @@ from tenants.context import tenant_context
 TODAY = dt.date(2026, 5, 20)
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, databases="__all__")
 def test_demo_targets_give_the_tree_required_volumes(tenant_a: Any) -> None:
     # given a seeded demo tenant with snapshots
     seed_demo(tenant_slug="acme", leads=250, months=3, seed=11, today=TODAY)

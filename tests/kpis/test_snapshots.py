@@ -25,7 +25,8 @@ from tests.kpis import expected
 # (2026-05-06) and several month ends.
 TODAY = dt.date(2026, 5, 20)
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# "__all__": seed_demo writes through the owner connection when it is a superuser.
+pytestmark = pytest.mark.django_db(transaction=True, databases="__all__")
 
 
 def _scopes(tenant: Any) -> list[KpiScope]:

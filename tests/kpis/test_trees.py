@@ -963,7 +963,7 @@ def test_admin_edits_a_tree_with_the_services_rules(
 # --- on generated data -----------------------------------------------------------------------
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, databases="__all__")
 def test_demo_tenant_plan_and_projection_match_independent_sums(tenant_a: Any) -> None:
     # given five months of demo data, rebuilt snapshots and only a KGI target for April
     seed_demo(tenant_slug="acme", leads=400, months=5, seed=7, today=dt.date(2026, 5, 20))

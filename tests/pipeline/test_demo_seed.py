@@ -11,7 +11,9 @@ from typing import Any
 import holidays
 import pytest
 from django.core.management import call_command
+from django.db import IntegrityError, connection
 
+from pipeline import demo
 from pipeline.demo import months_back, seed_demo
 from pipeline.lifecycle import ALLOWED_TRANSITIONS, Stage
 from pipeline.models import Activity, Deal, DealStageChange, DirtyDay, Lead, StageTransition
@@ -21,7 +23,8 @@ from tenants.models import Membership, Tenant
 TODAY = dt.date(2026, 4, 1)
 TOKYO = zoneinfo.ZoneInfo("Asia/Tokyo")
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# "__all__": seed_demo writes through the owner connection when it is a superuser.
+pytestmark = pytest.mark.django_db(transaction=True, databases="__all__")
 
 
 def _seed(slug: str = "acme", *, leads: int = 300, months: int = 2, seed: int = 7) -> Any:
@@ -220,3 +223,41 @@ def test_command_creates_the_tenant_and_prints_a_summary() -> None:
     tenant = Tenant.objects.get(slug="newco")
     with tenant_context(tenant):
         assert Lead.objects.count() == 200
+
+
+@pytest.mark.postgres
+def test_the_superuser_fast_path_writes_what_the_app_role_path_writes(monkeypatch) -> None:
+    # given: the owner connection of the test set-up is a superuser, so seeding goes direct
+    assert demo.seed_alias() == "owner"
+    direct = _seed("direct")
+    # when: the same seed goes through the app role (staging tables, per-row FK triggers)
+    monkeypatch.setattr(demo, "seed_alias", lambda: "default")
+    checked = _seed("checked")
+    # then: the same rows, counts and rates
+    assert _first_rows(checked.tenant) == _first_rows(direct.tenant)
+    assert checked.counts == direct.counts
+    assert checked.rates == direct.rates
+
+
+@pytest.mark.parametrize("path", ["owner", "default"])
+def test_a_dangling_foreign_key_rolls_the_whole_seed_back(monkeypatch, path: str) -> None:
+    if path == "owner" and connection.vendor != "postgresql":
+        pytest.skip("the superuser fast path exists on PostgreSQL only")
+    # given: a generator bug that writes an activity for a rep that does not exist
+    monkeypatch.setattr(demo, "seed_alias", lambda: path)
+    activities = demo._Generator.activities
+
+    def broken(self: Any, lead_ids: list[int], rep_ids: list[int]) -> Any:
+        for n, row in enumerate(activities(self, lead_ids, rep_ids)):
+            yield (row[0], 2_000_000_000, *row[2:]) if n == 10 else row
+
+    monkeypatch.setattr(demo._Generator, "activities", broken)
+    # when: seeding
+    with pytest.raises(IntegrityError):
+        _seed("broken", leads=50)
+    # then: nothing of it was stored (the tenant and its reps were created before)
+    tenant = Tenant.objects.get(slug="broken")
+    with tenant_context(tenant):
+        assert not Lead.objects.exists()
+        assert not Activity.objects.exists()
+        assert not StageTransition.objects.exists()

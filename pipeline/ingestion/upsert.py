@@ -155,16 +155,15 @@ def _upsert_postgresql(
             for row in rows:
                 copy.write_row(row)
         # Raw SQL: the tenant is filtered explicitly here (row-level security also holds).
-        # TRICKY: the tenant id goes in as a subquery, so the planner does not see its value.
-        # Seen, its statistics can be stale (a new tenant's first import: "no rows") and the
-        # planner then scans all of the tenant's rows through the tenant_id index instead of
-        # probing the unique index; unseen, it uses the average tenant and the unique index.
-        # With `= ANY` even that bad plan would read the tenant's rows once, not once a row.
+        # TRICKY: one probe of the unique (tenant, source_system, external_id) index per
+        # staged row, whatever the statistics say. LIMIT 1 keeps the lateral subquery from
+        # being flattened into a join, which with a new tenant's stale statistics ("no
+        # rows") would read all of the tenant's rows (or test each against the whole batch).
         cursor.execute(
-            f"SELECT t.external_id, t.id, ({same}){old} FROM {table} t"
-            f" JOIN {stage} s ON s.external_id = t.external_id"
-            " WHERE t.tenant_id = (SELECT %s::bigint) AND t.source_system = %s"
-            f" AND t.external_id = ANY(ARRAY(SELECT external_id FROM {stage}))",
+            f"SELECT s.external_id, t.id, ({same}){old} FROM {stage} s"
+            f" CROSS JOIN LATERAL (SELECT * FROM {table} t"
+            " WHERE t.tenant_id = %s AND t.source_system = %s"
+            " AND t.external_id = s.external_id LIMIT 1) t",
             [tenant.pk, source_system],
         )
         stored = {ext: (pk, is_same, tuple(values)) for ext, pk, is_same, *values in cursor}

@@ -9,7 +9,9 @@ snapshot tests run on both databases against the same reference).
 from __future__ import annotations
 
 import zoneinfo
-from datetime import date
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, timedelta
 from typing import Any
 
 from django.db import connection
@@ -77,14 +79,21 @@ def _run(
                     bucket[name] = bucket.get(name, 0) + value
 
 
+# NOTE: the lead's source is looked up through its primary key, once per distinct lead of a
+# group of equal rows: a join lets the planner hash every lead of the tenant for the few
+# thousand activities of a refreshed day.
 _ACTIVITIES = """
-SELECT {period} AS p, a.type, a.call_outcome, a.email_delivered, a.email_opened,
-       a.email_clicked, a.lead_id, a.rep_id AS rep, m.team_id AS team,
-       coalesce(l.source, '') AS src
-FROM pipeline_activity a
-JOIN pipeline_lead l ON l.id = a.lead_id
-LEFT JOIN tenants_membership m ON m.id = a.rep_id
-WHERE a.tenant_id = %(tenant)s AND a.occurred_at >= %(lo)s AND a.occurred_at < %(hi)s
+SELECT x.*, (
+    SELECT coalesce(l.source, '') FROM pipeline_lead l
+    WHERE l.id = x.lead_id AND l.tenant_id = %(tenant)s
+) AS src
+FROM (
+    SELECT {period} AS p, a.type, a.call_outcome, a.email_delivered, a.email_opened,
+           a.email_clicked, a.lead_id, a.rep_id AS rep, m.team_id AS team
+    FROM pipeline_activity a
+    LEFT JOIN tenants_membership m ON m.id = a.rep_id
+    WHERE a.tenant_id = %(tenant)s AND a.occurred_at >= %(lo)s AND a.occurred_at < %(hi)s
+) x
 """
 
 _LOCAL = "{column} AT TIME ZONE %(tz)s"
@@ -128,74 +137,112 @@ def activity_measures(
     )
 
 
-# TRICKY: count(DISTINCT ...) under GROUPING SETS sorts the whole input once per set and
-# grain (20 sorts of every activity for a rebuild). Instead the activity rows are reduced
-# once to distinct (day, lead, rep) touches, each coarser grain is derived from the next
-# finer one (quarter from month, year from quarter), and each scope counts a hash-distinct
-# set: the same exact numbers for a fraction of the work.
-_DISTINCT_PIPELINE = """
-WITH base AS MATERIALIZED (
+# TRICKY: count(DISTINCT ...) per grain and scope would sort or hash every activity once per
+# grain and scope (20 times for a rebuild). Instead the activities are reduced once to
+# (local day, lead, rep) touches carrying the day's activity counts, and a touch is flagged
+# when it is the first of its lead in a period: the latest earlier outreach day of the same
+# lead (of the same lead and rep, of the same lead and team) falls in another period, or
+# there is none. Summing a grain's flags per period and scope gives the exact distinct
+# count of every grain from one pass (a lead has one source, so the lead flags also count
+# the source scope). The touches are then folded to (day, rep, team, source), small enough
+# to group per grain and scope cheaply, active reps included.
+_BY_GRAIN = """
+WITH cal AS MATERIALIZED (
+    SELECT d::date AS d, {periods}
+    FROM generate_series(%(first)s::timestamp, %(last)s::timestamp, interval '1 day') AS d
+),
+touch AS (
     SELECT (a.occurred_at AT TIME ZONE %(tz)s)::date AS d, a.lead_id AS lead, a.rep_id AS rep,
-           m.team_id AS team, coalesce(l.source, '') AS src,
-           a.type IN ('call', 'email') AS outreach
+           {counts}
     FROM pipeline_activity a
-    JOIN pipeline_lead l ON l.id = a.lead_id
-    LEFT JOIN tenants_membership m ON m.id = a.rep_id
     WHERE a.tenant_id = %(tenant)s AND a.occurred_at >= %(lo)s AND a.occurred_at < %(hi)s
+    GROUP BY 1, 2, 3
 ),
-rep_day AS MATERIALIZED (
-    SELECT DISTINCT d AS p, rep, lead FROM base WHERE outreach AND rep IS NOT NULL
+prior AS (
+    SELECT t.*, m.team_id AS team, coalesce(l.source, '') AS src,
+           max(t.d) FILTER (WHERE t.outreach > 0) OVER (PARTITION BY t.lead {before}) AS lead_prev,
+           max(t.d) FILTER (WHERE t.outreach > 0)
+               OVER (PARTITION BY t.lead, t.rep {before}) AS rep_prev,
+           max(t.d) FILTER (WHERE t.outreach > 0)
+               OVER (PARTITION BY t.lead, m.team_id {before}) AS team_prev
+    FROM touch t
+    JOIN pipeline_lead l ON l.id = t.lead AND l.tenant_id = %(tenant)s
+    LEFT JOIN tenants_membership m ON m.id = t.rep
 ),
-lead_day AS MATERIALIZED (SELECT DISTINCT d AS p, lead, src FROM base WHERE outreach),
-team_day AS MATERIALIZED (
-    SELECT DISTINCT d AS p, team, lead FROM base WHERE outreach AND team IS NOT NULL
-),
-active_day AS MATERIALIZED (
-    SELECT DISTINCT d AS p, rep, team, src FROM base WHERE rep IS NOT NULL
-),
-{grain_ctes}
-SELECT grain, p, scope_type, scope_key, sum(leads) AS leads, sum(reps) AS reps FROM (
+folded AS MATERIALIZED (
+    SELECT f.d, f.rep, f.team, f.src, {sums}, {flags}
+    FROM prior f
+    LEFT JOIN cal pl ON pl.d = f.lead_prev
+    LEFT JOIN cal pr ON pr.d = f.rep_prev
+    LEFT JOIN cal pt ON pt.d = f.team_prev
+    JOIN cal c ON c.d = f.d
+    GROUP BY f.d, f.rep, f.team, f.src
+)
 {selects}
-) counted
-GROUP BY grain, p, scope_type, scope_key
 """
 
-# A lead has one source and a rep one team, so (period, rep, lead) pairs count the rep
-# scope, (period, lead) pairs the tenant and source scopes and (period, team, lead) the team
-# scope: three de-duplications per grain, each derived from the next finer grain's.
-_GRAIN_CTES = """
-rep_{grain} AS MATERIALIZED (SELECT DISTINCT {period} AS p, rep, lead FROM rep_{finer}),
-lead_{grain} AS MATERIALIZED (SELECT DISTINCT {period} AS p, lead, src FROM lead_{finer}),
-team_{grain} AS MATERIALIZED (SELECT DISTINCT {period} AS p, team, lead FROM team_{finer}),
-active_{grain} AS MATERIALIZED (
-    SELECT DISTINCT {period} AS p, rep, team, src FROM active_{finer}
-),"""
+_GRAIN_COLUMN = {"day": "d", "week": "w", "month": "m", "quarter": "q", "year": "y"}
 
-_GRAIN_SELECTS = """
-SELECT '{grain}' AS grain, p, 'tenant' AS scope_type, '' AS scope_key, count(*) AS leads,
-       0 AS reps
-FROM lead_{grain} GROUP BY p
-UNION ALL
-SELECT '{grain}', p, 'source', src, count(*), 0 FROM lead_{grain} GROUP BY p, src
-UNION ALL
-SELECT '{grain}', p, 'team', team::text, count(*), 0 FROM team_{grain} GROUP BY p, team
-UNION ALL
-SELECT '{grain}', p, 'rep', rep::text, count(*), 0 FROM rep_{grain} GROUP BY p, rep
-UNION ALL
-SELECT '{grain}', p, 'tenant', '', 0, count(DISTINCT rep) FROM active_{grain} GROUP BY p
-UNION ALL
-SELECT '{grain}', p, 'source', src, 0, count(DISTINCT rep) FROM active_{grain} GROUP BY p, src
-UNION ALL
-SELECT '{grain}', p, 'team', team::text, 0, count(DISTINCT rep)
-FROM active_{grain} WHERE team IS NOT NULL GROUP BY p, team
-UNION ALL
-SELECT '{grain}', p, 'rep', rep::text, 0, 1 FROM active_{grain} GROUP BY p, rep"""
-
-# Each grain is derived from the finest grain it is a union of.
-_FINER = {"week": "day", "month": "day", "quarter": "month", "year": "quarter"}
+# One grouping per grain over the folded rows; the day grain also carries the counts that
+# its coarser periods sum from the stored day rows.
+_BY_GRAIN_SELECT = """
+SELECT '{grain}', c.{column}, GROUPING(x.team, x.rep, x.src), x.team, x.rep, x.src,
+       sum(x.lead_{column}), sum(x.rep_{column}), sum(x.team_{column}),
+       count(DISTINCT x.rep){counts}
+FROM folded x JOIN cal c ON c.d = x.d
+GROUP BY GROUPING SETS ((c.{column}), (c.{column}, x.team), (c.{column}, x.rep),
+                        (c.{column}, x.src))"""
 
 
-def distinct_activity_measures_by_grain(
+def _by_grain_sql(fiscal_start: int) -> str:
+    names = list(ACTIVITY_COUNTS)
+    periods = ", ".join(
+        f"{_period_expression(grain, 'd', fiscal_start)} AS {column}"
+        for grain, column in _GRAIN_COLUMN.items()
+        if grain != "day"
+    )
+    flags = ", ".join(
+        f"count(*) FILTER (WHERE f.outreach > 0 AND p{prefix}.{column} IS DISTINCT FROM "
+        f"c.{column}) AS {level}_{column}"
+        for level, prefix in (("lead", "l"), ("rep", "r"), ("team", "t"))
+        for column in _GRAIN_COLUMN.values()
+    )
+    selects = "\nUNION ALL".join(
+        _BY_GRAIN_SELECT.format(
+            grain=grain,
+            column=column,
+            counts="".join(f", sum(x.{name})" if grain == "day" else ", NULL" for name in names),
+        )
+        for grain, column in _GRAIN_COLUMN.items()
+    )
+    return _BY_GRAIN.format(
+        periods=periods,
+        counts=",\n           ".join(
+            f"{expression} AS {name}" for name, expression in ACTIVITY_COUNTS.items()
+        ),
+        before="ORDER BY t.d ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING",
+        sums=", ".join(f"sum(f.{name}) AS {name}" for name in names),
+        flags=flags,
+        selects=selects,
+    )
+
+
+@contextmanager
+def _local_settings(cursor: Any, **settings: str) -> Iterator[None]:
+    """PostgreSQL settings for the statements of the block, restored after it.
+
+    Set with is_local: a failed block needs no restoring, its rollback undoes them.
+    """
+    names = list(settings)
+    cursor.execute("SELECT " + ", ".join("current_setting(%s)" for _ in names), names)
+    previous = cursor.fetchone()
+    assign = "SELECT " + ", ".join("set_config(%s, %s, true)" for _ in names)
+    cursor.execute(assign, [v for name in names for v in (name, settings[name])])
+    yield
+    cursor.execute(assign, [v for pair in zip(names, previous, strict=True) for v in pair])
+
+
+def activity_measures_by_grain(
     out: dict[str, Rows],
     *,
     tenant_id: int,
@@ -204,30 +251,51 @@ def distinct_activity_measures_by_grain(
     fiscal_start: int,
     zone: zoneinfo.ZoneInfo,
 ) -> None:
-    """Distinct leads touched and active reps per day, week, month, quarter and year.
+    """Day activity counts, and distinct leads touched and active reps per day, week,
+    month, quarter and year, per scope (one statement).
 
     Every period of every grain that overlaps [start, end) gets counts from the rows of
     [start, end) only, so pass boundaries that enclose whole periods of every grain.
     """
-    grains = ["day", "week", "month", "quarter", "year"]
-    ctes = "".join(
-        _GRAIN_CTES.format(
-            grain=grain,
-            finer=_FINER[grain],
-            period=_period_expression(grain, "p", fiscal_start),
-        )
-        for grain in grains[1:]
-    ).rstrip(",")
-    selects = "\nUNION ALL".join(_GRAIN_SELECTS.format(grain=grain) for grain in grains)
-    sql = _DISTINCT_PIPELINE.format(grain_ctes=ctes, selects=selects)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, _params(tenant_id, start, end, zone))
-        for grain, period_start, scope_type, scope_key, leads, reps in cursor.fetchall():
-            bucket = out.setdefault(grain, {}).setdefault((period_start, scope_type, scope_key), {})
-            if leads:
-                bucket["leads_touched"] = leads
-            if reps:
-                bucket["active_reps"] = reps
+    names = list(ACTIVITY_COUNTS)
+    params = _params(tenant_id, start, end, zone)
+    params |= {"first": start, "last": end - timedelta(days=1)}
+    # NOTE: the statement sorts and hashes a few hundred thousand touches; the default
+    # work_mem would spill them to disk, and JIT compiling its many expressions costs more
+    # than it saves on a one-off statement.
+    with connection.cursor() as cursor, _local_settings(cursor, work_mem="256MB", jit="off"):
+        cursor.execute(_by_grain_sql(fiscal_start), params)
+        rows = cursor.fetchall()
+    for (
+        grain,
+        period_start,
+        grouping,
+        team,
+        rep,
+        source,
+        leads,
+        rep_leads,
+        team_leads,
+        *rest,
+    ) in rows:
+        scope_type = _SETS[grouping]
+        if scope_type == ScopeType.TENANT:
+            key, touched = "", leads
+        elif scope_type == ScopeType.TEAM:
+            if team is None:
+                continue
+            key, touched = str(team), team_leads
+        elif scope_type == ScopeType.REP:
+            if rep is None:
+                continue
+            key, touched = str(rep), rep_leads
+        else:
+            key, touched = source, leads
+        values = dict(zip(["active_reps", *names], rest, strict=False))
+        values["leads_touched"] = touched
+        out.setdefault(grain, {})[(period_start, scope_type, key)] = {
+            name: value for name, value in values.items() if value
+        }
 
 
 _LEADS = """

@@ -46,11 +46,18 @@ touches AS MATERIALIZED (
 actives AS MATERIALIZED (
     SELECT DISTINCT s.scope_type, s.scope_key, x.rep AS member
     FROM (
-        SELECT DISTINCT a.rep_id AS rep, coalesce(l.source, '') AS src
-        FROM pipeline_activity a
-        JOIN pipeline_lead l ON l.id = a.lead_id
-        WHERE a.tenant_id = %(tenant)s AND a.occurred_at >= %(lo)s AND a.occurred_at < %(hi)s
-          AND a.rep_id IS NOT NULL
+        -- NOTE: the source is looked up per distinct (rep, lead), through the lead's primary
+        -- key: a join lets the planner hash every lead of the tenant for a day's activities.
+        SELECT DISTINCT y.rep, (
+            SELECT coalesce(l.source, '') FROM pipeline_lead l
+            WHERE l.id = y.lead AND l.tenant_id = %(tenant)s
+        ) AS src
+        FROM (
+            SELECT DISTINCT a.rep_id AS rep, a.lead_id AS lead
+            FROM pipeline_activity a
+            WHERE a.tenant_id = %(tenant)s AND a.occurred_at >= %(lo)s
+              AND a.occurred_at < %(hi)s AND a.rep_id IS NOT NULL
+        ) y
     ) x
     JOIN tenants_membership m ON m.id = x.rep
     CROSS JOIN LATERAL (VALUES

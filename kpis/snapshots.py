@@ -133,18 +133,19 @@ def _is_postgres() -> bool:
 
 
 def _daily_measures(
-    tenant: Tenant, start: date, end: date, zone, distinct: aggregates.Rows | None = None
+    tenant: Tenant, start: date, end: date, zone, activities: aggregates.Rows | None = None
 ) -> aggregates.Rows:
-    """Day measures of [start, end); `distinct` holds the days' distinct counts if known."""
+    """Day measures of [start, end); `activities` holds the days' activity measures (counts
+    and distinct counts) when the caller computed them."""
     if not _is_postgres():
         return aggregates.daily_measures(start=start, end=end, zone=zone)
     out: aggregates.Rows = {}
-    pg_aggregates.activity_measures(
-        out, tenant_id=tenant.pk, start=start, end=end, zone=zone, distinct=distinct is None
-    )
-    for key, values in (distinct or {}).items():
-        if start <= key[0] < end:
-            out.setdefault(key, {}).update(values)
+    if activities is None:
+        pg_aggregates.activity_measures(out, tenant_id=tenant.pk, start=start, end=end, zone=zone)
+    else:
+        for key, values in activities.items():
+            if start <= key[0] < end:
+                out[key] = dict(values)
     pg_aggregates.other_measures(out, tenant_id=tenant.pk, start=start, end=end, zone=zone)
     aggregates.weighted_pipeline_changes(out, start=start, end=end, zone=zone)
     return out
@@ -155,12 +156,12 @@ def _write_days(
     ranges: list[tuple[date, date]],
     zone,
     at,
-    distinct: aggregates.Rows | None = None,
+    activities: aggregates.Rows | None = None,
 ) -> int:
     rows: list[KpiSnapshot] = []
     day_filter = Q()
     for start, end in ranges:
-        for key, values in _daily_measures(tenant, start, end, zone, distinct).items():
+        for key, values in _daily_measures(tenant, start, end, zone, activities).items():
             if any(values.values()):
                 rows.append(
                     _snapshot(
@@ -305,17 +306,18 @@ def kpi_snapshots_rebuild(*, tenant: Tenant) -> RefreshResult:
         start, end = span
         days = [start + timedelta(days=n) for n in range((end - start).days)]
         periods = _enclosing_periods(days, tenant.fiscal_year_start_month)
-        distinct = _rebuild_distinct_counts(tenant, periods, zone) if _is_postgres() else {}
-        rows = _write_days(tenant, [(start, end)], zone, at, distinct.get(Grain.DAY))
+        by_grain = _rebuild_activity_measures(tenant, periods, zone) if _is_postgres() else {}
+        rows = _write_days(tenant, [(start, end)], zone, at, by_grain.get(Grain.DAY))
         for period in periods:
-            rows += _write_period(tenant, period, zone, at, distinct.get(period))
+            rows += _write_period(tenant, period, zone, at, by_grain.get(period))
     return RefreshResult(len(days), len(periods), rows, time.perf_counter() - began)
 
 
-def _rebuild_distinct_counts(tenant: Tenant, periods: list[Period], zone) -> dict[Any, Any]:
-    """Distinct counts of the days (key Grain.DAY) and of every coarse period (key: Period)."""
+def _rebuild_activity_measures(tenant: Tenant, periods: list[Period], zone) -> dict[Any, Any]:
+    """Activity measures of the days (key Grain.DAY) and distinct counts of every coarse
+    period (key: Period), from one pass over the activities."""
     by_grain: dict[str, aggregates.Rows] = {}
-    pg_aggregates.distinct_activity_measures_by_grain(
+    pg_aggregates.activity_measures_by_grain(
         by_grain,
         tenant_id=tenant.pk,
         start=min(p.start for p in periods),

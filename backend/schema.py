@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+
 import strawberry
 from django.conf import settings
+from graphql import ASTValidationRule
 from strawberry.extensions import (
+    AddValidationRules,
     DisableIntrospection,
     MaxAliasesLimiter,
     MaxTokensLimiter,
@@ -33,11 +37,28 @@ Mutation = merge_types(
 )
 
 
+@functools.cache
+def _limit_rules(max_depth: int, max_aliases: int) -> tuple[type[ASTValidationRule], ...]:
+    # TRICKY: every QueryDepthLimiter / MaxAliasesLimiter instance defines a new rule class
+    # and ValidationCache is keyed by the rules, so limiters built per request made every
+    # request validate its document again. One set of rule classes per limits keeps it hitting.
+    return (
+        *QueryDepthLimiter(max_depth=max_depth).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=max_aliases).validation_rules,
+    )
+
+
+def _limiters() -> AddValidationRules:
+    """The depth and alias limits, with the same rule classes on every request."""
+    return AddValidationRules(
+        list(_limit_rules(settings.GRAPHQL_MAX_DEPTH, settings.GRAPHQL_MAX_ALIASES))
+    )
+
+
 def _extensions() -> list:
     # Factories, not instances: each request gets fresh extension state.
     extensions = [
-        lambda: QueryDepthLimiter(max_depth=settings.GRAPHQL_MAX_DEPTH),
-        lambda: MaxAliasesLimiter(max_alias_count=settings.GRAPHQL_MAX_ALIASES),
+        _limiters,
         lambda: MaxTokensLimiter(max_token_count=settings.GRAPHQL_MAX_TOKENS),
         PublicErrorsOnly,
         DjangoOptimizerExtension,

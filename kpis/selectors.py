@@ -88,11 +88,39 @@ def kpi_definitions(*, tenant: Tenant, keys: Iterable[str]) -> dict[str, KpiDefi
     return found
 
 
-def _scope_filter(scopes: Sequence[KpiScope]) -> Q:
-    condition = Q(pk__in=[])
-    for scope in set(scopes):
-        condition |= Q(scope_type=scope.type, scope_key=scope.key)
-    return condition
+def scope_filter(scopes: Iterable[KpiScope]) -> Q:
+    """Rows of any of `scopes` (scope_type, scope_key); matches nothing for no scope."""
+    # NOTE: one IN per scope type rather than one OR branch per scope: the same rows, with
+    # fewer conditions for the ORM to build (the tree and dashboard reads build several).
+    keys: dict[str, list[str]] = {}
+    for scope in scopes:
+        keys.setdefault(scope.type, []).append(scope.key)
+    return _any_of(
+        Q(scope_type=kind, scope_key=found[0])
+        if len(found) == 1
+        else Q(scope_type=kind, scope_key__in=sorted(set(found)))
+        for kind, found in keys.items()
+    )
+
+
+def period_filter(periods: Iterable[Period]) -> Q:
+    """Rows of any of `periods` (grain, period_start); matches nothing for no period."""
+    starts: dict[str, list[date]] = {}
+    for period in periods:
+        starts.setdefault(period.grain, []).append(period.start)
+    return _any_of(
+        Q(grain=grain, period_start=found[0])
+        if len(found) == 1
+        else Q(grain=grain, period_start__in=sorted(set(found)))
+        for grain, found in starts.items()
+    )
+
+
+def _any_of(conditions: Iterable[Q]) -> Q:
+    combined: Q | None = None
+    for condition in conditions:
+        combined = condition if combined is None else combined | condition
+    return Q(pk__in=[]) if combined is None else combined
 
 
 def measure_values(
@@ -101,17 +129,27 @@ def measure_values(
     periods: Sequence[Period],
     scopes: Sequence[KpiScope],
     needed: Iterable[str] | None = None,
+    off_days: set[date] | None = None,
 ) -> dict[tuple[Period, KpiScope], dict[str, Any]]:
     """Every measure (or only those `needed`) for each (period, scope), in four queries at most.
 
     Missing snapshot rows are zeros. Stocks are summed from the day changes before each
-    period's end; working days come from the tenant's calendar.
+    period's end; working days come from the tenant's calendar, whose days off over the
+    periods a caller that has read them already passes as `off_days` (one query fewer).
+    Only the snapshot columns of the `needed` measures are read (and returned).
     """
     needed = set(MEASURES) if needed is None else set(needed)
+    # NOTE: reading only the needed columns matters: the ORM's cost of a query grows with
+    # its columns, and a tree or a leaderboard needs a few of the snapshot's thirty.
+    columns = tuple(
+        name
+        for name in SNAPSHOT_COLUMNS
+        if name in needed or (name == "active_reps" and "rep_working_days" in needed)
+    )
     periods = list(dict.fromkeys(periods))
     scopes = list(dict.fromkeys(scopes))
     result: dict[tuple[Period, KpiScope], dict[str, Any]] = {
-        (period, scope): {name: 0 for name in SNAPSHOT_COLUMNS}
+        (period, scope): dict.fromkeys(columns, 0)
         | {"weighted_pipeline": Decimal(0), "_computed_at": None, "_pending": False}
         for period in periods
         for scope in scopes
@@ -119,22 +157,19 @@ def measure_values(
     if not periods or not scopes:
         return result
     by_start: dict[tuple[str, date], list[Period]] = {}
-    period_filter = Q(pk__in=[])
     for period in periods:
         by_start.setdefault((period.grain, period.start), []).append(period)
-        period_filter |= Q(grain=period.grain, period_start=period.start)
-    rows = KpiSnapshot.objects.filter(period_filter, _scope_filter(scopes)).values(
-        "grain", "period_start", "scope_type", "scope_key", "computed_at", *SNAPSHOT_COLUMNS
+    rows = KpiSnapshot.objects.filter(period_filter(periods), scope_filter(scopes)).values_list(
+        "grain", "period_start", "scope_type", "scope_key", "computed_at", *columns
     )
-    for row in rows:
-        scope = KpiScope(row["scope_type"], row["scope_key"])
-        for period in by_start.get((row["grain"], row["period_start"]), []):
+    for grain, start, scope_type, scope_key, computed_at, *row in rows:
+        scope = KpiScope(scope_type, scope_key)
+        for period in by_start.get((grain, start), []):
             values = result.get((period, scope))
             if values is None:
                 continue
-            for name in SNAPSHOT_COLUMNS:
-                values[name] = row[name]
-            values["_computed_at"] = row["computed_at"]
+            values.update(zip(columns, row, strict=True))
+            values["_computed_at"] = computed_at
     # The weighted pipeline is a stock: the sum of all day changes before each period's end.
     ends = sorted({period.end for period in periods})
     stocks = (
@@ -142,7 +177,7 @@ def measure_values(
         if "weighted_pipeline" not in needed
         else (
             KpiSnapshot.objects.filter(
-                _scope_filter(scopes), grain=Grain.DAY, period_start__lt=ends[-1]
+                scope_filter(scopes), grain=Grain.DAY, period_start__lt=ends[-1]
             )
             .values("scope_type", "scope_key")
             .annotate(
@@ -163,14 +198,16 @@ def measure_values(
     # Calendar measures and pending refreshes.
     first, last = min(p.start for p in periods), max(p.end for p in periods)
     calendar = bool(needed & {"working_days", "rep_working_days"})
-    off = days_off(tenant, first, last) if calendar else set()
+    off: set[date] = set()
+    if calendar:
+        off = days_off(tenant, first, last) if off_days is None else off_days
     dirty = set(DirtyDay.objects.filter(day__gte=first, day__lt=last).values_list("day", flat=True))
     for (period, _scope), values in result.items():
         if calendar:
             values["working_days"] = count_working_days(period.start, period.end, off)
         else:
             values["working_days"] = 0
-        values["rep_working_days"] = values["active_reps"] * values["working_days"]
+        values["rep_working_days"] = values.get("active_reps", 0) * values["working_days"]
         values["_pending"] = any(period.contains(day) for day in dirty)
     return result
 
@@ -203,10 +240,16 @@ def kpi_values(
     kpis: Sequence[KpiDefinition],
     periods: Sequence[Period],
     scopes: Sequence[KpiScope],
+    off_days: set[date] | None = None,
 ) -> dict[tuple[str, Period, KpiScope], KpiValue]:
-    """Each KPI for each (period, scope), from snapshots, in a fixed number of queries."""
+    """Each KPI for each (period, scope), from snapshots, in a fixed number of queries.
+
+    `off_days`: the tenant's days off over the periods, when the caller has read them.
+    """
     needed = {measure for kpi in kpis for measure in kpi.measures}
-    measures = measure_values(tenant=tenant, periods=periods, scopes=scopes, needed=needed)
+    measures = measure_values(
+        tenant=tenant, periods=periods, scopes=scopes, needed=needed, off_days=off_days
+    )
     return {
         (kpi.key, period, scope): kpi_value(kpi, period, scope, values)
         for (period, scope), values in measures.items()

@@ -126,3 +126,25 @@ def test_committed_schema_export_is_fresh():
     assert committed.strip() == print_schema(schema).strip(), (
         "schema.graphql is stale: run `make schema` and commit it."
     )
+
+
+def test_a_repeated_document_is_validated_once(graphql, token_a, monkeypatch):
+    # given a document this process has not validated yet (the alias makes it unique)
+    import strawberry.schema.schema as strawberry_schema
+
+    validated = []
+    validate = strawberry_schema.validate
+
+    def counting_validate(*args, **kwargs):
+        validated.append(args[1])
+        return validate(*args, **kwargs)
+
+    monkeypatch.setattr(strawberry_schema, "validate", counting_validate)
+    query = "{ validatedOnce: me { authKind } }"
+    # when it is sent twice
+    first = graphql(query, token=token_a)
+    second = graphql(query, token=token_a)
+    # then both run, and the second reuses the first validation (the depth and alias limits
+    # keep the same rules from request to request, so the validation cache can hit)
+    assert first == second == (200, {"data": {"validatedOnce": {"authKind": "token"}}})
+    assert len(validated) == 1

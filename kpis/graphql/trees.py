@@ -172,12 +172,18 @@ class KpiTreeNodeResultType:
         )
 
 
+def _result_tree(root: KpiTreeResultType) -> KpiTreeType:
+    # Built only when asked for: a tree's result is mostly read for its nodes.
+    evaluation = root.evaluation
+    return KpiTreeType.from_tree(evaluation.tree, [n.node for n in evaluation.nodes])
+
+
 @strawberry.type(
     name="KpiTreeResult",
     description="A KPI tree evaluated for a period and scope: gaps, projection, bottleneck.",
 )
 class KpiTreeResultType:
-    tree: KpiTreeType
+    tree: KpiTreeType = strawberry.field(resolver=_result_tree)
     period: PeriodType
     comparison_period: PeriodType | None
     scope: KpiScopeType
@@ -200,12 +206,13 @@ class KpiTreeResultType:
     elapsed_working_days: int | None = strawberry.field(
         description="Up to and including today, for a period in progress."
     )
+    evaluation: strawberry.Private[TreeEvaluation]
 
     @classmethod
     def from_evaluation(cls, evaluation: TreeEvaluation) -> KpiTreeResultType:
         bottleneck = evaluation.bottleneck
         return cls(
-            tree=KpiTreeType.from_tree(evaluation.tree, [n.node for n in evaluation.nodes]),
+            evaluation=evaluation,
             period=PeriodType.from_period(evaluation.period),
             comparison_period=(
                 None
@@ -317,17 +324,17 @@ class TreeQuery:
         tenant = info.context.require_scope(Scope.KPIS_READ)
         the_period = resolve_period(info, period)
         the_scope = resolve_scope(info, scope)
-        tree = (
-            tree_services.kpi_tree_ensure_default(tenant=tenant)
-            if tree_id is None
-            else _tree(info, tree_id, "treeId")
-        )
+        if tree_id is None:
+            tree, nodes = tree_services.kpi_tree_default_with_nodes(tenant=tenant)
+        else:
+            tree, nodes = _tree(info, tree_id, "treeId"), None
         evaluation = tree_services.kpi_tree_evaluate(
             tenant=tenant,
             tree=tree,
             period=the_period,
             scope=the_scope,
             comparison_period=comparison_period(the_period, comparison),
+            nodes=nodes,
         )
         return KpiTreeResultType.from_evaluation(evaluation)
 

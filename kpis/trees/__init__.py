@@ -15,6 +15,7 @@ from kpis.trees.template import (
     DEFAULT_TREE,
     DEFAULT_TREE_NAME,
     TemplateNode,
+    kpi_tree_default_with_nodes,
     kpi_tree_ensure_default,
     kpi_tree_seed_default,
 )
@@ -29,6 +30,7 @@ __all__: list[str] = [
     "TemplateNode",
     "TreeEvaluation",
     "kpi_tree_create",
+    "kpi_tree_default_with_nodes",
     "kpi_tree_ensure_default",
     "kpi_tree_evaluate",
     "kpi_tree_node_add",

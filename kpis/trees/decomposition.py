@@ -16,7 +16,6 @@ from fractions import Fraction
 from typing import Final
 
 from kpis.catalogue import KpiDefinition
-from kpis.models import KpiTarget
 from kpis.periods import Period
 from kpis.scopes import KpiScope
 from kpis.selectors import KpiValue
@@ -76,7 +75,7 @@ class Evaluator:
         *,
         definitions: dict[str, KpiDefinition],
         values: dict[tuple[str, Period, KpiScope], KpiValue],
-        targets: dict[tuple[str, Period, KpiScope], KpiTarget],
+        targets: dict[tuple[str, Period, KpiScope], Decimal],
         period: Period,
         history: Sequence[Period],
         scope: KpiScope,
@@ -87,10 +86,11 @@ class Evaluator:
         self.period = period
         self.history = history
         self.scope = scope
+        # A rate's planning value feeds the 逆算 and is shown on the rate's node: worked out once.
+        self._rates: dict[str, tuple[Fraction | None, RequiredBasis | None]] = {}
 
     def target(self, key: str) -> Decimal | None:
-        row = self.targets.get((key, self.period, self.scope))
-        return None if row is None else row.value
+        return self.targets.get((key, self.period, self.scope))
 
     def actual(self, key: str, period: Period | None = None) -> KpiValue | None:
         return self.values.get((key, period or self.period, self.scope))
@@ -103,6 +103,11 @@ class Evaluator:
 
     def rate(self, key: str) -> tuple[Fraction | None, RequiredBasis | None]:
         """A rate's planning value: its target, else own history, else the reference."""
+        if key not in self._rates:
+            self._rates[key] = self._rate(key)
+        return self._rates[key]
+
+    def _rate(self, key: str) -> tuple[Fraction | None, RequiredBasis | None]:
         kpi = self.definitions.get(key)
         if kpi is None:
             return None, None

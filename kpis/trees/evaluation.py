@@ -25,7 +25,7 @@ from kpis.models import KpiTree, KpiTreeNode
 from kpis.periods import Period, local_date
 from kpis.scopes import KpiScope, ScopeType
 from kpis.selectors import KpiValue, kpi_definitions, kpi_values
-from kpis.targets import as_decimal, history_periods, query_targets, reading_context
+from kpis.targets import as_decimal, history_periods, query_target_values, reading_context
 from kpis.trees.decomposition import (
     ACTIVITY_CHAIN,
     MEETINGS,
@@ -128,16 +128,14 @@ def _headcount(
 
 
 def _scale(
-    tenant: Tenant, period: Period, today: date, working_days: int
+    period: Period, today: date, working_days: int, off: set[date]
 ) -> tuple[Fraction | None, int | None]:
     """(factor, elapsed working days) for the projection: 1 for a finished period."""
     if period.end <= today:
         return Fraction(1), None
     if period.start > today:
         return None, 0
-    elapsed = count_working_days(
-        period.start, today + timedelta(days=1), days_off(tenant, period.start, period.end)
-    )
+    elapsed = count_working_days(period.start, today + timedelta(days=1), off)
     if elapsed == 0:
         return None, 0
     return Fraction(working_days, elapsed), elapsed
@@ -151,21 +149,30 @@ def kpi_tree_evaluate(
     scope: KpiScope,
     comparison_period: Period | None = None,
     today: date | None = None,
+    nodes: Sequence[KpiTreeNode] | None = None,
 ) -> TreeEvaluation:
     """Evaluate a tree for a period and scope (see the module docstring).
 
-    A constant number of queries whatever the tree's size: the nodes, the tenant's own KPI
-    definitions (only if the tree uses some), one kpi_values call for every KPI x (period,
-    comparison period, three history periods), the targets, and at most one each for the
-    closures of a period in progress and the reps of the scope (when the previous period
-    had no active rep). `today` (tenant-local) defaults to now in the tenant's time zone.
+    A constant number of queries whatever the tree's size: the nodes (none when the caller
+    passes the tree's `nodes`, as kpi_tree_default_with_nodes reads them), the tenant's own
+    KPI definitions (only if the tree uses some), the closures over all the periods, one
+    kpi_values call for every KPI x (period, comparison period, three history periods), the
+    targets, and the reps of the scope when the previous period had no active rep.
+    `today` (tenant-local) defaults to now in the tenant's time zone.
     """
     if tree.tenant_id != tenant.pk:
         raise NotFound("KPI tree", field="treeId")
+    if nodes is not None and any(node.tree_id != tree.pk for node in nodes):
+        raise ValueError("nodes must be the nodes of the evaluated tree")
     today = today or local_date(timezone.now(), tenant.timezone)
     history = history_periods(period)
+    periods = [period, *history]
+    if comparison_period is not None:
+        periods.append(comparison_period)
     with reading_context(tenant):
-        ordered = _preorder(list(KpiTreeNode.objects.filter(tree_id=tree.pk)))
+        if nodes is None:
+            nodes = list(KpiTreeNode.objects.filter(tree_id=tree.pk).order_by())
+        ordered = _preorder(nodes)
         root = next((n for n, _ in ordered if n.kind == Kind.KGI and n.parent_id is None), None)
         kgi_key = root.kpi_key if root is not None else None
         needed = {node.kpi_key for node, _ in ordered if node.kpi_key}
@@ -174,19 +181,19 @@ def kpi_tree_evaluate(
         if MEETINGS in needed:
             needed.update((MEETINGS, *ACTIVITY_CHAIN))
         definitions = kpi_definitions(tenant=tenant, keys=sorted(needed))
-        periods = [period, *history]
-        if comparison_period is not None:
-            periods.append(comparison_period)
+        # Read once for the working days of every period and the elapsed ones of this one.
+        off = days_off(tenant, min(p.start for p in periods), max(p.end for p in periods))
         values = kpi_values(
             tenant=tenant,
             kpis=[*definitions.values(), _ACTIVE_REPS, _WORKING_DAYS],
             periods=periods,
             scopes=[scope],
+            off_days=off,
         )
-        targets = query_targets(periods=[period], scopes=[scope], kpi_keys=list(definitions))
+        targets = query_target_values(periods=[period], scopes=[scope], kpi_keys=list(definitions))
         headcount = _headcount(values, history[0], scope)
         working_days = int(values[(_WORKING_DAYS.key, period, scope)].numerator)
-        factor, elapsed = _scale(tenant, period, today, working_days)
+    factor, elapsed = _scale(period, today, working_days, off)
     evaluator = Evaluator(
         definitions=definitions,
         values=values,

@@ -115,6 +115,22 @@ def kpi_tree_ensure_default(*, tenant: Tenant) -> KpiTree:
             return tree
 
 
+def kpi_tree_default_with_nodes(*, tenant: Tenant) -> tuple[KpiTree, list[KpiTreeNode]]:
+    """The tenant's default tree (created on first use) and its nodes, for an evaluation.
+
+    One query when the tree has nodes (the nodes joined to their tree); an empty or missing
+    default tree takes the usual path of kpi_tree_ensure_default.
+    """
+    with reading_context(tenant):
+        nodes = list(
+            KpiTreeNode.objects.filter(tree__is_default=True).select_related("tree").order_by()
+        )
+        if nodes:
+            return nodes[0].tree, nodes
+        tree = kpi_tree_ensure_default(tenant=tenant)
+        return tree, list(KpiTreeNode.objects.filter(tree_id=tree.pk).order_by())
+
+
 def kpi_tree_seed_default(tenant: Tenant) -> None:
     """Tenant-created hook: give a new tenant its default tree."""
     kpi_tree_ensure_default(tenant=tenant)

@@ -24,6 +24,7 @@ from kpis.trees import (
     RequiredBasis,
     TreeEvaluation,
     kpi_tree_create,
+    kpi_tree_default_with_nodes,
     kpi_tree_ensure_default,
     kpi_tree_evaluate,
     kpi_tree_node_add,
@@ -131,6 +132,62 @@ def test_ensure_default_is_idempotent_and_recreates_a_deleted_default(tenant_a: 
     assert again.pk != first.pk
     with tenant_context(tenant_a):
         assert KpiTreeNode.objects.filter(tree=again).count() == 15
+
+
+def test_default_tree_with_nodes_is_one_query_and_the_tenants_own(
+    tenant_a: Any, tenant_b: Any, django_assert_num_queries: Any
+) -> None:
+    # given both tenants' default trees, and another tree of A
+    tree_a = kpi_tree_ensure_default(tenant=tenant_a)
+    kpi_tree_ensure_default(tenant=tenant_b)
+    kpi_tree_create(tenant=tenant_a, name="Other", from_default_template=True)
+    with tenant_context(tenant_a):
+        expected = set(KpiTreeNode.objects.filter(tree=tree_a).values_list("pk", flat=True))
+        # when A's default tree is read with its nodes
+        with django_assert_num_queries(1):
+            tree, nodes = kpi_tree_default_with_nodes(tenant=tenant_a)
+    # then it is A's default tree and exactly its nodes
+    assert (tree.pk, tree.name, tree.is_default) == (tree_a.pk, DEFAULT_TREE_NAME, True)
+    assert {node.pk for node in nodes} == expected
+    assert len(expected) == 15
+
+
+def test_default_tree_with_nodes_of_an_empty_or_missing_default(tenant_a: Any) -> None:
+    # given a default tree whose nodes were all removed
+    tree = kpi_tree_ensure_default(tenant=tenant_a)
+    with tenant_context(tenant_a):
+        kgi = KpiTreeNode.objects.get(tree=tree, kind="kgi")
+    kpi_tree_node_remove(tenant=tenant_a, node=kgi)
+    # then it is still the default tree, without nodes
+    empty, nodes = kpi_tree_default_with_nodes(tenant=tenant_a)
+    assert (empty.pk, nodes) == (tree.pk, [])
+    # and once deleted, the template's tree is created again
+    with tenant_context(tenant_a):
+        tree.delete()
+    created, nodes = kpi_tree_default_with_nodes(tenant=tenant_a)
+    assert created.pk != tree.pk
+    assert len(nodes) == 15
+
+
+def test_evaluation_with_the_nodes_read_already(tenant_a: Any) -> None:
+    # given the article's targets and April's actuals
+    article_targets(tenant_a)
+    april_actuals(tenant_a)
+    tree, nodes = kpi_tree_default_with_nodes(tenant=tenant_a)
+    # when the tree is evaluated with its nodes passed in, and reading them itself
+    given = kpi_tree_evaluate(
+        tenant=tenant_a, tree=tree, period=parse_period("2025-04"), scope=TENANT, nodes=nodes
+    )
+    read = evaluate(tenant_a, tree=tree)
+    # then both are the same evaluation
+    assert given == read
+    assert given.projected_kgi == D(9)
+    # and the nodes of another tree are refused
+    other = kpi_tree_create(tenant=tenant_a, name="Other", from_default_template=True)
+    with pytest.raises(ValueError):
+        kpi_tree_evaluate(
+            tenant=tenant_a, tree=other, period=parse_period("2025-04"), scope=TENANT, nodes=nodes
+        )
 
 
 # --- 逆算 (top-down) ---------------------------------------------------------------------------
@@ -559,13 +616,13 @@ def test_tree_names_are_unique_and_make_default_moves_the_default(tenant_a: Any)
 
 # --- query counts --------------------------------------------------------------------------
 
-# The nodes, kpi_values (snapshots, stocks, closures, dirty days), the targets, the scope's
-# reps (no rep was active in March), the closures of the period in progress, and the tenant
-# context's savepoint (on PostgreSQL also its two settings).
-EVALUATE_BUDGET = {"sqlite": 10, "postgresql": 12}
+# The nodes, the closures (once for every period, the one in progress included), kpi_values
+# (snapshots, stocks, dirty days), the targets, the scope's reps (no rep was active in
+# March), and the tenant context's savepoint (on PostgreSQL also its two settings).
+EVALUATE_BUDGET = {"sqlite": 9, "postgresql": 11}
 # Over HTTP: the token look-up and its last-used stamp (with savepoints), the request's
-# tenant context, the default tree, then the evaluation (a finished period: no closures).
-API_BUDGET = {"sqlite": 16, "postgresql": 22}
+# tenant context, the default tree with its nodes (one query), then the evaluation.
+API_BUDGET = {"sqlite": 15, "postgresql": 21}
 
 
 def _grow(tenant: Any, tree: KpiTree, extra: int) -> None:

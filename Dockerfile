@@ -3,7 +3,7 @@ FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 WORKDIR /app
 COPY requirements.lock .
-RUN pip install --no-cache-dir -r requirements.lock gunicorn==23.0.0
+RUN pip install --no-cache-dir -r requirements.lock
 COPY . .
 RUN useradd --create-home app && chown -R app /app
 USER app

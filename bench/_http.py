@@ -31,10 +31,14 @@ def child_env(**extra: str) -> dict[str, str]:
 
 @contextmanager
 def server(env: dict[str, str]) -> Iterator[str]:
-    """`manage.py runserver` (threaded, no autoreload) on a free port; yields its URL."""
+    """The production server (gunicorn, as in the Dockerfile; one sync worker, so requests
+    are served one at a time on a kept database connection) on a free port; yields its URL."""
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
+        [
+            *(sys.executable, "-m", "gunicorn", "backend.wsgi:application"),
+            *("--bind", f"127.0.0.1:{port}", "--workers", "1"),
+        ],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -45,8 +45,10 @@ Speed: ids of leads and deals are allocated up front (one nextval query on Postg
 are built as tuples, and written with PostgreSQL COPY (other databases: bulk_create in
 batches). No per-row query. When the schema owner's connection is a superuser (local set-up,
 CI, benchmarks), rows are copied straight into the tables and the per-row foreign-key
-triggers are replaced by one set-based check per table before commit; otherwise the app
-role copies into staging tables and every row is checked by the policies and triggers.
+triggers are replaced: the reps, teams and stages referenced are locked once (FOR KEY SHARE,
+as the triggers would lock them) and every row's keys are checked in Python against those and
+the ids allocated here as the rows stream out. Otherwise the app role copies into staging
+tables and every row is checked by the policies and triggers.
 
 Re-running replaces: every row the seeder created earlier for the tenant (leads with
 source_system "demo-seed" and everything hanging off them) is deleted first, then the new
@@ -314,47 +316,50 @@ class _Writer:
         # A superuser bypasses row-level security, so COPY may target the table itself.
         self.direct = self.pg and using != "default"
         self.now_text = now.isoformat()
+        self.references: dict[type[Model], set[int]] = {}
 
-    def skip_foreign_key_triggers(self) -> None:
-        """Until the transaction ends, skip the per-row foreign-key checks (direct mode only).
+    def skip_foreign_key_triggers(self, references: dict[type[Model], set[int]]) -> None:
+        """Until the transaction ends, check foreign keys here instead of by the per-row
+        triggers (direct mode only; elsewhere the database checks them as usual).
 
-        Every id the seeder writes is one it allocated or read in the same transaction;
-        `check_foreign_keys` verifies them set-based before commit instead.
+        `references` are the ids that rows may point at, per referenced model: rows of other
+        tables are locked FOR KEY SHARE here, as each trigger would lock its row, so none can
+        be deleted before commit; every row written is then checked against these sets as it
+        streams out (`register` adds the ids the seeder allocates itself).
         """
-        if self.direct:
-            with self.connection.cursor() as cursor:
-                cursor.execute("SET LOCAL session_replication_role = replica")
-
-    def check_foreign_keys(self, tenant_id: int, models: Sequence[type[Model]]) -> None:
-        """After `skip_foreign_key_triggers`: one set-based check per table that every
-        foreign key of the tenant's rows resolves (what the skipped triggers would have done
-        row by row); raises IntegrityError, which rolls the whole seed back."""
+        self.references = {model: set(ids) for model, ids in references.items()}
         if not self.direct:
             return
         with self.connection.cursor() as cursor:
-            for model in models:
-                checks = []
-                for f in model._meta.concrete_fields:
-                    if not f.is_relation or not getattr(f, "db_constraint", False):
-                        continue
-                    target = f.target_field  # type: ignore[attr-defined]
-                    column, table = f.column, target.model._meta.db_table
-                    checks.append(
-                        f'(t."{column}" IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "{table}" r '
-                        f'WHERE r."{target.column}" = t."{column}"))'
-                    )
+            for model, ids in self.references.items():
                 cursor.execute(
-                    f'SELECT count(*) FROM "{model._meta.db_table}" t '
-                    f"WHERE t.tenant_id = %s AND ({' OR '.join(checks)})",
-                    [tenant_id],
+                    f'SELECT count(*) FROM (SELECT 1 FROM "{model._meta.db_table}" '
+                    "WHERE id = ANY(%s) FOR KEY SHARE) locked",
+                    [sorted(ids)],
                 )
-                broken = cursor.fetchone()[0]
-                if broken:
-                    raise IntegrityError(
-                        f"seed_demo wrote {broken} {model._meta.verbose_name_plural} "
-                        "with a dangling foreign key."
-                    )
-            cursor.execute("SET LOCAL session_replication_role = DEFAULT")
+                if cursor.fetchone()[0] != len(ids):
+                    raise IntegrityError(f"A referenced {model._meta.verbose_name} is gone.")
+            cursor.execute("SET LOCAL session_replication_role = replica")
+
+    def register(self, model: type[Model], ids: Iterable[int]) -> None:
+        """Ids of rows written in this transaction, which later rows may point at."""
+        self.references.setdefault(model, set()).update(ids)
+
+    def restore_foreign_key_triggers(self) -> None:
+        if self.direct:
+            with self.connection.cursor() as cursor:
+                cursor.execute("SET LOCAL session_replication_role = DEFAULT")
+
+    def _reference_checks(self, model_fields: Sequence[Any]) -> list[tuple[int, set[int]]]:
+        """(position, allowed ids) of every foreign key among the written fields."""
+        checks = []
+        for i, f in enumerate(model_fields):
+            if f.is_relation and getattr(f, "db_constraint", False):
+                allowed = self.references.get(f.related_model)
+                if allowed is None:
+                    raise ValueError(f"No known ids for {f.related_model.__name__} ({f.name}).")
+                checks.append((i, allowed))
+        return checks
 
     def allocate_ids(self, model: type[Model], count: int) -> list[int]:
         if count == 0:
@@ -420,10 +425,19 @@ class _Writer:
                 )
             # NOTE: psycopg formats each row in C (escaping included); only business seconds
             # become text here, and JSON objects are wrapped for it.
+            checks = self._reference_checks(model_fields) if self.direct else []
+            dangling = None
             with cursor.cursor.copy(f'COPY "{target}" ({column_list}) FROM STDIN') as copy:
                 write = copy.write_row
                 for row in rows:
                     values = list(row)
+                    for i, allowed in checks:
+                        if values[i] is not None and values[i] not in allowed:
+                            dangling = f"{model.__name__}.{model_fields[i].name} = {values[i]}"
+                    if dangling:
+                        # NOTE: end the COPY cleanly and raise after it, so the transaction
+                        # rolls back as for any error instead of being left aborted.
+                        break
                     for i in times:
                         if values[i] is not None:
                             values[i] = text(values[i])
@@ -431,6 +445,8 @@ class _Writer:
                         values[i] = Jsonb(values[i])
                     write((*values, *stamps))
                     count += 1
+            if dangling:
+                raise IntegrityError(f"seed_demo generated a dangling reference: {dangling}.")
             if not self.direct:
                 cursor.execute(
                     f'INSERT INTO "{table}" ({column_list}) SELECT {column_list} FROM "{target}"'
@@ -921,7 +937,14 @@ def seed_demo(
                 + ", ".join(f"{v} {k}" for k, v in replaced.items())
             )
         stages = list(DealStage.objects.using(using).order_by("order"))
-        writer.skip_foreign_key_triggers()
+        writer.skip_foreign_key_triggers(
+            {
+                Tenant: {tenant.pk},
+                Membership: {r.membership_id for r in reps},
+                Team: {r.team_id for r in reps},
+                DealStage: {stage.pk for stage in stages},
+            }
+        )
         gen = _Generator(
             rng=rng,
             leads=leads,
@@ -936,6 +959,7 @@ def seed_demo(
         say(f"planned {leads} leads, {len(gen.transitions)} transitions, {len(gen.deals)} deals")
 
         lead_ids = writer.allocate_ids(Lead, leads)
+        writer.register(Lead, lead_ids)
         counts["leads"] = writer.write(
             Lead,
             _LEAD_FIELDS,
@@ -968,6 +992,7 @@ def seed_demo(
         say(f"wrote {counts['transitions']} stage transitions")
         changes = gen.deal_stage_changes()
         deal_ids = writer.allocate_ids(Deal, len(gen.deals))
+        writer.register(Deal, deal_ids)
         counts["deals"] = writer.write(
             Deal,
             _DEAL_FIELDS,
@@ -1031,10 +1056,7 @@ def seed_demo(
         day_indexes |= {row[3] // DAY for row in gen.transitions}
         day_indexes |= {at // DAY for _, _, at in changes}
         dirty |= {days[d] for d in day_indexes}
-        writer.check_foreign_keys(
-            tenant.pk, [Lead, StageTransition, Deal, DealStageChange, Activity]
-        )
-        say("checked every foreign key")
+        writer.restore_foreign_key_triggers()
         DirtyDay.objects.using(using).bulk_create(
             [DirtyDay(tenant=tenant, day=day) for day in sorted(dirty)],
             ignore_conflicts=True,

@@ -218,7 +218,12 @@ class StageTransition(_IndexedByTenant):
     to_stage = models.CharField(max_length=20, choices=Stage.choices)
     at = models.DateTimeField()
     actor = models.ForeignKey(
-        Membership, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        Membership,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,  # partial index below: imported and seeded changes have no actor
     )
     actor_label = models.CharField(
         max_length=150, blank=True, help_text="Who made the change (user, token or system)."
@@ -254,6 +259,9 @@ class StageTransition(_IndexedByTenant):
             models.Index(fields=["tenant", "to_stage", "at"], name="transition_tenant_to_at"),
             models.Index(fields=["tenant", "owner", "at"], name="transition_tenant_owner_at"),
             models.Index(fields=["tenant", "lead", "at"], name="transition_tenant_lead_at"),
+            models.Index(
+                fields=["actor"], name="transition_actor", condition=Q(actor__isnull=False)
+            ),
         ]
 
     def __str__(self) -> str:

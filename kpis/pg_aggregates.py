@@ -1,8 +1,9 @@
 """PostgreSQL fast paths of the snapshot aggregates: one GROUPING SETS query per source table.
 
 The portable ORM versions in `kpis.aggregates` run one query per scope type; on PostgreSQL
-these run one query for all four scope types (tenant, team, rep, source), and the coarse
-periods' distinct counts are computed per grain in one pass. Results are identical (the
+these run one query for all four scope types (tenant, team, rep, source), the coarse
+periods' distinct counts are computed per grain in one pass, and the weighted pipeline's
+stage intervals are walked in SQL rather than in Python. Results are identical (the
 snapshot tests run on both databases against the same reference).
 """
 
@@ -17,6 +18,7 @@ from typing import Any
 from django.db import connection
 
 from kpis.aggregates import Rows, bounds
+from kpis.periods import period_containing
 from kpis.scopes import ScopeType
 
 # GROUPING(team, rep, src) is a bitmask of the columns *not* grouped in a row's set.
@@ -141,17 +143,14 @@ def activity_measures(
 # grain and scope (20 times for a rebuild). Instead the activities are reduced once to
 # (local day, lead, rep) touches carrying the day's activity counts, and a touch is flagged
 # when it is the first of its lead in a period: the latest earlier outreach day of the same
-# lead (of the same lead and rep, of the same lead and team) falls in another period, or
+# lead (of the same lead and rep, of the same lead and team) falls before the start of the
+# touch's period (periods are contiguous and that day is never later than the touch), or
 # there is none. Summing a grain's flags per period and scope gives the exact distinct
 # count of every grain from one pass (a lead has one source, so the lead flags also count
 # the source scope). The touches are then folded to (day, rep, team, source), small enough
 # to group per grain and scope cheaply, active reps included.
 _BY_GRAIN = """
-WITH cal AS MATERIALIZED (
-    SELECT d::date AS d, {periods}
-    FROM generate_series(%(first)s::timestamp, %(last)s::timestamp, interval '1 day') AS d
-),
-touch AS (
+WITH touch AS (
     SELECT (a.occurred_at AT TIME ZONE %(tz)s)::date AS d, a.lead_id AS lead, a.rep_id AS rep,
            {counts}
     FROM pipeline_activity a
@@ -159,7 +158,7 @@ touch AS (
     GROUP BY 1, 2, 3
 ),
 prior AS (
-    SELECT t.*, m.team_id AS team, coalesce(l.source, '') AS src,
+    SELECT t.*, m.team_id AS team, coalesce(l.source, '') AS src, {periods},
            max(t.d) FILTER (WHERE t.outreach > 0) OVER (PARTITION BY t.lead {before}) AS lead_prev,
            max(t.d) FILTER (WHERE t.outreach > 0)
                OVER (PARTITION BY t.lead, t.rep {before}) AS rep_prev,
@@ -170,13 +169,9 @@ prior AS (
     LEFT JOIN tenants_membership m ON m.id = t.rep
 ),
 folded AS MATERIALIZED (
-    SELECT f.d, f.rep, f.team, f.src, {sums}, {flags}
+    SELECT f.d, f.w, f.m, f.q, f.y, f.rep, f.team, f.src, {sums}, {flags}
     FROM prior f
-    LEFT JOIN cal pl ON pl.d = f.lead_prev
-    LEFT JOIN cal pr ON pr.d = f.rep_prev
-    LEFT JOIN cal pt ON pt.d = f.team_prev
-    JOIN cal c ON c.d = f.d
-    GROUP BY f.d, f.rep, f.team, f.src
+    GROUP BY f.d, f.w, f.m, f.q, f.y, f.rep, f.team, f.src
 )
 {selects}
 """
@@ -186,25 +181,38 @@ _GRAIN_COLUMN = {"day": "d", "week": "w", "month": "m", "quarter": "q", "year": 
 # One grouping per grain over the folded rows; the day grain also carries the counts that
 # its coarser periods sum from the stored day rows.
 _BY_GRAIN_SELECT = """
-SELECT '{grain}', c.{column}, GROUPING(x.team, x.rep, x.src), x.team, x.rep, x.src,
+SELECT '{grain}', x.{column}, GROUPING(x.team, x.rep, x.src), x.team, x.rep, x.src,
        sum(x.lead_{column}), sum(x.rep_{column}), sum(x.team_{column}),
        count(DISTINCT x.rep){counts}
-FROM folded x JOIN cal c ON c.d = x.d
-GROUP BY GROUPING SETS ((c.{column}), (c.{column}, x.team), (c.{column}, x.rep),
-                        (c.{column}, x.src))"""
+FROM {source} x
+GROUP BY GROUPING SETS ((x.{column}), (x.{column}, x.team), (x.{column}, x.rep),
+                        (x.{column}, x.src))"""
+
+# NOTE: the grouping sets of a grain sort their rows once per set (count(DISTINCT) cannot be
+# hashed); a coarse grain first folds its day rows to (period, rep, team, source), a few
+# times fewer rows to sort.
+_COARSE_SOURCE = """(
+    SELECT f.{column}, f.rep, f.team, f.src, sum(f.lead_{column}) AS lead_{column},
+           sum(f.rep_{column}) AS rep_{column}, sum(f.team_{column}) AS team_{column}
+    FROM folded f
+    GROUP BY 1, 2, 3, 4
+)"""
 
 
-def _by_grain_sql(fiscal_start: int) -> str:
+def _by_grain_sql() -> str:
     names = list(ACTIVITY_COUNTS)
+    # NOTE: a touch's period starts are looked up by day number in arrays (one element per
+    # day of the range) rather than joined from a calendar: the planner cannot estimate such
+    # a join and sorts every touch by day for a merge join.
     periods = ", ".join(
-        f"{_period_expression(grain, 'd', fiscal_start)} AS {column}"
+        f"(%({column})s::date[])[t.d - %(first)s::date + 1] AS {column}"
         for grain, column in _GRAIN_COLUMN.items()
         if grain != "day"
     )
     flags = ", ".join(
-        f"count(*) FILTER (WHERE f.outreach > 0 AND p{prefix}.{column} IS DISTINCT FROM "
-        f"c.{column}) AS {level}_{column}"
-        for level, prefix in (("lead", "l"), ("rep", "r"), ("team", "t"))
+        f"count(*) FILTER (WHERE f.outreach > 0 AND "
+        f"(f.{level}_prev IS NULL OR f.{level}_prev < f.{column})) AS {level}_{column}"
+        for level in ("lead", "rep", "team")
         for column in _GRAIN_COLUMN.values()
     )
     selects = "\nUNION ALL".join(
@@ -212,6 +220,7 @@ def _by_grain_sql(fiscal_start: int) -> str:
             grain=grain,
             column=column,
             counts="".join(f", sum(x.{name})" if grain == "day" else ", NULL" for name in names),
+            source="folded" if grain == "day" else _COARSE_SOURCE.format(column=column),
         )
         for grain, column in _GRAIN_COLUMN.items()
     )
@@ -242,6 +251,33 @@ def _local_settings(cursor: Any, **settings: str) -> Iterator[None]:
     cursor.execute(assign, [v for pair in zip(names, previous, strict=True) for v in pair])
 
 
+@contextmanager
+def bulk_settings() -> Iterator[None]:
+    """Settings for the statements of a full rebuild (restored after the block).
+
+    NOTE: a rebuild sorts and hashes a few hundred thousand rows per statement: the default
+    work_mem spills them to disk, and JIT compiling their many expressions costs more than
+    it saves on one-off statements.
+    """
+    with connection.cursor() as cursor, _local_settings(cursor, work_mem="256MB", jit="off"):
+        yield
+
+
+@contextmanager
+def refresh_settings() -> Iterator[None]:
+    """Settings for the statements of an incremental refresh (restored after the block).
+
+    NOTE: each statement reads a few thousand rows through indexes in a few milliseconds:
+    starting a parallel worker or JIT compiling costs more than the statement itself (a
+    one-day transition count took 9 ms alone and 20-40 ms with a worker).
+    """
+    with (
+        connection.cursor() as cursor,
+        _local_settings(cursor, max_parallel_workers_per_gather="0", jit="off"),
+    ):
+        yield
+
+
 def activity_measures_by_grain(
     out: dict[str, Rows],
     *,
@@ -255,16 +291,18 @@ def activity_measures_by_grain(
     month, quarter and year, per scope (one statement).
 
     Every period of every grain that overlaps [start, end) gets counts from the rows of
-    [start, end) only, so pass boundaries that enclose whole periods of every grain.
+    [start, end) only, so pass boundaries that enclose whole periods of every grain. Run it
+    inside `bulk_settings()`.
     """
     names = list(ACTIVITY_COUNTS)
     params = _params(tenant_id, start, end, zone)
-    params |= {"first": start, "last": end - timedelta(days=1)}
-    # NOTE: the statement sorts and hashes a few hundred thousand touches; the default
-    # work_mem would spill them to disk, and JIT compiling its many expressions costs more
-    # than it saves on a one-off statement.
-    with connection.cursor() as cursor, _local_settings(cursor, work_mem="256MB", jit="off"):
-        cursor.execute(_by_grain_sql(fiscal_start), params)
+    days = [start + timedelta(days=n) for n in range((end - start).days)]
+    params["first"] = start
+    for grain, column in _GRAIN_COLUMN.items():
+        if grain != "day":
+            params[column] = [period_containing(grain, day, fiscal_start).start for day in days]
+    with connection.cursor() as cursor:
+        cursor.execute(_by_grain_sql(), params)
         rows = cursor.fetchall()
     for (
         grain,
@@ -308,11 +346,20 @@ WHERE l.tenant_id = %(tenant)s AND l.created_at >= %(lo)s AND l.created_at < %(h
 _TRANSITIONS = """
 SELECT {period} AS p, t.to_stage, t.owner_id AS rep,
        CASE WHEN t.owner_id IS NOT NULL THEN t.team_id END AS team,
-       coalesce(l.source, '') AS src
+       {source} AS src
 FROM pipeline_stagetransition t
-JOIN pipeline_lead l ON l.id = t.lead_id
+{join}
 WHERE t.tenant_id = %(tenant)s AND t.at >= %(lo)s AND t.at < %(hi)s
 """
+
+# NOTE: for a few days (a refresh) the source is looked up per transition by the lead's
+# primary key: with a join the planner hashes every lead of the tenant (46 ms of a 57 ms
+# statement for one day). For a rebuild the hash join is the cheaper of the two.
+_SHORT_RANGE_DAYS = 7
+_LEAD_SOURCE = (
+    "(SELECT coalesce(l.source, '') FROM pipeline_lead l "
+    "WHERE l.id = t.lead_id AND l.tenant_id = %(tenant)s)"
+)
 
 TRANSITION_COUNTS = {
     name: f"count(*) FILTER (WHERE to_stage = '{stage}')"
@@ -346,7 +393,16 @@ def other_measures(
         return _period_expression("day", _LOCAL.format(column=column), 4)
 
     _run(out, _LEADS.format(period=day("l.created_at")), params, {"leads_created": "count(*)"})
-    _run(out, _TRANSITIONS.format(period=day("t.at")), params, TRANSITION_COUNTS)
+    if (end - start).days <= _SHORT_RANGE_DAYS:
+        source, join = _LEAD_SOURCE, ""
+    else:
+        source, join = "coalesce(l.source, '')", "JOIN pipeline_lead l ON l.id = t.lead_id"
+    _run(
+        out,
+        _TRANSITIONS.format(period=day("t.at"), source=source, join=join),
+        params,
+        TRANSITION_COUNTS,
+    )
     _run(
         out,
         _DEALS.format(
@@ -369,3 +425,74 @@ def other_measures(
         params,
         {"won_deals": "count(*)", "revenue": "sum(amount)"},
     )
+
+
+# The deals with an instant in the range (only they can change the level on its days), each
+# (deal, stage) interval (lo, hi] of a stage with a win probability, and the interval's
+# value added on the local day of `lo` and removed on the day of `hi`, exactly as
+# `kpis.aggregates.weighted_pipeline_changes` documents it.
+# NOTE: the ids are collected with one index range each; an OR of the three defeats the
+# indexes. `least` ignores NULLs: an open interval ends at the deal's close, if any.
+_WEIGHTED_PIPELINE = """
+WITH ids AS (
+    SELECT d.id FROM pipeline_deal d
+    WHERE d.tenant_id = %(tenant)s AND d.created_at >= %(lo)s AND d.created_at < %(hi)s
+    UNION
+    SELECT d.id FROM pipeline_deal d
+    WHERE d.tenant_id = %(tenant)s AND d.closed_at >= %(lo)s AND d.closed_at < %(hi)s
+    UNION
+    SELECT c.deal_id FROM pipeline_dealstagechange c
+    WHERE c.tenant_id = %(tenant)s AND c.at >= %(lo)s AND c.at < %(hi)s
+),
+deals AS MATERIALIZED (
+    SELECT d.id, d.amount, d.created_at, d.closed_at, coalesce(d.owner_id, l.owner_id) AS rep,
+           CASE WHEN d.owner_id IS NOT NULL THEN dm.team_id ELSE lm.team_id END AS team,
+           coalesce(l.source, '') AS src, s.win_probability, s.is_won OR s.is_lost AS shut
+    FROM ids
+    JOIN pipeline_deal d ON d.id = ids.id AND d.tenant_id = %(tenant)s
+    JOIN pipeline_dealstage s ON s.id = d.stage_id AND s.tenant_id = %(tenant)s
+    JOIN pipeline_lead l ON l.id = d.lead_id AND l.tenant_id = %(tenant)s
+    LEFT JOIN tenants_membership dm ON dm.id = d.owner_id
+    LEFT JOIN tenants_membership lm ON lm.id = l.owner_id
+),
+history AS (
+    SELECT c.deal_id, c.at, s.win_probability, s.is_won OR s.is_lost AS shut,
+           row_number() OVER w AS n, lead(c.at) OVER w AS next_at
+    FROM pipeline_dealstagechange c
+    JOIN pipeline_dealstage s ON s.id = c.stage_id AND s.tenant_id = %(tenant)s
+    WHERE c.tenant_id = %(tenant)s AND c.deal_id IN (SELECT id FROM deals)
+    WINDOW w AS (PARTITION BY c.deal_id ORDER BY c.at, c.id)
+),
+intervals AS (
+    -- A deal without history is in its current stage from its creation.
+    SELECT d.rep, d.team, d.src,
+           d.amount * coalesce(h.win_probability, d.win_probability) AS v,
+           CASE WHEN h.n > 1 THEN greatest(h.at, d.created_at) ELSE d.created_at END AS lo,
+           least(h.next_at, d.closed_at) AS hi
+    FROM deals d
+    LEFT JOIN history h ON h.deal_id = d.id
+    WHERE NOT coalesce(h.shut, d.shut) AND coalesce(h.win_probability, d.win_probability) <> 0
+),
+days AS (
+    SELECT i.*, (i.lo AT TIME ZONE %(tz)s)::date AS day_in,
+           (i.hi AT TIME ZONE %(tz)s)::date AS day_out
+    FROM intervals i
+    WHERE i.hi IS NULL OR i.hi > i.lo
+)
+SELECT x.day_in AS p, x.rep, x.team, x.src, x.v
+FROM days x
+WHERE x.day_out IS DISTINCT FROM x.day_in AND x.day_in >= %(start)s AND x.day_in < %(end)s
+UNION ALL
+SELECT x.day_out, x.rep, x.team, x.src, -x.v
+FROM days x
+WHERE x.day_out <> x.day_in AND x.day_out >= %(start)s AND x.day_out < %(end)s
+"""
+
+
+def weighted_pipeline_changes(
+    out: Rows, *, tenant_id: int, start: date, end: date, zone: zoneinfo.ZoneInfo
+) -> None:
+    """The change of the weighted pipeline on each day of [start, end), per scope (one
+    statement; `kpis.aggregates.weighted_pipeline_changes` is the portable twin)."""
+    params = _params(tenant_id, start, end, zone) | {"start": start, "end": end}
+    _run(out, _WEIGHTED_PIPELINE, params, {"weighted_pipeline_change": "sum(v)"})

@@ -37,11 +37,16 @@ from kpis.periods import Period, period_containing
 Counts = dict[str, dict[tuple[str, str], dict[str, int]]]
 
 _CTES = """
-touches AS MATERIALIZED (
-    SELECT DISTINCT a.rep_id AS rep, a.lead_id AS lead
+-- NOTE: the range's activities are read once (a day's rows are scattered over the table,
+-- so each read costs a heap fetch per row) and reduced to (rep, lead) pairs.
+pairs AS MATERIALIZED (
+    SELECT a.rep_id AS rep, a.lead_id AS lead, bool_or(a.type IN ('call', 'email')) AS outreach
     FROM pipeline_activity a
     WHERE a.tenant_id = %(tenant)s AND a.occurred_at >= %(lo)s AND a.occurred_at < %(hi)s
-      AND a.type IN ('call', 'email')
+    GROUP BY 1, 2
+),
+touches AS MATERIALIZED (
+    SELECT rep, lead FROM pairs WHERE outreach
 ),
 actives AS MATERIALIZED (
     SELECT DISTINCT s.scope_type, s.scope_key, x.rep AS member
@@ -52,12 +57,8 @@ actives AS MATERIALIZED (
             SELECT coalesce(l.source, '') FROM pipeline_lead l
             WHERE l.id = y.lead AND l.tenant_id = %(tenant)s
         ) AS src
-        FROM (
-            SELECT DISTINCT a.rep_id AS rep, a.lead_id AS lead
-            FROM pipeline_activity a
-            WHERE a.tenant_id = %(tenant)s AND a.occurred_at >= %(lo)s
-              AND a.occurred_at < %(hi)s AND a.rep_id IS NOT NULL
-        ) y
+        FROM pairs y
+        WHERE y.rep IS NOT NULL
     ) x
     JOIN tenants_membership m ON m.id = x.rep
     CROSS JOIN LATERAL (VALUES

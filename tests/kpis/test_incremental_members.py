@@ -135,3 +135,23 @@ def test_changed_and_reattributed_rows_refresh_to_the_same_numbers_as_a_rebuild(
         assert _diff(_table(), incremental) == []
         march_event = incremental[("month", dt.date(2026, 3, 1), "source", "event")]
     assert march_event  # the re-attributed lead's March calls moved to "event"
+
+
+def test_refreshing_a_day_whose_rows_are_gone_removes_it_from_its_periods(tenant_a: Any) -> None:
+    # given a call refreshed into the snapshots
+    with tenant_context(tenant_a):
+        lead = pipeline_services.lead_create(
+            tenant=tenant_a, company="C", created_at=dt.datetime(2026, 2, 2, tzinfo=UTC)
+        )
+        at = dt.datetime(2026, 3, 2, 3, tzinfo=UTC)
+        activity = pipeline_services.activity_create(
+            tenant=tenant_a, lead=lead, type="call", occurred_at=at
+        )
+        kpi_snapshots_refresh_days(tenant=tenant_a, days=[at.date()])
+        assert KpiSnapshot.objects.filter(period_start=at.date(), grain="day").exists()
+        # when the call is deleted behind the services' back and its day is recounted
+        activity.delete()
+        kpi_snapshots_refresh_days(tenant=tenant_a, days=[at.date()], rescan=[at.date()])
+        # then neither the day nor its periods keep a row of it
+        assert not KpiSnapshot.objects.filter(period_start=at.date(), grain="day").exists()
+        assert not KpiSnapshot.objects.filter(grain="month", period_start=dt.date(2026, 3, 1))

@@ -139,7 +139,7 @@ def test_a_refresh_that_dies_midway_changes_nothing_and_leaves_the_days_dirty(
     def die(*args: Any, **kwargs: Any) -> None:
         raise SystemExit("worker killed")
 
-    monkeypatch.setattr(snapshots, "_write_period", die)
+    monkeypatch.setattr(snapshots, "_write_periods", die)
     with pytest.raises(SystemExit):
         refresh_tenant_task.run(tenant_a.pk)
     # then readers still see the old snapshot and the day is still dirty for the next run

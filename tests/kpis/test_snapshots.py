@@ -120,3 +120,41 @@ def _snapshot_table() -> dict[tuple, tuple]:
     return {
         (row[1], row[2], row[4], row[5]): row for row in KpiSnapshot.objects.values_list(*columns)
     }
+
+
+def test_refresh_of_deal_days_moves_the_periods_exactly_as_a_rebuild(seeded: Any) -> None:
+    """A refresh moves each enclosing period by its days' change (money and stock included)."""
+    from pipeline.models import DealStage
+
+    with tenant_context(seeded):
+        lead = Lead.objects.order_by("-pk").first()
+        stages = list(DealStage.objects.order_by("order"))
+        open_stages = [s for s in stages if not s.is_won and not s.is_lost and s.win_probability]
+        won = next(s for s in stages if s.is_won)
+        # given a rebuilt tenant, a deal created on one day, advanced on another and won on a
+        # third (the first two in March, the win in FY2026's first month)
+        created = dt.datetime(2026, 3, 10, 1, tzinfo=dt.UTC)
+        deal = pipeline_services.deal_create(
+            tenant=seeded,
+            lead=lead,
+            amount=Decimal("1234.56"),
+            stage=open_stages[0],
+            created_at=created,
+        )
+        deal = pipeline_services.deal_move_stage(
+            deal=deal, stage=open_stages[-1], at=created + dt.timedelta(days=9)
+        )
+        pipeline_services.deal_move_stage(
+            deal=deal, stage=won, at=dt.datetime(2026, 4, 2, 5, tzinfo=dt.UTC)
+        )
+        assert DirtyDay.objects.count() >= 3
+        # when the dirty days are refreshed
+        kpi_snapshots_refresh_dirty(tenant=seeded)
+        incremental = _snapshot_table()
+        # then a rebuild gives exactly the same rows, coarse periods included
+        kpi_snapshots_rebuild(tenant=seeded)
+        assert _snapshot_table() == incremental
+        march = KpiSnapshot.objects.get(
+            grain=Grain.MONTH, period_start=dt.date(2026, 3, 1), scope_type="tenant"
+        )
+        assert march.weighted_pipeline_change != 0

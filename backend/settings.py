@@ -138,6 +138,9 @@ INGEST_MAX_BATCH_ROWS = env.int("INGEST_MAX_BATCH_ROWS", default=5000)
 
 # KPI snapshots: dirty days handled per refresh transaction.
 KPI_REFRESH_MAX_DAYS = env.int("KPI_REFRESH_MAX_DAYS", default=400)
+# Analyse bulk-loaded pipeline tables before snapshot work when autovacuum has not yet
+# (pipeline/statistics.py); needs the schema owner's connection (PostgreSQL).
+PLANNER_STATISTICS_UPKEEP = env.bool("PLANNER_STATISTICS_UPKEEP", default=True)
 
 # --- GraphQL ---------------------------------------------------------------------------
 GRAPHQL_MAX_DEPTH = env.int("GRAPHQL_MAX_DEPTH", default=10)

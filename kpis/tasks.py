@@ -11,6 +11,7 @@ from kpis.snapshots import (
     kpi_snapshots_warm,
 )
 from pipeline.models import DirtyDay
+from pipeline.statistics import analyze_stale_tables
 from tenants.context import dangerously_all_tenants, tenant_context
 from tenants.models import Tenant
 
@@ -21,6 +22,7 @@ MAX_PASSES = 20
 def refresh_tenant_task(tenant_id: int) -> dict[str, int]:
     """Refresh the tenant's dirty days until none is left (idempotent: safe to run twice)."""
     kpi_refresh_started(tenant_id)
+    analyze_stale_tables()  # a large import just landed: plan the refresh on fresh statistics
     days = 0
     for _ in range(MAX_PASSES):
         with tenant_context(tenant_id):
@@ -47,6 +49,7 @@ def refresh_dirty_sweep_task() -> list[int]:
 @shared_task(name="kpis.rebuild_tenant", acks_late=True, reject_on_worker_lost=True)
 def rebuild_tenant_task(tenant_id: int) -> dict[str, int]:
     """Recompute the tenant's snapshots from raw rows, then prepare its open periods."""
+    analyze_stale_tables()
     with tenant_context(tenant_id):
         tenant = Tenant.objects.get(pk=tenant_id)
         result = kpi_snapshots_rebuild(tenant=tenant)

@@ -17,6 +17,9 @@ from tests.factories import TenantFactory, UserFactory
 
 # Transactional tests flush tables between tests, which needs TRUNCATE for the app role.
 settings.DATABASE_APP_GRANT_TRUNCATE = True
+# Statistics upkeep uses the owner connection, which a test may only touch when it says so
+# (databases="__all__"); tests/pipeline/test_statistics.py turns it on.
+settings.PLANNER_STATISTICS_UPKEEP = False
 
 
 @pytest.fixture(scope="session")

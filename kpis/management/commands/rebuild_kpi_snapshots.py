@@ -7,6 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from kpis.snapshots import kpi_snapshots_rebuild, kpi_snapshots_warm
+from pipeline.statistics import analyze_stale_tables
 from tenants.context import dangerously_all_tenants, tenant_context
 from tenants.models import Tenant
 
@@ -28,6 +29,9 @@ class Command(BaseCommand):
             )
         if not tenants:
             raise CommandError(f"No tenant {options['tenant']!r}.")
+        analyzed = analyze_stale_tables()
+        if analyzed:
+            self.stdout.write(f"Analysed {', '.join(analyzed)} (stale planner statistics).")
         for tenant in tenants:
             with tenant_context(tenant):
                 result = kpi_snapshots_rebuild(tenant=tenant)

@@ -185,7 +185,8 @@ class KpiMember(TenantOwnedModel):
     TRICKY: recounting distinct leads over a month or year of raw rows on every refresh would
     cost time proportional to the tenant's size; instead a refresh inserts the members of its
     dirty days (ON CONFLICT DO NOTHING) and adds the number actually inserted to the period's
-    count. Kept only for periods listed in KpiMemberPeriod (PostgreSQL).
+    count. Kept only for periods listed in KpiMemberPeriod (PostgreSQL), and for refreshed days
+    (grain "day": what the day already offered its periods; see `kpis.pg_members`).
     """
 
     class Kind(models.TextChoices):

@@ -15,7 +15,15 @@ that hold between scopes and grains, and only what can still be new is offered:
   source rows for leads are not stored, they are counted from the new tenant rows;
 - months nest in fiscal quarters and quarters in fiscal years, so a quarter is offered only
   its month's new rows and a year its quarter's (weeks do not nest in months: the week and
-  the month are each offered the day's rows).
+  the month are each offered the day's new rows);
+- a refreshed day keeps its own members (grain "day": its (rep, lead) touches, its leads
+  touched without a rep under scope "tenant", and its active reps per scope), so the week
+  and month are offered only what is new to the day, found by one read of the day's stored
+  rows instead of a conflict check per member (a refresh re-reads the whole day, and most
+  of its members were offered before). Every member stored for a day is in each built
+  period containing the day: periods are offered the day's new members, and a period built
+  from raw rows has them all. Members are never removed incrementally: a day whose rows
+  were changed (rescan) drops its own rows along with its periods'.
 
 Team and source follow the rep's current team and the lead's current source; a change of
 either (or a deleted or moved activity) is reflected exactly by the next full rebuild.
@@ -30,9 +38,10 @@ from datetime import date, datetime, timedelta
 from django.db import connection
 from django.db.models import Q
 
-from kpis.aggregates import Rows
+from kpis.aggregates import Rows, bounds
 from kpis.models import KpiMember, KpiMemberPeriod, KpiSnapshot
 from kpis.periods import Period, period_containing
+from kpis.pg_aggregates import ACTIVITY_COUNTS
 
 Counts = dict[str, dict[tuple[str, str], dict[str, int]]]
 
@@ -66,6 +75,87 @@ actives AS MATERIALIZED (
     ) AS s(scope_type, scope_key)
     WHERE s.scope_key IS NOT NULL
 )"""
+
+# NOTE: a refreshed day's activities are read once for both its activity counts and its
+# members, grouped per (rep, lead) with the counts. Each distinct lead's source is looked up
+# through the lead's primary key in one index scan over an array of ids (a subquery per
+# lead costs twice as much in executor start-up; a join hashes every lead of the tenant).
+_DAY_CTES = """
+acts AS MATERIALIZED (
+    SELECT a.rep_id AS rep, a.lead_id AS lead, {counts}
+    FROM pipeline_activity a
+    WHERE a.tenant_id = %(tenant)s AND a.occurred_at >= %(lo)s AND a.occurred_at < %(hi)s
+    GROUP BY 1, 2
+),
+lead_sources AS MATERIALIZED (
+    SELECT l.id AS lead, coalesce(l.source, '') AS src
+    FROM pipeline_lead l
+    WHERE l.tenant_id = %(tenant)s AND l.id = ANY (ARRAY(SELECT DISTINCT lead FROM acts))
+),
+pairs AS MATERIALIZED (
+    SELECT p.*, coalesce(s.src, '') AS src, m.team_id AS team
+    FROM acts p
+    LEFT JOIN lead_sources s USING (lead)
+    LEFT JOIN tenants_membership m ON m.id = p.rep AND m.tenant_id = %(tenant)s
+),
+day_members AS (
+    SELECT 'rep' AS scope_type, rep::text AS scope_key, 'l' AS kind, lead AS member
+    FROM pairs WHERE outreach > 0 AND rep IS NOT NULL
+    UNION ALL
+    SELECT 'tenant', '', 'l', lead FROM pairs WHERE outreach > 0 AND rep IS NULL
+    UNION ALL
+    -- NOTE: reduced to distinct (rep, team, source) before expanding to the four scopes.
+    SELECT DISTINCT s.scope_type, s.scope_key, 'r', p.rep
+    FROM (SELECT DISTINCT rep, team, src FROM pairs WHERE rep IS NOT NULL) p
+    CROSS JOIN LATERAL (VALUES
+        ('tenant', ''), ('team', p.team::text), ('rep', p.rep::text), ('source', p.src)
+    ) AS s(scope_type, scope_key)
+    WHERE s.scope_key IS NOT NULL
+),
+stored_day AS MATERIALIZED (
+    SELECT k.scope_type, k.scope_key, k.kind, k.member FROM kpis_kpimember k
+    WHERE k.tenant_id = %(tenant)s AND k.grain = 'day' AND k.period_start = %(day)s
+),
+-- TRICKY: the day's members not stored yet, by an anti-join against one range read of the
+-- day's stored rows (a hash, not a probe per member); only they can be new to its periods.
+new_day AS (
+    INSERT INTO kpis_kpimember
+        (tenant_id, grain, period_start, scope_type, scope_key, kind, member)
+    SELECT %(tenant)s, 'day', %(day)s, c.scope_type, c.scope_key, c.kind, c.member
+    FROM day_members c
+    WHERE NOT EXISTS (
+        SELECT FROM stored_day o
+        WHERE o.scope_type = c.scope_type AND o.scope_key = c.scope_key
+          AND o.kind = c.kind AND o.member = c.member
+    )
+    RETURNING scope_type, scope_key, kind, member
+),
+touches AS MATERIALIZED (
+    SELECT CASE WHEN scope_type = 'rep' THEN scope_key::bigint END AS rep, member AS lead
+    FROM new_day WHERE kind = 'l'
+),
+actives AS MATERIALIZED (
+    SELECT scope_type, scope_key, member FROM new_day WHERE kind = 'r'
+)"""
+
+# The day's activity counts per scope, padded like the period counts.
+_DAY_COUNTS = """
+SELECT 'day', x.scope_type, x.scope_key, 'd', 0::bigint, {names}
+FROM (
+    SELECT CASE GROUPING(team, rep, src)
+               WHEN 7 THEN 'tenant' WHEN 3 THEN 'team' WHEN 5 THEN 'rep' ELSE 'source'
+           END AS scope_type,
+           CASE GROUPING(team, rep, src)
+               WHEN 7 THEN '' WHEN 3 THEN team::text WHEN 5 THEN rep::text ELSE src
+           END AS scope_key,
+           count(DISTINCT lead) FILTER (WHERE outreach > 0) AS leads_touched,
+           count(DISTINCT rep) AS active_reps, {sums}
+    FROM pairs
+    GROUP BY GROUPING SETS ((), (team), (rep), (src))
+) x
+WHERE x.scope_key IS NOT NULL"""
+
+_DAY_MEASURES = ("leads_touched", "active_reps", *ACTIVITY_COUNTS)
 
 _INSERT = """
 {name} AS (
@@ -127,52 +217,88 @@ def _chained_grain(grain: str, finer: str) -> list[str]:
     ]
 
 
-def _counts(grain: str) -> str:
+def _counts(grain: str, pad: str) -> str:
     return f"""
-SELECT '{grain}', scope_type, scope_key, 'l', count(*) FROM rep_{grain} GROUP BY 2, 3
-UNION ALL SELECT '{grain}', scope_type, scope_key, 'l', count(*) FROM team_{grain} GROUP BY 2, 3
-UNION ALL SELECT '{grain}', 'tenant', '', 'l', count(*) FROM tenant_{grain}
-UNION ALL SELECT '{grain}', 'source', coalesce(l.source, ''), 'l', count(*)
+SELECT '{grain}', scope_type, scope_key, 'l', count(*){pad} FROM rep_{grain} GROUP BY 2, 3
+UNION ALL SELECT '{grain}', scope_type, scope_key, 'l', count(*){pad}
+    FROM team_{grain} GROUP BY 2, 3
+UNION ALL SELECT '{grain}', 'tenant', '', 'l', count(*){pad} FROM tenant_{grain}
+UNION ALL SELECT '{grain}', 'source', coalesce(l.source, ''), 'l', count(*){pad}
     FROM tenant_{grain} t JOIN pipeline_lead l ON l.id = t.member GROUP BY 3
-UNION ALL SELECT '{grain}', scope_type, scope_key, 'r', count(*)
+UNION ALL SELECT '{grain}', scope_type, scope_key, 'r', count(*){pad}
     FROM active_{grain} GROUP BY 2, 3"""
 
 
-def _statement(grains: list[str]) -> str:
-    """One statement offering a time range's members to one period of each of `grains`."""
+def _statement(grains: list[str], *, day: bool = False) -> str:
+    """One statement offering a time range's members to one period of each of `grains`.
+
+    With `day`, the range is one day: only the members new to the day are offered, and the
+    statement also returns the day's activity counts (rows of grain "day").
+    """
     inserts: list[str] = []
     chained = {"quarter": "month", "year": "quarter"}
     for grain in grains:
         finer = chained.get(grain)
         inserts += _chained_grain(grain, finer) if finer in grains else _base_grain(grain)
+    if not day:
+        return (
+            "WITH"
+            + _CTES
+            + ","
+            + ",".join(inserts)
+            + "\nUNION ALL".join(_counts(grain, "") for grain in grains)
+        )
+    ctes = _DAY_CTES.format(
+        counts=", ".join(f"{expression} AS {name}" for name, expression in ACTIVITY_COUNTS.items())
+    )
+    day_counts = _DAY_COUNTS.format(
+        names=", ".join(f"x.{name}" for name in _DAY_MEASURES),
+        sums=", ".join(f"sum({name})::bigint AS {name}" for name in ACTIVITY_COUNTS),
+    )
+    pad = ", NULL::bigint" * len(_DAY_MEASURES)
     return (
         "WITH"
-        + _CTES
-        + ","
-        + ",".join(inserts)
-        + "\nUNION ALL".join(_counts(grain) for grain in grains)
+        + ",".join([ctes, *inserts])
+        + "\nUNION ALL".join([day_counts, *(_counts(grain, pad) for grain in grains)])
     )
 
 
 _MEASURE = {KpiMember.Kind.LEAD: "leads_touched", KpiMember.Kind.REP: "active_reps"}
-_STATEMENTS: dict[tuple[str, ...], str] = {}
+_STATEMENTS: dict[tuple[tuple[str, ...], bool], str] = {}
 
 
-def _offer(tenant_id: int, periods: dict[str, Period], lo: datetime, hi: datetime) -> Counts:
-    """Offer the members active in [lo, hi) to `periods` (one per grain); new counts."""
+def _offer(
+    tenant_id: int,
+    periods: dict[str, Period],
+    lo: datetime,
+    hi: datetime,
+    *,
+    day: date | None = None,
+) -> Counts:
+    """Offer the members active in [lo, hi) to `periods` (one per grain); new counts.
+
+    With `day` ([lo, hi) is that day), only members new to the day are offered, and the
+    result also holds the day's activity measures under the grain "day".
+    """
     grains = tuple(grain for grain in ("week", "month", "quarter", "year") if grain in periods)
-    if grains not in _STATEMENTS:
-        _STATEMENTS[grains] = _statement(list(grains))
-    params = {"tenant": tenant_id, "lo": lo, "hi": hi}
+    key = (grains, day is not None)
+    if key not in _STATEMENTS:
+        _STATEMENTS[key] = _statement(list(grains), day=day is not None)
+    params: dict[str, object] = {"tenant": tenant_id, "lo": lo, "hi": hi, "day": day}
     params |= {grain: period.start for grain, period in periods.items()}
     added: Counts = {}
     with connection.cursor() as cursor:
-        cursor.execute(_STATEMENTS[grains], params)
-        for grain, scope_type, scope_key, kind, count in cursor.fetchall():
-            if count:
-                added.setdefault(grain, {}).setdefault((scope_type, scope_key), {})[
-                    _MEASURE[kind]
-                ] = count
+        cursor.execute(_STATEMENTS[key], params)
+        for grain, scope_type, scope_key, kind, count, *measures in cursor.fetchall():
+            bucket = added.setdefault(grain, {}).setdefault((scope_type, scope_key), {})
+            if kind == "d":
+                bucket.update(
+                    (name, value)
+                    for name, value in zip(_DAY_MEASURES, measures, strict=True)
+                    if value
+                )
+            elif count:
+                bucket[_MEASURE[kind]] = count
     return added
 
 
@@ -210,11 +336,12 @@ def _materialize(tenant_id: int, period: Period, zone: zoneinfo.ZoneInfo) -> Row
 
 def distinct_counts_for_days(
     *, tenant_id: int, days: list[date], periods: list[Period], zone: zoneinfo.ZoneInfo
-) -> dict[Period, Rows]:
-    """Exact distinct counts of the coarse `periods` after `days` changed.
+) -> tuple[dict[Period, Rows], Rows]:
+    """Exact distinct counts of the coarse `periods` after `days` changed, and the activity
+    measures of `days` (counts and the days' own distinct counts, per day and scope).
 
-    A period seen before gets the members of its changed days added to its stored counts;
-    a period seen for the first time is built once from all of its raw rows.
+    A period seen before gets the members new to its changed days added to its stored
+    counts; a period seen for the first time is built once from all of its raw rows.
     """
     materialized = set(
         KpiMemberPeriod.objects.filter(period_start__in={p.start for p in periods}).values_list(
@@ -227,41 +354,54 @@ def distinct_counts_for_days(
     for period in fresh:
         result[period] = _materialize(tenant_id, period, zone)
     fiscal_start = periods[0].fiscal_year_start_month
+    activities: Rows = {}
     for day in sorted(set(days)):
         enclosing = {
             grain: kept[(grain, start)]
             for grain in ("week", "month", "quarter", "year")
             if (grain, start := period_containing(grain, day, fiscal_start).start) in kept
         }
-        if not enclosing:
-            continue
-        lo = datetime.combine(day, datetime.min.time(), tzinfo=zone)
-        for grain, changes in _offer(tenant_id, enclosing, lo, lo + timedelta(days=1)).items():
+        # NOTE: run even when no period containing the day is built: the statement also
+        # counts the day's activities and stores the day's members.
+        lo, hi = bounds(day, day + timedelta(days=1), zone)
+        for grain, changes in _offer(tenant_id, enclosing, lo, hi, day=day).items():
+            if grain == "day":
+                for (scope_type, scope_key), values in changes.items():
+                    if values:
+                        activities[(day, scope_type, scope_key)] = values
+                continue
             period = enclosing[grain]
             for (scope_type, scope_key), counts in changes.items():
                 bucket = result[period].setdefault((period.start, scope_type, scope_key), {})
                 for name, value in counts.items():
                     bucket[name] = bucket.get(name, 0) + value
-    return result
+    return result, activities
 
 
-def forget(*, periods: Iterable[Period] | None = None) -> None:
-    """Drop the tenant's membership rows: all (before a full rebuild) or those of `periods`,
-    which are then built again from raw rows by their next refresh."""
+def forget(*, periods: Iterable[Period] | None = None, days: Iterable[date] = ()) -> None:
+    """Drop the tenant's membership rows: all (before a full rebuild), or those of `periods`,
+    which are then built again from raw rows by their next refresh, and of `days`."""
     if periods is None:
         KpiMember.objects.all().delete()
         KpiMemberPeriod.objects.all().delete()
         return
+    days = list(days)
+    if days:
+        KpiMember.objects.filter(grain="day", period_start__in=days).delete()
     for period in periods:
         KpiMember.objects.filter(grain=period.grain, period_start=period.start).delete()
         KpiMemberPeriod.objects.filter(grain=period.grain, period_start=period.start).delete()
 
 
-def warm(*, tenant_id: int, periods: list[Period], zone: zoneinfo.ZoneInfo) -> int:
-    """Build the members of those `periods` not built yet; how many were built.
+def warm(
+    *, tenant_id: int, periods: list[Period], days: list[date], zone: zoneinfo.ZoneInfo
+) -> int:
+    """Build the members of those `periods` not built yet, then store the members of each
+    of `days`; how many periods were built.
 
     The counts built here equal the stored snapshot counts (both come from the same raw
-    rows under the tenant lock), so only the membership rows are kept.
+    rows under the tenant lock), so only the membership rows are kept. A day's members are
+    stored after its periods are built, so each is already in every built period.
     """
     built = set(
         KpiMemberPeriod.objects.filter(period_start__in={p.start for p in periods}).values_list(
@@ -271,4 +411,7 @@ def warm(*, tenant_id: int, periods: list[Period], zone: zoneinfo.ZoneInfo) -> i
     fresh = [p for p in periods if (p.grain, p.start) not in built]
     for period in fresh:
         _materialize(tenant_id, period, zone)
+    for day in days:
+        lo, hi = bounds(day, day + timedelta(days=1), zone)
+        _offer(tenant_id, {}, lo, hi, day=day)
     return len(fresh)

@@ -426,15 +426,17 @@ def kpi_snapshots_refresh_days(
             rows = _write_days(tenant, _ranges(days), zone, at) if days else 0
             rows += _write_periods(tenant, periods, zone, at, {})
         elif days:
-            entries = _day_entries(tenant, _ranges(days), zone)
             rescan = set(rescan)
             if rescan:
                 pg_members.forget(
-                    periods=_enclosing_periods(rescan, tenant.fiscal_year_start_month)
+                    periods=_enclosing_periods(rescan, tenant.fiscal_year_start_month),
+                    days=rescan,
                 )
-            distinct = pg_members.distinct_counts_for_days(
+            # The days' activities are read once, for their members and their day counts.
+            distinct, activities = pg_members.distinct_counts_for_days(
                 tenant_id=tenant.pk, days=days, periods=periods, zone=zone
             )
+            entries = _day_entries(tenant, _ranges(days), zone, activities)
             rows = _write_periods(tenant, periods, zone, at, distinct, days=(days, entries))
         else:
             rows = 0
@@ -537,10 +539,26 @@ def _rebuild_activity_measures(tenant: Tenant, periods: list[Period], zone) -> d
     return result
 
 
+def _warm_days(anchors: Iterable[date], fiscal_start: int) -> list[date]:
+    """The days a late write most likely lands on: from the start of each anchor's month
+    (or of its week, when that starts earlier) through the anchor."""
+    days: set[date] = set()
+    for anchor in anchors:
+        first = min(
+            period_containing(Grain.MONTH, anchor, fiscal_start).start,
+            period_containing(Grain.WEEK, anchor, fiscal_start).start,
+        )
+        days.update(first + timedelta(days=n) for n in range((anchor - first).days + 1))
+    return sorted(days)
+
+
 def kpi_snapshots_warm(*, tenant: Tenant, today: date | None = None) -> int:
     """Build the membership rows of the open periods (those containing today and the latest
-    day with data), so the first refresh after a rebuild is as fast as the next ones.
+    day with data, and every week of their months), and the members of each of their days
+    so far, so the first refresh of such a day after a rebuild is as fast as the next ones.
 
+    Periods and days with a pending refresh are left to it: their raw rows may be newer
+    than the stored snapshot, whose counts the refresh moves by what is new to them.
     Returns how many periods were built. PostgreSQL only (a no-op elsewhere).
     """
     if not _is_postgres():
@@ -548,8 +566,13 @@ def kpi_snapshots_warm(*, tenant: Tenant, today: date | None = None) -> int:
     zone = zoneinfo.ZoneInfo(tenant.timezone)
     today = today or timezone.now().astimezone(zone).date()
     span = data_day_range(tenant=tenant)
-    days = {today} | ({span[1] - timedelta(days=1)} if span else set())
-    periods = _enclosing_periods(days, tenant.fiscal_year_start_month)
+    anchors = {today} | ({span[1] - timedelta(days=1)} if span else set())
+    fiscal_start = tenant.fiscal_year_start_month
+    days = _warm_days(anchors, fiscal_start)
     with transaction.atomic():
         _lock_tenant(tenant)
-        return pg_members.warm(tenant_id=tenant.pk, periods=periods, zone=zone)
+        dirty = set(DirtyDay.objects.values_list("day", flat=True))
+        pending = set(_enclosing_periods(dirty, fiscal_start))
+        periods = [p for p in _enclosing_periods(days, fiscal_start) if p not in pending]
+        days = [day for day in days if day not in dirty]
+        return pg_members.warm(tenant_id=tenant.pk, periods=periods, days=days, zone=zone)

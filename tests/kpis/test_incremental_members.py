@@ -155,3 +155,66 @@ def test_refreshing_a_day_whose_rows_are_gone_removes_it_from_its_periods(tenant
         # then neither the day nor its periods keep a row of it
         assert not KpiSnapshot.objects.filter(period_start=at.date(), grain="day").exists()
         assert not KpiSnapshot.objects.filter(grain="month", period_start=dt.date(2026, 3, 1))
+
+
+@pytest.mark.postgres
+def test_refreshes_of_warmed_and_rescanned_days_match_a_rebuild(tenant_a: Any) -> None:
+    """Days whose own members are stored (by the warm-up or an earlier refresh) offer their
+    periods only what is new to them; a rescanned day drops its members and starts over."""
+    from kpis.models import KpiMember
+    from kpis.snapshots import kpi_snapshots_warm
+
+    team = TeamFactory(tenant=tenant_a, name="East")
+    reps = [
+        services.membership_add(
+            tenant=tenant_a, user=UserFactory(username=f"w{i}"), role=Role.REP, team=team
+        )
+        for i in range(2)
+    ]
+    with tenant_context(tenant_a):
+        leads = [
+            pipeline_services.lead_create(
+                tenant=tenant_a,
+                company=f"C{i}",
+                source=s,
+                created_at=dt.datetime(2026, 3, 2, tzinfo=UTC),
+            )
+            for i, s in enumerate(["web", "event", ""])
+        ]
+
+        def touch(day: int, lead: int, rep: int | None) -> Any:
+            return pipeline_services.activity_create(
+                tenant=tenant_a,
+                lead=leads[lead],
+                rep=None if rep is None else reps[rep],
+                type="call",
+                occurred_at=dt.datetime(2026, 3, day, 3, tzinfo=UTC),
+            )
+
+        touch(3, 0, 0)
+        touch(4, 1, None)
+        # given a rebuild, then a warm-up that stores the members of March's days so far
+        kpi_snapshots_rebuild(tenant=tenant_a)
+        kpi_snapshots_warm(tenant=tenant_a, today=dt.date(2026, 3, 5))
+        assert KpiMember.objects.filter(grain="day", period_start=dt.date(2026, 3, 3)).exists()
+        # when a warmed day gains a known member and new ones (another rep, a lead without
+        # a rep), and is refreshed
+        touch(3, 0, 0)
+        touch(3, 0, 1)
+        touch(3, 2, None)
+        kpi_snapshots_refresh_days(tenant=tenant_a, days=[dt.date(2026, 3, 3)])
+        # and a call is deleted, its day recounted, and the same pair is touched again
+        gone = touch(4, 2, 1)
+        kpi_snapshots_refresh_days(tenant=tenant_a, days=[dt.date(2026, 3, 4)])
+        gone.delete()
+        kpi_snapshots_refresh_days(
+            tenant=tenant_a, days=[dt.date(2026, 3, 4)], rescan=[dt.date(2026, 3, 4)]
+        )
+        touch(4, 2, 1)
+        kpi_snapshots_refresh_days(tenant=tenant_a, days=[dt.date(2026, 3, 4)])
+        incremental = _table()
+        # then a rebuild gives exactly the same snapshot rows
+        kpi_snapshots_rebuild(tenant=tenant_a)
+        assert _diff(_table(), incremental) == []
+        week = incremental[("week", dt.date(2026, 3, 2), "tenant", "")]
+    assert week  # the week exists in both

@@ -79,11 +79,22 @@ def kpi_definition(*, tenant: Tenant, key: str, field: str | None = "kpi") -> Kp
 
 
 def kpi_definitions(*, tenant: Tenant, keys: Iterable[str]) -> dict[str, KpiDefinition]:
+    """The KPIs of `keys` that the catalogue has (a query only for keys not built in)."""
+    keys = list(dict.fromkeys(keys))
+    missing = [key for key in keys if key not in BUILTIN_BY_KEY]
+    custom = KpiCustomDefinition.objects.filter(key__in=missing) if missing else ()
+    return kpi_definitions_from_rows(keys=keys, custom=custom)
+
+
+def kpi_definitions_from_rows(
+    *, keys: Iterable[str], custom: Iterable[KpiCustomDefinition]
+) -> dict[str, KpiDefinition]:
+    """kpi_definitions from the tenant's definitions read already (others ignored): no query."""
     keys = list(dict.fromkeys(keys))
     found = {key: BUILTIN_BY_KEY[key] for key in keys if key in BUILTIN_BY_KEY}
-    missing = [key for key in keys if key not in found]
-    if missing:
-        for row in KpiCustomDefinition.objects.filter(key__in=missing):
+    wanted = {key for key in keys if key not in found}
+    for row in custom:
+        if row.key in wanted:
             found[row.key] = _custom_definition(row)
     return found
 
@@ -123,6 +134,16 @@ def _any_of(conditions: Iterable[Q]) -> Q:
     return Q(pk__in=[]) if combined is None else combined
 
 
+def snapshot_columns(needed: Iterable[str]) -> tuple[str, ...]:
+    """The snapshot columns the `needed` measures are computed from, in table order."""
+    needed = set(needed)
+    return tuple(
+        name
+        for name in SNAPSHOT_COLUMNS
+        if name in needed or (name == "active_reps" and "rep_working_days" in needed)
+    )
+
+
 def measure_values(
     *,
     tenant: Tenant,
@@ -141,11 +162,92 @@ def measure_values(
     needed = set(MEASURES) if needed is None else set(needed)
     # NOTE: reading only the needed columns matters: the ORM's cost of a query grows with
     # its columns, and a tree or a leaderboard needs a few of the snapshot's thirty.
-    columns = tuple(
-        name
-        for name in SNAPSHOT_COLUMNS
-        if name in needed or (name == "active_reps" and "rep_working_days" in needed)
+    columns = snapshot_columns(needed)
+    periods = list(dict.fromkeys(periods))
+    scopes = list(dict.fromkeys(scopes))
+    if not periods or not scopes:
+        return {}
+    rows = KpiSnapshot.objects.filter(period_filter(periods), scope_filter(scopes)).values_list(
+        "grain", "period_start", "scope_type", "scope_key", "computed_at", *columns
     )
+    stocks = (
+        stock_levels(scopes=scopes, ends=[period.end for period in periods])
+        if "weighted_pipeline" in needed
+        else {}
+    )
+    first, last = measure_days(periods)
+    off: set[date] = set()
+    if needed & CALENDAR_MEASURES:
+        off = days_off(tenant, first, last) if off_days is None else off_days
+    dirty = set(DirtyDay.objects.filter(day__gte=first, day__lt=last).values_list("day", flat=True))
+    return measures_from_rows(
+        periods=periods,
+        scopes=scopes,
+        needed=needed,
+        row_columns=columns,
+        rows=rows,
+        stocks=stocks,
+        off=off,
+        dirty=dirty,
+    )
+
+
+# Measures computed from the tenant's calendar rather than read from a snapshot.
+CALENDAR_MEASURES: frozenset[str] = frozenset({"working_days", "rep_working_days"})
+
+
+def measure_days(periods: Iterable[Period]) -> tuple[date, date]:
+    """[first, last): the days whose days off and pending refreshes a read of `periods` needs."""
+    periods = list(periods)
+    return min(p.start for p in periods), max(p.end for p in periods)
+
+
+def stock_levels(
+    *, scopes: Sequence[KpiScope], ends: Iterable[date]
+) -> dict[KpiScope, dict[date, Decimal]]:
+    """The weighted pipeline of each scope at each end: the day changes before it, one query."""
+    ends = sorted(set(ends))
+    if not ends or not scopes:
+        return {}
+    rows = (
+        KpiSnapshot.objects.filter(scope_filter(scopes), grain=Grain.DAY, period_start__lt=ends[-1])
+        .values("scope_type", "scope_key")
+        .annotate(
+            **{
+                f"end_{index}": Sum("weighted_pipeline_change", filter=Q(period_start__lt=end))
+                for index, end in enumerate(ends)
+            }
+        )
+        .order_by()
+    )
+    return {
+        KpiScope(row["scope_type"], row["scope_key"]): {
+            end: row[f"end_{index}"] or Decimal(0) for index, end in enumerate(ends)
+        }
+        for row in rows
+    }
+
+
+def measures_from_rows(
+    *,
+    periods: Sequence[Period],
+    scopes: Sequence[KpiScope],
+    needed: Iterable[str],
+    row_columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    stocks: dict[KpiScope, dict[date, Decimal]],
+    off: set[date],
+    dirty: set[date],
+) -> dict[tuple[Period, KpiScope], dict[str, Any]]:
+    """measure_values from what it reads, so that a reader of its own gives the same result.
+
+    `rows` are snapshot rows (grain, period_start, scope_type, scope_key, computed_at,
+    *row_columns), rows of other periods or scopes ignored; `stocks` are stock_levels;
+    `off` the days off and `dirty` the days waiting for a refresh over measure_days.
+    """
+    needed = set(needed)
+    columns = snapshot_columns(needed)
+    picks = [(name, row_columns.index(name)) for name in columns]
     periods = list(dict.fromkeys(periods))
     scopes = list(dict.fromkeys(scopes))
     result: dict[tuple[Period, KpiScope], dict[str, Any]] = {
@@ -154,59 +256,28 @@ def measure_values(
         for period in periods
         for scope in scopes
     }
-    if not periods or not scopes:
+    if not result:
         return result
     by_start: dict[tuple[str, date], list[Period]] = {}
     for period in periods:
         by_start.setdefault((period.grain, period.start), []).append(period)
-    rows = KpiSnapshot.objects.filter(period_filter(periods), scope_filter(scopes)).values_list(
-        "grain", "period_start", "scope_type", "scope_key", "computed_at", *columns
-    )
     for grain, start, scope_type, scope_key, computed_at, *row in rows:
         scope = KpiScope(scope_type, scope_key)
         for period in by_start.get((grain, start), []):
             values = result.get((period, scope))
             if values is None:
                 continue
-            values.update(zip(columns, row, strict=True))
+            for name, index in picks:
+                values[name] = row[index]
             values["_computed_at"] = computed_at
-    # The weighted pipeline is a stock: the sum of all day changes before each period's end.
-    ends = sorted({period.end for period in periods})
-    stocks = (
-        []
-        if "weighted_pipeline" not in needed
-        else (
-            KpiSnapshot.objects.filter(
-                scope_filter(scopes), grain=Grain.DAY, period_start__lt=ends[-1]
-            )
-            .values("scope_type", "scope_key")
-            .annotate(
-                **{
-                    f"end_{index}": Sum("weighted_pipeline_change", filter=Q(period_start__lt=end))
-                    for index, end in enumerate(ends)
-                }
-            )
-            .order_by()
-        )
-    )
-    for row in stocks:
-        scope = KpiScope(row["scope_type"], row["scope_key"])
-        for index, end in enumerate(ends):
-            for period in periods:
-                if period.end == end and (period, scope) in result:
-                    result[(period, scope)]["weighted_pipeline"] = row[f"end_{index}"] or Decimal(0)
-    # Calendar measures and pending refreshes.
-    first, last = min(p.start for p in periods), max(p.end for p in periods)
-    calendar = bool(needed & {"working_days", "rep_working_days"})
-    off: set[date] = set()
-    if calendar:
-        off = days_off(tenant, first, last) if off_days is None else off_days
-    dirty = set(DirtyDay.objects.filter(day__gte=first, day__lt=last).values_list("day", flat=True))
+    if "weighted_pipeline" in needed:
+        for (period, scope), values in result.items():
+            values["weighted_pipeline"] = stocks.get(scope, {}).get(period.end) or Decimal(0)
+    calendar = bool(needed & CALENDAR_MEASURES)
     for (period, _scope), values in result.items():
-        if calendar:
-            values["working_days"] = count_working_days(period.start, period.end, off)
-        else:
-            values["working_days"] = 0
+        values["working_days"] = (
+            count_working_days(period.start, period.end, off) if calendar else 0
+        )
         values["rep_working_days"] = values.get("active_reps", 0) * values["working_days"]
         values["_pending"] = any(period.contains(day) for day in dirty)
     return result
@@ -250,6 +321,15 @@ def kpi_values(
     measures = measure_values(
         tenant=tenant, periods=periods, scopes=scopes, needed=needed, off_days=off_days
     )
+    return kpi_values_from_measures(kpis=kpis, measures=measures)
+
+
+def kpi_values_from_measures(
+    *,
+    kpis: Sequence[KpiDefinition],
+    measures: dict[tuple[Period, KpiScope], dict[str, Any]],
+) -> dict[tuple[str, Period, KpiScope], KpiValue]:
+    """kpi_values from measure_values (or measures_from_rows): no query."""
     return {
         (kpi.key, period, scope): kpi_value(kpi, period, scope, values)
         for (period, scope), values in measures.items()

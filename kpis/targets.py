@@ -258,18 +258,42 @@ def query_target_values(
 ) -> dict[tuple[str, Period, KpiScope], Decimal]:
     """Only the values of query_targets, in one query (no model instances): for evaluations."""
     periods = list(dict.fromkeys(periods))
+    keys = None if kpi_keys is None else set(kpi_keys)
+    if not periods or not scopes or keys == set():
+        return {}
+    # NOTE: the keys are filtered in target_values_from_rows rather than in SQL: a period and
+    # scope have a few dozen targets at most, and an IN of every key of a tree costs the ORM
+    # more to build.
+    rows = (
+        KpiTarget.objects.filter(period_filter(periods), scope_filter(set(scopes)))
+        .order_by()
+        .values_list(*TARGET_VALUE_FIELDS)
+    )
+    return target_values_from_rows(periods=periods, scopes=scopes, kpi_keys=keys, rows=rows)
+
+
+# The fields of a target row that target_values_from_rows reads, in its order.
+TARGET_VALUE_FIELDS: tuple[str, ...] = (
+    "kpi_key",
+    "grain",
+    "period_start",
+    "scope_type",
+    "scope_key",
+    "value",
+)
+
+
+def target_values_from_rows(
+    *,
+    periods: Sequence[Period],
+    scopes: Sequence[KpiScope],
+    kpi_keys: Iterable[str] | None,
+    rows: Iterable[Sequence],
+) -> dict[tuple[str, Period, KpiScope], Decimal]:
+    """query_target_values from target rows (TARGET_VALUE_FIELDS), others ignored: no query."""
     wanted = set(scopes)
     keys = None if kpi_keys is None else set(kpi_keys)
-    if not periods or not wanted or keys == set():
-        return {}
-    by_start = _periods_by_start(periods)
-    # NOTE: the keys are filtered here rather than in SQL: a period and scope have a few
-    # dozen targets at most, and an IN of every key of a tree costs the ORM more to build.
-    rows = (
-        KpiTarget.objects.filter(period_filter(periods), scope_filter(wanted))
-        .order_by()
-        .values_list("kpi_key", "grain", "period_start", "scope_type", "scope_key", "value")
-    )
+    by_start = _periods_by_start(dict.fromkeys(periods))
     result: dict[tuple[str, Period, KpiScope], Decimal] = {}
     for key, grain, start, scope_type, scope_key, value in rows:
         scope = KpiScope(scope_type, scope_key)

@@ -324,18 +324,19 @@ class TreeQuery:
         tenant = info.context.require_scope(Scope.KPIS_READ)
         the_period = resolve_period(info, period)
         the_scope = resolve_scope(info, scope)
+        compared = comparison_period(the_period, comparison)
         if tree_id is None:
-            tree, nodes = tree_services.kpi_tree_default_with_nodes(tenant=tenant)
+            evaluation = tree_services.kpi_tree_default_evaluate(
+                tenant=tenant, period=the_period, scope=the_scope, comparison_period=compared
+            )
         else:
-            tree, nodes = _tree(info, tree_id, "treeId"), None
-        evaluation = tree_services.kpi_tree_evaluate(
-            tenant=tenant,
-            tree=tree,
-            period=the_period,
-            scope=the_scope,
-            comparison_period=comparison_period(the_period, comparison),
-            nodes=nodes,
-        )
+            evaluation = tree_services.kpi_tree_evaluate(
+                tenant=tenant,
+                tree=_tree(info, tree_id, "treeId"),
+                period=the_period,
+                scope=the_scope,
+                comparison_period=compared,
+            )
         return KpiTreeResultType.from_evaluation(evaluation)
 
     @strawberry.field(description="The workspace's KPI trees, the default first.")

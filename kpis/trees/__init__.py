@@ -10,7 +10,12 @@ from kpis.trees.editing import (
     kpi_tree_node_validate,
     kpi_trees,
 )
-from kpis.trees.evaluation import NodeEvaluation, TreeEvaluation, kpi_tree_evaluate
+from kpis.trees.evaluation import (
+    NodeEvaluation,
+    TreeEvaluation,
+    kpi_tree_default_evaluate,
+    kpi_tree_evaluate,
+)
 from kpis.trees.template import (
     DEFAULT_TREE,
     DEFAULT_TREE_NAME,
@@ -30,6 +35,7 @@ __all__: list[str] = [
     "TemplateNode",
     "TreeEvaluation",
     "kpi_tree_create",
+    "kpi_tree_default_evaluate",
     "kpi_tree_default_with_nodes",
     "kpi_tree_ensure_default",
     "kpi_tree_evaluate",

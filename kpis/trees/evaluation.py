@@ -24,8 +24,24 @@ from kpis.catalogue import KpiDefinition, Layer, Unit
 from kpis.models import KpiTree, KpiTreeNode
 from kpis.periods import Period, local_date
 from kpis.scopes import KpiScope, ScopeType
-from kpis.selectors import KpiValue, kpi_definitions, kpi_values
-from kpis.targets import as_decimal, history_periods, query_target_values, reading_context
+from kpis.selectors import (
+    KpiValue,
+    kpi_definitions,
+    kpi_definitions_from_rows,
+    kpi_values,
+    kpi_values_from_measures,
+    measure_days,
+    measures_from_rows,
+    stock_levels,
+)
+from kpis.targets import (
+    as_decimal,
+    history_periods,
+    query_target_values,
+    reading_context,
+    target_values_from_rows,
+)
+from kpis.trees import pg_reading
 from kpis.trees.decomposition import (
     ACTIVITY_CHAIN,
     MEETINGS,
@@ -35,7 +51,8 @@ from kpis.trees.decomposition import (
     drivers,
     exact,
 )
-from tenants.calendars import count_working_days, days_off
+from kpis.trees.template import kpi_tree_default_with_nodes
+from tenants.calendars import count_working_days, days_off, public_holidays
 from tenants.errors import NotFound
 from tenants.models import Membership, Tenant
 from tenants.scopes import Role
@@ -141,6 +158,107 @@ def _scale(
     return Fraction(working_days, elapsed), elapsed
 
 
+@dataclass(frozen=True)
+class _Inputs:
+    """What an evaluation reads, whichever path read it."""
+
+    tree: KpiTree
+    ordered: list[tuple[KpiTreeNode, int]]
+    kgi_key: str | None
+    definitions: dict[str, KpiDefinition]
+    off: set[date]
+    values: dict[tuple[str, Period, KpiScope], KpiValue]
+    targets: dict[tuple[str, Period, KpiScope], Decimal]
+
+
+def _structure(
+    nodes: Sequence[KpiTreeNode],
+) -> tuple[list[tuple[KpiTreeNode, int]], str | None, list[str]]:
+    """The nodes depth first, the KGI's key, and every KPI key the evaluation reads."""
+    ordered = _preorder(nodes)
+    root = next((n for n, _ in ordered if n.kind == Kind.KGI and n.parent_id is None), None)
+    kgi_key = root.kpi_key if root is not None else None
+    needed = {node.kpi_key for node, _ in ordered if node.kpi_key}
+    for parent, child, rate in chain(kgi_key):
+        needed.update((parent, child, rate))
+    if MEETINGS in needed:
+        needed.update((MEETINGS, *ACTIVITY_CHAIN))
+    return ordered, kgi_key, sorted(needed)
+
+
+def _periods(period: Period, comparison_period: Period | None) -> list[Period]:
+    """Every period an evaluation reads: the period, its history, the comparison period."""
+    periods = [period, *history_periods(period)]
+    if comparison_period is not None:
+        periods.append(comparison_period)
+    return periods
+
+
+def _read(
+    tenant: Tenant,
+    tree: KpiTree,
+    nodes: Sequence[KpiTreeNode] | None,
+    periods: Sequence[Period],
+    scope: KpiScope,
+) -> _Inputs:
+    """The inputs through the ORM (any database): five queries, the nodes' included."""
+    if nodes is None:
+        nodes = list(KpiTreeNode.objects.filter(tree_id=tree.pk).order_by())
+    ordered, kgi_key, needed = _structure(nodes)
+    definitions = kpi_definitions(tenant=tenant, keys=needed)
+    # Read once for the working days of every period and the elapsed ones of this one.
+    off = days_off(tenant, *measure_days(periods))
+    values = kpi_values(
+        tenant=tenant,
+        kpis=[*definitions.values(), _ACTIVE_REPS, _WORKING_DAYS],
+        periods=periods,
+        scopes=[scope],
+        off_days=off,
+    )
+    targets = query_target_values(periods=periods[:1], scopes=[scope], kpi_keys=list(definitions))
+    return _Inputs(tree, ordered, kgi_key, definitions, off, values, targets)
+
+
+def _from_rows(
+    tenant: Tenant,
+    tree: KpiTree,
+    nodes: Sequence[KpiTreeNode],
+    rows: pg_reading.TreeRows,
+    periods: Sequence[Period],
+    scope: KpiScope,
+) -> _Inputs:
+    """The inputs from pg_reading's rows, assembled as the ORM path assembles its own."""
+    ordered, kgi_key, needed = _structure(nodes)
+    definitions = kpi_definitions_from_rows(keys=needed, custom=rows.custom)
+    kpis = [*definitions.values(), _ACTIVE_REPS, _WORKING_DAYS]
+    measures = {measure for kpi in kpis for measure in kpi.measures}
+    first, last = measure_days(periods)
+    off = public_holidays(tenant.holiday_country, first, last) | rows.closures
+    # NOTE: the stock is a sum over the scope's day rows, read only for a tree that shows it.
+    stocks = (
+        stock_levels(scopes=[scope], ends=[p.end for p in periods])
+        if "weighted_pipeline" in measures
+        else {}
+    )
+    values = kpi_values_from_measures(
+        kpis=kpis,
+        measures=measures_from_rows(
+            periods=periods,
+            scopes=[scope],
+            needed=measures,
+            row_columns=rows.snapshot_columns,
+            rows=rows.snapshots,
+            stocks=stocks,
+            off=off,
+            dirty=rows.dirty,
+        ),
+    )
+    targets = target_values_from_rows(
+        periods=periods[:1], scopes=[scope], kpi_keys=definitions, rows=rows.targets
+    )
+    return _Inputs(tree, ordered, kgi_key, definitions, off, values, targets)
+
+
 def kpi_tree_evaluate(
     *,
     tenant: Tenant,
@@ -153,65 +271,108 @@ def kpi_tree_evaluate(
 ) -> TreeEvaluation:
     """Evaluate a tree for a period and scope (see the module docstring).
 
-    A constant number of queries whatever the tree's size: the nodes (none when the caller
-    passes the tree's `nodes`, as kpi_tree_default_with_nodes reads them), the tenant's own
-    KPI definitions (only if the tree uses some), the closures over all the periods, one
-    kpi_values call for every KPI x (period, comparison period, three history periods), the
-    targets, and the reps of the scope when the previous period had no active rep.
-    `today` (tenant-local) defaults to now in the tenant's time zone.
+    A constant number of queries whatever the tree's size. On PostgreSQL one round trip
+    (pg_reading) reads the nodes (unless the caller passes the tree's `nodes`), the tenant's
+    definitions of their KPIs, the closures over all the periods, the snapshots of every
+    period (the period, the comparison period, three history periods), the dirty days and
+    the targets. Elsewhere the ORM reads the same in five queries. Both add the weighted
+    pipeline's stock when the tree shows it, and the reps of the scope when the previous
+    period had no active rep. `today` (tenant-local) defaults to now in the tenant's time zone.
     """
     if tree.tenant_id != tenant.pk:
         raise NotFound("KPI tree", field="treeId")
     if nodes is not None and any(node.tree_id != tree.pk for node in nodes):
         raise ValueError("nodes must be the nodes of the evaluated tree")
-    today = today or local_date(timezone.now(), tenant.timezone)
-    history = history_periods(period)
-    periods = [period, *history]
-    if comparison_period is not None:
-        periods.append(comparison_period)
+    periods = _periods(period, comparison_period)
     with reading_context(tenant):
-        if nodes is None:
-            nodes = list(KpiTreeNode.objects.filter(tree_id=tree.pk).order_by())
-        ordered = _preorder(nodes)
-        root = next((n for n, _ in ordered if n.kind == Kind.KGI and n.parent_id is None), None)
-        kgi_key = root.kpi_key if root is not None else None
-        needed = {node.kpi_key for node, _ in ordered if node.kpi_key}
-        for parent, child, rate in chain(kgi_key):
-            needed.update((parent, child, rate))
-        if MEETINGS in needed:
-            needed.update((MEETINGS, *ACTIVITY_CHAIN))
-        definitions = kpi_definitions(tenant=tenant, keys=sorted(needed))
-        # Read once for the working days of every period and the elapsed ones of this one.
-        off = days_off(tenant, min(p.start for p in periods), max(p.end for p in periods))
-        values = kpi_values(
-            tenant=tenant,
-            kpis=[*definitions.values(), _ACTIVE_REPS, _WORKING_DAYS],
-            periods=periods,
-            scopes=[scope],
-            off_days=off,
-        )
-        targets = query_target_values(periods=[period], scopes=[scope], kpi_keys=list(definitions))
-        headcount = _headcount(values, history[0], scope)
-        working_days = int(values[(_WORKING_DAYS.key, period, scope)].numerator)
-    factor, elapsed = _scale(period, today, working_days, off)
+        if pg_reading.available():
+            rows = pg_reading.tree_rows_read(
+                tenant_id=tenant.pk,
+                tree=tree,
+                with_nodes=nodes is None,
+                periods=periods,
+                period=period,
+                scope=scope,
+            )
+            given = rows.nodes if nodes is None else nodes
+            inputs = _from_rows(tenant, tree, given, rows, periods, scope)
+        else:
+            inputs = _read(tenant, tree, nodes, periods, scope)
+        return _evaluate(tenant, inputs, periods, scope, comparison_period, today)
+
+
+def kpi_tree_default_evaluate(
+    *,
+    tenant: Tenant,
+    period: Period,
+    scope: KpiScope,
+    comparison_period: Period | None = None,
+    today: date | None = None,
+) -> TreeEvaluation:
+    """kpi_tree_evaluate of the tenant's default tree (created on first use).
+
+    On PostgreSQL the tree and its nodes come in the evaluation's one round trip.
+    """
+    periods = _periods(period, comparison_period)
+    if pg_reading.available():
+        with reading_context(tenant):
+            rows = pg_reading.tree_rows_read(
+                tenant_id=tenant.pk,
+                tree=None,
+                with_nodes=True,
+                periods=periods,
+                period=period,
+                scope=scope,
+            )
+            if rows.tree is not None and rows.nodes:
+                inputs = _from_rows(tenant, rows.tree, rows.nodes, rows, periods, scope)
+                return _evaluate(tenant, inputs, periods, scope, comparison_period, today)
+    # No default tree yet, or one without nodes (or not PostgreSQL): the usual path.
+    tree, nodes = kpi_tree_default_with_nodes(tenant=tenant)
+    return kpi_tree_evaluate(
+        tenant=tenant,
+        tree=tree,
+        period=period,
+        scope=scope,
+        comparison_period=comparison_period,
+        today=today,
+        nodes=nodes,
+    )
+
+
+def _evaluate(
+    tenant: Tenant,
+    inputs: _Inputs,
+    periods: Sequence[Period],
+    scope: KpiScope,
+    comparison_period: Period | None,
+    today: date | None,
+) -> TreeEvaluation:
+    """The arithmetic over the inputs; in the tenant's context (the headcount may read)."""
+    period, history = periods[0], tuple(periods[1:4])
+    today = today or local_date(timezone.now(), tenant.timezone)
+    values, kgi_key = inputs.values, inputs.kgi_key
+    headcount = _headcount(values, history[0], scope)
+    working_days = int(values[(_WORKING_DAYS.key, period, scope)].numerator)
+    factor, elapsed = _scale(period, today, working_days, inputs.off)
     evaluator = Evaluator(
-        definitions=definitions,
+        definitions=inputs.definitions,
         values=values,
-        targets=targets,
+        targets=inputs.targets,
         period=period,
         history=history,
         scope=scope,
     )
     derived = evaluator.derived(kgi_key, headcount, working_days)
     results: list[NodeEvaluation] = []
-    for node, depth in ordered:
-        kpi = definitions.get(node.kpi_key) if node.kpi_key else None
+    for node, depth in inputs.ordered:
+        kpi = inputs.definitions.get(node.kpi_key) if node.kpi_key else None
         results.append(_node_result(node, depth, kpi, evaluator, derived, comparison_period))
     projected = evaluator.projected(kgi_key)
     if projected is not None:
         projected = None if factor is None else projected * factor
     return TreeEvaluation(
-        tree=tree,
+        tree=inputs.tree,
         period=period,
         scope=scope,
         comparison_period=comparison_period,

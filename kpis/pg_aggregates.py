@@ -433,6 +433,9 @@ def other_measures(
     )
 
 
+# A refresh's ranges are a few days: up to this many, deals are probed one by one.
+PROBE_RANGE_DAYS = 31
+
 # The deals with an instant in the range (only they can change the level on its days), each
 # (deal, stage) interval (lo, hi] of a stage with a win probability, and the interval's
 # value added on the local day of `lo` and removed on the day of `hi`, exactly as
@@ -450,6 +453,23 @@ WITH ids AS (
     SELECT c.deal_id FROM pipeline_dealstagechange c
     WHERE c.tenant_id = %(tenant)s AND c.at >= %(lo)s AND c.at < %(hi)s
 ),
+{deals_and_intervals}days AS (
+    SELECT i.*, (i.lo AT TIME ZONE %(tz)s)::date AS day_in,
+           (i.hi AT TIME ZONE %(tz)s)::date AS day_out
+    FROM intervals i
+    WHERE i.hi IS NULL OR i.hi > i.lo
+)
+SELECT x.day_in AS p, x.rep, x.team, x.src, x.v
+FROM days x
+WHERE x.day_out IS DISTINCT FROM x.day_in AND x.day_in >= %(start)s AND x.day_in < %(end)s
+UNION ALL
+SELECT x.day_out, x.rep, x.team, x.src, -x.v
+FROM days x
+WHERE x.day_out <> x.day_in AND x.day_out >= %(start)s AND x.day_out < %(end)s
+"""
+
+# Short ranges (a refresh): each deal of the range is probed through its indexes.
+_WEIGHTED_PROBES = """
 -- TRICKY: every look-up below is a LATERAL probe of a primary key or of the (tenant, deal,
 -- at) index, so the plan cannot turn quadratic: with the statistics of a table loaded in
 -- bulk and not yet analysed, the planner otherwise nested a scan of every lead or stage
@@ -489,19 +509,40 @@ intervals AS (
     ) h ON true
     WHERE NOT coalesce(h.shut, d.shut) AND coalesce(h.win_probability, d.win_probability) <> 0
 ),
-days AS (
-    SELECT i.*, (i.lo AT TIME ZONE %(tz)s)::date AS day_in,
-           (i.hi AT TIME ZONE %(tz)s)::date AS day_out
-    FROM intervals i
-    WHERE i.hi IS NULL OR i.hi > i.lo
-)
-SELECT x.day_in AS p, x.rep, x.team, x.src, x.v
-FROM days x
-WHERE x.day_out IS DISTINCT FROM x.day_in AND x.day_in >= %(start)s AND x.day_in < %(end)s
-UNION ALL
-SELECT x.day_out, x.rep, x.team, x.src, -x.v
-FROM days x
-WHERE x.day_out <> x.day_in AND x.day_out >= %(start)s AND x.day_out < %(end)s
+"""
+
+# Long ranges (a rebuild, a large import): whole sets joined by hash, run with nested
+# loops off (see weighted_pipeline_changes).
+_WEIGHTED_SETS = """
+deals AS MATERIALIZED (
+    SELECT d.id, d.amount, d.created_at, d.closed_at, coalesce(d.owner_id, l.owner_id) AS rep,
+           CASE WHEN d.owner_id IS NOT NULL THEN dm.team_id ELSE lm.team_id END AS team,
+           coalesce(l.source, '') AS src, s.win_probability, s.is_won OR s.is_lost AS shut
+    FROM ids
+    JOIN pipeline_deal d ON d.id = ids.id AND d.tenant_id = %(tenant)s
+    JOIN pipeline_dealstage s ON s.id = d.stage_id AND s.tenant_id = %(tenant)s
+    JOIN pipeline_lead l ON l.id = d.lead_id AND l.tenant_id = %(tenant)s
+    LEFT JOIN tenants_membership dm ON dm.id = d.owner_id
+    LEFT JOIN tenants_membership lm ON lm.id = l.owner_id
+),
+history AS (
+    SELECT c.deal_id, c.at, s.win_probability, s.is_won OR s.is_lost AS shut,
+           row_number() OVER w AS n, lead(c.at) OVER w AS next_at
+    FROM pipeline_dealstagechange c
+    JOIN pipeline_dealstage s ON s.id = c.stage_id AND s.tenant_id = %(tenant)s
+    WHERE c.tenant_id = %(tenant)s AND c.deal_id IN (SELECT id FROM deals)
+    WINDOW w AS (PARTITION BY c.deal_id ORDER BY c.at, c.id)
+),
+intervals AS (
+    -- A deal without history is in its current stage from its creation.
+    SELECT d.rep, d.team, d.src,
+           d.amount * coalesce(h.win_probability, d.win_probability) AS v,
+           CASE WHEN h.n > 1 THEN greatest(h.at, d.created_at) ELSE d.created_at END AS lo,
+           least(h.next_at, d.closed_at) AS hi
+    FROM deals d
+    LEFT JOIN history h ON h.deal_id = d.id
+    WHERE NOT coalesce(h.shut, d.shut) AND coalesce(h.win_probability, d.win_probability) <> 0
+),
 """
 
 
@@ -511,4 +552,11 @@ def weighted_pipeline_changes(
     """The change of the weighted pipeline on each day of [start, end), per scope (one
     statement; `kpis.aggregates.weighted_pipeline_changes` is the portable twin)."""
     params = _params(tenant_id, start, end, zone) | {"start": start, "end": end}
-    _run(out, _WEIGHTED_PIPELINE, params, {"weighted_pipeline_change": "sum(v)"})
+    measure = {"weighted_pipeline_change": "sum(v)"}
+    if (end - start).days <= PROBE_RANGE_DAYS:
+        _run(out, _WEIGHTED_PIPELINE.format(deals_and_intervals=_WEIGHTED_PROBES), params, measure)
+        return
+    # TRICKY: hash joins are linear whatever the statistics say; a nested loop chosen on
+    # missing ones (a bulk load not yet analysed) rescanned every deal's history per deal.
+    with connection.cursor() as cursor, _local_settings(cursor, enable_nestloop="off"):
+        _run(out, _WEIGHTED_PIPELINE.format(deals_and_intervals=_WEIGHTED_SETS), params, measure)

@@ -30,10 +30,13 @@ def _nonzero(rows: aggregates.Rows) -> aggregates.Rows:
         (dt.date(2026, 3, 30), dt.date(2026, 4, 6)),  # a week across the fiscal-year start
     ],
 )
+@pytest.mark.parametrize("probe_range_days", [pg_aggregates.PROBE_RANGE_DAYS, 0, 10_000])
 def test_sql_weighted_pipeline_equals_the_portable_one(
-    tenant_a: Any, start: dt.date, end: dt.date
+    tenant_a: Any, start: dt.date, end: dt.date, probe_range_days: int, monkeypatch: Any
 ) -> None:
-    # given a demo tenant whose deals move through stages
+    # given a demo tenant whose deals move through stages, and each statement form for
+    # every range (0: whole sets joined by hash; 10,000: deals probed one by one)
+    monkeypatch.setattr(pg_aggregates, "PROBE_RANGE_DAYS", probe_range_days)
     seed_demo(tenant_slug="acme", leads=250, months=3, seed=11, today=TODAY)
     zone = zoneinfo.ZoneInfo(tenant_a.timezone)
     with tenant_context(tenant_a):

@@ -26,25 +26,34 @@ def _table() -> dict[tuple, tuple]:
     return {(r[1], r[2], r[4], r[5]): r for r in KpiSnapshot.objects.values_list(*columns)}
 
 
-def test_refreshes_in_materialized_and_fresh_periods_match_a_rebuild(tenant_a: Any) -> None:
-    # given two reps of one team touching shared leads on several days
-    team = TeamFactory(tenant=tenant_a, name="East")
+def _two_reps_of_one_team_and_leads(
+    tenant: Any, prefix: str, sources: list[str]
+) -> tuple[list[Any], list[Any]]:
+    """Two reps (users `<prefix>0`, `<prefix>1`) of team East, and a lead per source."""
+    team = TeamFactory(tenant=tenant, name="East")
     reps = [
         services.membership_add(
-            tenant=tenant_a, user=UserFactory(username=f"r{i}"), role=Role.REP, team=team
+            tenant=tenant, user=UserFactory(username=f"{prefix}{i}"), role=Role.REP, team=team
         )
         for i in range(2)
     ]
-    with tenant_context(tenant_a):
+    with tenant_context(tenant):
         leads = [
             pipeline_services.lead_create(
-                tenant=tenant_a,
+                tenant=tenant,
                 company=f"C{i}",
-                source=s,
+                source=source,
                 created_at=dt.datetime(2026, 3, 2, tzinfo=UTC),
             )
-            for i, s in enumerate(["web", "web", "event"])
+            for i, source in enumerate(sources)
         ]
+    return reps, leads
+
+
+def test_refreshes_in_materialized_and_fresh_periods_match_a_rebuild(tenant_a: Any) -> None:
+    # given two reps of one team touching shared leads on several days
+    reps, leads = _two_reps_of_one_team_and_leads(tenant_a, "r", ["web", "web", "event"])
+    with tenant_context(tenant_a):
 
         def touch(day: int, lead: int, rep: int, kind: str = "call") -> dt.date:
             at = dt.datetime(2026, 3, day, 3, tzinfo=UTC)
@@ -164,23 +173,8 @@ def test_refreshes_of_warmed_and_rescanned_days_match_a_rebuild(tenant_a: Any) -
     from kpis.models import KpiMember
     from kpis.snapshots import kpi_snapshots_warm
 
-    team = TeamFactory(tenant=tenant_a, name="East")
-    reps = [
-        services.membership_add(
-            tenant=tenant_a, user=UserFactory(username=f"w{i}"), role=Role.REP, team=team
-        )
-        for i in range(2)
-    ]
+    reps, leads = _two_reps_of_one_team_and_leads(tenant_a, "w", ["web", "event", ""])
     with tenant_context(tenant_a):
-        leads = [
-            pipeline_services.lead_create(
-                tenant=tenant_a,
-                company=f"C{i}",
-                source=s,
-                created_at=dt.datetime(2026, 3, 2, tzinfo=UTC),
-            )
-            for i, s in enumerate(["web", "event", ""])
-        ]
 
         def touch(day: int, lead: int, rep: int | None) -> Any:
             return pipeline_services.activity_create(

@@ -151,19 +151,17 @@ def _warm(tenant: Any) -> float:
 
 def _incremental(tenant: Any, run: int) -> float:
     """Seconds to refresh after NEW_ACTIVITIES calls on one day (written like ingestion does)."""
-    import zoneinfo
-
     from kpis.snapshots import kpi_snapshots_refresh_dirty
-    from pipeline.models import Activity, DirtyDay, Lead
+    from pipeline.dirty import mark_activities_added
+    from pipeline.models import Activity, Lead
     from tenants.context import tenant_context
     from tenants.models import Membership
 
-    zone = zoneinfo.ZoneInfo(tenant.timezone)
     day = dt.datetime(2026, 9, 15, 2, 0, tzinfo=dt.UTC) + dt.timedelta(days=run)
     with tenant_context(tenant):
         leads = list(Lead.objects.order_by("pk").values_list("pk", flat=True)[:NEW_ACTIVITIES])
         reps = list(Membership.objects.filter(role="rep").values_list("pk", flat=True))
-        Activity.objects.bulk_create(
+        added = Activity.objects.bulk_create(
             Activity(
                 tenant=tenant,
                 lead_id=leads[i % len(leads)],
@@ -175,9 +173,11 @@ def _incremental(tenant: Any, run: int) -> float:
             )
             for i in range(NEW_ACTIVITIES)
         )
-        # NOTE: the day is marked directly, not through mark_days_dirty, whose on-commit
-        # listener would run the refresh eagerly (no broker here) before it is timed.
-        DirtyDay.objects.create(tenant=tenant, day=day.astimezone(zone).date())
+        # NOTE: marked as ingestion marks new rows, without the on-commit listener, which
+        # would run the refresh eagerly (no broker here) before it is timed.
+        mark_activities_added(
+            tenant=tenant, added=[(a.pk, a.occurred_at) for a in added], notify=False
+        )
     with tenant_context(tenant):
         began = time.perf_counter()
         result = kpi_snapshots_refresh_dirty(tenant=tenant)

@@ -389,30 +389,52 @@ WHERE d.tenant_id = %(tenant)s AND d.{column} >= %(lo)s AND d.{column} < %(hi)s 
 """
 
 
+def _day(column: str) -> str:
+    return _period_expression("day", _LOCAL.format(column=column), 4)
+
+
 def other_measures(
     out: Rows, *, tenant_id: int, start: date, end: date, zone: zoneinfo.ZoneInfo
 ) -> None:
     """Leads created, transitions and deals per day and scope."""
+    for measures in (lead_measures, transition_measures, deal_measures):
+        measures(out, tenant_id=tenant_id, start=start, end=end, zone=zone)
+
+
+def lead_measures(
+    out: Rows, *, tenant_id: int, start: date, end: date, zone: zoneinfo.ZoneInfo
+) -> None:
+    """Leads created per day and scope."""
     params = _params(tenant_id, start, end, zone)
+    _run(out, _LEADS.format(period=_day("l.created_at")), params, {"leads_created": "count(*)"})
 
-    def day(column: str) -> str:
-        return _period_expression("day", _LOCAL.format(column=column), 4)
 
-    _run(out, _LEADS.format(period=day("l.created_at")), params, {"leads_created": "count(*)"})
+def transition_measures(
+    out: Rows, *, tenant_id: int, start: date, end: date, zone: zoneinfo.ZoneInfo
+) -> None:
+    """Lead stage transitions per day, target stage and scope."""
+    params = _params(tenant_id, start, end, zone)
     if (end - start).days <= _SHORT_RANGE_DAYS:
         source, join = _LEAD_SOURCE, ""
     else:
         source, join = "coalesce(l.source, '')", "JOIN pipeline_lead l ON l.id = t.lead_id"
     _run(
         out,
-        _TRANSITIONS.format(period=day("t.at"), source=source, join=join),
+        _TRANSITIONS.format(period=_day("t.at"), source=source, join=join),
         params,
         TRANSITION_COUNTS,
     )
+
+
+def deal_measures(
+    out: Rows, *, tenant_id: int, start: date, end: date, zone: zoneinfo.ZoneInfo
+) -> None:
+    """Deals created and won, with their amounts, per day and scope."""
+    params = _params(tenant_id, start, end, zone)
     _run(
         out,
         _DEALS.format(
-            period=day("d.created_at"),
+            period=_day("d.created_at"),
             column="created_at",
             join="",
             condition="AND d.sourced_by_is",
@@ -423,7 +445,7 @@ def other_measures(
     _run(
         out,
         _DEALS.format(
-            period=day("d.closed_at"),
+            period=_day("d.closed_at"),
             column="closed_at",
             join="JOIN pipeline_dealstage s ON s.id = d.stage_id",
             condition="AND s.is_won",

@@ -24,6 +24,9 @@ that hold between scopes and grains, and only what can still be new is offered:
   period containing the day: periods are offered the day's new members, and a period built
   from raw rows has them all. Members are never removed incrementally: a day whose rows
   were changed (rescan) drops its own rows along with its periods'.
+- a day whose members are complete (a KpiMemberPeriod row of grain "day", written when the
+  day was read whole) can take only its added activities: their (rep, lead) pairs are
+  checked against the day's stored rows, and the day's counts move by what is new to it.
 
 Team and source follow the rep's current team and the lead's current source; a change of
 either (or a deleted or moved activity) is reflected exactly by the next full rebuild.
@@ -40,7 +43,7 @@ from django.db.models import Q
 
 from kpis.aggregates import Rows, bounds
 from kpis.models import KpiMember, KpiMemberPeriod, KpiSnapshot
-from kpis.periods import Period, period_containing
+from kpis.periods import Grain, Period, period_containing
 from kpis.pg_aggregates import ACTIVITY_COUNTS
 
 Counts = dict[str, dict[tuple[str, str], dict[str, int]]]
@@ -84,7 +87,7 @@ _DAY_CTES = """
 acts AS MATERIALIZED (
     SELECT a.rep_id AS rep, a.lead_id AS lead, {counts}
     FROM pipeline_activity a
-    WHERE a.tenant_id = %(tenant)s AND a.occurred_at >= %(lo)s AND a.occurred_at < %(hi)s
+    WHERE a.tenant_id = %(tenant)s AND a.occurred_at >= %(lo)s AND a.occurred_at < %(hi)s{added}
     GROUP BY 1, 2
 ),
 lead_sources AS MATERIALIZED (
@@ -156,6 +159,60 @@ FROM (
 WHERE x.scope_key IS NOT NULL"""
 
 _DAY_MEASURES = ("leads_touched", "active_reps", *ACTIVITY_COUNTS)
+
+# With only the day's added activities read, its activity counts are the added rows' counts,
+# and its distinct counts rise by the members new to the day: a lead is new to the day (its
+# tenant and source) when no stored member of the day is that lead, and new to a team when
+# no stored (rep, lead) member of the day has a rep of that team. Rows of kind "d" carry
+# changes; each fills only its own measures.
+_ADDED_CTES = """,
+stored_leads AS MATERIALIZED (
+    SELECT DISTINCT member AS lead FROM stored_day WHERE kind = 'l'
+),
+stored_team_leads AS MATERIALIZED (
+    SELECT DISTINCT m.team_id AS team, o.member AS lead
+    FROM stored_day o
+    JOIN tenants_membership m
+        ON m.id = CASE WHEN o.scope_type = 'rep' THEN o.scope_key::bigint END
+    WHERE o.kind = 'l' AND o.scope_type = 'rep' AND m.team_id IS NOT NULL
+),
+new_leads AS MATERIALIZED (
+    SELECT DISTINCT t.lead, coalesce(s.src, '') AS src
+    FROM touches t
+    LEFT JOIN lead_sources s USING (lead)
+    WHERE NOT EXISTS (SELECT FROM stored_leads o WHERE o.lead = t.lead)
+),
+new_team_leads AS MATERIALIZED (
+    SELECT DISTINCT m.team_id AS team, t.lead
+    FROM touches t
+    JOIN tenants_membership m ON m.id = t.rep AND m.tenant_id = %(tenant)s
+    WHERE m.team_id IS NOT NULL AND NOT EXISTS (
+        SELECT FROM stored_team_leads o WHERE o.team = m.team_id AND o.lead = t.lead
+    )
+)"""
+
+_ADDED_COUNTS = """
+SELECT 'day', x.scope_type, x.scope_key, 'd', 0::bigint, 0::bigint, 0::bigint, {names}
+FROM (
+    SELECT CASE GROUPING(team, rep, src)
+               WHEN 7 THEN 'tenant' WHEN 3 THEN 'team' WHEN 5 THEN 'rep' ELSE 'source'
+           END AS scope_type,
+           CASE GROUPING(team, rep, src)
+               WHEN 7 THEN '' WHEN 3 THEN team::text WHEN 5 THEN rep::text ELSE src
+           END AS scope_key,
+           {sums}
+    FROM pairs
+    GROUP BY GROUPING SETS ((), (team), (rep), (src))
+) x
+WHERE x.scope_key IS NOT NULL
+UNION ALL SELECT 'day', 'rep', rep::text, 'd', 0, count(*), 0{zeros}
+    FROM touches WHERE rep IS NOT NULL GROUP BY rep
+UNION ALL SELECT 'day', 'tenant', '', 'd', 0, count(*), 0{zeros} FROM new_leads
+UNION ALL SELECT 'day', 'source', src, 'd', 0, count(*), 0{zeros} FROM new_leads GROUP BY src
+UNION ALL SELECT 'day', 'team', team::text, 'd', 0, count(*), 0{zeros}
+    FROM new_team_leads GROUP BY team
+UNION ALL SELECT 'day', scope_type, scope_key, 'd', 0, 0, count(*){zeros}
+    FROM actives GROUP BY scope_type, scope_key"""
 
 _INSERT = """
 {name} AS (
@@ -229,11 +286,13 @@ UNION ALL SELECT '{grain}', scope_type, scope_key, 'r', count(*){pad}
     FROM active_{grain} GROUP BY 2, 3"""
 
 
-def _statement(grains: list[str], *, day: bool = False) -> str:
+def _statement(grains: list[str], *, day: bool = False, added: bool = False) -> str:
     """One statement offering a time range's members to one period of each of `grains`.
 
     With `day`, the range is one day: only the members new to the day are offered, and the
-    statement also returns the day's activity counts (rows of grain "day").
+    statement also returns the day's activity counts (rows of grain "day"). With `added`,
+    it reads only the day's activities listed in the parameter `ids`, and the day's counts
+    it returns are changes (see _ADDED_COUNTS).
     """
     inserts: list[str] = []
     chained = {"quarter": "month", "year": "quarter"}
@@ -249,12 +308,21 @@ def _statement(grains: list[str], *, day: bool = False) -> str:
             + "\nUNION ALL".join(_counts(grain, "") for grain in grains)
         )
     ctes = _DAY_CTES.format(
-        counts=", ".join(f"{expression} AS {name}" for name, expression in ACTIVITY_COUNTS.items())
+        counts=", ".join(f"{expression} AS {name}" for name, expression in ACTIVITY_COUNTS.items()),
+        added="\n      AND a.id = ANY(%(ids)s::bigint[])" if added else "",
     )
-    day_counts = _DAY_COUNTS.format(
-        names=", ".join(f"x.{name}" for name in _DAY_MEASURES),
-        sums=", ".join(f"sum({name})::bigint AS {name}" for name in ACTIVITY_COUNTS),
-    )
+    sums = ", ".join(f"sum({name})::bigint AS {name}" for name in ACTIVITY_COUNTS)
+    if added:
+        ctes += _ADDED_CTES
+        day_counts = _ADDED_COUNTS.format(
+            names=", ".join(f"x.{name}" for name in ACTIVITY_COUNTS),
+            sums=sums,
+            zeros=", 0" * len(ACTIVITY_COUNTS),
+        )
+    else:
+        day_counts = _DAY_COUNTS.format(
+            names=", ".join(f"x.{name}" for name in _DAY_MEASURES), sums=sums
+        )
     pad = ", NULL::bigint" * len(_DAY_MEASURES)
     return (
         "WITH"
@@ -264,7 +332,7 @@ def _statement(grains: list[str], *, day: bool = False) -> str:
 
 
 _MEASURE = {KpiMember.Kind.LEAD: "leads_touched", KpiMember.Kind.REP: "active_reps"}
-_STATEMENTS: dict[tuple[tuple[str, ...], bool], str] = {}
+_STATEMENTS: dict[tuple[tuple[str, ...], bool, bool], str] = {}
 
 
 def _offer(
@@ -274,17 +342,22 @@ def _offer(
     hi: datetime,
     *,
     day: date | None = None,
+    added: list[int] | None = None,
 ) -> Counts:
     """Offer the members active in [lo, hi) to `periods` (one per grain); new counts.
 
     With `day` ([lo, hi) is that day), only members new to the day are offered, and the
-    result also holds the day's activity measures under the grain "day".
+    result also holds the day's activity measures under the grain "day". With `added`
+    (the day's members are complete), only those activities of the day are read, and the
+    day's measures are their changes.
     """
     grains = tuple(grain for grain in ("week", "month", "quarter", "year") if grain in periods)
-    key = (grains, day is not None)
+    key = (grains, day is not None, added is not None)
     if key not in _STATEMENTS:
-        _STATEMENTS[key] = _statement(list(grains), day=day is not None)
-    params: dict[str, object] = {"tenant": tenant_id, "lo": lo, "hi": hi, "day": day}
+        _STATEMENTS[key] = _statement(list(grains), day=day is not None, added=added is not None)
+    params: dict[str, object] = {
+        "tenant": tenant_id, "lo": lo, "hi": hi, "day": day, "ids": added,
+    }  # fmt: skip
     params |= {grain: period.start for grain, period in periods.items()}
     added: Counts = {}
     with connection.cursor() as cursor:
@@ -335,19 +408,29 @@ def _materialize(tenant_id: int, period: Period, zone: zoneinfo.ZoneInfo) -> Row
 
 
 def distinct_counts_for_days(
-    *, tenant_id: int, days: list[date], periods: list[Period], zone: zoneinfo.ZoneInfo
-) -> tuple[dict[Period, Rows], Rows]:
-    """Exact distinct counts of the coarse `periods` after `days` changed, and the activity
-    measures of `days` (counts and the days' own distinct counts, per day and scope).
+    *,
+    tenant_id: int,
+    days: list[date],
+    periods: list[Period],
+    zone: zoneinfo.ZoneInfo,
+    added: dict[date, list[int]] | None = None,
+) -> tuple[dict[Period, Rows], Rows, set[date]]:
+    """Exact distinct counts of the coarse `periods` after the activities of `days` changed,
+    the activity measures of `days` (counts and the days' own distinct counts, per day and
+    scope), and the days whose measures are changes rather than values.
 
     A period seen before gets the members new to its changed days added to its stored
     counts; a period seen for the first time is built once from all of its raw rows.
+    `added`: days whose only change is the listed new activities; such a day whose members
+    are complete reads just those rows, and its measures are changes to add to its stored
+    ones. Any other day is read whole.
     """
+    added = added or {}
+    starts = {p.start for p in periods} | set(added)
     materialized = set(
-        KpiMemberPeriod.objects.filter(period_start__in={p.start for p in periods}).values_list(
-            "grain", "period_start"
-        )
+        KpiMemberPeriod.objects.filter(period_start__in=starts).values_list("grain", "period_start")
     )
+    complete = {start for grain, start in materialized if grain == Grain.DAY}
     fresh = [p for p in periods if (p.grain, p.start) not in materialized]
     kept = {(p.grain, p.start): p for p in periods if p not in fresh}
     result = _stored_counts(list(kept.values()))
@@ -355,6 +438,7 @@ def distinct_counts_for_days(
         result[period] = _materialize(tenant_id, period, zone)
     fiscal_start = periods[0].fiscal_year_start_month
     activities: Rows = {}
+    changed = {day for day in days if day in added and day in complete}
     for day in sorted(set(days)):
         enclosing = {
             grain: kept[(grain, start)]
@@ -364,7 +448,8 @@ def distinct_counts_for_days(
         # NOTE: run even when no period containing the day is built: the statement also
         # counts the day's activities and stores the day's members.
         lo, hi = bounds(day, day + timedelta(days=1), zone)
-        for grain, changes in _offer(tenant_id, enclosing, lo, hi, day=day).items():
+        ids = added[day] if day in changed else None
+        for grain, changes in _offer(tenant_id, enclosing, lo, hi, day=day, added=ids).items():
             if grain == "day":
                 for (scope_type, scope_key), values in changes.items():
                     if values:
@@ -375,7 +460,20 @@ def distinct_counts_for_days(
                 bucket = result[period].setdefault((period.start, scope_type, scope_key), {})
                 for name, value in counts.items():
                     bucket[name] = bucket.get(name, 0) + value
-    return result, activities
+    _mark_complete(tenant_id, days)
+    return result, activities, changed
+
+
+def _mark_complete(tenant_id: int, days: Iterable[date]) -> None:
+    """Record that every member of each of `days` is stored (after offering it whole or
+    adding its new members to a complete set)."""
+    KpiMemberPeriod.objects.bulk_create(
+        [
+            KpiMemberPeriod(tenant_id=tenant_id, grain=Grain.DAY, period_start=day)
+            for day in sorted(set(days))
+        ],
+        ignore_conflicts=True,
+    )
 
 
 def forget(*, periods: Iterable[Period] | None = None, days: Iterable[date] = ()) -> None:
@@ -387,7 +485,8 @@ def forget(*, periods: Iterable[Period] | None = None, days: Iterable[date] = ()
         return
     days = list(days)
     if days:
-        KpiMember.objects.filter(grain="day", period_start__in=days).delete()
+        KpiMember.objects.filter(grain=Grain.DAY, period_start__in=days).delete()
+        KpiMemberPeriod.objects.filter(grain=Grain.DAY, period_start__in=days).delete()
     for period in periods:
         KpiMember.objects.filter(grain=period.grain, period_start=period.start).delete()
         KpiMemberPeriod.objects.filter(grain=period.grain, period_start=period.start).delete()
@@ -414,4 +513,5 @@ def warm(
     for day in days:
         lo, hi = bounds(day, day + timedelta(days=1), zone)
         _offer(tenant_id, {}, lo, hi, day=day)
+    _mark_complete(tenant_id, days)
     return len(fresh)

@@ -26,7 +26,7 @@ from kpis import aggregates, pg_aggregates, pg_members
 from kpis.catalogue import ADDITIVE_MEASURES, DISTINCT_MEASURES
 from kpis.models import KpiSnapshot
 from kpis.periods import COARSE_GRAINS, Grain, Period, period_containing
-from pipeline.models import Activity, Deal, DirtyDay, Lead, StageTransition
+from pipeline.models import Activity, Deal, DirtyDay, DirtyKind, Lead, StageTransition
 from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
@@ -42,6 +42,15 @@ class RefreshResult:
     periods: int
     rows: int
     seconds: float
+
+
+@dataclass(frozen=True)
+class DayChange:
+    """What the writes to a dirty day changed (see DirtyDay): the kinds of measures they can
+    move, and the activities they only added (None: recount the day's activities)."""
+
+    kinds: int = DirtyKind.ALL
+    added_activities: tuple[int, ...] | None = None
 
 
 def _lock_tenant(tenant: Tenant) -> None:
@@ -143,6 +152,82 @@ def _insert(tenant: Tenant, entries: list[Entry], at) -> int:
 
 def _is_postgres() -> bool:
     return connection.vendor == "postgresql"
+
+
+# The stored measures each kind of change can move; every stored measure has one kind.
+KIND_MEASURES: dict[DirtyKind, tuple[str, ...]] = {
+    DirtyKind.ACTIVITIES: (*pg_aggregates.ACTIVITY_COUNTS, *DISTINCT_COLUMNS),
+    DirtyKind.LEADS: ("leads_created",),
+    DirtyKind.TRANSITIONS: tuple(pg_aggregates.TRANSITION_COUNTS),
+    DirtyKind.DEALS: (
+        "deals_created", "pipeline_created", "won_deals", "revenue", "weighted_pipeline_change",
+    ),
+}  # fmt: skip
+_KIND_AGGREGATES = {
+    DirtyKind.LEADS: (pg_aggregates.lead_measures,),
+    DirtyKind.TRANSITIONS: (pg_aggregates.transition_measures,),
+    DirtyKind.DEALS: (pg_aggregates.deal_measures, pg_aggregates.weighted_pipeline_changes),
+}
+
+
+def _stored_day_rows(tenant: Tenant, days: list[date]) -> aggregates.Rows:
+    columns = ", ".join(_MEASURE_COLUMNS)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT period_start, scope_type, scope_key, {columns} FROM kpis_kpisnapshot "
+            "WHERE tenant_id = %s AND grain = 'day' AND period_start = ANY(%s::date[])"
+            # NOTE: bounds the index range; the planner filters the array over every day row.
+            " AND period_start BETWEEN %s AND %s",
+            [tenant.pk, days, min(days), max(days)],
+        )
+        return {
+            (day, scope_type, scope_key): {
+                name: value for name, value in zip(_MEASURE_COLUMNS, values, strict=True) if value
+            }
+            for day, scope_type, scope_key, *values in cursor.fetchall()
+        }
+
+
+def _changed_day_entries(
+    tenant: Tenant,
+    days: list[date],
+    changes: dict[date, DayChange],
+    zone,
+    activities: aggregates.Rows,
+    added_days: set[date],
+) -> list[Entry]:
+    """The new day rows of `days` (PostgreSQL): the measures of each kind that changed on a
+    day are recomputed from its raw rows, or moved by the counts of the activities added
+    (`added_days`, whose `activities` rows are changes); the others keep their stored values.
+    """
+    rows = _stored_day_rows(tenant, days)
+    for kind, names in KIND_MEASURES.items():
+        kind_days = {day for day in days if changes[day].kinds & kind}
+        if not kind_days:
+            continue
+        if kind == DirtyKind.ACTIVITIES:
+            fresh, replaced = activities, kind_days - added_days
+        else:
+            fresh, replaced = {}, kind_days
+            for start, end in _ranges(kind_days):
+                for measures in _KIND_AGGREGATES[kind]:
+                    measures(fresh, tenant_id=tenant.pk, start=start, end=end, zone=zone)
+        for (day, *_), values in rows.items():
+            if day in replaced:
+                for name in names:
+                    values.pop(name, None)
+        for key, values in fresh.items():
+            if key[0] not in kind_days:
+                continue
+            bucket = rows.setdefault(key, {})
+            for name in names:
+                if values.get(name):
+                    bucket[name] = bucket.get(name, 0) + values[name]
+    return [
+        (Grain.DAY, day, day + timedelta(days=1), scope_type, scope_key, values)
+        for (day, scope_type, scope_key), values in rows.items()
+        if any(values.values())
+    ]
 
 
 def _daily_measures(
@@ -405,12 +490,18 @@ def _write_periods(
 
 
 def kpi_snapshots_refresh_days(
-    *, tenant: Tenant, days: Iterable[date], rescan: Iterable[date] = ()
+    *,
+    tenant: Tenant,
+    days: Iterable[date],
+    rescan: Iterable[date] = (),
+    changes: dict[date, DayChange] | None = None,
 ) -> RefreshResult:
     """Recompute the snapshots of `days` and of every period containing them (one transaction).
 
     `rescan`: days whose rows were changed, not only added; the periods containing them
-    recount their distinct members from raw rows. Must run inside the tenant's context.
+    recount their distinct members from raw rows. `changes`: what changed on each day (all
+    of it by default, and for a rescanned day); on PostgreSQL a day keeps its stored
+    measures of the kinds that did not change. Must run inside the tenant's context.
     """
     began = time.perf_counter()
     days = sorted(set(days))
@@ -427,16 +518,29 @@ def kpi_snapshots_refresh_days(
             rows += _write_periods(tenant, periods, zone, at, {})
         elif days:
             rescan = set(rescan)
+            changes = {
+                day: DayChange() if day in rescan else (changes or {}).get(day, DayChange())
+                for day in days
+            }
             if rescan:
                 pg_members.forget(
                     periods=_enclosing_periods(rescan, tenant.fiscal_year_start_month),
                     days=rescan,
                 )
             # The days' activities are read once, for their members and their day counts.
-            distinct, activities = pg_members.distinct_counts_for_days(
-                tenant_id=tenant.pk, days=days, periods=periods, zone=zone
+            activity_days = [day for day in days if changes[day].kinds & DirtyKind.ACTIVITIES]
+            distinct, activities, added_days = pg_members.distinct_counts_for_days(
+                tenant_id=tenant.pk,
+                days=activity_days,
+                periods=periods,
+                zone=zone,
+                added={
+                    day: list(changes[day].added_activities or ())
+                    for day in activity_days
+                    if changes[day].added_activities is not None
+                },
             )
-            entries = _day_entries(tenant, _ranges(days), zone, activities)
+            entries = _changed_day_entries(tenant, days, changes, zone, activities, added_days)
             rows = _write_periods(tenant, periods, zone, at, distinct, days=(days, entries))
         else:
             rows = 0
@@ -455,16 +559,20 @@ def kpi_snapshots_refresh_dirty(*, tenant: Tenant, limit: int | None = None) -> 
         dirty = list(
             DirtyDay.objects.select_for_update(skip_locked=True)
             .order_by("day")
-            .values_list("pk", "day", "rescan")[:limit]
+            .values_list("pk", "day", "rescan", "kinds", "added_activities")[:limit]
         )
         if not dirty:
             return RefreshResult(0, 0, 0, 0.0)
         result = kpi_snapshots_refresh_days(
             tenant=tenant,
-            days=[day for _, day, _ in dirty],
-            rescan=[day for _, day, rescan in dirty if rescan],
+            days=[row[1] for row in dirty],
+            rescan=[row[1] for row in dirty if row[2]],
+            changes={
+                day: DayChange(kinds, None if added is None else tuple(added))
+                for _, day, _, kinds, added in dirty
+            },
         )
-        DirtyDay.objects.filter(pk__in=[pk for pk, _, _ in dirty]).delete()
+        DirtyDay.objects.filter(pk__in=[row[0] for row in dirty]).delete()
     return result
 
 
@@ -513,6 +621,10 @@ def kpi_snapshots_rebuild(*, tenant: Tenant) -> RefreshResult:
             rows = _insert(tenant, entries, at)
             distinct = {period: by_grain[period] for period in periods if period in by_grain}
             rows += _write_periods(tenant, periods, zone, at, distinct)
+        # TRICKY: activities added while the rebuild ran may or may not be in its counts
+        # (each statement sees what had committed when it began), so the days marked by
+        # such writes recount their activities instead of adding the listed ones.
+        DirtyDay.objects.filter(added_activities__isnull=False).update(added_activities=None)
     return RefreshResult(len(days), len(periods), rows, time.perf_counter() - began)
 
 
@@ -575,4 +687,11 @@ def kpi_snapshots_warm(*, tenant: Tenant, today: date | None = None) -> int:
         pending = set(_enclosing_periods(dirty, fiscal_start))
         periods = [p for p in _enclosing_periods(days, fiscal_start) if p not in pending]
         days = [day for day in days if day not in dirty]
-        return pg_members.warm(tenant_id=tenant.pk, periods=periods, days=days, zone=zone)
+        built = pg_members.warm(tenant_id=tenant.pk, periods=periods, days=days, zone=zone)
+        # TRICKY: a write committed while the members were read may be in them but not in
+        # the stored counts; the days it marked, and their periods, drop their members and
+        # are built again from raw rows by their refresh.
+        late = set(DirtyDay.objects.values_list("day", flat=True)) - dirty
+        if late:
+            pg_members.forget(periods=_enclosing_periods(late, fiscal_start), days=late)
+        return built

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import zoneinfo
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import date, datetime
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
-from pipeline.models import DirtyDay
+from pipeline.models import DirtyKind
 from tenants.models import Tenant
 
 DirtyListener = Callable[[int], None]
@@ -32,33 +33,130 @@ def notify_days_dirty(tenant_id: int) -> None:
         transaction.on_commit(lambda listener=listener: listener(tenant_id))
 
 
-def mark_days_dirty(
-    *, tenant: Tenant, datetimes: Iterable[datetime | None], rescan: bool = False
-) -> None:
-    """Insert a DirtyDay row for each tenant-local day of `datetimes` (None values skipped).
+# Beyond this many added ids a day's activities are recounted instead: reading the whole day
+# then costs about what reading the listed rows one by one would.
+ADDED_ACTIVITIES_CAP = 10_000
 
-    Every datetime must be aware; it is converted to `tenant.timezone` before taking the date.
-    `rescan` says rows were changed or re-attributed rather than only added (see DirtyDay).
-    """
+
+def _local_days(tenant: Tenant, datetimes: Iterable[datetime | None]) -> dict[datetime, date]:
     zone = zoneinfo.ZoneInfo(tenant.timezone)
-    days = set()
+    days = {}
     for moment in datetimes:
         if moment is None:
             continue
         if timezone.is_naive(moment):
             raise ValueError(f"mark_days_dirty needs aware datetimes, got {moment!r}.")
-        days.add(moment.astimezone(zone).date())
+        days[moment] = moment.astimezone(zone).date()
+    return days
+
+
+def mark_days_dirty(
+    *,
+    tenant: Tenant,
+    datetimes: Iterable[datetime | None],
+    rescan: bool = False,
+    kinds: DirtyKind = DirtyKind.ALL,
+) -> None:
+    """Mark the tenant-local day of each of `datetimes` dirty (None values skipped).
+
+    Every datetime must be aware; it is converted to `tenant.timezone` before taking the date.
+    `rescan` says rows were changed or re-attributed rather than only added (see DirtyDay);
+    `kinds` says which measures the change can move (all by default).
+    """
+    days = set(_local_days(tenant, datetimes).values())
+    # Activities marked here are recounted in full: which rows changed is not known.
+    added = None if kinds & DirtyKind.ACTIVITIES else []
+    _upsert(tenant, {day: added for day in days}, rescan=rescan, kinds=kinds)
+
+
+def mark_activities_added(
+    *, tenant: Tenant, added: Iterable[tuple[int, datetime]], notify: bool = True
+) -> None:
+    """Mark the days of newly inserted activities (id, occurred_at), listing their ids so a
+    refresh counts just them. Only for rows that are new: a changed row needs a rescan."""
+    added = list(added)
+    local = _local_days(tenant, (moment for _, moment in added))
+    by_day: dict[date, list[int] | None] = {}
+    for pk, moment in added:
+        ids = by_day.setdefault(local[moment], [])
+        ids.append(pk)
+    for day, ids in by_day.items():
+        if len(ids) > ADDED_ACTIVITIES_CAP:
+            by_day[day] = None
+    _upsert(tenant, by_day, rescan=False, kinds=DirtyKind.ACTIVITIES, notify=notify)
+
+
+# NOTE: one upsert merges a new mark into a day already dirty: the kinds add up, a rescan
+# stays, and the added ids are concatenated unless either side must recount the day's
+# activities (null) or the list grows past the cap. ON CONFLICT DO UPDATE locks the row, so
+# a write waits for a refresh handling the day and then marks it anew: none is lost.
+_UPSERT = """
+INSERT INTO pipeline_dirtyday (tenant_id, day, marked_at, rescan, kinds, added_activities)
+VALUES {rows}
+ON CONFLICT (tenant_id, day) DO UPDATE SET
+    rescan = pipeline_dirtyday.rescan OR excluded.rescan,
+    kinds = pipeline_dirtyday.kinds | excluded.kinds,
+    added_activities = CASE
+        WHEN pipeline_dirtyday.added_activities IS NULL OR excluded.added_activities IS NULL
+            THEN NULL
+        WHEN {length}(pipeline_dirtyday.added_activities)
+             + {length}(excluded.added_activities) > {cap}
+            THEN NULL
+        ELSE {concat}
+    END
+"""
+_DIALECTS = {
+    "postgresql": {
+        "row": "(%s, %s, %s, %s, %s, %s::jsonb)",
+        "length": "jsonb_array_length",
+        "concat": "pipeline_dirtyday.added_activities || excluded.added_activities",
+    },
+    "sqlite": {
+        "row": "(%s, %s, %s, %s, %s, json(%s))",
+        "length": "json_array_length",
+        "concat": (
+            "(SELECT json_group_array(value) FROM ("
+            "SELECT value FROM json_each(pipeline_dirtyday.added_activities) UNION ALL "
+            "SELECT value FROM json_each(excluded.added_activities)))"
+        ),
+    },
+}
+
+
+def _upsert(
+    tenant: Tenant,
+    days: dict[date, list[int] | None],
+    *,
+    rescan: bool,
+    kinds: DirtyKind,
+    notify: bool = True,
+) -> None:
     if not days:
         return
-    # NOTE: marked_at is refreshed only on insert; a day already dirty stays as it was,
-    # which is enough for the snapshot worker (it recomputes every dirty day).
-    DirtyDay.objects.bulk_create(
-        [DirtyDay(tenant=tenant, day=day, rescan=rescan) for day in sorted(days)],
-        ignore_conflicts=True,
+    dialect = _DIALECTS[connection.vendor]
+    ordered = sorted(days)  # one lock order for every writer: no deadlocks between them
+    sql = _UPSERT.format(
+        rows=", ".join(dialect["row"] for _ in ordered),
+        length=dialect["length"],
+        concat=dialect["concat"],
+        cap=ADDED_ACTIVITIES_CAP,
     )
-    if rescan:  # a day already dirty for added rows now needs the recount as well
-        DirtyDay.objects.filter(day__in=days, rescan=False).update(rescan=True)
-    notify_days_dirty(tenant.pk)
+    now = timezone.now()
+    params: list[object] = []
+    for day in ordered:
+        added = days[day]
+        params += [
+            tenant.pk,
+            day,
+            now,
+            rescan,
+            int(kinds),
+            None if added is None else json.dumps(added),
+        ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+    if notify:
+        notify_days_dirty(tenant.pk)
 
 
 def mark_lead_history_dirty(*, tenant: Tenant, lead_ids: Iterable[int]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from decimal import Decimal
 
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -268,6 +269,16 @@ class StageTransition(_IndexedByTenant):
         return f"{self.from_stage} → {self.to_stage} at {self.at:%Y-%m-%d %H:%M}"
 
 
+class DirtyKind(enum.IntFlag):
+    """The measures of a day that a write can move; a refresh recomputes only those."""
+
+    ACTIVITIES = 1  # activity counts, leads touched, active reps
+    LEADS = 2  # leads created
+    TRANSITIONS = 4  # lead stage transitions
+    DEALS = 8  # deals created and won, their stage changes, the weighted pipeline
+    ALL = 15
+
+
 class DirtyDay(TenantOwnedModel):
     """A tenant-local day whose KPI snapshots must be recomputed after data changed."""
 
@@ -278,6 +289,20 @@ class DirtyDay(TenantOwnedModel):
         help_text=(
             "Rows of this day were changed or re-attributed, not only added: periods "
             "containing it recount their distinct members from raw rows."
+        ),
+    )
+    kinds = models.PositiveSmallIntegerField(
+        default=int(DirtyKind.ALL),
+        help_text="Which measures changed (DirtyKind bits); the day keeps its other values.",
+    )
+    added_activities = models.JSONField(
+        null=True,
+        blank=True,
+        default=None,
+        help_text=(
+            "Ids of the activities added on this day since its snapshot, when adding was "
+            "all that happened to its activities: a refresh counts just those. Empty when "
+            "its activities did not change; null when they must be recounted."
         ),
     )
 

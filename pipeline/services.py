@@ -11,9 +11,17 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import models
 from django.utils import timezone
 
-from pipeline.dirty import mark_days_dirty, mark_lead_history_dirty
+from pipeline.dirty import mark_activities_added, mark_days_dirty, mark_lead_history_dirty
 from pipeline.lifecycle import Stage, is_allowed
-from pipeline.models import Activity, Deal, DealStage, DealStageChange, Lead, StageTransition
+from pipeline.models import (
+    Activity,
+    Deal,
+    DealStage,
+    DealStageChange,
+    DirtyKind,
+    Lead,
+    StageTransition,
+)
 from tenants.context import tenant_context
 from tenants.errors import ErrorCode, NotFound, PublicError, ValidationFailed
 from tenants.models import Membership, Tenant
@@ -138,7 +146,7 @@ def lead_create(*, tenant: Tenant, **fields: Any) -> Lead:
         lead = Lead(tenant=tenant, stage=Stage.LEAD, **fields)
         _full_clean(lead, exclude=["owner", "team"])
         lead.save()
-        mark_days_dirty(tenant=tenant, datetimes=[lead.created_at])
+        mark_days_dirty(tenant=tenant, datetimes=[lead.created_at], kinds=DirtyKind.LEADS)
     return lead
 
 
@@ -158,7 +166,11 @@ def lead_update(*, lead: Lead, **fields: Any) -> Lead:
             setattr(locked, name, value)
         _full_clean(locked, exclude=["owner", "team"])
         locked.save(update_fields=[*fields, "updated_at"])
-        mark_days_dirty(tenant=locked.tenant, datetimes=[previous_created_at, locked.created_at])
+        mark_days_dirty(
+            tenant=locked.tenant,
+            datetimes=[previous_created_at, locked.created_at],
+            kinds=DirtyKind.LEADS,
+        )
         if attribution != (locked.source, locked.owner_id, locked.team_id):
             mark_lead_history_dirty(tenant=locked.tenant, lead_ids=[locked.pk])
     return locked
@@ -226,7 +238,7 @@ def lead_transition(
         )
         locked.stage = to_stage
         locked.save(update_fields=["stage", "updated_at"])
-        mark_days_dirty(tenant=locked.tenant, datetimes=[at])
+        mark_days_dirty(tenant=locked.tenant, datetimes=[at], kinds=DirtyKind.TRANSITIONS)
     lead.stage = locked.stage
     lead.updated_at = locked.updated_at
     return transition
@@ -274,7 +286,7 @@ def activity_create(
         )
         _full_clean(activity, exclude=["lead", "rep"])
         activity.save()
-        mark_days_dirty(tenant=tenant, datetimes=[occurred_at])
+        mark_activities_added(tenant=tenant, added=[(activity.pk, occurred_at)])
     return activity
 
 
@@ -325,7 +337,7 @@ def deal_create(
         _full_clean(deal, exclude=["lead", "stage", "owner"])
         deal.save()
         DealStageChange.objects.create(tenant=tenant, deal=deal, stage=stage, at=created_at)
-        mark_days_dirty(tenant=tenant, datetimes=[created_at])
+        mark_days_dirty(tenant=tenant, datetimes=[created_at], kinds=DirtyKind.DEALS)
     return deal
 
 
@@ -354,5 +366,5 @@ def deal_move_stage(*, deal: Deal, stage: DealStage, at: dt.datetime | None = No
         locked.closed_at = at if stage.is_closed else None
         locked.save(update_fields=["stage", "closed_at"])
         DealStageChange.objects.create(tenant_id=locked.tenant_id, deal=locked, stage=stage, at=at)
-        mark_days_dirty(tenant=locked.tenant, datetimes=touched)
+        mark_days_dirty(tenant=locked.tenant, datetimes=touched, kinds=DirtyKind.DEALS)
     return locked

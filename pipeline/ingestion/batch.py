@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
@@ -11,7 +12,7 @@ from django.utils import timezone
 from pipeline.ingestion.fields import Errors, Field, Fields, Naming
 from pipeline.ingestion.results import BATCH_KEYS, IngestKind, IngestResult, KindCounts, RowError
 from pipeline.ingestion.upsert import external_id_in
-from pipeline.models import Deal, DealStage, DealStageChange, Lead
+from pipeline.models import Deal, DealStage, DealStageChange, DirtyKind, Lead
 from tenants.models import Membership, Team, Tenant
 
 
@@ -25,7 +26,10 @@ class Batch:
         self.actor_label = actor_label[:150]
         self.source_system = str(batch.get("source_system") or "")[:50]
         self.result = IngestResult()
-        self.dirty: list[dt.datetime | None] = []
+        # The times of written rows, per kind of measure they move: their days are dirty.
+        self.dirty: dict[DirtyKind, list[dt.datetime | None]] = defaultdict(list)
+        # New activities (id, occurred_at): their days count just them.
+        self.added_activities: list[tuple[int, dt.datetime]] = []
         # Days whose rows were changed, not only added, and leads whose source or owner
         # changed: their KPI periods recount distinct members from raw rows.
         self.rescan: list[dt.datetime | None] = []

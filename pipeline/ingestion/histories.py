@@ -15,7 +15,7 @@ from pipeline.ingestion.fields import Errors, RowReader
 from pipeline.ingestion.results import IngestKind, RowErrorCode
 from pipeline.ingestion.upsert import rows_update
 from pipeline.lifecycle import Stage, is_allowed
-from pipeline.models import Deal, DealStageChange, Lead, StageTransition
+from pipeline.models import Deal, DealStageChange, DirtyKind, Lead, StageTransition
 
 
 def ingest_lead_stage_changes(batch: Batch) -> None:
@@ -108,7 +108,7 @@ def ingest_lead_stage_changes(batch: Batch) -> None:
             )
             counts.created += 1
             accepted = True
-            batch.dirty.append(at)
+            batch.dirty[DirtyKind.TRANSITIONS].append(at)
             current = to_stage
         if accepted and current != leads[lead_id][0]:
             final_stage[lead_id] = current
@@ -193,7 +193,7 @@ def ingest_deal_stage_changes(batch: Batch) -> None:
     new = [change for key, change in batch.pending_deal_changes.items() if key not in stored]
     for change in new:
         history[change.deal_id].append((change.at, change.stage_id))
-        batch.dirty.append(change.at)
+        batch.dirty[DirtyKind.DEALS].append(change.at)
     DealStageChange.objects.bulk_create(new)
     # The deal ends in the stage of its latest change; won/lost stages close it then.
     by_pk = {stage.pk: stage for stage in stages.values()}
@@ -205,7 +205,7 @@ def ingest_deal_stage_changes(batch: Batch) -> None:
         at, stage_id = max(history[pk], key=lambda item: item[0])
         closed_at = at if by_pk[stage_id].is_closed else None
         if (stored_stage_id, stored_closed_at) != (stage_id, closed_at):
-            batch.dirty.append(stored_closed_at)
-            batch.dirty.append(closed_at)
+            batch.dirty[DirtyKind.DEALS].append(stored_closed_at)
+            batch.dirty[DirtyKind.DEALS].append(closed_at)
             updates.append((pk, stage_id, closed_at))
     rows_update(model=Deal, tenant=batch.tenant, columns=["stage_id", "closed_at"], rows=updates)

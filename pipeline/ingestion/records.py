@@ -8,7 +8,7 @@ from pipeline.ingestion.batch import Batch
 from pipeline.ingestion.fields import Field, RowReader
 from pipeline.ingestion.results import IngestKind, RowErrorCode
 from pipeline.ingestion.upsert import Upserted, external_id_in, records_upsert
-from pipeline.models import Activity, Deal, DealStageChange, Lead
+from pipeline.models import Activity, Deal, DealStageChange, DirtyKind, Lead
 
 # Parsed rows: (external_id, *values in the order of the kind's fields).
 Parsed = list[tuple[Any, ...]]
@@ -88,7 +88,7 @@ def ingest_leads(batch: Batch) -> None:
         now=batch.now,
     )
     count(batch, kind, upserted)
-    _dirty(batch, parsed, upserted, (created_at,), before_times=1)
+    _dirty(batch, DirtyKind.LEADS, parsed, upserted, (created_at,), before_times=1)
     batch.lead_ids.update(upserted.ids)
     # A lead's activities, stage changes and deals count for its source (and owner): when
     # either changes, every day of its history is recomputed.
@@ -125,15 +125,23 @@ def ingest_activities(batch: Batch) -> None:
         rows=parsed,
         before=("occurred_at",),
         now=batch.now,
-        returning=False,  # nothing refers to activities
     )
     count(batch, kind, upserted)
-    # A changed activity may have left a lead or rep of its old day: recount those periods.
-    _dirty(batch, parsed, upserted, (columns.index("occurred_at") + 1,), rescan=True)
+    # New activities are counted one by one; a changed one may have left a lead or rep of
+    # its old day, whose periods recount their members.
+    occurred_at = columns.index("occurred_at") + 1
+    created, updated = set(upserted.created), set(upserted.updated)
+    batch.added_activities.extend(
+        (upserted.ids[row[0]], row[occurred_at]) for row in parsed if row[0] in created
+    )
+    changed = Upserted(updated=upserted.updated, before=upserted.before)
+    rows = [row for row in parsed if row[0] in updated]
+    _dirty(batch, DirtyKind.ACTIVITIES, rows, changed, (occurred_at,), rescan=True)
 
 
 def _dirty(
     batch: Batch,
+    kind: DirtyKind,
     parsed: Parsed,
     upserted: Upserted,
     positions: tuple[int, ...],
@@ -148,14 +156,14 @@ def _dirty(
     """
     for external_id in upserted.updated:
         old_times = upserted.before[external_id][:before_times]
-        batch.dirty.extend(old_times)
+        batch.dirty[kind].extend(old_times)
         if rescan:
             batch.rescan.extend(old_times)
     if upserted.unchanged:
         unchanged = set(upserted.unchanged)
         parsed = [row for row in parsed if row[0] not in unchanged]
     for position in positions:
-        batch.dirty.extend(row[position] for row in parsed)
+        batch.dirty[kind].extend(row[position] for row in parsed)
     if rescan and upserted.updated:
         updated = set(upserted.updated)
         for position in positions:
@@ -236,16 +244,16 @@ def ingest_deals(batch: Batch) -> None:
     # history keeps its stored closing here.
     changed = set(upserted.created) | set(upserted.updated)
     for external_id in upserted.updated:
-        batch.dirty.extend(upserted.before[external_id][1:])
+        batch.dirty[DirtyKind.DEALS].extend(upserted.before[external_id][1:])
     for row in parsed:
         external_id = row[0]
         if external_id not in changed:
             continue
-        batch.dirty.append(row[created_at])
+        batch.dirty[DirtyKind.DEALS].append(row[created_at])
         if external_id in stored_with_history:
-            batch.dirty.append(upserted.before[external_id][2])
+            batch.dirty[DirtyKind.DEALS].append(upserted.before[external_id][2])
         else:
-            batch.dirty.append(row[closed_at])
+            batch.dirty[DirtyKind.DEALS].append(row[closed_at])
     # The stage a deal row sets (new, or moved) is an implied stage change.
     by_pk = {stage.pk: stage for stage in stages.values()}
     created = set(upserted.created)
@@ -266,7 +274,7 @@ def ingest_deals(batch: Batch) -> None:
         batch.pending_deal_changes[(deal_id, stage_id, at)] = DealStageChange(
             tenant=batch.tenant, deal_id=deal_id, stage_id=stage_id, at=at
         )
-        batch.dirty.append(at)
+        batch.dirty[DirtyKind.DEALS].append(at)
 
 
 def _currency(batch: Batch) -> Field:

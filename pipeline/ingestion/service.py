@@ -9,7 +9,7 @@ from typing import Any
 from django.conf import settings
 from django.db import connection, transaction
 
-from pipeline.dirty import mark_days_dirty, mark_lead_history_dirty
+from pipeline.dirty import mark_activities_added, mark_days_dirty, mark_lead_history_dirty
 from pipeline.ingestion.batch import Batch
 from pipeline.ingestion.fields import Naming, camel
 from pipeline.ingestion.histories import ingest_deal_stage_changes, ingest_lead_stage_changes
@@ -88,7 +88,9 @@ def _run(batch: Batch) -> IngestResult:
     ingest_deals(batch)
     ingest_lead_stage_changes(batch)
     ingest_deal_stage_changes(batch)
-    mark_days_dirty(tenant=batch.tenant, datetimes=set(batch.dirty))
+    for kind, moments in batch.dirty.items():
+        mark_days_dirty(tenant=batch.tenant, datetimes=set(moments), kinds=kind)
+    mark_activities_added(tenant=batch.tenant, added=batch.added_activities)
     if batch.rescan:
         mark_days_dirty(tenant=batch.tenant, datetimes=set(batch.rescan), rescan=True)
     mark_lead_history_dirty(tenant=batch.tenant, lead_ids=batch.reattributed_leads)

@@ -6,8 +6,8 @@ import datetime as dt
 
 import pytest
 
-from pipeline.dirty import mark_days_dirty
-from pipeline.models import DirtyDay
+from pipeline.dirty import mark_activities_added, mark_days_dirty
+from pipeline.models import DealStage, DirtyDay, DirtyKind
 from tenants.context import tenant_context
 from tests.factories import TenantFactory
 
@@ -83,4 +83,132 @@ def test_changing_a_leads_source_marks_every_day_of_its_history_for_a_recount(te
             (dt.date(2025, 4, 1), True),
             (dt.date(2025, 4, 2), True),
             (dt.date(2025, 4, 9), True),
+        ]
+
+
+def _marks(tenant):
+    with tenant_context(tenant):
+        return list(
+            DirtyDay.objects.order_by("day").values_list(
+                "day", "kinds", "added_activities", "rescan"
+            )
+        )
+
+
+APRIL_1 = dt.date(2025, 4, 1)
+
+
+def test_added_activities_are_listed_and_merge_with_other_kinds(tenant_a):
+    moment = dt.datetime(2025, 4, 1, 3, tzinfo=dt.UTC)
+    a, t = DirtyKind.ACTIVITIES, DirtyKind.TRANSITIONS
+    with tenant_context(tenant_a):
+        # given activities added twice on a day
+        mark_activities_added(tenant=tenant_a, added=[(7, moment), (8, moment)])
+        mark_activities_added(tenant=tenant_a, added=[(9, moment)])
+        assert _marks(tenant_a) == [(APRIL_1, a, [7, 8, 9], False)]
+        # when a transition lands on it too, the list stays
+        mark_days_dirty(tenant=tenant_a, datetimes=[moment], kinds=t)
+        assert _marks(tenant_a) == [(APRIL_1, a | t, [7, 8, 9], False)]
+        # when a write of unknown effect lands, the day's activities are recounted
+        mark_days_dirty(tenant=tenant_a, datetimes=[moment])
+        assert _marks(tenant_a) == [(APRIL_1, DirtyKind.ALL, None, False)]
+        # and adding more after that does not bring a list back
+        mark_activities_added(tenant=tenant_a, added=[(10, moment)])
+        assert _marks(tenant_a) == [(APRIL_1, DirtyKind.ALL, None, False)]
+
+
+def test_a_day_of_other_kinds_lists_no_activities_until_some_are_added(tenant_a):
+    moment = dt.datetime(2025, 4, 1, 3, tzinfo=dt.UTC)
+    with tenant_context(tenant_a):
+        mark_days_dirty(tenant=tenant_a, datetimes=[moment], kinds=DirtyKind.DEALS)
+        assert _marks(tenant_a) == [(APRIL_1, DirtyKind.DEALS, [], False)]
+        mark_activities_added(tenant=tenant_a, added=[(3, moment)])
+        assert _marks(tenant_a) == [(APRIL_1, DirtyKind.DEALS | DirtyKind.ACTIVITIES, [3], False)]
+
+
+def test_a_rescan_or_a_list_past_the_cap_recounts_the_days_activities(tenant_a, monkeypatch):
+    from pipeline import dirty
+
+    monkeypatch.setattr(dirty, "ADDED_ACTIVITIES_CAP", 3)
+    day_one = dt.datetime(2025, 4, 1, 3, tzinfo=dt.UTC)
+    day_two = dt.datetime(2025, 4, 2, 3, tzinfo=dt.UTC)
+    with tenant_context(tenant_a):
+        mark_activities_added(tenant=tenant_a, added=[(1, day_one), (2, day_one)])
+        mark_activities_added(tenant=tenant_a, added=[(3, day_one), (4, day_one)])
+        mark_activities_added(tenant=tenant_a, added=[(n, day_two) for n in range(5, 9)])
+        assert [m[2] for m in _marks(tenant_a)] == [None, None]
+        DirtyDay.objects.all().delete()
+        mark_activities_added(tenant=tenant_a, added=[(1, day_one)])
+        mark_days_dirty(tenant=tenant_a, datetimes=[day_one], rescan=True)
+        assert _marks(tenant_a) == [(APRIL_1, DirtyKind.ALL, None, True)]
+
+
+def test_marks_are_per_tenant(tenant_a):
+    other = TenantFactory(slug="other")
+    moment = dt.datetime(2025, 4, 1, 3, tzinfo=dt.UTC)
+    with tenant_context(tenant_a):
+        mark_activities_added(tenant=tenant_a, added=[(1, moment)])
+    with tenant_context(other):
+        mark_activities_added(tenant=other, added=[(2, moment)])
+    assert _marks(tenant_a) == [(APRIL_1, DirtyKind.ACTIVITIES, [1], False)]
+    assert _marks(other) == [(APRIL_1, DirtyKind.ACTIVITIES, [2], False)]
+
+
+def test_each_write_marks_the_kinds_it_can_move(tenant_a):
+    from decimal import Decimal
+
+    from pipeline import services
+
+    moment = dt.datetime(2025, 4, 1, 3, tzinfo=dt.UTC)
+    with tenant_context(tenant_a):
+        lead = services.lead_create(tenant=tenant_a, company="A", created_at=moment)
+        assert _marks(tenant_a) == [(APRIL_1, DirtyKind.LEADS, [], False)]
+        DirtyDay.objects.all().delete()
+        call = services.activity_create(tenant=tenant_a, lead=lead, type="call", occurred_at=moment)
+        assert _marks(tenant_a) == [(APRIL_1, DirtyKind.ACTIVITIES, [call.pk], False)]
+        DirtyDay.objects.all().delete()
+        services.lead_transition(lead=lead, to_stage="mql", at=moment)
+        assert _marks(tenant_a) == [(APRIL_1, DirtyKind.TRANSITIONS, [], False)]
+        DirtyDay.objects.all().delete()
+        deal = services.deal_create(
+            tenant=tenant_a, lead=lead, amount=Decimal(5), created_at=moment
+        )
+        assert _marks(tenant_a) == [(APRIL_1, DirtyKind.DEALS, [], False)]
+        DirtyDay.objects.all().delete()
+        stage = DealStage.objects.exclude(pk=deal.stage_id).first()
+        services.deal_move_stage(deal=deal, stage=stage, at=moment)
+        assert _marks(tenant_a) == [(APRIL_1, DirtyKind.DEALS, [], False)]
+
+
+def test_ingestion_lists_new_activities_and_rescans_changed_ones(tenant_a):
+    from pipeline.ingestion import records_ingest
+    from pipeline.models import Activity
+
+    def batch(at: str) -> dict:
+        return {
+            "source_system": "dialer",
+            "leads": [{"external_id": "L1", "company": "A", "created_at": "2025-03-30T12:00:00Z"}],
+            "activities": [
+                {"external_id": "A1", "lead_external_id": "L1", "type": "call", "occurred_at": at},
+                {"external_id": "A2", "lead_external_id": "L1", "type": "email",
+                 "occurred_at": "2025-04-01T03:00:00Z"},
+            ],
+        }  # fmt: skip
+
+    with tenant_context(tenant_a):
+        records_ingest(tenant=tenant_a, batch=batch("2025-04-01T01:00:00Z"), actor_label="t")
+        ids = sorted(Activity.objects.values_list("pk", flat=True))
+        assert _marks(tenant_a) == [
+            (dt.date(2025, 3, 30), DirtyKind.LEADS, [], False),
+            (APRIL_1, DirtyKind.ACTIVITIES, ids, False),
+        ]
+        DirtyDay.objects.all().delete()
+        # when the same batch comes again, nothing is marked
+        records_ingest(tenant=tenant_a, batch=batch("2025-04-01T01:00:00Z"), actor_label="t")
+        assert _marks(tenant_a) == []
+        # when one activity moves to another day, both days recount their activities
+        records_ingest(tenant=tenant_a, batch=batch("2025-04-02T01:00:00Z"), actor_label="t")
+        assert _marks(tenant_a) == [
+            (APRIL_1, DirtyKind.ALL, None, True),
+            (dt.date(2025, 4, 2), DirtyKind.ALL, None, True),
         ]

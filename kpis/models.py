@@ -180,13 +180,14 @@ class KpiTreeNode(TenantOwnedModel):
 
 
 class KpiMember(TenantOwnedModel):
-    """A lead touched or a rep active in a coarse period and scope (for exact distinct counts).
+    """A rep active in a period and scope (for exact active-rep counts; see `kpis.pg_members`).
 
-    TRICKY: recounting distinct leads over a month or year of raw rows on every refresh would
-    cost time proportional to the tenant's size; instead a refresh inserts the members of its
-    dirty days (ON CONFLICT DO NOTHING) and adds the number actually inserted to the period's
-    count. Kept only for periods listed in KpiMemberPeriod (PostgreSQL), and for refreshed days
-    (grain "day": what the day already offered its periods; see `kpis.pg_members`).
+    TRICKY: recounting distinct reps over a month or year of raw rows on every refresh would
+    cost time proportional to the tenant's size; instead a refresh inserts the active reps of
+    its dirty days (ON CONFLICT DO NOTHING) and adds the number actually inserted to the
+    period's count. Kept only for periods listed in KpiMemberPeriod (PostgreSQL), and for
+    refreshed days (grain "day"). Leads touched are counted from the leads' own histories;
+    kind "l" is the label of those counts, no longer stored.
     """
 
     class Kind(models.TextChoices):

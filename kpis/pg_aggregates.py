@@ -237,7 +237,7 @@ def _by_grain_sql() -> str:
 
 
 @contextmanager
-def _local_settings(cursor: Any, **settings: str) -> Iterator[None]:
+def local_settings(cursor: Any, **settings: str) -> Iterator[None]:
     """PostgreSQL settings for the statements of the block, restored after it.
 
     Set with is_local: a failed block needs no restoring, its rollback undoes them.
@@ -264,7 +264,7 @@ def bulk_settings() -> Iterator[None]:
     """
     with (
         connection.cursor() as cursor,
-        _local_settings(cursor, work_mem="256MB", jit="off", enable_nestloop="off"),
+        local_settings(cursor, work_mem="256MB", jit="off", enable_nestloop="off"),
     ):
         yield
 
@@ -279,7 +279,7 @@ def refresh_settings() -> Iterator[None]:
     """
     with (
         connection.cursor() as cursor,
-        _local_settings(cursor, max_parallel_workers_per_gather="0", jit="off"),
+        local_settings(cursor, max_parallel_workers_per_gather="0", jit="off"),
     ):
         yield
 
@@ -580,5 +580,5 @@ def weighted_pipeline_changes(
         return
     # TRICKY: hash joins are linear whatever the statistics say; a nested loop chosen on
     # missing ones (a bulk load not yet analysed) rescanned every deal's history per deal.
-    with connection.cursor() as cursor, _local_settings(cursor, enable_nestloop="off"):
+    with connection.cursor() as cursor, local_settings(cursor, enable_nestloop="off"):
         _run(out, _WEIGHTED_PIPELINE.format(deals_and_intervals=_WEIGHTED_SETS), params, measure)

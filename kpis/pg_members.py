@@ -1,41 +1,38 @@
-"""PostgreSQL membership rows that keep coarse distinct counts exact and incremental.
+"""PostgreSQL: exact distinct counts (leads touched, active reps) kept up incrementally.
 
-A member is a lead touched (kind "l") or a rep active (kind "r") in a coarse period and
-scope. A refresh offers the members of its changed days with INSERT ... ON CONFLICT DO
-NOTHING and adds the number actually inserted to the period's stored count, so its cost
-follows the changed days, not the tenant's size.
+A refresh moves a period's stored distinct counts by what is new to the period, so its cost
+follows the changed rows, not the tenant's size. Two mechanisms, one per measure:
 
-TRICKY: the conflict checks are the cost, so members are offered along the implications
-that hold between scopes and grains, and only what can still be new is offered:
+- **Leads touched, from the touched leads' own histories.** Activities a write only added
+  are listed with their day (DirtyDay.added_activities), and every other activity is already
+  counted. So a (scope, lead) is new to a period exactly when the day's added rows touch it
+  there and the lead's counted outreach in the period does not: one index range read of
+  each touched lead's activities over the widest enclosing period (a lead has a handful)
+  answers it for every grain and scope at once. Counted rows are the lead's rows less those
+  still listed: by this day and the days after it in this refresh, and by any other dirty
+  day (read in the same statement, so from the same snapshot as the rows).
+- **Active reps, from membership rows** (KpiMember, kind "r"): a rep active in a period and
+  scope is stored once; a refresh offers the reps active on its day with INSERT ... ON
+  CONFLICT DO NOTHING and adds the number actually inserted. There are few of them (reps x
+  scopes per period), and a refreshed day keeps its own (grain "day"), so only what is new
+  to the day reaches its periods, found by one read of the day's stored rows. Months nest
+  in fiscal quarters and quarters in fiscal years: a quarter is offered only its month's
+  new rows, a year its quarter's.
 
-- a lead not new to a rep in a period is not new to that rep's team or to the tenant, so
-  team and tenant rows are offered only for (rep, lead) rows just inserted (plus leads
-  touched without a rep, for the tenant);
-- a lead has one source, so its source count rises exactly when its tenant row is new:
-  source rows for leads are not stored, they are counted from the new tenant rows;
-- months nest in fiscal quarters and quarters in fiscal years, so a quarter is offered only
-  its month's new rows and a year its quarter's (weeks do not nest in months: the week and
-  the month are each offered the day's new rows);
-- a refreshed day keeps its own members (grain "day": its (rep, lead) touches, its leads
-  touched without a rep under scope "tenant", and its active reps per scope), so the week
-  and month are offered only what is new to the day, found by one read of the day's stored
-  rows instead of a conflict check per member (a refresh re-reads the whole day, and most
-  of its members were offered before). Every member stored for a day is in each built
-  period containing the day: periods are offered the day's new members, and a period built
-  from raw rows has them all. Members are never removed incrementally: a day whose rows
-  were changed (rescan) drops its own rows along with its periods'.
-- a day whose members are complete (a KpiMemberPeriod row of grain "day", written when the
-  day was read whole) can take only its added activities: their (rep, lead) pairs are
-  checked against the day's stored rows, and the day's counts move by what is new to it.
-
-Team and source follow the rep's current team and the lead's current source; a change of
-either (or a deleted or moved activity) is reflected exactly by the next full rebuild.
+A period's members are complete once it was built from its raw rows (KpiMemberPeriod); a
+day's once it was read whole (a KpiMemberPeriod row of grain "day"). A day whose members are
+complete reads only its added activities; any other is read whole, its own counts recomputed
+from its raw rows. A day whose added rows are not known (rows changed, moved or deleted, or
+marks that could not list them) drops its own members and its periods', which are then built
+again from raw rows. Team and source follow the rep's current team and the lead's current
+source; a change of either is reflected exactly by the next full rebuild.
 """
 
 from __future__ import annotations
 
 import zoneinfo
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 
 from django.db import connection
@@ -44,50 +41,20 @@ from django.db.models import Q
 from kpis.aggregates import Rows, bounds
 from kpis.models import KpiMember, KpiMemberPeriod, KpiSnapshot
 from kpis.periods import Grain, Period, period_containing
-from kpis.pg_aggregates import ACTIVITY_COUNTS
+from kpis.pg_aggregates import ACTIVITY_COUNTS, local_settings
 
 Counts = dict[str, dict[tuple[str, str], dict[str, int]]]
 
-_CTES = """
--- NOTE: the range's activities are read once (a day's rows are scattered over the table,
--- so each read costs a heap fetch per row) and reduced to (rep, lead) pairs.
-pairs AS MATERIALIZED (
-    SELECT a.rep_id AS rep, a.lead_id AS lead, bool_or(a.type IN ('call', 'email')) AS outreach
-    FROM pipeline_activity a
-    WHERE a.tenant_id = %(tenant)s AND a.occurred_at >= %(lo)s AND a.occurred_at < %(hi)s
-    GROUP BY 1, 2
-),
-touches AS MATERIALIZED (
-    SELECT rep, lead FROM pairs WHERE outreach
-),
-actives AS MATERIALIZED (
-    SELECT DISTINCT s.scope_type, s.scope_key, x.rep AS member
-    FROM (
-        -- NOTE: the source is looked up per distinct (rep, lead), through the lead's primary
-        -- key: a join lets the planner hash every lead of the tenant for a day's activities.
-        SELECT DISTINCT y.rep, (
-            SELECT coalesce(l.source, '') FROM pipeline_lead l
-            WHERE l.id = y.lead AND l.tenant_id = %(tenant)s
-        ) AS src
-        FROM pairs y
-        WHERE y.rep IS NOT NULL
-    ) x
-    JOIN tenants_membership m ON m.id = x.rep
-    CROSS JOIN LATERAL (VALUES
-        ('tenant', ''), ('team', m.team_id::text), ('rep', x.rep::text), ('source', x.src)
-    ) AS s(scope_type, scope_key)
-    WHERE s.scope_key IS NOT NULL
-)"""
+_COARSE = ("week", "month", "quarter", "year")
 
-# NOTE: a refreshed day's activities are read once for both its activity counts and its
-# members, grouped per (rep, lead) with the counts. Each distinct lead's source is looked up
-# through the lead's primary key in one index scan over an array of ids (a subquery per
-# lead costs twice as much in executor start-up; a join hashes every lead of the tenant).
-_DAY_CTES = """
+# The range's activities (or only the listed ones) grouped per (rep, lead) with their
+# counts. Each distinct lead's source is looked up through the lead's primary key in one
+# index scan over an array of ids (a join would hash every lead of the tenant).
+_PAIRS = """
 acts AS MATERIALIZED (
     SELECT a.rep_id AS rep, a.lead_id AS lead, {counts}
     FROM pipeline_activity a
-    WHERE a.tenant_id = %(tenant)s AND a.occurred_at >= %(lo)s AND a.occurred_at < %(hi)s{added}
+    WHERE a.tenant_id = %(tenant)s AND a.occurred_at >= %(lo)s AND a.occurred_at < %(hi)s{listed}
     GROUP BY 1, 2
 ),
 lead_sources AS MATERIALIZED (
@@ -101,47 +68,148 @@ pairs AS MATERIALIZED (
     LEFT JOIN lead_sources s USING (lead)
     LEFT JOIN tenants_membership m ON m.id = p.rep AND m.tenant_id = %(tenant)s
 ),
-day_members AS (
-    SELECT 'rep' AS scope_type, rep::text AS scope_key, 'l' AS kind, lead AS member
-    FROM pairs WHERE outreach > 0 AND rep IS NOT NULL
-    UNION ALL
-    SELECT 'tenant', '', 'l', lead FROM pairs WHERE outreach > 0 AND rep IS NULL
-    UNION ALL
+range_actives AS (
     -- NOTE: reduced to distinct (rep, team, source) before expanding to the four scopes.
-    SELECT DISTINCT s.scope_type, s.scope_key, 'r', p.rep
+    SELECT DISTINCT s.scope_type, s.scope_key, p.rep AS member
     FROM (SELECT DISTINCT rep, team, src FROM pairs WHERE rep IS NOT NULL) p
     CROSS JOIN LATERAL (VALUES
         ('tenant', ''), ('team', p.team::text), ('rep', p.rep::text), ('source', p.src)
     ) AS s(scope_type, scope_key)
     WHERE s.scope_key IS NOT NULL
-),
-stored_day AS MATERIALIZED (
-    SELECT k.scope_type, k.scope_key, k.kind, k.member FROM kpis_kpimember k
-    WHERE k.tenant_id = %(tenant)s AND k.grain = 'day' AND k.period_start = %(day)s
-),
--- TRICKY: the day's members not stored yet, by an anti-join against one range read of the
--- day's stored rows (a hash, not a probe per member); only they can be new to its periods.
-new_day AS (
-    INSERT INTO kpis_kpimember
-        (tenant_id, grain, period_start, scope_type, scope_key, kind, member)
-    SELECT %(tenant)s, 'day', %(day)s, c.scope_type, c.scope_key, c.kind, c.member
-    FROM day_members c
-    WHERE NOT EXISTS (
-        SELECT FROM stored_day o
-        WHERE o.scope_type = c.scope_type AND o.scope_key = c.scope_key
-          AND o.kind = c.kind AND o.member = c.member
-    )
-    RETURNING scope_type, scope_key, kind, member
-),
-touches AS MATERIALIZED (
-    SELECT CASE WHEN scope_type = 'rep' THEN scope_key::bigint END AS rep, member AS lead
-    FROM new_day WHERE kind = 'l'
-),
-actives AS MATERIALIZED (
-    SELECT scope_type, scope_key, member FROM new_day WHERE kind = 'r'
 )"""
 
-# The day's activity counts per scope, padded like the period counts.
+# The day's active reps not stored for it yet (an anti-join against one read of the day's
+# stored rows), stored now: only they can be new to its periods.
+_DAY_ACTIVES = """,
+stored_day AS MATERIALIZED (
+    SELECT k.scope_type, k.scope_key, k.member FROM kpis_kpimember k
+    WHERE k.tenant_id = %(tenant)s AND k.grain = 'day' AND k.period_start = %(day)s
+      AND k.kind = 'r'
+),
+actives AS MATERIALIZED (
+    INSERT INTO kpis_kpimember
+        (tenant_id, grain, period_start, scope_type, scope_key, kind, member)
+    SELECT %(tenant)s, 'day', %(day)s, c.scope_type, c.scope_key, 'r', c.member
+    FROM range_actives c
+    WHERE NOT EXISTS (
+        SELECT FROM stored_day o
+        WHERE o.scope_type = c.scope_type AND o.scope_key = c.scope_key AND o.member = c.member
+    )
+    RETURNING scope_type, scope_key, member
+)"""
+
+_RANGE_ACTIVES = """,
+actives AS MATERIALIZED (SELECT * FROM range_actives)"""
+
+_OFFER = """,
+active_{grain} AS (
+    INSERT INTO kpis_kpimember
+        (tenant_id, grain, period_start, scope_type, scope_key, kind, member)
+    SELECT DISTINCT %(tenant)s, '{grain}', %(start_{grain})s, scope_type, scope_key, 'r', member
+    FROM {source}
+    ON CONFLICT DO NOTHING
+    RETURNING scope_type, scope_key, member
+)"""
+
+# The leads the listed activities touched, and whether each (scope, lead) is new to each
+# period (see the module docstring). `touch_new` holds the listed outreach per (lead, rep).
+_LEAD_HISTORY = """,
+pending AS MATERIALIZED (
+    SELECT unnest(%(pending)s::bigint[]) AS id
+    UNION
+    SELECT jsonb_array_elements_text(d.added_activities)::bigint
+    FROM pipeline_dirtyday d
+    WHERE d.tenant_id = %(tenant)s AND d.added_activities IS NOT NULL
+      AND NOT (d.day = ANY(%(refreshing)s::date[]))
+),
+counted AS MATERIALIZED (
+    SELECT h.lead, h.rep, {in_periods}
+    FROM (SELECT DISTINCT lead FROM touch_new) l
+    CROSS JOIN LATERAL (
+        SELECT a.id, a.lead_id AS lead, a.rep_id AS rep,
+               (a.occurred_at AT TIME ZONE %(tz)s)::date AS d
+        FROM pipeline_activity a
+        WHERE a.tenant_id = %(tenant)s AND a.lead_id = l.lead
+          AND a.occurred_at >= %(wlo)s AND a.occurred_at < %(whi)s
+          AND a.type IN ('call', 'email')
+        OFFSET 0  -- NOTE: keeps the read a probe per lead (else flattened into a hash join)
+    ) h
+    WHERE NOT EXISTS (SELECT FROM pending p WHERE p.id = h.id)
+    GROUP BY 1, 2
+),
+marks AS MATERIALIZED (
+    SELECT c.lead, c.rep, m.team_id AS team, false AS added, {in_names}
+    FROM counted c
+    LEFT JOIN tenants_membership m ON m.id = c.rep AND m.tenant_id = %(tenant)s
+    UNION ALL
+    SELECT t.lead, t.rep, m.team_id, true, {always}
+    FROM touch_new t
+    LEFT JOIN tenants_membership m ON m.id = t.rep AND m.tenant_id = %(tenant)s
+),
+lead_new AS MATERIALIZED (
+    SELECT n.*, coalesce(s.src, '') AS src
+    FROM (SELECT lead, {flags} FROM marks GROUP BY lead) n
+    LEFT JOIN lead_sources s USING (lead)
+),
+team_new AS MATERIALIZED (
+    SELECT team, lead, {flags} FROM marks WHERE team IS NOT NULL
+    GROUP BY team, lead HAVING bool_or(added)
+),
+rep_new AS MATERIALIZED (
+    SELECT rep, lead, {flags} FROM marks WHERE rep IS NOT NULL
+    GROUP BY rep, lead HAVING bool_or(added)
+)"""
+
+_TOUCH_FROM_PAIRS = """,
+touch_new AS MATERIALIZED (
+    SELECT lead, rep FROM pairs WHERE outreach > 0
+)"""
+
+_TOUCH_LISTED = """,
+touch_new AS MATERIALIZED (
+    SELECT DISTINCT a.lead_id AS lead, a.rep_id AS rep
+    FROM pipeline_activity a
+    WHERE a.tenant_id = %(tenant)s AND a.id = ANY(%(ids)s::bigint[])
+      AND a.occurred_at >= %(lo)s AND a.occurred_at < %(hi)s AND a.type IN ('call', 'email')
+)"""
+
+
+def _lead_counts(grain: str, pad: str) -> str:
+    new = f"new_{grain}"
+    return f"""
+SELECT '{grain}', 'tenant', '', 'l', count(*) FILTER (WHERE {new}){pad} FROM lead_new
+UNION ALL SELECT '{grain}', 'source', src, 'l', count(*) FILTER (WHERE {new}){pad}
+    FROM lead_new GROUP BY src
+UNION ALL SELECT '{grain}', 'team', team::text, 'l', count(*) FILTER (WHERE {new}){pad}
+    FROM team_new GROUP BY team
+UNION ALL SELECT '{grain}', 'rep', rep::text, 'l', count(*) FILTER (WHERE {new}){pad}
+    FROM rep_new GROUP BY rep"""
+
+
+def _active_counts(grain: str, source: str, pad: str) -> str:
+    return f"""
+SELECT '{grain}', scope_type, scope_key, 'r', count(*){pad} FROM {source}
+    GROUP BY scope_type, scope_key"""
+
+
+# Exact distinct leads per scope of a whole range (a period built from its raw rows).
+_RANGE_LEADS = """
+SELECT '{grain}', x.scope_type, x.scope_key, 'l', x.n{pad}
+FROM (
+    SELECT CASE GROUPING(team, rep, src)
+               WHEN 7 THEN 'tenant' WHEN 3 THEN 'team' WHEN 5 THEN 'rep' ELSE 'source'
+           END AS scope_type,
+           CASE GROUPING(team, rep, src)
+               WHEN 7 THEN '' WHEN 3 THEN team::text WHEN 5 THEN rep::text ELSE src
+           END AS scope_key,
+           count(DISTINCT lead) AS n
+    FROM pairs
+    WHERE outreach > 0
+    GROUP BY GROUPING SETS ((), (team), (rep), (src))
+) x
+WHERE x.scope_key IS NOT NULL"""
+
+# The day's activity counts per scope (changes when only the listed rows were read).
 _DAY_COUNTS = """
 SELECT 'day', x.scope_type, x.scope_key, 'd', 0::bigint, {names}
 FROM (
@@ -151,8 +219,7 @@ FROM (
            CASE GROUPING(team, rep, src)
                WHEN 7 THEN '' WHEN 3 THEN team::text WHEN 5 THEN rep::text ELSE src
            END AS scope_key,
-           count(DISTINCT lead) FILTER (WHERE outreach > 0) AS leads_touched,
-           count(DISTINCT rep) AS active_reps, {sums}
+           {distinct}{sums}
     FROM pairs
     GROUP BY GROUPING SETS ((), (team), (rep), (src))
 ) x
@@ -160,179 +227,63 @@ WHERE x.scope_key IS NOT NULL"""
 
 _DAY_MEASURES = ("leads_touched", "active_reps", *ACTIVITY_COUNTS)
 
-# With only the day's added activities read, its activity counts are the added rows' counts,
-# and its distinct counts rise by the members new to the day: a lead is new to the day (its
-# tenant and source) when no stored member of the day is that lead, and new to a team when
-# no stored (rep, lead) member of the day has a rep of that team. Rows of kind "d" carry
-# changes; each fills only its own measures.
-_ADDED_CTES = """,
-stored_leads AS MATERIALIZED (
-    SELECT DISTINCT member AS lead FROM stored_day WHERE kind = 'l'
-),
-stored_team_leads AS MATERIALIZED (
-    SELECT DISTINCT m.team_id AS team, o.member AS lead
-    FROM stored_day o
-    JOIN tenants_membership m
-        ON m.id = CASE WHEN o.scope_type = 'rep' THEN o.scope_key::bigint END
-    WHERE o.kind = 'l' AND o.scope_type = 'rep' AND m.team_id IS NOT NULL
-),
-new_leads AS MATERIALIZED (
-    SELECT DISTINCT t.lead, coalesce(s.src, '') AS src
-    FROM touches t
-    LEFT JOIN lead_sources s USING (lead)
-    WHERE NOT EXISTS (SELECT FROM stored_leads o WHERE o.lead = t.lead)
-),
-new_team_leads AS MATERIALIZED (
-    SELECT DISTINCT m.team_id AS team, t.lead
-    FROM touches t
-    JOIN tenants_membership m ON m.id = t.rep AND m.tenant_id = %(tenant)s
-    WHERE m.team_id IS NOT NULL AND NOT EXISTS (
-        SELECT FROM stored_team_leads o WHERE o.team = m.team_id AND o.lead = t.lead
-    )
-)"""
 
-_ADDED_COUNTS = """
-SELECT 'day', x.scope_type, x.scope_key, 'd', 0::bigint, 0::bigint, 0::bigint, {names}
-FROM (
-    SELECT CASE GROUPING(team, rep, src)
-               WHEN 7 THEN 'tenant' WHEN 3 THEN 'team' WHEN 5 THEN 'rep' ELSE 'source'
-           END AS scope_type,
-           CASE GROUPING(team, rep, src)
-               WHEN 7 THEN '' WHEN 3 THEN team::text WHEN 5 THEN rep::text ELSE src
-           END AS scope_key,
-           {sums}
-    FROM pairs
-    GROUP BY GROUPING SETS ((), (team), (rep), (src))
-) x
-WHERE x.scope_key IS NOT NULL
-UNION ALL SELECT 'day', 'rep', rep::text, 'd', 0, count(*), 0{zeros}
-    FROM touches WHERE rep IS NOT NULL GROUP BY rep
-UNION ALL SELECT 'day', 'tenant', '', 'd', 0, count(*), 0{zeros} FROM new_leads
-UNION ALL SELECT 'day', 'source', src, 'd', 0, count(*), 0{zeros} FROM new_leads GROUP BY src
-UNION ALL SELECT 'day', 'team', team::text, 'd', 0, count(*), 0{zeros}
-    FROM new_team_leads GROUP BY team
-UNION ALL SELECT 'day', scope_type, scope_key, 'd', 0, 0, count(*){zeros}
-    FROM actives GROUP BY scope_type, scope_key"""
+def _statement(grains: tuple[str, ...], *, day: bool, listed: bool, whole: bool) -> str:
+    """One statement offering a range's members to one period of each of `grains`.
 
-_INSERT = """
-{name} AS (
-    INSERT INTO kpis_kpimember
-        (tenant_id, grain, period_start, scope_type, scope_key, kind, member)
-    SELECT DISTINCT %(tenant)s, '{grain}', %({grain})s, {columns}
-    FROM {source}
-    ON CONFLICT DO NOTHING
-    RETURNING scope_type, scope_key, member
-)"""
-
-
-def _base_grain(grain: str) -> list[str]:
-    """Inserts of a grain offered every touch of the changed range."""
-    return [
-        _INSERT.format(
-            name=f"rep_{grain}",
-            grain=grain,
-            columns="'rep', rep::text, 'l', lead",
-            source="touches WHERE rep IS NOT NULL",
-        ),
-        _INSERT.format(
-            name=f"team_{grain}",
-            grain=grain,
-            columns="'team', m.team_id::text, 'l', r.member",
-            source=(
-                f"rep_{grain} r JOIN tenants_membership m ON m.id = r.scope_key::bigint "
-                "WHERE m.team_id IS NOT NULL"
-            ),
-        ),
-        _INSERT.format(
-            name=f"tenant_{grain}",
-            grain=grain,
-            columns="'tenant', '', 'l', lead",
-            source=(
-                f"(SELECT member AS lead FROM rep_{grain} "
-                "UNION SELECT lead FROM touches WHERE rep IS NULL) x"
-            ),
-        ),
-        _INSERT.format(
-            name=f"active_{grain}",
-            grain=grain,
-            columns="scope_type, scope_key, 'r', member",
-            source="actives",
-        ),
-    ]
-
-
-def _chained_grain(grain: str, finer: str) -> list[str]:
-    """Inserts of a grain offered only what was new to the finer grain nested in it."""
-    return [
-        _INSERT.format(
-            name=f"{level}_{grain}",
-            grain=grain,
-            columns=f"scope_type, scope_key, '{kind}', member",
-            source=f"{level}_{finer}",
-        )
-        for level, kind in (("rep", "l"), ("team", "l"), ("tenant", "l"), ("active", "r"))
-    ]
-
-
-def _counts(grain: str, pad: str) -> str:
-    return f"""
-SELECT '{grain}', scope_type, scope_key, 'l', count(*){pad} FROM rep_{grain} GROUP BY 2, 3
-UNION ALL SELECT '{grain}', scope_type, scope_key, 'l', count(*){pad}
-    FROM team_{grain} GROUP BY 2, 3
-UNION ALL SELECT '{grain}', 'tenant', '', 'l', count(*){pad} FROM tenant_{grain}
-UNION ALL SELECT '{grain}', 'source', coalesce(l.source, ''), 'l', count(*){pad}
-    FROM tenant_{grain} t JOIN pipeline_lead l ON l.id = t.member GROUP BY 3
-UNION ALL SELECT '{grain}', scope_type, scope_key, 'r', count(*){pad}
-    FROM active_{grain} GROUP BY 2, 3"""
-
-
-def _statement(grains: list[str], *, day: bool = False, added: bool = False) -> str:
-    """One statement offering a time range's members to one period of each of `grains`.
-
-    With `day`, the range is one day: only the members new to the day are offered, and the
-    statement also returns the day's activity counts (rows of grain "day"). With `added`,
-    it reads only the day's activities listed in the parameter `ids`, and the day's counts
-    it returns are changes (see _ADDED_COUNTS).
+    `day`: the range is one day, whose activity counts it also returns (grain "day") and
+    whose own active reps it stores. `listed`: the activities in the parameter `ids` are the
+    only ones not counted yet; the leads they touch are checked against their histories.
+    `whole`: the range is read whole (else only the listed rows, and the day's counts are
+    changes). Without `day`, the range is a period built from its raw rows: its exact counts.
     """
-    inserts: list[str] = []
+    counts = ", ".join(f"{expression} AS {name}" for name, expression in ACTIVITY_COUNTS.items())
+    sql = "WITH" + _PAIRS.format(
+        counts=counts, listed="" if whole else "\n      AND a.id = ANY(%(ids)s::bigint[])"
+    )
+    sql += _DAY_ACTIVES if day else _RANGE_ACTIVES
     chained = {"quarter": "month", "year": "quarter"}
     for grain in grains:
         finer = chained.get(grain)
-        inserts += _chained_grain(grain, finer) if finer in grains else _base_grain(grain)
-    if not day:
-        return (
-            "WITH"
-            + _CTES
-            + ","
-            + ",".join(inserts)
-            + "\nUNION ALL".join(_counts(grain, "") for grain in grains)
+        source = f"active_{finer}" if finer in grains else "actives"
+        sql += _OFFER.format(grain=grain, source=source)
+    lead_grains = (*(() if whole else ("day",)), *grains) if listed else ()
+    if lead_grains:
+        sql += _TOUCH_LISTED if whole else _TOUCH_FROM_PAIRS
+        sql += _LEAD_HISTORY.format(
+            in_periods=", ".join(
+                f"bool_or(h.d >= %(start_{g})s::date AND h.d < %(end_{g})s::date) AS in_{g}"
+                for g in lead_grains
+            ),
+            in_names=", ".join(f"c.in_{g}" for g in lead_grains),
+            always=", ".join("true" for _ in lead_grains),
+            flags=", ".join(
+                f"NOT coalesce(bool_or(in_{g}) FILTER (WHERE NOT added), false) AS new_{g}"
+                for g in lead_grains
+            ),
         )
-    ctes = _DAY_CTES.format(
-        counts=", ".join(f"{expression} AS {name}" for name, expression in ACTIVITY_COUNTS.items()),
-        added="\n      AND a.id = ANY(%(ids)s::bigint[])" if added else "",
-    )
-    sums = ", ".join(f"sum({name})::bigint AS {name}" for name in ACTIVITY_COUNTS)
-    if added:
-        ctes += _ADDED_CTES
-        day_counts = _ADDED_COUNTS.format(
-            names=", ".join(f"x.{name}" for name in ACTIVITY_COUNTS),
-            sums=sums,
-            zeros=", 0" * len(ACTIVITY_COUNTS),
-        )
+    pad = ", NULL::bigint" * len(_DAY_MEASURES) if day else ""
+    selects: list[str] = []
+    if day:
+        sums = ", ".join(f"sum({name})::bigint AS {name}" for name in ACTIVITY_COUNTS)
+        if whole:
+            distinct = "count(DISTINCT lead) FILTER (WHERE outreach > 0) AS leads_touched, "
+            distinct += "count(DISTINCT rep) AS active_reps, "
+        else:
+            distinct = "0::bigint AS leads_touched, 0::bigint AS active_reps, "
+            selects.append(_active_counts("day", "actives", pad))
+        names = ", ".join(f"x.{name}" for name in _DAY_MEASURES)
+        selects.insert(0, _DAY_COUNTS.format(names=names, distinct=distinct, sums=sums))
     else:
-        day_counts = _DAY_COUNTS.format(
-            names=", ".join(f"x.{name}" for name in _DAY_MEASURES), sums=sums
-        )
-    pad = ", NULL::bigint" * len(_DAY_MEASURES)
-    return (
-        "WITH"
-        + ",".join([ctes, *inserts])
-        + "\nUNION ALL".join([day_counts, *(_counts(grain, pad) for grain in grains)])
-    )
+        # A period built from its raw rows: every member is new (its table part was empty).
+        selects += [_RANGE_LEADS.format(grain=grain, pad=pad) for grain in grains]
+    selects += [_lead_counts(grain, pad) for grain in lead_grains]
+    selects += [_active_counts(grain, f"active_{grain}", pad) for grain in grains]
+    return sql + "\n" + "\nUNION ALL".join(selects)
 
 
 _MEASURE = {KpiMember.Kind.LEAD: "leads_touched", KpiMember.Kind.REP: "active_reps"}
-_STATEMENTS: dict[tuple[tuple[str, ...], bool, bool], str] = {}
+_STATEMENTS: dict[tuple[tuple[str, ...], bool, bool, bool], str] = {}
 
 
 def _offer(
@@ -340,39 +291,72 @@ def _offer(
     periods: dict[str, Period],
     lo: datetime,
     hi: datetime,
+    zone: zoneinfo.ZoneInfo,
     *,
     day: date | None = None,
     added: list[int] | None = None,
+    whole: bool = True,
+    pending: list[int] | None = None,
+    refreshing: list[date] = (),
 ) -> Counts:
     """Offer the members active in [lo, hi) to `periods` (one per grain); new counts.
+    Run it inside `_hashed_joins()`.
 
-    With `day` ([lo, hi) is that day), only members new to the day are offered, and the
-    result also holds the day's activity measures under the grain "day". With `added`
-    (the day's members are complete), only those activities of the day are read, and the
-    day's measures are their changes.
+    With `day` ([lo, hi) is that day), the result also holds the day's activity measures
+    under the grain "day". `added`: the day's activities not counted yet, when known (else
+    the periods must be built from raw rows, not offered); with `whole` False only they are
+    read, and the day's measures are changes. `pending`: the ids of every activity this
+    refresh has yet to count (those of `added` by default); `refreshing`: its days, whose
+    dirty marks it holds. Without `day`, the range is one period's whole range and the
+    counts are its exact counts.
     """
-    grains = tuple(grain for grain in ("week", "month", "quarter", "year") if grain in periods)
-    key = (grains, day is not None, added is not None)
+    grains = tuple(grain for grain in _COARSE if grain in periods)
+    listed = added is not None and day is not None
+    pending = pending if pending is not None else (added or [])
+    key = (grains, day is not None, listed, whole)
     if key not in _STATEMENTS:
-        _STATEMENTS[key] = _statement(list(grains), day=day is not None, added=added is not None)
+        _STATEMENTS[key] = _statement(grains, day=day is not None, listed=listed, whole=whole)
     params: dict[str, object] = {
-        "tenant": tenant_id, "lo": lo, "hi": hi, "day": day, "ids": added,
+        "tenant": tenant_id, "lo": lo, "hi": hi, "day": day, "ids": added, "tz": zone.key,
+        "pending": pending, "refreshing": list(refreshing),
     }  # fmt: skip
-    params |= {grain: period.start for grain, period in periods.items()}
-    added: Counts = {}
+    for grain, period in periods.items():
+        params[f"start_{grain}"], params[f"end_{grain}"] = period.start, period.end
+    if listed:
+        params["start_day"], params["end_day"] = day, day + timedelta(days=1)
+        starts = [period.start for period in periods.values()] + [day]
+        ends = [period.end for period in periods.values()] + [day + timedelta(days=1)]
+        params["wlo"], params["whi"] = bounds(min(starts), max(ends), zone)
+    added_counts: Counts = {}
     with connection.cursor() as cursor:
         cursor.execute(_STATEMENTS[key], params)
-        for grain, scope_type, scope_key, kind, count, *measures in cursor.fetchall():
-            bucket = added.setdefault(grain, {}).setdefault((scope_type, scope_key), {})
-            if kind == "d":
-                bucket.update(
-                    (name, value)
-                    for name, value in zip(_DAY_MEASURES, measures, strict=True)
-                    if value
-                )
-            elif count:
-                bucket[_MEASURE[kind]] = count
-    return added
+        rows = cursor.fetchall()
+    for grain, scope_type, scope_key, kind, count, *measures in rows:
+        bucket = added_counts.setdefault(grain, {}).setdefault((scope_type, scope_key), {})
+        if kind == "d":
+            bucket.update(
+                (name, value) for name, value in zip(_DAY_MEASURES, measures, strict=True) if value
+            )
+        elif count:
+            bucket[_MEASURE[kind]] = count
+    return added_counts
+
+
+@contextmanager
+def _hashed_joins() -> Iterator[None]:
+    """Settings for the member statements of the block.
+
+    TRICKY: the joins of their small sets must hash: the planner misjudges the sizes of the
+    statements' CTEs and nested a scan of one in a loop over another (seen: 300 ms instead
+    of 1). The LATERAL reads stay nested loops, as they must, but each such loop then costs
+    the planner's penalty for a disabled plan, so JIT is off too: the inflated estimate made
+    it compile every statement (600 ms each).
+    """
+    with (
+        connection.cursor() as cursor,
+        local_settings(cursor, enable_nestloop="off", jit="off"),
+    ):
+        yield
 
 
 def _stored_counts(periods: list[Period]) -> dict[Period, Rows]:
@@ -398,7 +382,7 @@ def _materialize(tenant_id: int, period: Period, zone: zoneinfo.ZoneInfo) -> Row
     lo, hi = period.bounds(zone)
     out: Rows = {}
     for (scope_type, scope_key), counts in (
-        _offer(tenant_id, {period.grain: period}, lo, hi).get(period.grain, {}).items()
+        _offer(tenant_id, {period.grain: period}, lo, hi, zone).get(period.grain, {}).items()
     ):
         out[(period.start, scope_type, scope_key)] = dict(counts)
     KpiMemberPeriod.objects.create(
@@ -419,11 +403,10 @@ def distinct_counts_for_days(
     the activity measures of `days` (counts and the days' own distinct counts, per day and
     scope), and the days whose measures are changes rather than values.
 
-    A period seen before gets the members new to its changed days added to its stored
-    counts; a period seen for the first time is built once from all of its raw rows.
-    `added`: days whose only change is the listed new activities; such a day whose members
-    are complete reads just those rows, and its measures are changes to add to its stored
-    ones. Any other day is read whole.
+    `added`: for each day whose only change is new activities, their ids. A period seen
+    before gets what is new to it added to its stored counts; a period seen for the first
+    time is built once from all of its raw rows. A day missing from `added` must have had
+    its members and its periods' dropped (`forget`): its periods are then built anew.
     """
     added = added or {}
     starts = {p.start for p in periods} | set(added)
@@ -434,38 +417,55 @@ def distinct_counts_for_days(
     fresh = [p for p in periods if (p.grain, p.start) not in materialized]
     kept = {(p.grain, p.start): p for p in periods if p not in fresh}
     result = _stored_counts(list(kept.values()))
-    for period in fresh:
-        result[period] = _materialize(tenant_id, period, zone)
-    fiscal_start = periods[0].fiscal_year_start_month
     activities: Rows = {}
     changed = {day for day in days if day in added and day in complete}
-    for day in sorted(set(days)):
-        enclosing = {
-            grain: kept[(grain, start)]
-            for grain in ("week", "month", "quarter", "year")
-            if (grain, start := period_containing(grain, day, fiscal_start).start) in kept
-        }
-        # NOTE: run even when no period containing the day is built: the statement also
-        # counts the day's activities and stores the day's members.
-        lo, hi = bounds(day, day + timedelta(days=1), zone)
-        ids = added[day] if day in changed else None
-        for grain, changes in _offer(tenant_id, enclosing, lo, hi, day=day, added=ids).items():
-            if grain == "day":
-                for (scope_type, scope_key), values in changes.items():
-                    if values:
-                        activities[(day, scope_type, scope_key)] = values
-                continue
-            period = enclosing[grain]
-            for (scope_type, scope_key), counts in changes.items():
-                bucket = result[period].setdefault((period.start, scope_type, scope_key), {})
-                for name, value in counts.items():
-                    bucket[name] = bucket.get(name, 0) + value
+    days = sorted(set(days))
+    with _hashed_joins():
+        for period in fresh:
+            result[period] = _materialize(tenant_id, period, zone)
+        for index, day in enumerate(days):
+            # The listed rows of this day and the next ones are not counted yet.
+            pending = [pk for later in days[index:] for pk in added.get(later, ())]
+            fiscal_start = periods[0].fiscal_year_start_month
+            enclosing = {
+                grain: kept[(grain, start)]
+                for grain in _COARSE
+                if (grain, start := period_containing(grain, day, fiscal_start).start) in kept
+            }
+            offered = _offer(
+                tenant_id, enclosing, *bounds(day, day + timedelta(days=1), zone), zone,
+                day=day, added=added.get(day), whole=day not in changed,
+                pending=pending, refreshing=days,
+            )  # fmt: skip
+            _add_day(day, enclosing, offered, result, activities)
     _mark_complete(tenant_id, days)
     return result, activities, changed
 
 
+def _add_day(
+    day: date,
+    enclosing: dict[str, Period],
+    offered: Counts,
+    result: dict[Period, Rows],
+    activities: Rows,
+) -> None:
+    """Add what a day offered: its periods' changes to `result`, its own activity measures
+    to `activities`."""
+    for grain, changes in offered.items():
+        if grain == "day":
+            for (scope_type, scope_key), values in changes.items():
+                if values:
+                    activities[(day, scope_type, scope_key)] = values
+            continue
+        period = enclosing[grain]
+        for (scope_type, scope_key), counts in changes.items():
+            bucket = result[period].setdefault((period.start, scope_type, scope_key), {})
+            for name, value in counts.items():
+                bucket[name] = bucket.get(name, 0) + value
+
+
 def _mark_complete(tenant_id: int, days: Iterable[date]) -> None:
-    """Record that every member of each of `days` is stored (after offering it whole or
+    """Record that every member of each of `days` is stored (after reading it whole or
     adding its new members to a complete set)."""
     KpiMemberPeriod.objects.bulk_create(
         [
@@ -508,10 +508,11 @@ def warm(
         )
     )
     fresh = [p for p in periods if (p.grain, p.start) not in built]
-    for period in fresh:
-        _materialize(tenant_id, period, zone)
-    for day in days:
-        lo, hi = bounds(day, day + timedelta(days=1), zone)
-        _offer(tenant_id, {}, lo, hi, day=day)
+    with _hashed_joins():
+        for period in fresh:
+            _materialize(tenant_id, period, zone)
+        for day in days:
+            lo, hi = bounds(day, day + timedelta(days=1), zone)
+            _offer(tenant_id, {}, lo, hi, zone, day=day)
     _mark_complete(tenant_id, days)
     return len(fresh)

@@ -522,13 +522,16 @@ def kpi_snapshots_refresh_days(
                 day: DayChange() if day in rescan else (changes or {}).get(day, DayChange())
                 for day in days
             }
-            if rescan:
-                pg_members.forget(
-                    periods=_enclosing_periods(rescan, tenant.fiscal_year_start_month),
-                    days=rescan,
-                )
             # The days' activities are read once, for their members and their day counts.
             activity_days = [day for day in days if changes[day].kinds & DirtyKind.ACTIVITIES]
+            # A day whose new activities are not listed (or whose rows changed) may hold
+            # rows counted before: its periods count their distinct members anew.
+            recount = [day for day in activity_days if changes[day].added_activities is None]
+            if recount:
+                pg_members.forget(
+                    periods=_enclosing_periods(recount, tenant.fiscal_year_start_month),
+                    days=recount,
+                )
             distinct, activities, added_days = pg_members.distinct_counts_for_days(
                 tenant_id=tenant.pk,
                 days=activity_days,

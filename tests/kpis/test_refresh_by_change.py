@@ -77,7 +77,8 @@ def _reps(tenant: Any) -> list[Any]:
 
 
 class _Recorder:
-    """Records what each day-offer of pg_members read: the added ids, or None (whole day)."""
+    """Records what each day-offer of pg_members read: only the added ids, or None (the
+    whole day)."""
 
     def __init__(self, monkeypatch: Any) -> None:
         self.calls: list[tuple[Any, list[int] | None]] = []
@@ -85,7 +86,8 @@ class _Recorder:
 
         def offer(*args: Any, **kwargs: Any) -> Any:
             if kwargs.get("day") is not None:
-                self.calls.append((kwargs["day"], kwargs.get("added")))
+                whole = kwargs.get("whole", True)
+                self.calls.append((kwargs["day"], None if whole else kwargs.get("added")))
             return original(*args, **kwargs)
 
         monkeypatch.setattr(pg_members, "_offer", offer)
@@ -325,6 +327,35 @@ def test_a_write_landing_during_the_warm_up_drops_the_members_it_may_be_in(
         ).exists()
         monkeypatch.undo()
         kpi_snapshots_refresh_dirty(tenant=tenant_a)
+        incremental = _table()
+        kpi_snapshots_rebuild(tenant=tenant_a)
+        assert _diff(_table(), incremental) == []
+
+
+@pytest.mark.postgres
+def test_activities_listed_by_a_day_left_for_the_next_refresh_are_not_taken_as_counted(
+    tenant_a: Any,
+) -> None:
+    reps = _reps(tenant_a)
+    first, second = (dt.datetime(2026, 4, day, 3, tzinfo=UTC) for day in (2, 3))
+    with tenant_context(tenant_a):
+        lead = pipeline_services.lead_create(tenant=tenant_a, company="C", created_at=first)
+        other = pipeline_services.lead_create(tenant=tenant_a, company="D", created_at=first)
+        pipeline_services.activity_create(
+            tenant=tenant_a, lead=other, rep=reps[0], type="call", occurred_at=first
+        )
+        kpi_snapshots_refresh_dirty(tenant=tenant_a)
+        # given a lead's first calls on two days of one week, each day listing its call
+        for at in (first, second):
+            pipeline_services.activity_create(
+                tenant=tenant_a, lead=lead, rep=reps[1], type="call", occurred_at=at
+            )
+        # when the days are refreshed one per refresh
+        assert kpi_snapshots_refresh_dirty(tenant=tenant_a, limit=1).days == 1
+        assert kpi_snapshots_refresh_dirty(tenant=tenant_a, limit=1).days == 1
+        # then the lead counts once in the week and month, as a rebuild says
+        week = KpiSnapshot.objects.get(grain="week", scope_type="tenant")
+        assert week.leads_touched == 2
         incremental = _table()
         kpi_snapshots_rebuild(tenant=tenant_a)
         assert _diff(_table(), incremental) == []

@@ -22,7 +22,7 @@ from django.db import connection, transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
 
-from kpis import aggregates, pg_aggregates, pg_members
+from kpis import aggregates, pg_aggregates, pg_literals, pg_members
 from kpis.catalogue import ADDITIVE_MEASURES, DISTINCT_MEASURES
 from kpis.models import KpiSnapshot
 from kpis.periods import COARSE_GRAINS, Grain, Period, period_containing
@@ -88,15 +88,6 @@ _KEY_COLUMNS: tuple[str, ...] = (
 )  # fmt: skip
 
 
-def _array(values: Iterable[Any]) -> str:
-    """A PostgreSQL array literal of numbers (ints and Decimals print as valid input).
-
-    NOTE: psycopg adapts a list element by element (about 8 ms per 10,000 numbers); a day
-    rebuild sends some 300,000 of them, and formatting one literal per column is 3x cheaper.
-    """
-    return "{" + ",".join(map(str, values)) + "}"
-
-
 def _unnest(entries: list[Entry]) -> tuple[str, dict[str, Any]]:
     """A SELECT of `entries` from one array per column, and its parameters.
 
@@ -105,10 +96,12 @@ def _unnest(entries: list[Entry]) -> tuple[str, dict[str, Any]]:
     """
     types = {field.column: field.db_type(connection) for field in KpiSnapshot._meta.concrete_fields}
     params: dict[str, Any] = {
-        f"e_{name}": [entry[index] for entry in entries] for index, name in enumerate(_KEY_COLUMNS)
+        f"e_{name}": pg_literals.texts(entry[index] for entry in entries)
+        for index, name in enumerate(_KEY_COLUMNS)
     }
     params |= {
-        f"e_{name}": _array(entry[5].get(name, 0) for entry in entries) for name in _MEASURE_COLUMNS
+        f"e_{name}": pg_literals.numbers(entry[5].get(name, 0) for entry in entries)
+        for name in _MEASURE_COLUMNS
     }
     columns = (*_KEY_COLUMNS, *_MEASURE_COLUMNS)
     arrays = ", ".join(f"%(e_{name})s::{types[name]}[]" for name in columns)
@@ -464,12 +457,12 @@ def _write_periods(
         "grains": [p.grain for p in periods],
         "starts": [p.start for p in periods],
         "ends": [p.end for p in periods],
-        "d_grains": [row[0] for row in d_rows],
-        "d_starts": [row[1] for row in d_rows],
-        "d_types": [row[2] for row in d_rows],
-        "d_keys": [row[3] for row in d_rows],
-        "d_leads": _array(row[4].get("leads_touched", 0) for row in d_rows),
-        "d_reps": _array(row[4].get("active_reps", 0) for row in d_rows),
+        "d_grains": pg_literals.texts(row[0] for row in d_rows),
+        "d_starts": pg_literals.texts(row[1] for row in d_rows),
+        "d_types": pg_literals.texts(row[2] for row in d_rows),
+        "d_keys": pg_literals.texts(row[3] for row in d_rows),
+        "d_leads": pg_literals.numbers(row[4].get("leads_touched", 0) for row in d_rows),
+        "d_reps": pg_literals.numbers(row[4].get("active_reps", 0) for row in d_rows),
     }
     if days is None:
         sql = _REBUILD_ROLLUP

@@ -240,13 +240,14 @@ def _by_grain_sql() -> str:
 def local_settings(cursor: Any, **settings: str) -> Iterator[None]:
     """PostgreSQL settings for the statements of the block, restored after it.
 
-    Set with is_local: a failed block needs no restoring, its rollback undoes them.
+    Set with is_local: a failed block needs no restoring, its rollback undoes them. Each
+    setting is read before it is set, in one statement (a target list is evaluated in order).
     """
     names = list(settings)
-    cursor.execute("SELECT " + ", ".join("current_setting(%s)" for _ in names), names)
-    previous = cursor.fetchone()
+    swap = "SELECT " + ", ".join("current_setting(%s), set_config(%s, %s, true)" for _ in names)
+    cursor.execute(swap, [v for name in names for v in (name, name, settings[name])])
+    previous = cursor.fetchone()[::2]
     assign = "SELECT " + ", ".join("set_config(%s, %s, true)" for _ in names)
-    cursor.execute(assign, [v for name in names for v in (name, settings[name])])
     yield
     cursor.execute(assign, [v for pair in zip(names, previous, strict=True) for v in pair])
 

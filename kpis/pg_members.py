@@ -31,16 +31,15 @@ source; a change of either is reflected exactly by the next full rebuild.
 from __future__ import annotations
 
 import zoneinfo
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 
 from django.db import connection
-from django.db.models import Q
 
 from kpis import pg_literals
 from kpis.aggregates import Rows, bounds
-from kpis.models import KpiMember, KpiMemberPeriod, KpiSnapshot
+from kpis.models import KpiMember, KpiMemberPeriod
 from kpis.periods import Grain, Period, period_containing
 from kpis.pg_aggregates import ACTIVITY_COUNTS, local_settings
 
@@ -372,20 +371,26 @@ def _hashed_joins() -> Iterator[None]:
         yield
 
 
-def _stored_counts(periods: list[Period]) -> dict[Period, Rows]:
+def _stored_counts(tenant_id: int, periods: list[Period]) -> dict[Period, Rows]:
     out: dict[Period, Rows] = {period: {} for period in periods}
+    if not periods:
+        return out
     by_start = {(p.grain, p.start): p for p in periods}
-    condition = Q(pk__in=[])
-    for period in periods:
-        condition |= Q(grain=period.grain, period_start=period.start)
-    for row in KpiSnapshot.objects.filter(condition).values(
-        "grain", "period_start", "scope_type", "scope_key", "leads_touched", "active_reps"
-    ):
-        period = by_start[(row["grain"], row["period_start"])]
-        out[period][(period.start, row["scope_type"], row["scope_key"])] = {
-            "leads_touched": row["leads_touched"],
-            "active_reps": row["active_reps"],
-        }
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT s.grain, s.period_start, s.scope_type, s.scope_key, s.leads_touched,"
+            " s.active_reps FROM kpis_kpisnapshot s"
+            " JOIN unnest(%s::text[], %s::date[]) AS p(grain, period_start)"
+            " ON s.grain = p.grain AND s.period_start = p.period_start"
+            " WHERE s.tenant_id = %s",
+            [[p.grain for p in periods], [p.start for p in periods], tenant_id],
+        )
+        for grain, start, scope_type, scope_key, leads, reps in cursor.fetchall():
+            period = by_start[(grain, start)]
+            out[period][(start, scope_type, scope_key)] = {
+                "leads_touched": leads,
+                "active_reps": reps,
+            }
     return out
 
 
@@ -429,7 +434,7 @@ def distinct_counts_for_days(
     complete = {start for grain, start in materialized if grain == Grain.DAY}
     fresh = [p for p in periods if (p.grain, p.start) not in materialized]
     kept = {(p.grain, p.start): p for p in periods if p not in fresh}
-    result = _stored_counts(list(kept.values()))
+    result = _stored_counts(tenant_id, list(kept.values()))
     activities: Rows = {}
     changed = {day for day in days if day in added and day in complete}
     days = sorted(set(days))
@@ -451,7 +456,7 @@ def distinct_counts_for_days(
                 pending=pending, refreshing=days,
             )  # fmt: skip
             _add_day(day, enclosing, offered, result, activities)
-    _mark_complete(tenant_id, days)
+    _mark_complete(tenant_id, set(days) - complete)
     return result, activities, changed
 
 
@@ -477,9 +482,11 @@ def _add_day(
                 bucket[name] = bucket.get(name, 0) + value
 
 
-def _mark_complete(tenant_id: int, days: Iterable[date]) -> None:
+def _mark_complete(tenant_id: int, days: Collection[date]) -> None:
     """Record that every member of each of `days` is stored (after reading it whole or
     adding its new members to a complete set)."""
+    if not days:
+        return
     KpiMemberPeriod.objects.bulk_create(
         [
             KpiMemberPeriod(tenant_id=tenant_id, grain=Grain.DAY, period_start=day)

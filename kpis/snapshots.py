@@ -325,7 +325,7 @@ dist AS (
     SELECT * FROM unnest(%(d_grains)s::text[], %(d_starts)s::date[], %(d_types)s::text[],
                          %(d_keys)s::text[], %(d_leads)s::bigint[], %(d_reps)s::bigint[])
         AS d(grain, period_start, scope_type, scope_key, leads_touched, active_reps)
-),{ctes}
+),
 sums AS (
     SELECT grain, period_start, scope_type, scope_key, {sums}
     FROM ({sources}) x
@@ -339,7 +339,7 @@ merged AS (
 SELECT %(tenant)s, %(at)s, m.grain, m.period_start, p.period_end, m.scope_type, m.scope_key,
        {columns}
 FROM merged m JOIN per p USING (grain, period_start)
-WHERE NOT ({all_zero}){guard}
+WHERE NOT ({all_zero})
 """
 
 # Every day row of the periods (a rebuild).
@@ -350,51 +350,95 @@ _FROM_DAYS = """
         ON s.tenant_id = %(tenant)s AND s.grain = 'day'
         AND s.period_start >= p.period_start AND s.period_start < p.period_end"""
 
-# TRICKY: a refresh replaces the changed days' rows and moves each enclosing period by the
+# TRICKY: a refresh sets the changed days' rows and moves each enclosing period by the
 # difference, in one statement: the period's old row plus the days' new rows minus their
 # old rows (sums of stored values, so exact). Reading every day row of a fiscal year would
-# cost more than the rest of the refresh. Sub-statements of one statement run in no set
-# order, so each insert waits for the delete of the same keys through an uncorrelated
-# subquery on it (evaluated once, before the insert's first row); rows deleted by this
-# transaction then no longer block their keys.
-_DELTA_CTES = """
-old_days AS (
-    DELETE FROM kpis_kpisnapshot s
+# cost more than the rest of the refresh. The rows are rewritten in place: a key already
+# stored is updated (no index entry or foreign-key check when the update stays on its page,
+# which the table's fillfactor leaves room for), a new one inserted, and one whose measures
+# all became zero deleted; the sub-statements touch disjoint rows.
+_SYNC = """
+WITH per AS (
+    SELECT * FROM unnest(%(grains)s::text[], %(starts)s::date[], %(ends)s::date[])
+        AS p(grain, period_start, period_end)
+),
+dist AS (
+    SELECT * FROM unnest(%(d_grains)s::text[], %(d_starts)s::date[], %(d_types)s::text[],
+                         %(d_keys)s::text[], %(d_leads)s::bigint[], %(d_reps)s::bigint[])
+        AS d(grain, period_start, scope_type, scope_key, leads_touched, active_reps)
+),
+new_days AS MATERIALIZED (
+    {rows}
+),
+old_days AS MATERIALIZED (
+    SELECT s.id, s.grain, s.period_start, s.scope_type, s.scope_key, {summed}
+    FROM kpis_kpisnapshot s
     WHERE s.tenant_id = %(tenant)s AND s.grain = 'day' AND s.period_start = ANY(%(days)s::date[])
       -- NOTE: bounds the index range; the planner filters the array over every day row.
       AND s.period_start BETWEEN %(first_day)s AND %(last_day)s
-    RETURNING s.period_start, s.scope_type, s.scope_key, {summed}
 ),
-new_days AS (
+old_periods AS MATERIALIZED (
+    SELECT s.id, s.grain, s.period_start, s.scope_type, s.scope_key, {summed}
+    FROM per p
+    JOIN kpis_kpisnapshot s
+        ON s.tenant_id = %(tenant)s AND s.grain = p.grain AND s.period_start = p.period_start
+),
+sums AS (
+    SELECT grain, period_start, scope_type, scope_key, {sums}
+    FROM (
+        SELECT grain, period_start, scope_type, scope_key, {plain} FROM old_periods
+        UNION ALL
+        SELECT p.grain, p.period_start, n.scope_type, n.scope_key, {new}
+        FROM new_days n
+        JOIN per p ON n.period_start >= p.period_start AND n.period_start < p.period_end
+        UNION ALL
+        SELECT p.grain, p.period_start, o.scope_type, o.scope_key, {negated}
+        FROM old_days o
+        JOIN per p ON o.period_start >= p.period_start AND o.period_start < p.period_end
+    ) x
+    GROUP BY 1, 2, 3, 4
+),
+merged AS (
+    SELECT grain, period_start, scope_type, scope_key, {merged}
+    FROM sums FULL JOIN dist USING (grain, period_start, scope_type, scope_key)
+),
+target AS (
+    SELECT grain, period_start, period_end, scope_type, scope_key, {columns} FROM new_days
+    UNION ALL
+    SELECT m.grain, m.period_start, p.period_end, m.scope_type, m.scope_key, {m_columns}
+    FROM merged m JOIN per p USING (grain, period_start)
+),
+changes AS MATERIALIZED (
+    SELECT o.id, t.*, t.grain IS NULL OR ({all_zero}) AS gone
+    FROM (SELECT id, grain, period_start, scope_type, scope_key FROM old_days
+          UNION ALL
+          SELECT id, grain, period_start, scope_type, scope_key FROM old_periods) o
+    FULL JOIN target t USING (grain, period_start, scope_type, scope_key)
+),
+updated AS (
+    UPDATE kpis_kpisnapshot s SET computed_at = %(at)s, {assign}
+    FROM changes c
+    WHERE s.id = c.id AND NOT c.gone
+    RETURNING 1
+),
+deleted AS (
+    DELETE FROM kpis_kpisnapshot s USING changes c WHERE s.id = c.id AND c.gone
+),
+inserted AS (
     {insert}
-    SELECT %(tenant)s, %(at)s, e.* FROM ({rows}) e
-    WHERE (SELECT count(*) FROM old_days) >= 0
-    RETURNING period_start, scope_type, scope_key, {summed_plain}
-),
-old_periods AS (
-    DELETE FROM kpis_kpisnapshot s USING per p
-    WHERE s.tenant_id = %(tenant)s AND s.grain = p.grain AND s.period_start = p.period_start
-    RETURNING s.grain, s.period_start, s.scope_type, s.scope_key, {summed}
-),"""
-
-_FROM_DELTA = """
-    SELECT * FROM old_periods
-    UNION ALL
-    SELECT p.grain, p.period_start, n.scope_type, n.scope_key, {new}
-    FROM new_days n
-    JOIN per p ON n.period_start >= p.period_start AND n.period_start < p.period_end
-    UNION ALL
-    SELECT p.grain, p.period_start, o.scope_type, o.scope_key, {negated}
-    FROM old_days o
-    JOIN per p ON o.period_start >= p.period_start AND o.period_start < p.period_end"""
+    SELECT %(tenant)s, %(at)s, {key_columns}, {columns}
+    FROM changes c
+    WHERE c.id IS NULL AND NOT c.gone
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM updated) + (SELECT count(*) FROM inserted)
+"""
 
 
-def _rollup_sql(*, ctes: str = "", sources: str, guard: str = "") -> str:
+def _rollup_sql(*, sources: str) -> str:
     columns = ", ".join((*_KEY_COLUMNS, *_MEASURE_COLUMNS))
     return _ROLLUP.format(
-        ctes=ctes,
         sources=sources,
-        guard=guard,
         sums=", ".join(f"sum({name}) AS {name}" for name in SUMMED_COLUMNS),
         merged=", ".join(f"coalesce({name}, 0) AS {name}" for name in _MEASURE_COLUMNS),
         insert=_INSERT.format(columns=columns),
@@ -410,17 +454,23 @@ def _summed(alias: str, sign: str = "") -> str:
 _REBUILD_ROLLUP = _rollup_sql(sources=_FROM_DAYS.format(summed=_summed("s")))
 
 
-def _refresh_rollup(rows: str) -> str:
-    columns = ", ".join((*_KEY_COLUMNS, *_MEASURE_COLUMNS))
-    ctes = _DELTA_CTES.format(
-        summed=_summed("s"),
-        summed_plain=", ".join(SUMMED_COLUMNS),
-        insert=_INSERT.format(columns=columns),
+def _refresh_sync(rows: str) -> str:
+    columns = ", ".join(_MEASURE_COLUMNS)
+    return _SYNC.format(
         rows=rows,
+        summed=_summed("s"),
+        plain=", ".join(SUMMED_COLUMNS),
+        new=_summed("n"),
+        negated=_summed("o", "-"),
+        sums=", ".join(f"sum({name}) AS {name}" for name in SUMMED_COLUMNS),
+        columns=columns,
+        m_columns=", ".join(f"m.{name}" for name in _MEASURE_COLUMNS),
+        merged=", ".join(f"coalesce({name}, 0) AS {name}" for name in _MEASURE_COLUMNS),
+        all_zero=" AND ".join(f"t.{name} = 0" for name in _MEASURE_COLUMNS),
+        assign=", ".join(f"{name} = c.{name}" for name in _MEASURE_COLUMNS),
+        insert=_INSERT.format(columns=", ".join((*_KEY_COLUMNS, *_MEASURE_COLUMNS))),
+        key_columns=", ".join(f"c.{name}" for name in _KEY_COLUMNS),
     )
-    sources = _FROM_DELTA.format(new=_summed("n"), negated=_summed("o", "-"))
-    guard = "\n  AND (SELECT count(*) FROM old_periods) >= 0"
-    return _rollup_sql(ctes=ctes, sources=sources, guard=guard)
 
 
 def _write_periods(
@@ -465,21 +515,19 @@ def _write_periods(
         "d_reps": pg_literals.numbers(row[4].get("active_reps", 0) for row in d_rows),
     }
     if days is None:
-        sql = _REBUILD_ROLLUP
-        written = 0
-    else:
-        day_list, entries = days
-        rows, day_params = _unnest(entries)
-        sql = _refresh_rollup(rows)
-        params |= day_params | {
-            "days": day_list,
-            "first_day": min(day_list),
-            "last_day": max(day_list),
-        }
-        written = len(entries)
+        with connection.cursor() as cursor:
+            cursor.execute(_REBUILD_ROLLUP, params)
+            return cursor.rowcount
+    day_list, entries = days
+    rows, day_params = _unnest(entries)
+    params |= day_params | {
+        "days": day_list,
+        "first_day": min(day_list),
+        "last_day": max(day_list),
+    }
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return written + cursor.rowcount
+        cursor.execute(_refresh_sync(rows), params)
+        return cursor.fetchone()[0]
 
 
 def kpi_snapshots_refresh_days(

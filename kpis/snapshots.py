@@ -313,10 +313,8 @@ def _write_period(
     return _insert(tenant, entries, at)
 
 
-# TRICKY: a coarse row exists when any of its measures is non-zero, as a day row does: the
-# day sums of a scope can all be zero (a weighted pipeline change undone within the period)
-# while its distinct counts are not (a meeting makes a rep active), and the other way round.
-_ROLLUP = """
+# The periods a statement writes, and their distinct counts (computed before it).
+_PERIODS = """
 WITH per AS (
     SELECT * FROM unnest(%(grains)s::text[], %(starts)s::date[], %(ends)s::date[])
         AS p(grain, period_start, period_end)
@@ -325,7 +323,14 @@ dist AS (
     SELECT * FROM unnest(%(d_grains)s::text[], %(d_starts)s::date[], %(d_types)s::text[],
                          %(d_keys)s::text[], %(d_leads)s::bigint[], %(d_reps)s::bigint[])
         AS d(grain, period_start, scope_type, scope_key, leads_touched, active_reps)
-),
+),"""
+
+# TRICKY: a coarse row exists when any of its measures is non-zero, as a day row does: the
+# day sums of a scope can all be zero (a weighted pipeline change undone within the period)
+# while its distinct counts are not (a meeting makes a rep active), and the other way round.
+_ROLLUP = (
+    _PERIODS
+    + """
 sums AS (
     SELECT grain, period_start, scope_type, scope_key, {sums}
     FROM ({sources}) x
@@ -341,6 +346,7 @@ SELECT %(tenant)s, %(at)s, m.grain, m.period_start, p.period_end, m.scope_type, 
 FROM merged m JOIN per p USING (grain, period_start)
 WHERE NOT ({all_zero})
 """
+)
 
 # Every day row of the periods (a rebuild).
 _FROM_DAYS = """
@@ -357,16 +363,9 @@ _FROM_DAYS = """
 # stored is updated (no index entry or foreign-key check when the update stays on its page,
 # which the table's fillfactor leaves room for), a new one inserted, and one whose measures
 # all became zero deleted; the sub-statements touch disjoint rows.
-_SYNC = """
-WITH per AS (
-    SELECT * FROM unnest(%(grains)s::text[], %(starts)s::date[], %(ends)s::date[])
-        AS p(grain, period_start, period_end)
-),
-dist AS (
-    SELECT * FROM unnest(%(d_grains)s::text[], %(d_starts)s::date[], %(d_types)s::text[],
-                         %(d_keys)s::text[], %(d_leads)s::bigint[], %(d_reps)s::bigint[])
-        AS d(grain, period_start, scope_type, scope_key, leads_touched, active_reps)
-),
+_SYNC = (
+    _PERIODS
+    + """
 new_days AS MATERIALIZED (
     {rows}
 ),
@@ -433,6 +432,7 @@ inserted AS (
 )
 SELECT (SELECT count(*) FROM updated) + (SELECT count(*) FROM inserted)
 """
+)
 
 
 def _rollup_sql(*, sources: str) -> str:

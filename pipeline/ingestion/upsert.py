@@ -48,20 +48,16 @@ def records_upsert(
     rows: Sequence[Row],
     before: Sequence[str] = (),
     now: dt.datetime,
-    returning: bool = True,
 ) -> Upserted:
     """Insert or update `rows` of `model` (attnames in `columns`) in `tenant`; see the module.
 
-    External ids must be unique within `rows` (the parser rejects duplicates first). With
-    `returning=False` the `ids` of created rows are not fetched (stored rows' ids always are).
+    External ids must be unique within `rows` (the parser rejects duplicates first).
     """
     if not rows:
         return Upserted()
     if connection.vendor == "postgresql":
-        return _upsert_postgresql(
-            model, tenant, source_system, columns, rows, before, now, returning
-        )
-    return _upsert_portable(model, tenant, source_system, columns, rows, before, now, returning)
+        return _upsert_postgresql(model, tenant, source_system, columns, rows, before, now)
+    return _upsert_portable(model, tenant, source_system, columns, rows, before, now)
 
 
 class _AnyOf(Lookup):
@@ -122,7 +118,6 @@ def _upsert_postgresql(
     rows: Sequence[Row],
     before: Sequence[str],
     now: dt.datetime,
-    returning: bool,
 ) -> Upserted:
     qn = connection.ops.quote_name
     table = qn(model._meta.db_table)
@@ -195,11 +190,10 @@ def _upsert_postgresql(
                 params.append(list(stored))
             cursor.execute(
                 f"INSERT INTO {table} ({insert_cols}) SELECT {selected} FROM {stage} s{only_new}"
-                f"{' RETURNING external_id, id' if returning else ''}",
+                " RETURNING external_id, id",
                 params,
             )
-            if returning:
-                result.ids.update(cursor.fetchall())
+            result.ids.update(cursor.fetchall())
         if result.updated:
             auto_now = _auto_now(model)
             assignments = ", ".join(
@@ -257,7 +251,6 @@ def _upsert_portable(
     rows: Sequence[Row],
     before: Sequence[str],
     now: dt.datetime,
-    returning: bool,
 ) -> Upserted:
     """The same upsert without COPY or ON CONFLICT: one SELECT, then executemany writes."""
     qn = connection.ops.quote_name
@@ -308,12 +301,11 @@ def _upsert_portable(
                     for row in new
                 ],
             )
-            if returning:
-                result.ids.update(
-                    manager.filter(
-                        external_id_in([row[0] for row in new]), source_system=source_system
-                    ).values_list("external_id", "pk")
-                )
+            result.ids.update(
+                manager.filter(
+                    external_id_in([row[0] for row in new]), source_system=source_system
+                ).values_list("external_id", "pk")
+            )
     auto_now = [f.attname for f in _auto_now(model)]
     rows_update(
         model=model,

@@ -1,4 +1,5 @@
-"""App config for kpis: refreshes snapshots on dirty days; gives new tenants a default tree."""
+"""App config for kpis: refreshes snapshots on dirty days, rebuilds them when a rep changes
+team; gives new tenants a default tree."""
 
 from django.apps import AppConfig
 
@@ -8,10 +9,15 @@ class KpisConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from kpis.refresh import kpi_refresh_schedule
+        from django.db.models.signals import post_save, pre_save
+
+        from kpis.refresh import kpi_refresh_schedule, membership_team_moved, membership_team_watch
         from kpis.trees import kpi_tree_seed_default
         from pipeline.dirty import register_dirty_listener
         from tenants.hooks import register_tenant_created
+        from tenants.models import Membership
 
         register_dirty_listener(kpi_refresh_schedule)
         register_tenant_created(kpi_tree_seed_default)
+        pre_save.connect(membership_team_watch, sender=Membership, dispatch_uid="kpis-team-watch")
+        post_save.connect(membership_team_moved, sender=Membership, dispatch_uid="kpis-team-moved")

@@ -1,8 +1,12 @@
-"""Scheduling snapshot refreshes: one queued refresh per tenant, however many writes arrive."""
+"""Scheduling snapshot refreshes: one queued refresh per tenant, however many writes arrive;
+and a rebuild when a rep moves to another team (team numbers follow the rep's current team)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.cache import cache
+from django.db import transaction
 
 QUEUED_TTL_SECONDS = 30
 
@@ -29,3 +33,44 @@ def kpi_refresh_schedule(tenant_id: int) -> bool:
 def kpi_refresh_started(tenant_id: int) -> None:
     """Clear the queued flag as a refresh starts: writes from now on queue a new one."""
     cache.delete(_queued_key(tenant_id))
+
+
+def _rebuild_key(tenant_id: int) -> str:
+    return f"kpis:rebuild-queued:{tenant_id}"
+
+
+def kpi_rebuild_schedule(tenant_id: int) -> bool:
+    """Queue a full rebuild of the tenant unless one is queued and not yet started.
+
+    A rep's activities, leads and deals count for the rep's current team, so moving a rep
+    re-attributes the rep's whole history: only a rebuild recounts it.
+    """
+    from kpis.tasks import rebuild_tenant_task
+
+    if not cache.add(_rebuild_key(tenant_id), 1, timeout=QUEUED_TTL_SECONDS):
+        return False
+    rebuild_tenant_task.delay(tenant_id)
+    return True
+
+
+def kpi_rebuild_started(tenant_id: int) -> None:
+    """Clear the queued flag as a rebuild starts: team moves from now on queue a new one."""
+    cache.delete(_rebuild_key(tenant_id))
+
+
+def membership_team_watch(sender: Any, instance: Any, **kwargs: Any) -> None:
+    """pre_save of a Membership: remember the team it had, to see a move after the save."""
+    previous = None
+    if instance.pk is not None:
+        previous = (
+            sender.all_tenants.filter(pk=instance.pk).values_list("team_id", flat=True).first()
+        )
+    instance._kpi_previous_team_id = previous
+
+
+def membership_team_moved(sender: Any, instance: Any, created: bool, **kwargs: Any) -> None:
+    """post_save of a Membership: after commit, rebuild its tenant when a rep changed team."""
+    if created or getattr(instance, "_kpi_previous_team_id", None) == instance.team_id:
+        return
+    tenant_id = instance.tenant_id
+    transaction.on_commit(lambda: kpi_rebuild_schedule(tenant_id))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from kpis.refresh import kpi_refresh_started
+from kpis.refresh import kpi_rebuild_started, kpi_refresh_started
 from kpis.snapshots import (
     kpi_snapshots_rebuild,
     kpi_snapshots_refresh_dirty,
@@ -49,6 +49,7 @@ def refresh_dirty_sweep_task() -> list[int]:
 @shared_task(name="kpis.rebuild_tenant", acks_late=True, reject_on_worker_lost=True)
 def rebuild_tenant_task(tenant_id: int) -> dict[str, int]:
     """Recompute the tenant's snapshots from raw rows, then prepare its open periods."""
+    kpi_rebuild_started(tenant_id)
     analyze_stale_tables()
     with tenant_context(tenant_id):
         tenant = Tenant.objects.get(pk=tenant_id)
@@ -61,7 +62,7 @@ def rebuild_tenant_task(tenant_id: int) -> dict[str, int]:
 @shared_task(name="kpis.rebuild_all", acks_late=True)
 def rebuild_all_task() -> list[int]:
     """Nightly: queue a full rebuild per tenant (corrects what incremental refreshes cannot
-    see, such as a rep moved to another team or a deleted activity)."""
+    see, such as an activity deleted outside the services)."""
     with dangerously_all_tenants():
         tenant_ids = sorted(Tenant.objects.values_list("pk", flat=True))
     for tenant_id in tenant_ids:

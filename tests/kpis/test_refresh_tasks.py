@@ -149,3 +149,58 @@ def test_a_refresh_that_dies_midway_changes_nothing_and_leaves_the_days_dirty(
     monkeypatch.undo()
     refresh_tenant_task.run(tenant_a.pk)
     assert _calls_on(tenant_a, dt.date(2026, 6, 1)) == 2
+
+
+@pytest.mark.django_db
+def test_moving_a_rep_to_another_team_queues_one_rebuild_that_moves_the_team_numbers(
+    tenant_a: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    from kpis.tasks import rebuild_tenant_task
+    from tenants import services
+    from tenants.scopes import Role
+    from tests.factories import TeamFactory, UserFactory
+
+    cache.clear()
+    queued: list[int] = []
+    monkeypatch.setattr(rebuild_tenant_task, "delay", queued.append)
+    east, west = (
+        TeamFactory(tenant=tenant_a, name="East"),
+        TeamFactory(tenant=tenant_a, name="West"),
+    )
+    # given a rep of East with a call, refreshed (adding the rep queues nothing)
+    with django_capture_on_commit_callbacks(execute=True):
+        rep = services.membership_add(
+            tenant=tenant_a, user=UserFactory(username="moved"), role=Role.REP, team=east
+        )
+    with tenant_context(tenant_a):
+        lead = pipeline_services.lead_create(tenant=tenant_a, company="A社", created_at=AT)
+        pipeline_services.activity_create(
+            tenant=tenant_a, lead=lead, rep=rep, type="call", occurred_at=AT
+        )
+    refresh_tenant_task.run(tenant_a.pk)
+    assert queued == []
+
+    def team_calls() -> dict[str, int]:
+        with tenant_context(tenant_a):
+            return dict(
+                KpiSnapshot.objects.filter(grain="month", scope_type="team").values_list(
+                    "scope_key", "calls"
+                )
+            )
+
+    assert team_calls() == {str(east.pk): 1}
+    # when the rep is saved unchanged, then moved three times before the rebuild starts
+    with django_capture_on_commit_callbacks(execute=True), tenant_context(tenant_a):
+        rep.save()
+        assert queued == []
+        for team in (west, east, west):
+            rep.team = team
+            rep.save()
+        rep.display_name = "Moved"
+        rep.save()
+    assert queued == [tenant_a.pk]
+    # then one rebuild is queued, and it moves the call to West
+    rebuild_tenant_task.run(tenant_a.pk)
+    assert team_calls() == {str(west.pk): 1}

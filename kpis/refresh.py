@@ -15,6 +15,16 @@ def _queued_key(tenant_id: int) -> str:
     return f"kpis:refresh-queued:{tenant_id}"
 
 
+def _queue_once(key: str, task: Any, tenant_id: int) -> bool:
+    """Queue `task` for the tenant unless the flag `key` says one is queued, not started."""
+    # NOTE: the flag expires on its own so a lost task cannot block the next one for long;
+    # the periodic sweep and the nightly rebuild pick up whatever a lost task left.
+    if not cache.add(key, 1, timeout=QUEUED_TTL_SECONDS):
+        return False
+    task.delay(tenant_id)
+    return True
+
+
 def kpi_refresh_schedule(tenant_id: int) -> bool:
     """Queue a dirty-day refresh of the tenant unless one is queued and not yet started.
 
@@ -22,12 +32,7 @@ def kpi_refresh_schedule(tenant_id: int) -> bool:
     """
     from kpis.tasks import refresh_tenant_task
 
-    # NOTE: the flag expires on its own so a lost task cannot block refreshes for long; the
-    # periodic sweep picks up whatever a lost task left dirty.
-    if not cache.add(_queued_key(tenant_id), 1, timeout=QUEUED_TTL_SECONDS):
-        return False
-    refresh_tenant_task.delay(tenant_id)
-    return True
+    return _queue_once(_queued_key(tenant_id), refresh_tenant_task, tenant_id)
 
 
 def kpi_refresh_started(tenant_id: int) -> None:
@@ -47,10 +52,7 @@ def kpi_rebuild_schedule(tenant_id: int) -> bool:
     """
     from kpis.tasks import rebuild_tenant_task
 
-    if not cache.add(_rebuild_key(tenant_id), 1, timeout=QUEUED_TTL_SECONDS):
-        return False
-    rebuild_tenant_task.delay(tenant_id)
-    return True
+    return _queue_once(_rebuild_key(tenant_id), rebuild_tenant_task, tenant_id)
 
 
 def kpi_rebuild_started(tenant_id: int) -> None:

@@ -32,6 +32,8 @@ from tenants.models import Tenant
 logger = logging.getLogger(__name__)
 
 SUMMED_COLUMNS: tuple[str, ...] = (*ADDITIVE_MEASURES, "weighted_pipeline_change")
+# Beyond this many listed (added) activities in one refresh, its days are recounted instead.
+MAX_LISTED_PER_REFRESH = 20_000
 DISTINCT_COLUMNS: tuple[str, ...] = DISTINCT_MEASURES
 BULK_BATCH = 2000
 
@@ -565,6 +567,11 @@ def kpi_snapshots_refresh_days(
             }
             # The days' activities are read once, for their members and their day counts.
             activity_days = [day for day in days if changes[day].kinds & DirtyKind.ACTIVITIES]
+            listed = sum(len(changes[day].added_activities or ()) for day in activity_days)
+            if listed > MAX_LISTED_PER_REFRESH:
+                # NOTE: each day's statement carries the ids of the days after it (they are
+                # not counted yet); past a bulk import's size, recounting is cheaper.
+                changes |= {day: DayChange(changes[day].kinds) for day in activity_days}
             # A day whose new activities are not listed (or whose rows changed) may hold
             # rows counted before: its periods count their distinct members anew.
             recount = [day for day in activity_days if changes[day].added_activities is None]

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from django.db import connection
 
-from kpis import pg_members
+from kpis import pg_members, snapshots
 from kpis.models import KpiMemberPeriod, KpiSnapshot
 from kpis.snapshots import (
     kpi_snapshots_rebuild,
@@ -356,6 +356,34 @@ def test_activities_listed_by_a_day_left_for_the_next_refresh_are_not_taken_as_c
         # then the lead counts once in the week and month, as a rebuild says
         week = KpiSnapshot.objects.get(grain="week", scope_type="tenant")
         assert week.leads_touched == 2
+        incremental = _table()
+        kpi_snapshots_rebuild(tenant=tenant_a)
+        assert _diff(_table(), incremental) == []
+
+
+@pytest.mark.postgres
+def test_a_refresh_listing_more_than_a_bulk_import_recounts_its_days(
+    tenant_a: Any, monkeypatch: Any
+) -> None:
+    reps = _reps(tenant_a)
+    monkeypatch.setattr(snapshots, "MAX_LISTED_PER_REFRESH", 2)
+    days = [dt.datetime(2026, 4, day, 3, tzinfo=UTC) for day in (2, 3, 4)]
+    with tenant_context(tenant_a):
+        lead = pipeline_services.lead_create(tenant=tenant_a, company="C", created_at=days[0])
+        for at in days:
+            pipeline_services.activity_create(
+                tenant=tenant_a, lead=lead, rep=reps[0], type="call", occurred_at=at
+            )
+        kpi_snapshots_refresh_dirty(tenant=tenant_a)
+        # given three days that list one added call each, more than the refresh takes listed
+        for at in days:
+            pipeline_services.activity_create(
+                tenant=tenant_a, lead=lead, rep=reps[1], type="call", occurred_at=at
+            )
+        recorder = _Recorder(monkeypatch)
+        kpi_snapshots_refresh_dirty(tenant=tenant_a)
+        # then every day was read whole and the numbers are a rebuild's
+        assert recorder.calls == [(at.date(), None) for at in days]
         incremental = _table()
         kpi_snapshots_rebuild(tenant=tenant_a)
         assert _diff(_table(), incremental) == []

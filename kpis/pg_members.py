@@ -202,16 +202,19 @@ SELECT '{grain}', scope_type, scope_key, 'r', count(*){pad} FROM {source}
     GROUP BY scope_type, scope_key"""
 
 
-# Exact distinct leads per scope of a whole range (a period built from its raw rows).
-_RANGE_LEADS = """
-SELECT '{grain}', x.scope_type, x.scope_key, 'l', x.n{pad}
-FROM (
+# The scope of a row grouped by GROUPING SETS ((), (team), (rep), (src)) over `pairs`.
+_SCOPE = """
     SELECT CASE GROUPING(team, rep, src)
                WHEN 7 THEN 'tenant' WHEN 3 THEN 'team' WHEN 5 THEN 'rep' ELSE 'source'
            END AS scope_type,
            CASE GROUPING(team, rep, src)
                WHEN 7 THEN '' WHEN 3 THEN team::text WHEN 5 THEN rep::text ELSE src
-           END AS scope_key,
+           END AS scope_key,"""
+
+# Exact distinct leads per scope of a whole range (a period built from its raw rows).
+_RANGE_LEADS = """
+SELECT '{grain}', x.scope_type, x.scope_key, 'l', x.n{pad}
+FROM ({scope}
            count(DISTINCT lead) AS n
     FROM pairs
     WHERE outreach > 0
@@ -222,13 +225,7 @@ WHERE x.scope_key IS NOT NULL"""
 # The day's activity counts per scope (changes when only the listed rows were read).
 _DAY_COUNTS = """
 SELECT 'day', x.scope_type, x.scope_key, 'd', 0::bigint, {names}
-FROM (
-    SELECT CASE GROUPING(team, rep, src)
-               WHEN 7 THEN 'tenant' WHEN 3 THEN 'team' WHEN 5 THEN 'rep' ELSE 'source'
-           END AS scope_type,
-           CASE GROUPING(team, rep, src)
-               WHEN 7 THEN '' WHEN 3 THEN team::text WHEN 5 THEN rep::text ELSE src
-           END AS scope_key,
+FROM ({scope}
            {distinct}{sums}
     FROM pairs
     GROUP BY GROUPING SETS ((), (team), (rep), (src))
@@ -282,10 +279,12 @@ def _statement(grains: tuple[str, ...], *, day: bool, listed: bool, whole: bool)
             distinct = "0::bigint AS leads_touched, 0::bigint AS active_reps, "
             selects.append(_active_counts("day", "actives", pad))
         names = ", ".join(f"x.{name}" for name in _DAY_MEASURES)
-        selects.insert(0, _DAY_COUNTS.format(names=names, distinct=distinct, sums=sums))
+        selects.insert(
+            0, _DAY_COUNTS.format(names=names, distinct=distinct, sums=sums, scope=_SCOPE)
+        )
     else:
         # A period built from its raw rows: every member is new (its table part was empty).
-        selects += [_RANGE_LEADS.format(grain=grain, pad=pad) for grain in grains]
+        selects += [_RANGE_LEADS.format(grain=grain, pad=pad, scope=_SCOPE) for grain in grains]
     if lead_grains:
         selects.append(_lead_counts(lead_grains, pad))
     selects += [_active_counts(grain, f"active_{grain}", pad) for grain in grains]

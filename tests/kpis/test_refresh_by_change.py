@@ -76,6 +76,13 @@ def _reps(tenant: Any) -> list[Any]:
     ]
 
 
+def _assert_a_rebuild_agrees(tenant: Any) -> None:
+    """The stored snapshot rows equal those a full rebuild computes (run in the context)."""
+    incremental = _table()
+    kpi_snapshots_rebuild(tenant=tenant)
+    assert _diff(_table(), incremental) == []
+
+
 class _Recorder:
     """Records what each day-offer of pg_members read: only the added ids, or None (the
     whole day)."""
@@ -169,10 +176,8 @@ def test_random_writes_refreshed_by_what_changed_match_a_rebuild(
             for _ in range(rng.randrange(1, 8)):
                 write()
             kpi_snapshots_refresh_dirty(tenant=tenant_a)
-        incremental = _table()
         # then a rebuild gives exactly the same snapshot rows
-        kpi_snapshots_rebuild(tenant=tenant_a)
-        assert _diff(_table(), incremental) == []
+        _assert_a_rebuild_agrees(tenant_a)
     if connection.vendor == "postgresql":
         # and complete days counted just their added activities
         assert any(added is not None for _, added in recorder.calls)
@@ -209,9 +214,7 @@ def test_a_day_of_added_activities_reads_only_them_and_keeps_its_other_measures(
             grain="day", scope_type="team", scope_key=str(reps[0].team_id)
         )
         assert (team.leads_touched, team.active_reps) == (1, 2)
-        incremental = _table()
-        kpi_snapshots_rebuild(tenant=tenant_a)
-        assert _diff(_table(), incremental) == []
+        _assert_a_rebuild_agrees(tenant_a)
 
 
 @pytest.mark.postgres
@@ -259,9 +262,7 @@ def test_a_day_of_other_changes_does_not_read_its_activities(
         assert recorder.calls == []
         day = KpiSnapshot.objects.get(grain="day", scope_type="tenant")
         assert (day.emails_sent, day.leads_touched, day.mqls, day.leads_created) == (1, 1, 1, 1)
-        incremental = _table()
-        kpi_snapshots_rebuild(tenant=tenant_a)
-        assert _diff(_table(), incremental) == []
+        _assert_a_rebuild_agrees(tenant_a)
 
 
 @pytest.mark.postgres
@@ -269,8 +270,6 @@ def test_activities_added_while_a_rebuild_runs_are_recounted_not_added(
     tenant_a: Any, monkeypatch: Any
 ) -> None:
     """A write committed between the rebuild's statements may be in its counts already."""
-    import kpis.snapshots as snapshots
-
     reps = _reps(tenant_a)
     at = dt.datetime(2026, 4, 2, 3, tzinfo=UTC)
     with tenant_context(tenant_a):
@@ -327,9 +326,7 @@ def test_a_write_landing_during_the_warm_up_drops_the_members_it_may_be_in(
         ).exists()
         monkeypatch.undo()
         kpi_snapshots_refresh_dirty(tenant=tenant_a)
-        incremental = _table()
-        kpi_snapshots_rebuild(tenant=tenant_a)
-        assert _diff(_table(), incremental) == []
+        _assert_a_rebuild_agrees(tenant_a)
 
 
 @pytest.mark.postgres
@@ -356,9 +353,7 @@ def test_activities_listed_by_a_day_left_for_the_next_refresh_are_not_taken_as_c
         # then the lead counts once in the week and month, as a rebuild says
         week = KpiSnapshot.objects.get(grain="week", scope_type="tenant")
         assert week.leads_touched == 2
-        incremental = _table()
-        kpi_snapshots_rebuild(tenant=tenant_a)
-        assert _diff(_table(), incremental) == []
+        _assert_a_rebuild_agrees(tenant_a)
 
 
 @pytest.mark.postgres
@@ -384,6 +379,4 @@ def test_a_refresh_listing_more_than_a_bulk_import_recounts_its_days(
         kpi_snapshots_refresh_dirty(tenant=tenant_a)
         # then every day was read whole and the numbers are a rebuild's
         assert recorder.calls == [(at.date(), None) for at in days]
-        incremental = _table()
-        kpi_snapshots_rebuild(tenant=tenant_a)
-        assert _diff(_table(), incremental) == []
+        _assert_a_rebuild_agrees(tenant_a)

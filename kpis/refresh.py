@@ -1,5 +1,6 @@
 """Scheduling snapshot refreshes: one queued refresh per tenant, however many writes arrive;
-and a rebuild when a rep moves to another team (team numbers follow the rep's current team)."""
+and a rebuild when a rep moves to another team or a team is deleted (team numbers follow
+the rep's current team)."""
 
 from __future__ import annotations
 
@@ -74,5 +75,15 @@ def membership_team_moved(sender: Any, instance: Any, created: bool, **kwargs: A
     """post_save of a Membership: after commit, rebuild its tenant when a rep changed team."""
     if created or getattr(instance, "_kpi_previous_team_id", None) == instance.team_id:
         return
+    tenant_id = instance.tenant_id
+    transaction.on_commit(lambda: kpi_rebuild_schedule(tenant_id))
+
+
+def team_deleted(sender: Any, instance: Any, **kwargs: Any) -> None:
+    """post_delete of a Team: after commit, rebuild its tenant.
+
+    Its reps and leads lose their team in a bulk update that sends no Membership signals;
+    their history then counts for no team, and the team's own rows must go.
+    """
     tenant_id = instance.tenant_id
     transaction.on_commit(lambda: kpi_rebuild_schedule(tenant_id))

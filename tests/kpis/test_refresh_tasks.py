@@ -204,3 +204,55 @@ def test_moving_a_rep_to_another_team_queues_one_rebuild_that_moves_the_team_num
     # then one rebuild is queued, and it moves the call to West
     rebuild_tenant_task.run(tenant_a.pk)
     assert team_calls() == {str(west.pk): 1}
+
+
+@pytest.mark.django_db
+def test_deleting_a_team_queues_one_rebuild_that_drops_the_team_numbers(
+    tenant_a: Any,
+    tenant_b: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    from kpis.tasks import rebuild_tenant_task
+    from tenants import services
+    from tenants.scopes import Role
+    from tests.factories import TeamFactory, UserFactory
+
+    cache.clear()
+    queued: list[int] = []
+    monkeypatch.setattr(rebuild_tenant_task, "delay", queued.append)
+    east = TeamFactory(tenant=tenant_a, name="East")
+    other = TeamFactory(tenant=tenant_b, name="Other")
+    # given a rep of East with a call, refreshed
+    with django_capture_on_commit_callbacks(execute=True):
+        rep = services.membership_add(
+            tenant=tenant_a, user=UserFactory(username="kept"), role=Role.REP, team=east
+        )
+    with tenant_context(tenant_a):
+        lead = pipeline_services.lead_create(tenant=tenant_a, company="A社", created_at=AT)
+        pipeline_services.activity_create(
+            tenant=tenant_a, lead=lead, rep=rep, type="call", occurred_at=AT
+        )
+    refresh_tenant_task.run(tenant_a.pk)
+
+    def month_calls(scope_type: str) -> dict[str, int]:
+        with tenant_context(tenant_a):
+            return dict(
+                KpiSnapshot.objects.filter(grain="month", scope_type=scope_type).values_list(
+                    "scope_key", "calls"
+                )
+            )
+
+    assert month_calls("team") == {str(east.pk): 1}
+    # when East is deleted (as the admin does), and a team of another tenant too
+    with django_capture_on_commit_callbacks(execute=True):
+        with tenant_context(tenant_a):
+            east.delete()
+        with tenant_context(tenant_b):
+            other.delete()
+    # then each tenant gets one rebuild; tenant A's drops East and keeps the rep's call
+    assert sorted(queued) == sorted([tenant_a.pk, tenant_b.pk])
+    rebuild_tenant_task.run(tenant_a.pk)
+    assert month_calls("team") == {}
+    assert month_calls("rep") == {str(rep.pk): 1}
+    assert month_calls("tenant") == {"": 1}

@@ -136,7 +136,7 @@ def _rebuild(tenant: Any) -> Any:
     from tenants.context import tenant_context
 
     with tenant_context(tenant):
-        return kpi_snapshots_rebuild(tenant=tenant)
+        return kpi_snapshots_rebuild(tenant=tenant, side_connection=True)
 
 
 def _warm(tenant: Any) -> float:

@@ -23,6 +23,7 @@ from django.db.models import Q, Sum
 from django.utils import timezone
 
 from kpis import aggregates, pg_aggregates, pg_literals, pg_members
+from kpis import side_connection as side_connection_work
 from kpis.catalogue import ADDITIVE_MEASURES, DISTINCT_MEASURES
 from kpis.models import KpiSnapshot
 from kpis.periods import COARSE_GRAINS, Grain, Period, period_containing
@@ -225,11 +226,27 @@ def _changed_day_entries(
     ]
 
 
+def _other_measures(tenant_id: int, start: date, end: date, zone) -> aggregates.Rows:
+    """Day measures of [start, end) from leads, transitions and deals (PostgreSQL)."""
+    out: aggregates.Rows = {}
+    pg_aggregates.other_measures(out, tenant_id=tenant_id, start=start, end=end, zone=zone)
+    pg_aggregates.weighted_pipeline_changes(
+        out, tenant_id=tenant_id, start=start, end=end, zone=zone
+    )
+    return out
+
+
 def _daily_measures(
-    tenant: Tenant, start: date, end: date, zone, activities: aggregates.Rows | None = None
+    tenant: Tenant,
+    start: date,
+    end: date,
+    zone,
+    activities: aggregates.Rows | None = None,
+    others: aggregates.Rows | None = None,
 ) -> aggregates.Rows:
     """Day measures of [start, end); `activities` holds the days' activity measures (counts
-    and distinct counts) when the caller computed them."""
+    and distinct counts) and `others` those of `_other_measures`, when the caller computed
+    them."""
     if not _is_postgres():
         return aggregates.daily_measures(start=start, end=end, zone=zone)
     out: aggregates.Rows = {}
@@ -239,10 +256,12 @@ def _daily_measures(
         for key, values in activities.items():
             if start <= key[0] < end:
                 out[key] = dict(values)
-    pg_aggregates.other_measures(out, tenant_id=tenant.pk, start=start, end=end, zone=zone)
-    pg_aggregates.weighted_pipeline_changes(
-        out, tenant_id=tenant.pk, start=start, end=end, zone=zone
-    )
+    if others is None:
+        others = _other_measures(tenant.pk, start, end, zone)
+    # Each measure comes from one source, so the two sets of values never overlap.
+    for key, values in others.items():
+        if start <= key[0] < end:
+            out.setdefault(key, {}).update(values)
     return out
 
 
@@ -251,11 +270,12 @@ def _day_entries(
     ranges: list[tuple[date, date]],
     zone,
     activities: aggregates.Rows | None = None,
+    others: aggregates.Rows | None = None,
 ) -> list[Entry]:
     """The day rows of the dates in `ranges`."""
     entries: list[Entry] = []
     for start, end in ranges:
-        for key, values in _daily_measures(tenant, start, end, zone, activities).items():
+        for key, values in _daily_measures(tenant, start, end, zone, activities, others).items():
             if any(values.values()):
                 day, scope_type, scope_key = key
                 entries.append(
@@ -648,8 +668,19 @@ def data_day_range(*, tenant: Tenant) -> tuple[date, date] | None:
     return min(days), max(days) + timedelta(days=1)
 
 
-def kpi_snapshots_rebuild(*, tenant: Tenant) -> RefreshResult:
-    """Recompute every snapshot of the tenant from raw rows and clear its dirty days."""
+def _bulk_other_measures(tenant_id: int, start: date, end: date, zone) -> aggregates.Rows:
+    with pg_aggregates.bulk_settings():
+        return _other_measures(tenant_id, start, end, zone)
+
+
+def kpi_snapshots_rebuild(*, tenant: Tenant, side_connection: bool = False) -> RefreshResult:
+    """Recompute every snapshot of the tenant from raw rows and clear its dirty days.
+
+    `side_connection` (PostgreSQL): read the leads, transitions and deals on a second
+    connection while this one reads the activities (a third less time for a large tenant).
+    Only for callers whose transaction holds no uncommitted pipeline rows (tasks, commands):
+    the other connection cannot see them.
+    """
     began = time.perf_counter()
     zone = zoneinfo.ZoneInfo(tenant.timezone)
     at = timezone.now()
@@ -666,9 +697,18 @@ def kpi_snapshots_rebuild(*, tenant: Tenant) -> RefreshResult:
         days = [start + timedelta(days=n) for n in range((end - start).days)]
         periods = _enclosing_periods(days, tenant.fiscal_year_start_month)
         with pg_aggregates.bulk_settings() if _is_postgres() else nullcontext():
-            by_grain = _rebuild_activity_measures(tenant, periods, zone) if _is_postgres() else {}
+            by_grain: dict[Any, Any] = {}
+            others = None
+            if _is_postgres() and side_connection:
+                with side_connection_work.alongside(
+                    tenant.pk, lambda: _bulk_other_measures(tenant.pk, start, end, zone)
+                ) as side:
+                    by_grain = _rebuild_activity_measures(tenant, periods, zone)
+                others = side.result()
+            elif _is_postgres():
+                by_grain = _rebuild_activity_measures(tenant, periods, zone)
             # Every row was deleted above: the days are inserted without deleting again.
-            entries = _day_entries(tenant, [(start, end)], zone, by_grain.get(Grain.DAY))
+            entries = _day_entries(tenant, [(start, end)], zone, by_grain.get(Grain.DAY), others)
             rows = _insert(tenant, entries, at)
             distinct = {period: by_grain[period] for period in periods if period in by_grain}
             rows += _write_periods(tenant, periods, zone, at, distinct)

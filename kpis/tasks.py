@@ -53,7 +53,7 @@ def rebuild_tenant_task(tenant_id: int) -> dict[str, int]:
     analyze_stale_tables()
     with tenant_context(tenant_id):
         tenant = Tenant.objects.get(pk=tenant_id)
-        result = kpi_snapshots_rebuild(tenant=tenant)
+        result = kpi_snapshots_rebuild(tenant=tenant, side_connection=True)
     with tenant_context(tenant_id):
         warmed = kpi_snapshots_warm(tenant=tenant)
     return {"tenant_id": tenant_id, "days": result.days, "rows": result.rows, "warmed": warmed}

@@ -87,6 +87,45 @@ def test_rebuild_matches_reference_for_every_day(seeded: Any) -> None:
     _assert_matches_reference(seeded, (Grain.DAY,), scopes)
 
 
+def test_rebuild_reading_on_a_side_connection_matches_reference_and_one_connection(
+    seeded: Any, tenant_b: Any
+) -> None:
+    """The leads, transitions and deals read on a second connection (PostgreSQL) give the
+    same rows as one connection, in the tenant's own context: another tenant's demo data,
+    seeded alike, must not leak in."""
+    # given another tenant with its own demo data, and the one-connection rebuild's rows
+    seed_demo(tenant_slug="globex", leads=120, months=3, seed=5, today=TODAY)
+    with tenant_context(seeded):
+        one_connection = _snapshot_table()
+        # when the tenant is rebuilt with the side connection, as the task does
+        result = kpi_snapshots_rebuild(tenant=seeded, side_connection=True)
+        # then the rows are the same, and they match the reference
+        assert result.rows == len(one_connection)
+        assert _snapshot_table() == one_connection
+    scopes = _scopes(seeded)
+    _assert_matches_reference(seeded, (Grain.MONTH, Grain.YEAR), scopes)
+    _assert_matches_reference(seeded, (Grain.DAY,), scopes[:2])
+
+
+@pytest.mark.postgres
+def test_a_failed_side_read_leaves_the_previous_snapshots(
+    seeded: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kpis import snapshots
+
+    with tenant_context(seeded):
+        before = _snapshot_table()
+
+    def failing(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("side connection lost")
+
+    monkeypatch.setattr(snapshots, "_other_measures", failing)
+    with pytest.raises(RuntimeError, match="side connection lost"), tenant_context(seeded):
+        kpi_snapshots_rebuild(tenant=seeded, side_connection=True)
+    with tenant_context(seeded):
+        assert _snapshot_table() == before
+
+
 def test_incremental_refresh_equals_rebuild(seeded: Any) -> None:
     # given a rebuilt tenant and new rows on one day, including a reassigned activity
     with tenant_context(seeded):

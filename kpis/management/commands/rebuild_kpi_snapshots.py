@@ -34,7 +34,7 @@ class Command(BaseCommand):
             self.stdout.write(f"Analysed {', '.join(analyzed)} (stale planner statistics).")
         for tenant in tenants:
             with tenant_context(tenant):
-                result = kpi_snapshots_rebuild(tenant=tenant)
+                result = kpi_snapshots_rebuild(tenant=tenant, side_connection=True)
             with tenant_context(tenant):
                 warmed = kpi_snapshots_warm(tenant=tenant)
             self.stdout.write(

@@ -169,9 +169,9 @@ prior AS (
     LEFT JOIN tenants_membership m ON m.id = t.rep
 ),
 folded AS MATERIALIZED (
-    SELECT f.d, f.w, f.m, f.q, f.y, f.rep, f.team, f.src, {sums}, {flags}
+    SELECT f.d, f.rep, f.team, f.src, {sums}, {flags}
     FROM prior f
-    GROUP BY f.d, f.w, f.m, f.q, f.y, f.rep, f.team, f.src
+    GROUP BY f.d, f.rep, f.team, f.src
 )
 {selects}
 """
@@ -192,8 +192,9 @@ GROUP BY GROUPING SETS ((x.{column}), (x.{column}, x.team), (x.{column}, x.rep),
 # hashed); a coarse grain first folds its day rows to (period, rep, team, source), a few
 # times fewer rows to sort.
 _COARSE_SOURCE = """(
-    SELECT f.{column}, f.rep, f.team, f.src, sum(f.lead_{column}) AS lead_{column},
-           sum(f.rep_{column}) AS rep_{column}, sum(f.team_{column}) AS team_{column}
+    SELECT (%({column})s::date[])[f.d - %(first)s::date + 1] AS {column}, f.rep, f.team, f.src,
+           sum(f.lead_{column}) AS lead_{column}, sum(f.rep_{column}) AS rep_{column},
+           sum(f.team_{column}) AS team_{column}
     FROM folded f
     GROUP BY 1, 2, 3, 4
 )"""

@@ -151,7 +151,7 @@ def activity_measures(
 # to group per grain and scope cheaply, active reps included.
 _BY_GRAIN = """
 WITH touch AS (
-    SELECT (a.occurred_at AT TIME ZONE %(tz)s)::date AS d, a.lead_id AS lead, a.rep_id AS rep,
+    SELECT a.lead_id AS lead, (a.occurred_at AT TIME ZONE %(tz)s)::date AS d, a.rep_id AS rep,
            {counts}
     FROM pipeline_activity a
     WHERE a.tenant_id = %(tenant)s AND a.occurred_at >= %(lo)s AND a.occurred_at < %(hi)s
@@ -309,7 +309,12 @@ def activity_measures_by_grain(
     for grain, column in _GRAIN_COLUMN.items():
         if grain != "day":
             params[column] = [period_containing(grain, day, fiscal_start).start for day in days]
-    with connection.cursor() as cursor:
+    # TRICKY: grouped by hashing, the touches cost a hash table of every (lead, day, rep)
+    # and then a full sort by lead for the windows. Read in lead order from the covering
+    # index (activity_lead_history), each lead's few rows are sorted by day on their own,
+    # grouped as they stream and reach the windows sorted by lead: a sixth less time for
+    # 1M activities. The planner takes that path once hashing is off for the statement.
+    with connection.cursor() as cursor, local_settings(cursor, enable_hashagg="off"):
         cursor.execute(_by_grain_sql(), params)
         rows = cursor.fetchall()
     for (

@@ -111,11 +111,17 @@ def _top_up(tenant: Any) -> None:
 
 def _analyze() -> None:
     """Fresh planner statistics and visibility maps after a bulk load, as autovacuum would
-    give them later (a no-op when nothing changed since the last run)."""
+    give them later (a no-op when nothing changed since the last run). The snapshot and
+    membership tables too: every earlier run's rebuilds left all their rows dead, and
+    autovacuum is off on the bench machines, so each run would start slower than the last."""
     from django.db import connections
 
+    tables = (
+        "pipeline_activity", "pipeline_lead", "pipeline_stagetransition", "pipeline_dirtyday",
+        "kpis_kpisnapshot", "kpis_kpimember", "kpis_kpimemberperiod",
+    )  # fmt: skip
     with connections["owner"].cursor() as cursor:
-        for table in ("pipeline_activity", "pipeline_lead", "pipeline_stagetransition"):
+        for table in tables:
             cursor.execute(f"VACUUM (ANALYZE) {table}")
 
 

@@ -567,14 +567,23 @@ def kpi_snapshots_refresh_days(
     measures of the kinds that did not change. Must run inside the tenant's context.
     """
     began = time.perf_counter()
+    with transaction.atomic():
+        _lock_tenant(tenant)
+        return _refresh_days(tenant, days, rescan, changes, began)
+
+
+def _refresh_days(
+    tenant: Tenant,
+    days: Iterable[date],
+    rescan: Iterable[date],
+    changes: dict[date, DayChange] | None,
+    began: float,
+) -> RefreshResult:
+    """kpi_snapshots_refresh_days, in a transaction that holds the tenant's lock."""
     days = sorted(set(days))
     zone = zoneinfo.ZoneInfo(tenant.timezone)
     at = timezone.now()
-    with (
-        transaction.atomic(),
-        pg_aggregates.refresh_settings() if _is_postgres() else nullcontext(),
-    ):
-        _lock_tenant(tenant)
+    with pg_aggregates.refresh_settings() if _is_postgres() else nullcontext():
         periods = _enclosing_periods(days, tenant.fiscal_year_start_month)
         if not _is_postgres():
             rows = _write_days(tenant, _ranges(days), zone, at) if days else 0
@@ -634,14 +643,16 @@ def kpi_snapshots_refresh_dirty(*, tenant: Tenant, limit: int | None = None) -> 
         )
         if not dirty:
             return RefreshResult(0, 0, 0, 0.0)
-        result = kpi_snapshots_refresh_days(
-            tenant=tenant,
+        # NOTE: this transaction holds the lock: no savepoint or second lock for the days.
+        result = _refresh_days(
+            tenant,
             days=[row[1] for row in dirty],
             rescan=[row[1] for row in dirty if row[2]],
             changes={
                 day: DayChange(kinds, None if added is None else tuple(added))
                 for _, day, _, kinds, added in dirty
             },
+            began=time.perf_counter(),
         )
         DirtyDay.objects.filter(pk__in=[row[0] for row in dirty]).delete()
     return result

@@ -57,15 +57,15 @@ def test_a_call_marked_while_its_day_is_refreshed_waits_and_is_counted_once(
         pipeline_services.activity_create(tenant=tenant_a, lead=lead, type="call", occurred_at=AT)
     # when a refresh holds the day's mark (it is paused before it commits)
     holding, release = threading.Event(), threading.Event()
-    original = snapshots.kpi_snapshots_refresh_days
+    original = snapshots._refresh_days
 
-    def paused(**kwargs: Any) -> Any:
-        result = original(**kwargs)
+    def paused(*args: Any, **kwargs: Any) -> Any:
+        result = original(*args, **kwargs)
         holding.set()
         assert release.wait(10)
         return result
 
-    monkeypatch.setattr(snapshots, "kpi_snapshots_refresh_days", paused)
+    monkeypatch.setattr(snapshots, "_refresh_days", paused)
 
     def refresh() -> None:
         with tenant_context(tenant_a):
@@ -73,7 +73,7 @@ def test_a_call_marked_while_its_day_is_refreshed_waits_and_is_counted_once(
 
     refresher = _in_thread(refresh)
     assert holding.wait(10)
-    monkeypatch.setattr(snapshots, "kpi_snapshots_refresh_days", original)
+    monkeypatch.setattr(snapshots, "_refresh_days", original)
     done = threading.Event()
 
     def write() -> None:

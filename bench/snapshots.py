@@ -137,12 +137,15 @@ def _floor(tenant: Any) -> float:
         return time.perf_counter() - began
 
 
-def _rebuild(tenant: Any) -> Any:
+def _rebuild(tenant: Any) -> float:
+    """Seconds to rebuild the tenant as the task does, its commit included."""
     from kpis.snapshots import kpi_snapshots_rebuild
     from tenants.context import tenant_context
 
+    began = time.perf_counter()
     with tenant_context(tenant):
-        return kpi_snapshots_rebuild(tenant=tenant, side_connection=True)
+        kpi_snapshots_rebuild(tenant=tenant, side_connection=True)
+    return time.perf_counter() - began
 
 
 def _warm(tenant: Any) -> float:
@@ -185,10 +188,10 @@ def _incremental(tenant: Any, run: int) -> float:
         mark_activities_added(
             tenant=tenant, added=[(a.pk, a.occurred_at) for a in added], notify=False
         )
+    began = time.perf_counter()
     with tenant_context(tenant):
-        began = time.perf_counter()
         result = kpi_snapshots_refresh_dirty(tenant=tenant)
-        elapsed = time.perf_counter() - began
+    elapsed = time.perf_counter() - began  # its commit included, as for the rebuild
     assert result.days == 1, result
     return elapsed
 
@@ -203,6 +206,7 @@ def _cleanup(tenant: Any) -> None:
 
 def main() -> None:
     _setup()
+    from kpis.models import KpiSnapshot
     from pipeline.models import Activity
     from tenants.context import tenant_context
 
@@ -214,11 +218,10 @@ def main() -> None:
     floors = [_floor(tenant) for _ in range(3)]
     rebuilds = [_rebuild(tenant) for _ in range(2)]
     floor = statistics.median(floors)
-    full = min(r.seconds for r in rebuilds)
-    print(
-        f"  {activities:,} activities; rebuild wrote {rebuilds[-1].rows:,} snapshot rows for "
-        f"{rebuilds[-1].days} days and {rebuilds[-1].periods} periods"
-    )
+    full = min(rebuilds)
+    with tenant_context(tenant):
+        rows = KpiSnapshot.objects.count()
+    print(f"  {activities:,} activities; the rebuild wrote {rows:,} snapshot rows")
     print(
         f"bench snapshots_full: ours {full * 1000:.0f} ms, floor {floor * 1000:.0f} ms, "
         f"ratio {full / floor:.2f} (goal <= {FULL_GOAL})"

@@ -18,7 +18,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
 
@@ -715,7 +715,16 @@ def kpi_snapshots_rebuild(*, tenant: Tenant, side_connection: bool = False) -> R
                     tenant.pk, lambda: _bulk_other_measures(tenant.pk, start, end, zone)
                 ) as side:
                     by_grain = _rebuild_activity_measures(tenant, periods, zone)
-                others = side.result()
+                try:
+                    others = side.result()
+                except OperationalError:
+                    # No second connection (the server's connection limit, say): this one
+                    # reads the other measures after all, below.
+                    logger.warning(
+                        "Rebuild of tenant %s: the side connection failed; reading on one.",
+                        tenant.pk,
+                        exc_info=True,
+                    )
             elif _is_postgres():
                 by_grain = _rebuild_activity_measures(tenant, periods, zone)
             # Every row was deleted above: the days are inserted without deleting again.

@@ -126,6 +126,32 @@ def test_a_failed_side_read_leaves_the_previous_snapshots(
         assert _snapshot_table() == before
 
 
+@pytest.mark.postgres
+def test_a_rebuild_whose_side_connection_cannot_connect_reads_on_one(
+    seeded: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import threading
+
+    from django.db import OperationalError
+
+    from kpis import snapshots
+
+    with tenant_context(seeded):
+        one_connection = _snapshot_table()
+    original = snapshots._other_measures
+
+    def refused_on_the_side(*args: Any, **kwargs: Any) -> Any:
+        if threading.current_thread() is not threading.main_thread():
+            raise OperationalError("too many clients already")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(snapshots, "_other_measures", refused_on_the_side)
+    with tenant_context(seeded):
+        kpi_snapshots_rebuild(tenant=seeded, side_connection=True)
+        assert _snapshot_table() == one_connection
+    assert "side connection failed" in caplog.text
+
+
 def test_incremental_refresh_equals_rebuild(seeded: Any) -> None:
     # given a rebuilt tenant and new rows on one day, including a reassigned activity
     with tenant_context(seeded):

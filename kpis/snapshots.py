@@ -679,6 +679,15 @@ def data_day_range(*, tenant: Tenant) -> tuple[date, date] | None:
     return min(days), max(days) + timedelta(days=1)
 
 
+def _nothing_written() -> bool:
+    """Whether this connection's transaction has written nothing yet (PostgreSQL), so that
+    another connection sees the same committed rows."""
+    with connection.cursor() as cursor:
+        # A transaction is given an id at its first write.
+        cursor.execute("SELECT pg_current_xact_id_if_assigned() IS NULL")
+        return cursor.fetchone()[0]
+
+
 def _bulk_other_measures(tenant_id: int, start: date, end: date, zone) -> aggregates.Rows:
     with pg_aggregates.bulk_settings():
         return _other_measures(tenant_id, start, end, zone)
@@ -688,14 +697,15 @@ def kpi_snapshots_rebuild(*, tenant: Tenant, side_connection: bool = False) -> R
     """Recompute every snapshot of the tenant from raw rows and clear its dirty days.
 
     `side_connection` (PostgreSQL): read the leads, transitions and deals on a second
-    connection while this one reads the activities (a third less time for a large tenant).
-    Only for callers whose transaction holds no uncommitted pipeline rows (tasks, commands):
-    the other connection cannot see them.
+    connection while this one reads the activities (a fifth less time for a large tenant).
+    The other connection cannot see uncommitted rows, so it is used only when the caller's
+    transaction has written nothing yet.
     """
     began = time.perf_counter()
     zone = zoneinfo.ZoneInfo(tenant.timezone)
     at = timezone.now()
     with transaction.atomic():
+        side_connection = side_connection and _is_postgres() and _nothing_written()
         _lock_tenant(tenant)
         span = data_day_range(tenant=tenant)
         KpiSnapshot.objects.all().delete()

@@ -256,3 +256,19 @@ def test_deleting_a_team_queues_one_rebuild_that_drops_the_team_numbers(
     assert month_calls("team") == {}
     assert month_calls("rep") == {str(rep.pk): 1}
     assert month_calls("tenant") == {"": 1}
+
+
+@pytest.mark.django_db
+def test_a_rebuild_in_a_transaction_that_wrote_rows_reads_them_on_one_connection(
+    tenant_a: Any,
+) -> None:
+    # given a lead, its MQL transition and a call, written in this (uncommitted) transaction
+    with tenant_context(tenant_a):
+        lead = pipeline_services.lead_create(tenant=tenant_a, company="A社", created_at=AT)
+        pipeline_services.lead_transition(lead=lead, to_stage="mql", at=AT)
+        pipeline_services.activity_create(tenant=tenant_a, lead=lead, type="call", occurred_at=AT)
+        # when it is rebuilt asking for a side connection (which could not see them)
+        kpi_snapshots_rebuild(tenant=tenant_a, side_connection=True)
+        row = KpiSnapshot.objects.get(grain="month", period_start=AT.date(), scope_type="tenant")
+    # then every measure counts them
+    assert (row.leads_created, row.mqls, row.calls) == (1, 1, 1)

@@ -151,99 +151,90 @@ def test_a_refresh_that_dies_midway_changes_nothing_and_leaves_the_days_dirty(
     assert _calls_on(tenant_a, dt.date(2026, 6, 1)) == 2
 
 
-@pytest.mark.django_db
-def test_moving_a_rep_to_another_team_queues_one_rebuild_that_moves_the_team_numbers(
-    tenant_a: Any,
-    monkeypatch: pytest.MonkeyPatch,
-    django_capture_on_commit_callbacks: Any,
-) -> None:
+@pytest.fixture
+def queued_rebuilds(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The tenant ids of the rebuilds queued (not run) during the test."""
     from kpis.tasks import rebuild_tenant_task
-    from tenants import services
-    from tenants.scopes import Role
-    from tests.factories import TeamFactory, UserFactory
 
     cache.clear()
     queued: list[int] = []
     monkeypatch.setattr(rebuild_tenant_task, "delay", queued.append)
+    return queued
+
+
+def _rep_with_a_refreshed_call(tenant: Any, team: Any, username: str, capture: Any) -> Any:
+    """A rep of `team` (adding it queues nothing) with one call, refreshed."""
+    from tenants import services
+    from tenants.scopes import Role
+    from tests.factories import UserFactory
+
+    with capture(execute=True):
+        rep = services.membership_add(
+            tenant=tenant, user=UserFactory(username=username), role=Role.REP, team=team
+        )
+    with tenant_context(tenant):
+        lead = pipeline_services.lead_create(tenant=tenant, company="A社", created_at=AT)
+        pipeline_services.activity_create(
+            tenant=tenant, lead=lead, rep=rep, type="call", occurred_at=AT
+        )
+    refresh_tenant_task.run(tenant.pk)
+    return rep
+
+
+def _month_calls(tenant: Any, scope_type: str) -> dict[str, int]:
+    with tenant_context(tenant):
+        return dict(
+            KpiSnapshot.objects.filter(grain="month", scope_type=scope_type).values_list(
+                "scope_key", "calls"
+            )
+        )
+
+
+@pytest.mark.django_db
+def test_moving_a_rep_to_another_team_queues_one_rebuild_that_moves_the_team_numbers(
+    tenant_a: Any, queued_rebuilds: list[int], django_capture_on_commit_callbacks: Any
+) -> None:
+    from kpis.tasks import rebuild_tenant_task
+    from tests.factories import TeamFactory
+
     east, west = (
         TeamFactory(tenant=tenant_a, name="East"),
         TeamFactory(tenant=tenant_a, name="West"),
     )
-    # given a rep of East with a call, refreshed (adding the rep queues nothing)
-    with django_capture_on_commit_callbacks(execute=True):
-        rep = services.membership_add(
-            tenant=tenant_a, user=UserFactory(username="moved"), role=Role.REP, team=east
-        )
-    with tenant_context(tenant_a):
-        lead = pipeline_services.lead_create(tenant=tenant_a, company="A社", created_at=AT)
-        pipeline_services.activity_create(
-            tenant=tenant_a, lead=lead, rep=rep, type="call", occurred_at=AT
-        )
-    refresh_tenant_task.run(tenant_a.pk)
-    assert queued == []
-
-    def team_calls() -> dict[str, int]:
-        with tenant_context(tenant_a):
-            return dict(
-                KpiSnapshot.objects.filter(grain="month", scope_type="team").values_list(
-                    "scope_key", "calls"
-                )
-            )
-
-    assert team_calls() == {str(east.pk): 1}
+    # given a rep of East with a call, refreshed
+    rep = _rep_with_a_refreshed_call(tenant_a, east, "moved", django_capture_on_commit_callbacks)
+    assert queued_rebuilds == []
+    assert _month_calls(tenant_a, "team") == {str(east.pk): 1}
     # when the rep is saved unchanged, then moved three times before the rebuild starts
     with django_capture_on_commit_callbacks(execute=True), tenant_context(tenant_a):
         rep.save()
-        assert queued == []
+        assert queued_rebuilds == []
         for team in (west, east, west):
             rep.team = team
             rep.save()
         rep.display_name = "Moved"
         rep.save()
-    assert queued == [tenant_a.pk]
+    assert queued_rebuilds == [tenant_a.pk]
     # then one rebuild is queued, and it moves the call to West
     rebuild_tenant_task.run(tenant_a.pk)
-    assert team_calls() == {str(west.pk): 1}
+    assert _month_calls(tenant_a, "team") == {str(west.pk): 1}
 
 
 @pytest.mark.django_db
 def test_deleting_a_team_queues_one_rebuild_that_drops_the_team_numbers(
     tenant_a: Any,
     tenant_b: Any,
-    monkeypatch: pytest.MonkeyPatch,
+    queued_rebuilds: list[int],
     django_capture_on_commit_callbacks: Any,
 ) -> None:
     from kpis.tasks import rebuild_tenant_task
-    from tenants import services
-    from tenants.scopes import Role
-    from tests.factories import TeamFactory, UserFactory
+    from tests.factories import TeamFactory
 
-    cache.clear()
-    queued: list[int] = []
-    monkeypatch.setattr(rebuild_tenant_task, "delay", queued.append)
     east = TeamFactory(tenant=tenant_a, name="East")
     other = TeamFactory(tenant=tenant_b, name="Other")
     # given a rep of East with a call, refreshed
-    with django_capture_on_commit_callbacks(execute=True):
-        rep = services.membership_add(
-            tenant=tenant_a, user=UserFactory(username="kept"), role=Role.REP, team=east
-        )
-    with tenant_context(tenant_a):
-        lead = pipeline_services.lead_create(tenant=tenant_a, company="A社", created_at=AT)
-        pipeline_services.activity_create(
-            tenant=tenant_a, lead=lead, rep=rep, type="call", occurred_at=AT
-        )
-    refresh_tenant_task.run(tenant_a.pk)
-
-    def month_calls(scope_type: str) -> dict[str, int]:
-        with tenant_context(tenant_a):
-            return dict(
-                KpiSnapshot.objects.filter(grain="month", scope_type=scope_type).values_list(
-                    "scope_key", "calls"
-                )
-            )
-
-    assert month_calls("team") == {str(east.pk): 1}
+    rep = _rep_with_a_refreshed_call(tenant_a, east, "kept", django_capture_on_commit_callbacks)
+    assert _month_calls(tenant_a, "team") == {str(east.pk): 1}
     # when East is deleted (as the admin does), and a team of another tenant too
     with django_capture_on_commit_callbacks(execute=True):
         with tenant_context(tenant_a):
@@ -251,11 +242,11 @@ def test_deleting_a_team_queues_one_rebuild_that_drops_the_team_numbers(
         with tenant_context(tenant_b):
             other.delete()
     # then each tenant gets one rebuild; tenant A's drops East and keeps the rep's call
-    assert sorted(queued) == sorted([tenant_a.pk, tenant_b.pk])
+    assert sorted(queued_rebuilds) == sorted([tenant_a.pk, tenant_b.pk])
     rebuild_tenant_task.run(tenant_a.pk)
-    assert month_calls("team") == {}
-    assert month_calls("rep") == {str(rep.pk): 1}
-    assert month_calls("tenant") == {"": 1}
+    assert _month_calls(tenant_a, "team") == {}
+    assert _month_calls(tenant_a, "rep") == {str(rep.pk): 1}
+    assert _month_calls(tenant_a, "tenant") == {"": 1}
 
 
 @pytest.mark.django_db

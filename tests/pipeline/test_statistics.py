@@ -58,3 +58,55 @@ def test_switched_off_it_neither_reads_nor_analyses(settings: Any) -> None:
     settings.PLANNER_STATISTICS_UPKEEP = False
     assert stale_tables() == []
     assert analyze_stale_tables() == []
+
+
+@pytest.mark.postgres
+def test_an_unseen_tenants_batch_probes_the_unique_external_id_index(
+    tenant_a: Any, tenant_b: Any
+) -> None:
+    """Statistics that cover only tenant A estimate about one row for tenant B: the probe
+    of existing external ids must still take the unique index, not an index on tenant_id
+    alone that would read all of B's rows for every staged row."""
+    from django.utils import timezone
+
+    from pipeline.ingestion.service import records_ingest
+    from pipeline.models import Activity
+
+    def batch(prefix: str) -> dict[str, Any]:
+        at = timezone.now().isoformat()
+        return {
+            "source_system": "partner",
+            "leads": [{"external_id": f"{prefix}-L", "company": "A社", "created_at": at}],
+            "activities": [
+                {"external_id": f"{prefix}-A{i}", "lead_external_id": f"{prefix}-L",
+                 "type": "call", "occurred_at": at}
+                for i in range(300)
+            ],
+        }  # fmt: skip
+
+    # given planner statistics taken when only tenant A had activities
+    with tenant_context(tenant_a):
+        result = records_ingest(tenant=tenant_a, batch=batch("a"), actor_label="test")
+        assert result.row_errors == []
+        assert Activity.objects.count() == 300
+    with connections["owner"].cursor() as cursor:
+        cursor.execute("ANALYZE pipeline_activity")
+    # when tenant B sends a batch, then sends it again (every row then exists)
+    plans: list[str] = []
+
+    def explain_probes(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        if "CROSS JOIN LATERAL" in sql and "pipeline_activity" in sql:
+            raw = connection.connection.cursor()
+            raw.execute("EXPLAIN " + sql, params)
+            plans.append("\n".join(row[0] for row in raw.fetchall()))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(explain_probes):
+        for _ in range(2):
+            with tenant_context(tenant_b):
+                result = records_ingest(tenant=tenant_b, batch=batch("b"), actor_label="test")
+                assert result.row_errors == []
+    # then each probe reads the unique (tenant, source system, external id) index
+    assert len(plans) == 2
+    for plan in plans:
+        assert "activity_unique_external_id" in plan, plan

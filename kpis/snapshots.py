@@ -720,7 +720,7 @@ def kpi_snapshots_rebuild(*, tenant: Tenant, side_connection: bool = False) -> R
         with pg_aggregates.bulk_settings() if _is_postgres() else nullcontext():
             by_grain: dict[Any, Any] = {}
             others = None
-            if _is_postgres() and side_connection:
+            if side_connection:
                 with side_connection_work.alongside(
                     tenant.pk, lambda: _bulk_other_measures(tenant.pk, start, end, zone)
                 ) as side:

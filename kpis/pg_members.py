@@ -124,12 +124,15 @@ pending AS MATERIALIZED (
 ),
 -- NOTE: one index scan over the array of touched leads (a probe per lead in a loop costs
 -- twice as much in executor start-up; a join would scan every activity of the tenant).
+-- TRICKY: the tenant id comes through a scalar subquery: for a tenant the statistics have
+-- not seen (estimated at one row) a constant made the planner scan all of the tenant's
+-- rows of the year, filtering the leads, instead of seeking each lead.
 counted AS MATERIALIZED (
     SELECT h.lead, h.rep, {in_periods}
     FROM (
         SELECT a.id, a.lead_id AS lead, a.rep_id AS rep, a.occurred_at AS at
         FROM pipeline_activity a
-        WHERE a.tenant_id = %(tenant)s
+        WHERE a.tenant_id = (SELECT %(tenant)s::bigint)
           AND a.lead_id = ANY (ARRAY(SELECT DISTINCT lead FROM touch_new))
           AND a.occurred_at >= %(wlo)s AND a.occurred_at < %(whi)s
           AND a.type IN ('call', 'email')

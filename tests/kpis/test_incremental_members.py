@@ -214,3 +214,61 @@ def test_refreshes_of_warmed_and_rescanned_days_match_a_rebuild(tenant_a: Any) -
         assert _diff(_table(), incremental) == []
         week = incremental[("week", dt.date(2026, 3, 2), "tenant", "")]
     assert week  # the week exists in both
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True, databases="__all__")
+def test_an_unseen_tenants_refresh_seeks_the_touched_leads_histories(
+    tenant_a: Any, tenant_b: Any
+) -> None:
+    """Statistics that cover only tenant A estimate about one row for tenant B: the read of
+    the touched leads' histories must still seek each lead, not scan all of B's year."""
+    from django.db import connection, connections
+
+    from kpis.snapshots import kpi_snapshots_refresh_dirty
+    from pipeline.models import Activity, Lead
+
+    at = dt.datetime(2026, 6, 1, 2, tzinfo=UTC)
+
+    def calls(tenant: Any, count: int) -> None:
+        with tenant_context(tenant):
+            lead = pipeline_services.lead_create(tenant=tenant, company="A社", created_at=at)
+            for _ in range(count):
+                pipeline_services.activity_create(
+                    tenant=tenant, lead=lead, type="call", occurred_at=at
+                )
+            kpi_snapshots_refresh_dirty(tenant=tenant)
+
+    # given planner statistics taken when only tenant A had activities (enough of them
+    # that reading the table whole is not the cheapest plan)
+    with tenant_context(tenant_a):
+        leads = Lead.objects.bulk_create(
+            Lead(tenant=tenant_a, company=f"C{i}", created_at=at) for i in range(500)
+        )
+        Activity.objects.bulk_create(
+            Activity(tenant=tenant_a, lead=leads[i % 500], type="call", occurred_at=at)
+            for i in range(20_000)
+        )
+    with connections["owner"].cursor() as cursor:
+        cursor.execute("ANALYZE pipeline_activity")
+    # when tenant B's day is refreshed, then refreshed again after one more call
+    plans: list[str] = []
+
+    def explain_histories(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        if "counted AS MATERIALIZED" in sql:
+            raw = connection.connection.cursor()
+            raw.execute("SAVEPOINT explained")
+            raw.execute("EXPLAIN " + sql, params)
+            plans.append("\n".join(row[0] for row in raw.fetchall()))
+            raw.execute("ROLLBACK TO SAVEPOINT explained")
+        return execute(sql, params, many, context)
+
+    calls(tenant_b, 2)
+    with connection.execute_wrapper(explain_histories):
+        calls(tenant_b, 1)
+    # then the histories are read by lead: the leads are an index condition, not a filter
+    assert plans
+    for plan in plans:
+        history = plan[plan.index("on pipeline_activity a_1") :].split("Hash  (")[0]
+        conditions = [line for line in history.splitlines() if "Index Cond" in line]
+        assert any("lead_id = ANY" in line for line in conditions), plan

@@ -502,7 +502,10 @@ _WEIGHTED_PROBES = """
 -- TRICKY: every look-up below is a LATERAL probe of a primary key or of the (tenant, deal,
 -- at) index, so the plan cannot turn quadratic: with the statistics of a table loaded in
 -- bulk and not yet analysed, the planner otherwise nested a scan of every lead or stage
--- change of the tenant inside a loop over the deals (seen: 30 s for 600 deals).
+-- change of the tenant inside a loop over the deals (seen: 30 s for 600 deals). The tenant
+-- id is a scalar subquery: for a tenant the statistics have not seen (about one row) a
+-- constant let an index on (tenant_id, ...) tie with the primary key, read every row of
+-- the tenant in each probe.
 deals AS MATERIALIZED (
     SELECT d.id, d.amount, d.created_at, d.closed_at, coalesce(d.owner_id, l.owner_id) AS rep,
            (SELECT m.team_id FROM tenants_membership m
@@ -510,15 +513,16 @@ deals AS MATERIALIZED (
            coalesce(l.source, '') AS src, s.win_probability, s.is_won OR s.is_lost AS shut
     FROM ids
     CROSS JOIN LATERAL (
-        SELECT * FROM pipeline_deal d WHERE d.id = ids.id AND d.tenant_id = %(tenant)s LIMIT 1
+        SELECT * FROM pipeline_deal d
+        WHERE d.id = ids.id AND d.tenant_id = (SELECT %(tenant)s::bigint) LIMIT 1
     ) d
     CROSS JOIN LATERAL (
         SELECT l.owner_id, l.source FROM pipeline_lead l
-        WHERE l.id = d.lead_id AND l.tenant_id = %(tenant)s LIMIT 1
+        WHERE l.id = d.lead_id AND l.tenant_id = (SELECT %(tenant)s::bigint) LIMIT 1
     ) l
     CROSS JOIN LATERAL (
         SELECT s.win_probability, s.is_won, s.is_lost FROM pipeline_dealstage s
-        WHERE s.id = d.stage_id AND s.tenant_id = %(tenant)s LIMIT 1
+        WHERE s.id = d.stage_id AND s.tenant_id = (SELECT %(tenant)s::bigint) LIMIT 1
     ) s
 ),
 intervals AS (
@@ -532,8 +536,8 @@ intervals AS (
         SELECT c.at, s.win_probability, s.is_won OR s.is_lost AS shut,
                row_number() OVER w AS n, lead(c.at) OVER w AS next_at
         FROM pipeline_dealstagechange c
-        JOIN pipeline_dealstage s ON s.id = c.stage_id AND s.tenant_id = %(tenant)s
-        WHERE c.tenant_id = %(tenant)s AND c.deal_id = d.id
+        JOIN pipeline_dealstage s ON s.id = c.stage_id AND s.tenant_id = (SELECT %(tenant)s::bigint)
+        WHERE c.tenant_id = (SELECT %(tenant)s::bigint) AND c.deal_id = d.id
         WINDOW w AS (ORDER BY c.at, c.id)
     ) h ON true
     WHERE NOT coalesce(h.shut, d.shut) AND coalesce(h.win_probability, d.win_probability) <> 0

@@ -497,8 +497,20 @@ FROM days x
 WHERE x.day_out <> x.day_in AND x.day_out >= %(start)s AND x.day_out < %(end)s
 """
 
+# Each deal's intervals and their values, from its history `h` (one row per stage change,
+# numbered `n`, with the next change's time) joined to `deals` by the text that follows.
+_INTERVALS_OF_DEALS = """intervals AS (
+    -- A deal without history is in its current stage from its creation.
+    SELECT d.rep, d.team, d.src,
+           d.amount * coalesce(h.win_probability, d.win_probability) AS v,
+           CASE WHEN h.n > 1 THEN greatest(h.at, d.created_at) ELSE d.created_at END AS lo,
+           least(h.next_at, d.closed_at) AS hi
+    FROM deals d
+"""
+
 # Short ranges (a refresh): each deal of the range is probed through its indexes.
-_WEIGHTED_PROBES = """
+_WEIGHTED_PROBES = (
+    """
 -- TRICKY: every look-up below is a LATERAL probe of a primary key or of the (tenant, deal,
 -- at) index, so the plan cannot turn quadratic: with the statistics of a table loaded in
 -- bulk and not yet analysed, the planner otherwise nested a scan of every lead or stage
@@ -525,14 +537,9 @@ deals AS MATERIALIZED (
         WHERE s.id = d.stage_id AND s.tenant_id = (SELECT %(tenant)s::bigint) LIMIT 1
     ) s
 ),
-intervals AS (
-    -- A deal without history is in its current stage from its creation.
-    SELECT d.rep, d.team, d.src,
-           d.amount * coalesce(h.win_probability, d.win_probability) AS v,
-           CASE WHEN h.n > 1 THEN greatest(h.at, d.created_at) ELSE d.created_at END AS lo,
-           least(h.next_at, d.closed_at) AS hi
-    FROM deals d
-    LEFT JOIN LATERAL (
+"""
+    + _INTERVALS_OF_DEALS
+    + """    LEFT JOIN LATERAL (
         SELECT c.at, s.win_probability, s.is_won OR s.is_lost AS shut,
                row_number() OVER w AS n, lead(c.at) OVER w AS next_at
         FROM pipeline_dealstagechange c
@@ -543,10 +550,12 @@ intervals AS (
     WHERE NOT coalesce(h.shut, d.shut) AND coalesce(h.win_probability, d.win_probability) <> 0
 ),
 """
+)
 
 # Long ranges (a rebuild, a large import): whole sets joined by hash, run with nested
 # loops off (see weighted_pipeline_changes).
-_WEIGHTED_SETS = """
+_WEIGHTED_SETS = (
+    """
 deals AS MATERIALIZED (
     SELECT d.id, d.amount, d.created_at, d.closed_at, coalesce(d.owner_id, l.owner_id) AS rep,
            CASE WHEN d.owner_id IS NOT NULL THEN dm.team_id ELSE lm.team_id END AS team,
@@ -566,17 +575,13 @@ history AS (
     WHERE c.tenant_id = %(tenant)s AND c.deal_id IN (SELECT id FROM deals)
     WINDOW w AS (PARTITION BY c.deal_id ORDER BY c.at, c.id)
 ),
-intervals AS (
-    -- A deal without history is in its current stage from its creation.
-    SELECT d.rep, d.team, d.src,
-           d.amount * coalesce(h.win_probability, d.win_probability) AS v,
-           CASE WHEN h.n > 1 THEN greatest(h.at, d.created_at) ELSE d.created_at END AS lo,
-           least(h.next_at, d.closed_at) AS hi
-    FROM deals d
-    LEFT JOIN history h ON h.deal_id = d.id
+"""
+    + _INTERVALS_OF_DEALS
+    + """    LEFT JOIN history h ON h.deal_id = d.id
     WHERE NOT coalesce(h.shut, d.shut) AND coalesce(h.win_probability, d.win_probability) <> 0
 ),
 """
+)
 
 
 def weighted_pipeline_changes(

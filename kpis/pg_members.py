@@ -19,8 +19,10 @@ follows the changed rows, not the tenant's size. Two mechanisms, one per measure
   in fiscal quarters and quarters in fiscal years: a quarter is offered only its month's
   new rows, a year its quarter's.
 
-A period's members are complete once it was built from its raw rows (KpiMemberPeriod); a
-day's once it was read whole (a KpiMemberPeriod row of grain "day"). A day whose members are
+A period's members are complete once it was built from its raw rows (KpiMemberPeriod),
+less the activities still listed by dirty days that the building refresh does not handle
+(the refresh of such a day adds them, as to any period); a day's once it was read whole (a
+KpiMemberPeriod row of grain "day"). A day whose members are
 complete reads only its added activities; any other is read whole, its own counts recomputed
 from its raw rows. A day whose added rows are not known (rows changed, moved or deleted, or
 marks that could not list them) drops its own members and its periods', which are then built
@@ -50,7 +52,7 @@ _COARSE = ("week", "month", "quarter", "year")
 # The range's activities (or only the listed ones) grouped per (rep, lead) with their
 # counts. Each distinct lead's source is looked up through the lead's primary key in one
 # index scan over an array of ids (a join would hash every lead of the tenant).
-_PAIRS = """
+_PAIRS = """{uncounted}
 acts AS MATERIALIZED (
     SELECT a.rep_id AS rep, a.lead_id AS lead, {counts}
     FROM pipeline_activity a
@@ -80,6 +82,21 @@ range_actives AS (
 
 # The day's active reps not stored for it yet (an anti-join against one read of the day's
 # stored rows), stored now: only they can be new to its periods.
+# A period built from its raw rows counts only the rows counted everywhere else: not those
+# still listed by a dirty day that this refresh does not handle. The refresh that handles
+# that day adds them to every period then, this one included; counted here too, a lead
+# would be counted twice (seen when a period was first built while a batch's days waited).
+# Read in the same statement as the rows, so a batch committed meanwhile is seen whole (its
+# rows and its marks) or not at all.
+_UNCOUNTED = """
+uncounted AS MATERIALIZED (
+    SELECT jsonb_array_elements_text(d.added_activities)::bigint AS id
+    FROM pipeline_dirtyday d
+    WHERE d.tenant_id = %(tenant)s AND d.added_activities IS NOT NULL
+      AND NOT (d.day = ANY(%(refreshing)s::date[]))
+),"""
+_NOT_UNCOUNTED = "\n      AND NOT EXISTS (SELECT FROM uncounted u WHERE u.id = a.id)"
+
 _DAY_ACTIVES = """,
 stored_day AS MATERIALIZED (
     SELECT k.scope_type, k.scope_key, k.member FROM kpis_kpimember k
@@ -248,9 +265,11 @@ def _statement(grains: tuple[str, ...], *, day: bool, listed: bool, whole: bool)
     changes). Without `day`, the range is a period built from its raw rows: its exact counts.
     """
     counts = ", ".join(f"{expression} AS {name}" for name, expression in ACTIVITY_COUNTS.items())
-    sql = "WITH" + _PAIRS.format(
-        counts=counts, listed="" if whole else "\n      AND a.id = ANY(%(ids)s::bigint[])"
-    )
+    if day:
+        uncounted, listed_only = "", "" if whole else "\n      AND a.id = ANY(%(ids)s::bigint[])"
+    else:
+        uncounted, listed_only = _UNCOUNTED, _NOT_UNCOUNTED
+    sql = "WITH" + _PAIRS.format(counts=counts, listed=listed_only, uncounted=uncounted)
     sql += _DAY_ACTIVES if day else _RANGE_ACTIVES
     chained = {"quarter": "month", "year": "quarter"}
     for grain in grains:
@@ -396,14 +415,17 @@ def _stored_counts(tenant_id: int, periods: list[Period]) -> dict[Period, Rows]:
     return out
 
 
-def _materialize(tenant_id: int, period: Period, zone: zoneinfo.ZoneInfo) -> Rows:
-    """Build a period's members from all of its raw rows; its exact distinct counts."""
+def _materialize(
+    tenant_id: int, period: Period, zone: zoneinfo.ZoneInfo, refreshing: list[date]
+) -> Rows:
+    """Build a period's members from its raw rows, but for the activities still listed by
+    dirty days other than `refreshing` (the days of the caller's refresh); its exact distinct
+    counts once those are added."""
     KpiMember.objects.filter(grain=period.grain, period_start=period.start).delete()
     lo, hi = period.bounds(zone)
     out: Rows = {}
-    for (scope_type, scope_key), counts in (
-        _offer(tenant_id, {period.grain: period}, lo, hi, zone).get(period.grain, {}).items()
-    ):
+    offered = _offer(tenant_id, {period.grain: period}, lo, hi, zone, refreshing=refreshing)
+    for (scope_type, scope_key), counts in offered.get(period.grain, {}).items():
         out[(period.start, scope_type, scope_key)] = dict(counts)
     KpiMemberPeriod.objects.create(
         tenant_id=tenant_id, grain=period.grain, period_start=period.start
@@ -442,7 +464,7 @@ def distinct_counts_for_days(
     days = sorted(set(days))
     with _hashed_joins():
         for period in fresh:
-            result[period] = _materialize(tenant_id, period, zone)
+            result[period] = _materialize(tenant_id, period, zone, days)
         for index, day in enumerate(days):
             # The listed rows of this day and the next ones are not counted yet.
             pending = [pk for later in days[index:] for pk in added.get(later, ())]
@@ -532,7 +554,7 @@ def warm(
     fresh = [p for p in periods if (p.grain, p.start) not in built]
     with _hashed_joins():
         for period in fresh:
-            _materialize(tenant_id, period, zone)
+            _materialize(tenant_id, period, zone, [])
         for day in days:
             lo, hi = bounds(day, day + timedelta(days=1), zone)
             _offer(tenant_id, {}, lo, hi, zone, day=day)

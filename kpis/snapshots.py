@@ -553,23 +553,27 @@ def _write_periods(
 
 
 def kpi_snapshots_refresh_days(
-    *,
-    tenant: Tenant,
-    days: Iterable[date],
-    rescan: Iterable[date] = (),
-    changes: dict[date, DayChange] | None = None,
+    *, tenant: Tenant, days: Iterable[date], rescan: Iterable[date] = ()
 ) -> RefreshResult:
-    """Recompute the snapshots of `days` and of every period containing them (one transaction).
+    """Recompute the snapshots of `days` from their raw rows, and of every period containing
+    them (one transaction), and clear the days' dirty marks, which this supersedes.
 
-    `rescan`: days whose rows were changed, not only added; the periods containing them
-    recount their distinct members from raw rows. `changes`: what changed on each day (all
-    of it by default, and for a rescanned day); on PostgreSQL a day keeps its stored
-    measures of the kinds that did not change. Must run inside the tenant's context.
+    `rescan`: days whose rows were changed, not only added (kept for the callers that know;
+    every day is recounted whole here). Must run inside the tenant's context.
     """
     began = time.perf_counter()
+    days = sorted(set(days))
     with transaction.atomic():
         _lock_tenant(tenant)
-        return _refresh_days(tenant, days, rescan, changes, began)
+        # TRICKY: a mark left behind would list activities this counts, and the refresh that
+        # later handles it would count them again. Locked first: a write marking one of the
+        # days meanwhile waits, then marks it anew for rows this did not see.
+        marks = list(
+            DirtyDay.objects.select_for_update().filter(day__in=days).values_list("pk", flat=True)
+        )
+        result = _refresh_days(tenant, days, rescan, None, began)
+        DirtyDay.objects.filter(pk__in=marks).delete()
+    return result
 
 
 def _refresh_days(

@@ -148,6 +148,52 @@ def test_changed_and_reattributed_rows_refresh_to_the_same_numbers_as_a_rebuild(
     assert march_event  # the re-attributed lead's March calls moved to "event"
 
 
+def test_a_period_first_built_while_other_days_wait_counts_their_leads_once(
+    tenant_a: Any,
+) -> None:
+    """A refresh that handles some dirty days builds their periods from raw rows; the calls
+    still listed by the days it leaves are added by the refresh that handles those."""
+    from kpis.snapshots import kpi_snapshots_refresh_dirty
+    from pipeline.models import DirtyDay
+
+    reps, leads = _two_reps_of_one_team_and_leads(tenant_a, "r", ["web", "event", "web"])
+    with tenant_context(tenant_a):
+        # given calls to three leads on three days of March, each day marked with its calls
+        for day, lead, rep in ((3, 0, 0), (10, 1, 1), (20, 2, 0), (20, 0, 1)):
+            pipeline_services.activity_create(
+                tenant=tenant_a, lead=leads[lead], rep=reps[rep], type="call",
+                occurred_at=dt.datetime(2026, 3, day, 3, tzinfo=UTC),
+            )  # fmt: skip
+        # when the days are refreshed one per pass (March is built by the first pass)
+        while DirtyDay.objects.exists():
+            assert kpi_snapshots_refresh_dirty(tenant=tenant_a, limit=1).days == 1
+        incremental = _table()
+        march = KpiSnapshot.objects.get(
+            grain="month", period_start=dt.date(2026, 3, 1), scope_type="tenant"
+        )
+        # then each lead and rep counts once in March, as in a rebuild
+        assert (march.leads_touched, march.active_reps) == (3, 2)
+        kpi_snapshots_rebuild(tenant=tenant_a)
+        assert _diff(_table(), incremental) == []
+
+
+def test_refreshing_days_clears_their_marks(tenant_a: Any) -> None:
+    """A mark left behind would list calls that the refresh of its days counted already."""
+    from pipeline.models import DirtyDay
+
+    _, leads = _two_reps_of_one_team_and_leads(tenant_a, "r", ["web"])
+    with tenant_context(tenant_a):
+        days = [dt.date(2026, 3, 3), dt.date(2026, 3, 4)]
+        for day in days:
+            pipeline_services.activity_create(
+                tenant=tenant_a, lead=leads[0], type="call",
+                occurred_at=dt.datetime(day.year, day.month, day.day, 3, tzinfo=UTC),
+            )  # fmt: skip
+        kpi_snapshots_refresh_days(tenant=tenant_a, days=days[:1])
+        marked = set(DirtyDay.objects.values_list("day", flat=True))
+        assert days[0] not in marked and days[1] in marked
+
+
 def test_refreshing_a_day_whose_rows_are_gone_removes_it_from_its_periods(tenant_a: Any) -> None:
     # given a call refreshed into the snapshots
     with tenant_context(tenant_a):

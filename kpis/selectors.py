@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Q, Sum
+from django.db import connection
+from django.db.models import Q, QuerySet, Sum
 
 from kpis.catalogue import (
     ADDITIVE_MEASURES,
@@ -209,9 +211,13 @@ def stock_levels(
     ends = sorted(set(ends))
     if not ends or not scopes:
         return {}
+    days = KpiSnapshot.objects.filter(
+        scope_filter(scopes), grain=Grain.DAY, period_start__lt=ends[-1]
+    )
+    if connection.vendor != "postgresql":
+        return _stock_levels_summed_exactly(days, ends)
     rows = (
-        KpiSnapshot.objects.filter(scope_filter(scopes), grain=Grain.DAY, period_start__lt=ends[-1])
-        .values("scope_type", "scope_key")
+        days.values("scope_type", "scope_key")
         .annotate(
             **{
                 f"end_{index}": Sum("weighted_pipeline_change", filter=Q(period_start__lt=end))
@@ -226,6 +232,28 @@ def stock_levels(
         }
         for row in rows
     }
+
+
+def _stock_levels_summed_exactly(
+    days: QuerySet[KpiSnapshot], ends: list[date]
+) -> dict[KpiScope, dict[date, Decimal]]:
+    """stock_levels summed in Python (SQLite).
+
+    TRICKY: SQLite sums decimal columns as floats, so changes that cancel out summed to
+    -2.8e-17 rather than 0 (a weighted pipeline of -0.0000); each stored value reads back
+    as an exact Decimal, and their sum here is exact.
+    """
+    levels: dict[KpiScope, dict[date, Decimal]] = {}
+    rows = (
+        days.exclude(weighted_pipeline_change=0)
+        .values_list("scope_type", "scope_key", "period_start", "weighted_pipeline_change")
+        .order_by()
+    )
+    for scope_type, scope_key, day, change in rows:
+        level = levels.setdefault(KpiScope(scope_type, scope_key), dict.fromkeys(ends, Decimal(0)))
+        for end in ends[bisect_right(ends, day) :]:
+            level[end] += change
+    return levels
 
 
 def measures_from_rows(

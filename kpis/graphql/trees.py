@@ -139,8 +139,9 @@ class KpiTreeNodeResultType:
     basis: RequiredBasisEnum | None  # type: ignore[valid-type]
     attainment: Decimal | None = strawberry.field(
         description=(
-            "actual ÷ target (the explicit target, else the required value for volumes), as "
-            "a ratio rounded half up to 4 decimals; null without a target."
+            "actual ÷ target (the explicit target, else the plan's required value: the "
+            "worked-back volume, or the rate the plan used, see basis), as a ratio rounded "
+            "half up to 4 decimals; null when there is neither."
         )
     )
     comparison_actual: KpiValueType | None = strawberry.field(

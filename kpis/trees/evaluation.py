@@ -73,7 +73,7 @@ class NodeEvaluation:
     required_exact: Fraction | None
     required_rounded: int | None  # ceil(required_exact) for KGI and derived volumes
     basis: RequiredBasis | None
-    attainment: Decimal | None  # actual ÷ (target, else required for volumes); a ratio
+    attainment: Decimal | None  # actual ÷ (target, else the plan's required value); a ratio
     attainment_exact: Fraction | None
     comparison_actual: KpiValue | None
 
@@ -422,7 +422,10 @@ def _node_result(
         if volume and basis is not None and kpi.unit in (Unit.COUNT, Unit.RATIO)
         else None
     )
-    goal = Fraction(target) if target is not None else (required if volume else None)
+    # NOTE: a driver without a target of its own is measured against the plan's value (the
+    # required volume, or the rate the plan worked back with: own history or the article's
+    # reference), so that projected KGI ÷ KGI target stays the product of the attainments.
+    goal = Fraction(target) if target is not None else required
     measured = exact(actual)
     attainment = None if measured is None or not goal else measured / goal
     return NodeEvaluation(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
@@ -47,6 +48,7 @@ from tests.kpis.test_targets import set_target, snap
 pytestmark = pytest.mark.django_db
 
 TENANT = KpiScope.tenant()
+DRIVERS = ("win_rate", "opportunity_rate", "meeting_rate", "leads")
 FINISHED = dt.date(2025, 6, 1)  # "today" after April 2025
 D = Decimal
 
@@ -396,6 +398,28 @@ def test_attainment_and_bottleneck(tenant_a: Any) -> None:
     # and KSF nodes carry no values
     ksf = [n for n in evaluation.nodes if n.node.kind == "ksf"]
     assert {(n.actual, n.required, n.attainment) for n in ksf} == {(None, None, None)}
+
+
+def test_rates_without_a_target_are_measured_against_the_plans_rate(tenant_a: Any) -> None:
+    # given a KGI target only, and no history: the plan uses the article's reference rates
+    # (25 %, 50 %, 20 %: 400 leads required)
+    set_target(tenant_a, "won_deals", 10)
+    # and April's rates at the reference but the win rate: 10 % (3 of 30)
+    april_actuals(tenant_a, meetings=60, opportunities=30, wins=3, won_deals=3)
+    evaluation = evaluate(tenant_a)
+    nodes = by_key(evaluation)
+    # then each driver's attainment is actual ÷ the value the plan used
+    assert {key: (nodes[key].attainment, nodes[key].basis) for key in DRIVERS} == {
+        "win_rate": (D("0.4"), RequiredBasis.REFERENCE),
+        "opportunity_rate": (D(1), RequiredBasis.REFERENCE),
+        "meeting_rate": (D(1), RequiredBasis.REFERENCE),
+        "leads": (D("0.75"), RequiredBasis.DERIVED),
+    }
+    # and the bottleneck is the rate furthest short of the plan
+    assert evaluation.bottleneck is nodes["win_rate"]
+    # and projected KGI ÷ KGI target is the product of the drivers' attainments (DESIGN.md)
+    product = math.prod(nodes[key].attainment for key in DRIVERS)
+    assert evaluation.projected_kgi / nodes["won_deals"].target == product == D("0.3")
 
 
 def test_an_explicit_volume_target_is_the_attainment_base(tenant_a: Any) -> None:

@@ -19,7 +19,7 @@ MAX_SERIES_POINTS = 400
 
 @dataclass(frozen=True)
 class LeaderboardEntry:
-    rank: int | None  # None when the value is null (no denominator): listed last
+    rank: int | None  # equal values share one (1, 1, 3); None for a null value, listed last
     label: str
     value: KpiValue
     comparison: KpiValue | None
@@ -103,10 +103,12 @@ def kpi_leaderboard(
         key=_rank_key(kpi),
     )
     entries = []
-    rank = 0
+    rank, previous = 0, None
     for position, (label, value) in enumerate(ranked[:limit], start=1):
-        if value.value is not None:
-            rank = position
+        # Equal values share the rank of the first of them (1, 1, 3): a tie is not decided
+        # by the label, which only orders the tied entries.
+        if value.value is not None and value.value != previous:
+            rank, previous = position, value.value
         entries.append(
             LeaderboardEntry(
                 rank=rank if value.value is not None else None,

@@ -59,7 +59,9 @@ class KpiSeries:
 
 @strawberry.type(name="LeaderboardEntry")
 class LeaderboardEntryType:
-    rank: int | None = strawberry.field(description="1 is best; null when the value is null.")
+    rank: int | None = strawberry.field(
+        description="1 is best; equal values share a rank (1, 1, 3); null when the value is null."
+    )
     label: str
     scope: KpiScopeType
     value: KpiValueType

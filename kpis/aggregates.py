@@ -5,7 +5,7 @@ rows of a tenant-local date range and returns {(period_start, scope_type, scope_
 {measure: value}}. Attribution, exactly as the design says:
 
 - activities count for their rep; team = that rep's team; source = the lead's source;
-- leads created count for the lead's owner and the owner's team;
+- leads created count for the lead's owner when it was created and that member's team;
 - transitions count for the lead's owner at that time (StageTransition.owner) and the team
   recorded with it; deals for the deal's owner (else the lead's owner) and that member's team;
 - source = the lead's source; rows without a rep/owner count only in the tenant and source
@@ -166,8 +166,8 @@ def lead_measures(out: Rows, *, start: date, end: date, zone: zoneinfo.ZoneInfo)
         out,
         Lead.objects.filter(created_at__gte=lo, created_at__lt=hi),
         period=_day("created_at", zone),
-        rep="owner_id",
-        team=F("owner__team_id"),
+        rep="created_owner_id",
+        team=F("created_owner__team_id"),
         source="source",
         aggregates={"leads_created": Count("id")},
     )

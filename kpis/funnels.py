@@ -118,14 +118,18 @@ class _Tally:
     durations: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
 
 
-# What a breakdown groups by. Leads (created, and cohorts) group by the lead's current owner,
-# that owner's current team and the lead's source; period transitions by their owner and
-# team at the time of the change.
-_LEAD_GROUP_FIELD: dict[FunnelBreakdown, str] = {
-    FunnelBreakdown.SOURCE: "source",
-    FunnelBreakdown.TEAM: "owner__team_id",
-    FunnelBreakdown.REP: "owner_id",
-}
+# What a breakdown groups by. Leads created in a period group by their owner then (period
+# mode), cohorts by the lead's current owner; either by that member's current team and the
+# lead's source. Period transitions group by their owner and team at the time of the change.
+# The owner field of a lead: "created_owner" or "owner".
+def _lead_group_fields(owner: str) -> dict[FunnelBreakdown, str]:
+    return {
+        FunnelBreakdown.SOURCE: "source",
+        FunnelBreakdown.TEAM: f"{owner}__team_id",
+        FunnelBreakdown.REP: f"{owner}_id",
+    }
+
+
 _TRANSITION_GROUP_FIELD: dict[FunnelBreakdown, str] = {
     FunnelBreakdown.SOURCE: "lead__source",
     FunnelBreakdown.TEAM: "team_id",
@@ -140,12 +144,12 @@ def _scope_pk(scope: KpiScope) -> int:
         raise ValidationFailed(f"Not a {scope.type} id: {scope.key!r}.", field="scope") from exc
 
 
-def _lead_scope_q(scope: KpiScope, *, prefix: str = "") -> Q:
-    """Leads in `scope` by their current owner, that owner's team, or their source."""
+def _lead_scope_q(scope: KpiScope, *, owner: str, prefix: str = "") -> Q:
+    """Leads in `scope` by their `owner` field, that member's team, or their source."""
     if scope.type == ScopeType.TEAM:
-        return Q(**{f"{prefix}owner__team_id": _scope_pk(scope)})
+        return Q(**{f"{prefix}{owner}__team_id": _scope_pk(scope)})
     if scope.type == ScopeType.REP:
-        return Q(**{f"{prefix}owner_id": _scope_pk(scope)})
+        return Q(**{f"{prefix}{owner}_id": _scope_pk(scope)})
     if scope.type == ScopeType.SOURCE:
         return Q(**{f"{prefix}source": scope.key})
     return Q()
@@ -203,11 +207,14 @@ def _count_leads_created(
     end: dt.datetime,
     scope: KpiScope,
     breakdown: FunnelBreakdown | None,
+    owner: str,
 ) -> None:
     """The `lead` step of both modes: leads created in [start, end), in one query."""
-    lead_field = _group_field(breakdown, _LEAD_GROUP_FIELD)
+    lead_field = _group_field(breakdown, _lead_group_fields(owner))
     leads = _only_grouped(
-        Lead.objects.filter(_lead_scope_q(scope), created_at__gte=start, created_at__lt=end),
+        Lead.objects.filter(
+            _lead_scope_q(scope, owner=owner), created_at__gte=start, created_at__lt=end
+        ),
         breakdown,
         lead_field,
     )
@@ -222,7 +229,9 @@ def _period_tally(
     """Period mode: leads created and transitions made in [start, end), in three queries."""
     tallies: dict[GroupKey, _Tally] = defaultdict(_Tally)
 
-    _count_leads_created(tallies, start=start, end=end, scope=scope, breakdown=breakdown)
+    _count_leads_created(
+        tallies, start=start, end=end, scope=scope, breakdown=breakdown, owner="created_owner"
+    )
 
     transition_field = _group_field(breakdown, _TRANSITION_GROUP_FIELD)
     transitions = StageTransition.objects.filter(
@@ -284,12 +293,14 @@ def _cohort_tally(
     """Cohort mode: the leads created in [start, end) and every stage they ever entered."""
     tallies: dict[GroupKey, _Tally] = defaultdict(_Tally)
 
-    _count_leads_created(tallies, start=start, end=end, scope=scope, breakdown=breakdown)
+    _count_leads_created(
+        tallies, start=start, end=end, scope=scope, breakdown=breakdown, owner="owner"
+    )
 
-    cohort_field = _group_field(breakdown, _LEAD_GROUP_FIELD, prefix="lead__")
+    cohort_field = _group_field(breakdown, _lead_group_fields("owner"), prefix="lead__")
     transitions = _only_grouped(
         StageTransition.objects.filter(
-            _lead_scope_q(scope, prefix="lead__"),
+            _lead_scope_q(scope, owner="owner", prefix="lead__"),
             lead__created_at__gte=start,
             lead__created_at__lt=end,
         ),
@@ -439,9 +450,10 @@ def funnel_compute(
 ) -> FunnelResult:
     """The funnel of `tenant` for `period`, and for `comparison_period` when given.
 
-    Scope and breakdown: in period mode leads created count for the lead's owner, that
-    owner's current team and the lead's source; transitions count for their owner at the
-    time of the change and, when that owner is set, the team recorded with the change. In
+    Scope and breakdown: in period mode leads created count for the lead's owner when it
+    was created, that member's current team and the lead's source; transitions count for
+    their owner at the time of the change and, when that owner is set, the team recorded
+    with the change. In
     cohort mode every cohort lead (and all its transitions) is attributed by the lead's
     current owner, that owner's current team and its source. Unassigned leads count only in
     the tenant and source scopes. A breakdown lists the groups that have data, ordered by

@@ -350,9 +350,10 @@ def activity_measures_by_grain(
 
 
 _LEADS = """
-SELECT {period} AS p, l.id, l.owner_id AS rep, m.team_id AS team, coalesce(l.source, '') AS src
+SELECT {period} AS p, l.id, l.created_owner_id AS rep, m.team_id AS team,
+       coalesce(l.source, '') AS src
 FROM pipeline_lead l
-LEFT JOIN tenants_membership m ON m.id = l.owner_id
+LEFT JOIN tenants_membership m ON m.id = l.created_owner_id
 WHERE l.tenant_id = %(tenant)s AND l.created_at >= %(lo)s AND l.created_at < %(hi)s
 """
 

@@ -764,6 +764,7 @@ def _lead_rows(
             {"prefecture": choice(_PREFECTURES)},
             sources[i],
             rep.membership_id,
+            reps[gen.first_owner[i]].membership_id,
             rep.team_id,
             gen.lead_stage[i],
             randint(0, 100),
@@ -773,8 +774,8 @@ def _lead_rows(
 
 _LEAD_FIELDS = (
     "id", "tenant_id", "source_system", "external_id", "company", "contact_name", "email",
-    "industry", "employee_count", "title", "attributes", "source", "owner_id", "team_id",
-    "stage", "score", "created_at",
+    "industry", "employee_count", "title", "attributes", "source", "owner_id",
+    "created_owner_id", "team_id", "stage", "score", "created_at",
 )  # fmt: skip
 _TRANSITION_FIELDS = (
     "tenant_id", "lead_id", "from_stage", "to_stage", "at", "actor_id", "actor_label",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from decimal import Decimal
+from typing import Any
 
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -53,6 +54,16 @@ class Lead(_IndexedByTenant):
     owner = models.ForeignKey(
         Membership, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    created_owner = models.ForeignKey(
+        Membership,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,
+        help_text="The owner when the lead was created, whom its creation counts for; "
+        "set on insert and kept when the owner changes.",
+    )
     team = models.ForeignKey(
         Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -80,6 +91,13 @@ class Lead(_IndexedByTenant):
 
     def __str__(self) -> str:
         return f"{self.company} / {self.contact_name}".strip(" /")
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # A new lead's creation counts for its owner then (DESIGN.md: lead-based facts count
+        # for the owner at that time); writers in bulk set the column in their INSERT.
+        if self._state.adding and self.created_owner_id is None:
+            self.created_owner_id = self.owner_id
+        super().save(*args, **kwargs)
 
 
 class Activity(_IndexedByTenant):

@@ -86,6 +86,8 @@ def ingest_leads(batch: Batch) -> None:
         rows=parsed,
         before=("created_at", "source", "owner_id"),
         now=batch.now,
+        # A lead's creation counts for its owner then: a later owner does not move it.
+        on_insert={"created_owner_id": "owner_id"},
     )
     count(batch, kind, upserted)
     _dirty(batch, DirtyKind.LEADS, parsed, upserted, (created_at,), before_times=1)

@@ -14,7 +14,7 @@ executemany writes, with the same results. `rows_update` sets columns of rows by
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,16 +48,20 @@ def records_upsert(
     rows: Sequence[Row],
     before: Sequence[str] = (),
     now: dt.datetime,
+    on_insert: Mapping[str, str] | None = None,
 ) -> Upserted:
     """Insert or update `rows` of `model` (attnames in `columns`) in `tenant`; see the module.
 
     External ids must be unique within `rows` (the parser rejects duplicates first).
+    `on_insert` maps attnames set only when a row is inserted to the attname of `columns`
+    whose value they take (an update leaves them as they are).
     """
     if not rows:
         return Upserted()
+    copies = dict(on_insert or {})
     if connection.vendor == "postgresql":
-        return _upsert_postgresql(model, tenant, source_system, columns, rows, before, now)
-    return _upsert_portable(model, tenant, source_system, columns, rows, before, now)
+        return _upsert_postgresql(model, tenant, source_system, columns, rows, before, now, copies)
+    return _upsert_portable(model, tenant, source_system, columns, rows, before, now, copies)
 
 
 class _AnyOf(Lookup):
@@ -118,6 +122,7 @@ def _upsert_postgresql(
     rows: Sequence[Row],
     before: Sequence[str],
     now: dt.datetime,
+    copies: dict[str, str],
 ) -> Upserted:
     qn = connection.ops.quote_name
     table = qn(model._meta.db_table)
@@ -180,12 +185,18 @@ def _upsert_postgresql(
         # rows are inserted and changed ones updated, each in one statement.
         if result.created:
             defaults = _insert_defaults(
-                model, {"tenant_id", "source_system", "external_id", *columns}, now
+                model, {"tenant_id", "source_system", "external_id", *columns, *copies}, now
             )
+            copied = [(qn(_concrete(model, dst).column), cols[columns.index(src)])
+                      for dst, src in copies.items()]  # fmt: skip
             insert_cols = ", ".join(
-                ["tenant_id", "source_system", staged, *(qn(f.column) for f, _ in defaults)]
-            )
-            selected = ", ".join(["%s", "%s", *(f"s.{c}" for c in ["external_id", *cols])])
+                ["tenant_id", "source_system", staged, *(dst for dst, _ in copied),
+                 *(qn(f.column) for f, _ in defaults)]
+            )  # fmt: skip
+            selected = ", ".join(
+                ["%s", "%s", *(f"s.{c}" for c in ["external_id", *cols]),
+                 *(f"s.{src}" for _, src in copied)]
+            )  # fmt: skip
             selected += "".join(", %s" for _ in defaults)
             params: list[Any] = [tenant.pk, source_system, *(value for _, value in defaults)]
             only_new = ""
@@ -255,6 +266,7 @@ def _upsert_portable(
     rows: Sequence[Row],
     before: Sequence[str],
     now: dt.datetime,
+    copies: dict[str, str],
 ) -> Upserted:
     """The same upsert without COPY or ON CONFLICT: one SELECT, then executemany writes."""
     qn = connection.ops.quote_name
@@ -292,15 +304,19 @@ def _upsert_portable(
     with connection.cursor() as cursor:
         if new:
             defaults = _insert_defaults(
-                model, {"tenant_id", "source_system", "external_id", *columns}, now
+                model, {"tenant_id", "source_system", "external_id", *columns, *copies}, now
             )
             names = ["tenant_id", "source_system", "external_id"]
-            names += [qn(f.column) for f in fields] + [qn(f.column) for f, _ in defaults]
+            names += [qn(f.column) for f in fields]
+            names += [qn(_concrete(model, dst).column) for dst in copies]
+            names += [qn(f.column) for f, _ in defaults]
+            positions = [columns.index(src) for src in copies.values()]
             cursor.executemany(
                 f"INSERT INTO {table} ({', '.join(names)})"
                 f" VALUES ({', '.join(['%s'] * len(names))})",
                 [
-                    [tenant.pk, source_system, row[0], *prepared(row)]
+                    [tenant.pk, source_system, row[0], *(values := prepared(row))]
+                    + [values[i] for i in positions]
                     + [value for _, value in defaults]
                     for row in new
                 ],

@@ -47,8 +47,9 @@ def load(tenant: Tenant) -> Raw:
         )
     ]  # fmt: skip
     leads = [
-        {**row, "team": teams.get(row["owner_id"])}
-        for row in Lead.objects.values("created_at", "owner_id", "source")
+        # A lead's creation counts for its owner then (and that member's current team).
+        {**row, "owner_id": row["created_owner_id"], "team": teams.get(row["created_owner_id"])}
+        for row in Lead.objects.values("created_at", "created_owner_id", "source")
     ]
     transitions = [
         {**row, "source": sources[row["lead_id"]]}

@@ -20,8 +20,8 @@ reads them, and checked first against the generated rows), following DESIGN.md (
 - Funnel, period mode: `lead` = leads created in the period, other stages = transitions into
   them in the period; the time of a transition = its time minus the same lead's latest entry
   into the previous stage strictly before it (creation for mql, when strictly before);
-  breakdowns: leads created by their current owner, that owner's current team and the
-  source; transitions by the owner and team recorded with them (the team only with an
+  breakdowns: leads created by their owner when created, that member's current team and
+  the source; transitions by the owner and team recorded with them (the team only with an
   owner); leads without a source are "(no source)".
 - Funnel, cohort mode: the leads created in the period; a stage (and lost, recycled) counts
   those that ever entered it; the time = first entry minus first entry into the previous
@@ -137,6 +137,8 @@ class LeadRow:
     owner: int | None
     team: int | None  # the owner's current team
     source: str
+    created_owner: int | None  # the owner when the lead was created
+    created_team: int | None  # that member's current team
 
 
 @dataclass(frozen=True)
@@ -168,7 +170,8 @@ def load(tenant: Tenant, batches: list[tuple[str, dict[str, Any]]]) -> Stored:
         rows = list(
             Lead.objects.values_list(
                 "pk", "source_system", "external_id", "created_at", "owner_id",
-                "owner__team_id", "source", "owner__user__username",
+                "owner__team_id", "source", "owner__user__username", "created_owner_id",
+                "created_owner__team_id",
             )
         )  # fmt: skip
         transitions = [
@@ -184,8 +187,8 @@ def load(tenant: Tenant, batches: list[tuple[str, dict[str, Any]]]) -> Stored:
             )
         }
         teams = dict(Team.objects.values_list("pk", "name"))
-    leads = {pk: LeadRow(created, owner, team, source) for pk, _, _, created, owner, team, source,
-             _ in rows}  # fmt: skip
+    leads = {pk: LeadRow(created, owner, team, source, first, first_team)
+             for pk, _, _, created, owner, team, source, _, first, first_team in rows}  # fmt: skip
     # the stored leads are the generated ones, with the owner and source of the last batch
     final: dict[tuple[str, str], tuple[dt.datetime, str | None, str]] = {}
     for _, batch in batches:
@@ -193,7 +196,7 @@ def load(tenant: Tenant, batches: list[tuple[str, dict[str, Any]]]) -> Stored:
             key = (batch["sourceSystem"], lead["externalId"])
             final[key] = (lead["_at"], lead["ownerUsername"], lead["source"] or "")
     got = {(system, ext): (created, username, source)
-           for _, system, ext, created, _, _, source, username in rows}  # fmt: skip
+           for _, system, ext, created, _, _, source, username, *_ in rows}  # fmt: skip
     assert got == final
     # and the stored transitions are the generated ones
     system_of = {pk: (system, ext) for pk, system, ext, *_ in rows}
@@ -225,9 +228,14 @@ class Tally:
     times: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
 
 
-def lead_group(lead: LeadRow, breakdown: str | None) -> Any:
-    """Leads created (both modes) and cohorts: current owner, owner's team, source."""
-    return {None: ALL, "SOURCE": lead.source, "TEAM": lead.team, "REP": lead.owner}[breakdown]
+def lead_group(lead: LeadRow, breakdown: str | None, *, at_creation: bool = False) -> Any:
+    """Cohorts: current owner, owner's team, source; leads created in period mode
+    (`at_creation`): the owner when the lead was created, that member's team, source."""
+    if at_creation:
+        owner, team = lead.created_owner, lead.created_team
+    else:
+        owner, team = lead.owner, lead.team
+    return {None: ALL, "SOURCE": lead.source, "TEAM": team, "REP": owner}[breakdown]
 
 
 def transition_group(stored: Stored, t: TransitionRow, breakdown: str | None) -> Any:
@@ -242,7 +250,7 @@ def transition_group(stored: Stored, t: TransitionRow, breakdown: str | None) ->
 def period_tallies(stored: Stored, period: Period, breakdown: str | None) -> dict[Any, Tally]:
     tallies: dict[Any, Tally] = defaultdict(Tally)
     for lead in stored.leads.values():
-        group = lead_group(lead, breakdown)
+        group = lead_group(lead, breakdown, at_creation=True)
         if inside(period, lead.created) and group is not None:
             tallies[group].counts["lead"] += 1
     for t in stored.transitions:
@@ -837,8 +845,8 @@ def test_funnels_and_trees_over_http_match_the_design(graphql: Any) -> None:
         assert any(len(times[stage]) < counts[stage] for stage in ("sql", "meeting")), counts
         assert len(times["mql"]) < counts["mql"], counts  # E1
         assert any(len(times[stage]) % 2 == 0 for stage in ("mql", "sql", "meeting")), times
-    # and leads reassigned after their creation in the quarters compared: as the README says,
-    # leads created count for their current owner (DESIGN.md: "the lead's owner at that time")
+    # and leads reassigned after their creation in the quarters compared: their creation
+    # counts for their owner then (DESIGN.md: "the lead's owner at that time")
     owners: dict[tuple[str, str], list[tuple[dt.datetime, str | None]]] = defaultdict(list)
     for _, batch in batches:
         for lead in batch.get("leads", []):

@@ -420,15 +420,16 @@ def test_reassigned_lead_period_by_owner_then_cohort_by_current_owner(tenant_a, 
     cohort = compute(tenant_a, "2025-04", mode=FunnelMode.COHORT, breakdown=FunnelBreakdown.REP)
     teams = compute(tenant_a, "2025-04", breakdown=FunnelBreakdown.TEAM)
     # then the period funnel splits the lead's history between its owners at the time,
-    # the created lead counting for its current owner (rita's mql has no lead: null rates)
+    # its creation counting for rita, its owner then (sam's sql has no lead: null rates)
     assert counts(period) == {
-        rita.pk: (0, 1, 0, 0, 0, 0, 0, 0),
-        sam.pk: (1, 0, 1, 0, 0, 0, 0, 0),
+        rita.pk: (1, 1, 0, 0, 0, 0, 0, 0),
+        sam.pk: (0, 0, 1, 0, 0, 0, 0, 0),
     }
-    assert rows(period.groups[0])[1] == ("mql", 1, None, None, -1, D(86400))
+    assert rows(period.groups[0])[1] == ("mql", 1, D(100), D(100), 0, D(86400))
+    assert rows(period.groups[1])[2] == ("sql", 1, None, None, -1, D(86400))
     assert counts(teams) == {
-        rita.team_id: (0, 1, 0, 0, 0, 0, 0, 0),
-        sam.team_id: (1, 0, 1, 0, 0, 0, 0, 0),
+        rita.team_id: (1, 1, 0, 0, 0, 0, 0, 0),
+        sam.team_id: (0, 0, 1, 0, 0, 0, 0, 0),
     }
     # and the cohort funnel follows the current owner
     assert counts(cohort) == {sam.pk: (1, 1, 1, 0, 0, 0, 0, 0)}

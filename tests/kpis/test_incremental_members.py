@@ -194,6 +194,57 @@ def test_refreshing_days_clears_their_marks(tenant_a: Any) -> None:
         assert days[0] not in marked and days[1] in marked
 
 
+def test_a_leads_creation_counts_for_its_owner_then_after_a_reassignment(tenant_a: Any) -> None:
+    """DESIGN.md: lead-based facts count for the lead's owner at that time."""
+    from kpis.snapshots import kpi_snapshots_refresh_dirty
+    from pipeline.ingestion import records_ingest
+    from pipeline.models import Lead
+
+    team = TeamFactory(tenant=tenant_a, name="East")
+    ana, ben = (
+        services.membership_add(
+            tenant=tenant_a, user=UserFactory(username=name), role=Role.REP, team=team
+        )
+        for name in ("ana", "ben")
+    )
+
+    def ingest(owner: str) -> None:
+        with tenant_context(tenant_a):
+            lead = {"external_id": "L1", "company": "C", "owner_username": owner,
+                    "created_at": "2026-03-02T01:00:00+00:00"}  # fmt: skip
+            result = records_ingest(
+                tenant=tenant_a, batch={"source_system": "sfa", "leads": [lead]},
+                actor_label="test",
+            )  # fmt: skip
+            assert not result.row_errors, result.row_errors
+            kpi_snapshots_refresh_dirty(tenant=tenant_a)
+
+    def created_by_rep() -> dict[str, int]:
+        rows = KpiSnapshot.objects.filter(
+            grain="month", period_start=dt.date(2026, 3, 1), scope_type="rep"
+        )
+        return {key: n for key, n in rows.values_list("scope_key", "leads_created") if n}
+
+    # given a lead created by ana's partner record
+    ingest("ana")
+    # when the partner re-sends it with ben as its owner
+    ingest("ben")
+    with tenant_context(tenant_a):
+        lead = Lead.objects.get()
+        assert (lead.owner_id, lead.created_owner_id) == (ben.pk, ana.pk)
+        # then its creation still counts for ana, its owner then, as a rebuild says too
+        assert created_by_rep() == {str(ana.pk): 1}
+        kpi_snapshots_rebuild(tenant=tenant_a)
+        assert created_by_rep() == {str(ana.pk): 1}
+        # and a lead created through the services counts for its owner then as well
+        other = pipeline_services.lead_create(
+            tenant=tenant_a, company="D", owner=ben, created_at=dt.datetime(2026, 3, 5, tzinfo=UTC)
+        )
+        pipeline_services.lead_update(lead=other, owner=ana)
+        other.refresh_from_db()
+        assert (other.owner_id, other.created_owner_id) == (ana.pk, ben.pk)
+
+
 def test_refreshing_a_day_whose_rows_are_gone_removes_it_from_its_periods(tenant_a: Any) -> None:
     # given a call refreshed into the snapshots
     with tenant_context(tenant_a):

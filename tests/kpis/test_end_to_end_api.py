@@ -858,6 +858,18 @@ def _member(tenant: Tenant, username: str, team: Any) -> Any:
     )
 
 
+def set_up_tenant_a() -> tuple[Tenant, dict[str, Any], dict[str, Any]]:
+    """Tenant A as the other end-to-end modules use it: Tokyo, April, two teams, its reps
+    and year-end closures; (tenant, teams by name, reps by username)."""
+    tenant = TenantFactory(slug="acme", name="Acme", fiscal_year_start_month=4)
+    teams = {name: TeamFactory(tenant=tenant, name=name) for name in ("IS East", "IS West")}
+    reps = {name: _member(tenant, name, teams.get(team or "")) for name, team in A_REPS.items()}
+    with tenant_context(tenant):
+        for day in (dt.date(2025, 12, 29), dt.date(2025, 12, 30), dt.date(2026, 1, 2)):
+            TenantClosure.objects.create(tenant=tenant, date=day, name="年末年始")
+    return tenant, teams, reps
+
+
 def _tokens(tenant: Tenant) -> tuple[str, str]:
     _, writer = services.api_token_create(tenant=tenant, name="sfa", scopes=["records:write"])
     _, reader = services.api_token_create(tenant=tenant, name="bi", scopes=["kpis:read"])

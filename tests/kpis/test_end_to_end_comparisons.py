@@ -36,17 +36,13 @@ import pytest
 
 from kpis.periods import Period
 from kpis.scopes import KpiScope
-from tenants.context import tenant_context
-from tenants.models import Membership, Team, Tenant, TenantClosure
-from tests.factories import TeamFactory, TenantFactory
+from tests.factories import TenantFactory
 from tests.kpis.test_end_to_end_api import (
-    A_REPS,
     DESIGN_KPIS,
     MAX_ALIASES,
     Reference,
     TenantA,
     _containing,
-    _member,
     _scope,
     _tokens,
     ask,
@@ -57,6 +53,7 @@ from tests.kpis.test_end_to_end_api import (
     period_of,
     refreshing,
     report,
+    set_up_tenant_a,
     shown,
 )
 
@@ -156,17 +153,6 @@ def _label(label: str, grain: str) -> Period:
 # --- set-up and requests --------------------------------------------------------------------
 
 
-def _tenant_a() -> tuple[Tenant, dict[str, Team], dict[str, Membership]]:
-    """Tenant A as the end-to-end test sets it up: Tokyo, April, two teams, four reps."""
-    tenant = TenantFactory(slug="acme", name="Acme", fiscal_year_start_month=FY)
-    teams = {name: TeamFactory(tenant=tenant, name=name) for name in ("IS East", "IS West")}
-    reps = {name: _member(tenant, name, teams.get(team or "")) for name, team in A_REPS.items()}
-    with tenant_context(tenant):
-        for day in (dt.date(2025, 12, 29), dt.date(2025, 12, 30), dt.date(2026, 1, 2)):
-            TenantClosure.objects.create(tenant=tenant, date=day, name="年末年始")
-    return tenant, teams, reps
-
-
 def series(
     graphql: Any,
     token: str,
@@ -247,7 +233,7 @@ def _exact(ref: Reference, key: str, period: Period, scope: KpiScope) -> Decimal
 def test_comparisons_leaderboards_and_series_ranges_over_http(graphql: Any) -> None:
     started = time.monotonic()
     # given tenant A's batches sent over HTTP and refreshed
-    tenant, teams, reps = _tenant_a()
+    tenant, teams, reps = set_up_tenant_a()
     east = teams["IS East"]
     writer, reader = _tokens(tenant)
     with refreshing():

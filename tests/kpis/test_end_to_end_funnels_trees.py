@@ -61,8 +61,7 @@ from kpis.scopes import KpiScope
 from pipeline.models import Lead, StageTransition
 from tenants import services
 from tenants.context import tenant_context
-from tenants.models import Membership, Team, Tenant, TenantClosure
-from tests.factories import TeamFactory, TenantFactory
+from tenants.models import Membership, Team, Tenant
 from tests.kpis import expected
 from tests.kpis.test_end_to_end_api import (
     A_REPS,
@@ -70,7 +69,6 @@ from tests.kpis.test_end_to_end_api import (
     JST,
     TenantA,
     _containing,
-    _member,
     _scope,
     _tokens,
     ask,
@@ -78,6 +76,7 @@ from tests.kpis.test_end_to_end_api import (
     ingest,
     period_of,
     refreshing,
+    set_up_tenant_a,
 )
 
 # Committed HTTP requests, so that the after-commit refresh runs as in production.
@@ -724,17 +723,6 @@ def edge_batch() -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _tenant_a() -> tuple[Tenant, dict[str, Team], dict[str, Membership]]:
-    """Tenant A as the end-to-end test sets it up: Tokyo, April, two teams, four reps."""
-    tenant = TenantFactory(slug="acme", name="Acme", fiscal_year_start_month=FY)
-    teams = {name: TeamFactory(tenant=tenant, name=name) for name in ("IS East", "IS West")}
-    reps = {name: _member(tenant, name, teams.get(team or "")) for name, team in A_REPS.items()}
-    with tenant_context(tenant):
-        for day in (dt.date(2025, 12, 29), dt.date(2025, 12, 30), dt.date(2026, 1, 2)):
-            TenantClosure.objects.create(tenant=tenant, date=day, name="年末年始")
-    return tenant, teams, reps
-
-
 def _report(mismatches: list[str]) -> str:
     return f"{len(mismatches)} mismatches:\n" + "\n".join(mismatches[:80])
 
@@ -742,7 +730,7 @@ def _report(mismatches: list[str]) -> str:
 def test_funnels_and_trees_over_http_match_the_design(graphql: Any) -> None:
     started = time.monotonic()
     # given tenant A's batches sent over HTTP and refreshed
-    tenant, teams, _ = _tenant_a()
+    tenant, teams, _ = set_up_tenant_a()
     east, west = teams["IS East"], teams["IS West"]
     writer, reader = _tokens(tenant)
     _, planner = services.api_token_create(tenant=tenant, name="plan", scopes=["kpis:write"])

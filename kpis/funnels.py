@@ -453,11 +453,11 @@ def funnel_compute(
     Scope and breakdown: in period mode leads created count for the lead's owner when it
     was created, that member's current team and the lead's source; transitions count for
     their owner at the time of the change and, when that owner is set, the team recorded
-    with the change. In
-    cohort mode every cohort lead (and all its transitions) is attributed by the lead's
-    current owner, that owner's current team and its source. Unassigned leads count only in
-    the tenant and source scopes. A breakdown lists the groups that have data, ordered by
-    label; without one there is a single group with key None.
+    with the change. In cohort mode every cohort lead (and all its transitions) is
+    attributed by the lead's current owner, that owner's current team and its source.
+    Unassigned leads count only in the tenant and source scopes. A breakdown lists the
+    groups that have data, ordered by label; without one there is a single group with key
+    None.
 
     A constant number of queries, whatever the number of leads or groups: three per funnel
     (leads, transition counts, times between stages) and one for the group labels.

@@ -22,12 +22,12 @@ follows the changed rows, not the tenant's size. Two mechanisms, one per measure
 A period's members are complete once it was built from its raw rows (KpiMemberPeriod),
 less the activities still listed by dirty days that the building refresh does not handle
 (the refresh of such a day adds them, as to any period); a day's once it was read whole (a
-KpiMemberPeriod row of grain "day"). A day whose members are
-complete reads only its added activities; any other is read whole, its own counts recomputed
-from its raw rows. A day whose added rows are not known (rows changed, moved or deleted, or
-marks that could not list them) drops its own members and its periods', which are then built
-again from raw rows. Team and source follow the rep's current team and the lead's current
-source; a change of either is reflected exactly by the next full rebuild.
+KpiMemberPeriod row of grain "day"). A day whose members are complete reads only its added
+activities; any other is read whole, its own counts recomputed from its raw rows. A day
+whose added rows are not known (rows changed, moved or deleted, or marks that could not list
+them) drops its own members and its periods', which are then built again from raw rows.
+Team and source follow the rep's current team and the lead's current source; a change of
+either is reflected exactly by the next full rebuild.
 """
 
 from __future__ import annotations
@@ -80,8 +80,6 @@ range_actives AS (
     WHERE s.scope_key IS NOT NULL
 )"""
 
-# The day's active reps not stored for it yet (an anti-join against one read of the day's
-# stored rows), stored now: only they can be new to its periods.
 # A period built from its raw rows counts only the rows counted everywhere else: not those
 # still listed by a dirty day that this refresh does not handle. The refresh that handles
 # that day adds them to every period then, this one included; counted here too, a lead
@@ -97,6 +95,8 @@ uncounted AS MATERIALIZED (
 ),"""
 _NOT_UNCOUNTED = "\n      AND NOT EXISTS (SELECT FROM uncounted u WHERE u.id = a.id)"
 
+# The day's active reps not stored for it yet (an anti-join against one read of the day's
+# stored rows), stored now: only they can be new to its periods.
 _DAY_ACTIVES = """,
 stored_day AS MATERIALIZED (
     SELECT k.scope_type, k.scope_key, k.member FROM kpis_kpimember k

@@ -552,14 +552,10 @@ def _write_periods(
         return cursor.fetchone()[0]
 
 
-def kpi_snapshots_refresh_days(
-    *, tenant: Tenant, days: Iterable[date], rescan: Iterable[date] = ()
-) -> RefreshResult:
-    """Recompute the snapshots of `days` from their raw rows, and of every period containing
-    them (one transaction), and clear the days' dirty marks, which this supersedes.
-
-    `rescan`: days whose rows were changed, not only added (kept for the callers that know;
-    every day is recounted whole here). Must run inside the tenant's context.
+def kpi_snapshots_refresh_days(*, tenant: Tenant, days: Iterable[date]) -> RefreshResult:
+    """Recompute the snapshots of `days` from their raw rows (each day recounted whole, as a
+    rescan), and of every period containing them (one transaction), and clear the days'
+    dirty marks, which this supersedes. Must run inside the tenant's context.
     """
     began = time.perf_counter()
     days = sorted(set(days))
@@ -571,7 +567,7 @@ def kpi_snapshots_refresh_days(
         marks = list(
             DirtyDay.objects.select_for_update().filter(day__in=days).values_list("pk", flat=True)
         )
-        result = _refresh_days(tenant, days, rescan, None, began)
+        result = _refresh_days(tenant, days, (), None, began)
         DirtyDay.objects.filter(pk__in=marks).delete()
     return result
 

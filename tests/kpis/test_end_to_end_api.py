@@ -628,24 +628,31 @@ def ask(graphql: Any, token: str, query: str, variables: dict[str, Any]) -> dict
 
 
 def series(
-    graphql: Any, token: str, specs: list[tuple[str, str, dict[str, Any]]], fragment: str = POINT
+    graphql: Any,
+    token: str,
+    specs: list[tuple[Any, ...]],
+    fragment: str = POINT,
+    *,
+    start: dt.date = SERIES_START,
+    end: dt.date = SERIES_END,
 ) -> list[list[dict[str, Any]]]:
-    """The points of kpiSeries for each (kpi, grain, scope), up to 15 aliases per request."""
+    """The points of kpiSeries for each (kpi, grain, scope[, comparison]) over [start, end],
+    up to 15 aliases per request."""
     out: list[list[dict[str, Any]]] = []
     for offset in range(0, len(specs), MAX_ALIASES):
         chunk = specs[offset : offset + MAX_ALIASES]
         params = ["$start: Date!", "$end: Date!"]
         fields = []
-        variables: dict[str, Any] = {
-            "start": SERIES_START.isoformat(), "end": SERIES_END.isoformat()
-        }  # fmt: skip
-        for n, (kpi, grain, scope) in enumerate(chunk):
-            params += [f"$k{n}: String!", f"$g{n}: Grain!", f"$s{n}: ScopeInput"]
+        variables: dict[str, Any] = {"start": start.isoformat(), "end": end.isoformat()}
+        for n, (kpi, grain, scope, *comparison) in enumerate(chunk):
+            params += [f"$k{n}: String!", f"$g{n}: Grain!", f"$s{n}: ScopeInput",
+                       f"$c{n}: Comparison"]  # fmt: skip
             fields.append(
                 f"s{n}: kpiSeries(kpi: $k{n}, grain: $g{n}, start: $start, end: $end, "
-                f"scope: $s{n}) {{ points {{ ...P }} }}"
+                f"scope: $s{n}, comparison: $c{n}) {{ points {{ ...P }} }}"
             )
-            variables.update({f"k{n}": kpi, f"g{n}": grain, f"s{n}": scope})
+            variables |= {f"k{n}": kpi, f"g{n}": grain, f"s{n}": scope}
+            variables[f"c{n}"] = comparison[0] if comparison else None
         query = f"query({', '.join(params)}) {{ {' '.join(fields)} }}\n{fragment}"
         data = ask(graphql, token, query, variables)
         out += [data[f"s{n}"]["points"] for n in range(len(chunk))]

@@ -39,7 +39,6 @@ from kpis.scopes import KpiScope
 from tests.factories import TenantFactory
 from tests.kpis.test_end_to_end_api import (
     DESIGN_KPIS,
-    MAX_ALIASES,
     Reference,
     TenantA,
     _containing,
@@ -53,6 +52,7 @@ from tests.kpis.test_end_to_end_api import (
     period_of,
     refreshing,
     report,
+    series,
     set_up_tenant_a,
     shown,
 )
@@ -153,34 +153,6 @@ def _label(label: str, grain: str) -> Period:
 # --- set-up and requests --------------------------------------------------------------------
 
 
-def series(
-    graphql: Any,
-    token: str,
-    specs: list[tuple[str, str, dict[str, Any], str | None]],
-    start: dt.date = RANGE_START,
-    end: dt.date = RANGE_END,
-) -> list[list[dict[str, Any]]]:
-    """kpiSeries points for each (kpi, grain, scope, comparison), 15 aliases per request."""
-    out: list[list[dict[str, Any]]] = []
-    for offset in range(0, len(specs), MAX_ALIASES):
-        chunk = specs[offset : offset + MAX_ALIASES]
-        params = ["$start: Date!", "$end: Date!"]
-        fields = []
-        variables: dict[str, Any] = {"start": start.isoformat(), "end": end.isoformat()}
-        for n, (kpi, grain, scope, comparison) in enumerate(chunk):
-            params += [f"$k{n}: String!", f"$g{n}: Grain!", f"$s{n}: ScopeInput",
-                       f"$c{n}: Comparison"]  # fmt: skip
-            fields.append(
-                f"s{n}: kpiSeries(kpi: $k{n}, grain: $g{n}, start: $start, end: $end, "
-                f"scope: $s{n}, comparison: $c{n}) {{ points {{ ...P }} }}"
-            )
-            variables.update({f"k{n}": kpi, f"g{n}": grain, f"s{n}": scope, f"c{n}": comparison})
-        query = f"query({', '.join(params)}) {{ {' '.join(fields)} }}\n{POINT}"
-        data = ask(graphql, token, query, variables)
-        out += [data[f"s{n}"]["points"] for n in range(len(chunk))]
-    return out
-
-
 VALUES = f"""query($period: String!, $scope: ScopeInput, $comparison: Comparison) {{
   kpiValues(period: $period, scope: $scope, comparison: $comparison) {{
     {PERIOD} value {{ kpi {{ key }} {VALUE} }} comparison {{ kpi {{ key }} {PERIOD} {VALUE} }}
@@ -257,7 +229,14 @@ def test_comparisons_leaderboards_and_series_ranges_over_http(graphql: Any) -> N
         for name in scopes
         for key in SERIES_KPIS
     ]
-    results = series(graphql, reader, [(k, g, scopes[n][0], c) for k, g, n, c in specs])
+    results = series(
+        graphql,
+        reader,
+        [(k, g, scopes[n][0], c) for k, g, n, c in specs],
+        POINT,
+        start=RANGE_START,
+        end=RANGE_END,
+    )
     # then every point compares with the right period and that period's reference value
     seen: set[tuple[str, str, str]] = set()
     for (key, grain, name, comparison), points in zip(specs, results, strict=True):
@@ -394,7 +373,7 @@ def test_comparisons_leaderboards_and_series_ranges_over_http(graphql: Any) -> N
         specs_r = [(key, grain, "tenant", None) for grain in (*GRAINS, "DAY")
                    for key in ("calls", "follow_ups_per_lead", "weighted_pipeline")]  # fmt: skip
         results = series(graphql, reader, [(k, g, scopes[n][0], c) for k, g, n, c in specs_r],
-                         start, end)  # fmt: skip
+                         POINT, start=start, end=end)  # fmt: skip
         for (key, grain, name, _), points in zip(specs_r, results, strict=True):
             # then every period overlapping the dates [start, end] is a point
             periods = calendar(grain, start, end, FY)

@@ -259,7 +259,7 @@ def test_refreshing_a_day_whose_rows_are_gone_removes_it_from_its_periods(tenant
         assert KpiSnapshot.objects.filter(period_start=at.date(), grain="day").exists()
         # when the call is deleted behind the services' back and its day is recounted
         activity.delete()
-        kpi_snapshots_refresh_days(tenant=tenant_a, days=[at.date()], rescan=[at.date()])
+        kpi_snapshots_refresh_days(tenant=tenant_a, days=[at.date()])
         # then neither the day nor its periods keep a row of it
         assert not KpiSnapshot.objects.filter(period_start=at.date(), grain="day").exists()
         assert not KpiSnapshot.objects.filter(grain="month", period_start=dt.date(2026, 3, 1))
@@ -300,9 +300,7 @@ def test_refreshes_of_warmed_and_rescanned_days_match_a_rebuild(tenant_a: Any) -
         gone = touch(4, 2, 1)
         kpi_snapshots_refresh_days(tenant=tenant_a, days=[dt.date(2026, 3, 4)])
         gone.delete()
-        kpi_snapshots_refresh_days(
-            tenant=tenant_a, days=[dt.date(2026, 3, 4)], rescan=[dt.date(2026, 3, 4)]
-        )
+        kpi_snapshots_refresh_days(tenant=tenant_a, days=[dt.date(2026, 3, 4)])
         touch(4, 2, 1)
         kpi_snapshots_refresh_days(tenant=tenant_a, days=[dt.date(2026, 3, 4)])
         incremental = _table()

@@ -43,7 +43,7 @@ from django.db.models import (
 
 from kpis.numbers import ratio
 from kpis.periods import Period
-from kpis.scopes import KpiScope, ScopeType
+from kpis.scopes import NO_SOURCE_LABEL, KpiScope, ScopeType
 from pipeline.lifecycle import FUNNEL_ORDER, Stage
 from pipeline.models import Lead, StageTransition
 from tenants.context import tenant_context
@@ -53,7 +53,6 @@ from tenants.models import Membership, Team, Tenant
 SIDE_STAGES: tuple[str, ...] = (Stage.LOST, Stage.RECYCLED)
 # Each funnel stage after `lead`, with the stage before it.
 _STEPS: tuple[tuple[str, str], ...] = tuple(zip(FUNNEL_ORDER[1:], FUNNEL_ORDER[:-1], strict=True))
-NO_SOURCE_LABEL = "(no source)"
 _MICROSECOND = dt.timedelta(microseconds=1)
 _MICROSECONDS_PER_SECOND = Decimal(1_000_000)
 

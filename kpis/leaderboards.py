@@ -9,7 +9,7 @@ from decimal import Decimal
 from kpis.catalogue import Direction, KpiDefinition
 from kpis.models import KpiSnapshot
 from kpis.periods import Period, periods_overlapping
-from kpis.scopes import KpiScope, ScopeType
+from kpis.scopes import NO_SOURCE_LABEL, KpiScope, ScopeType
 from kpis.selectors import KpiValue, kpi_values
 from tenants.errors import ValidationFailed
 from tenants.models import Membership, Team, Tenant
@@ -53,7 +53,7 @@ def _candidates(by: str, period: Period) -> dict[KpiScope, str]:
         return {KpiScope.team(pk): name for pk, name in Team.objects.values_list("pk", "name")}
     if by == ScopeType.SOURCE:
         return {
-            KpiScope.source(key): key or "(none)"
+            KpiScope.source(key): key or NO_SOURCE_LABEL
             for key in KpiSnapshot.objects.filter(
                 grain=period.grain, period_start=period.start, scope_type=ScopeType.SOURCE
             )

@@ -6,6 +6,9 @@ from dataclasses import dataclass
 
 from django.db import models
 
+# How leads without a source are labelled wherever sources are listed (funnels, leaderboards).
+NO_SOURCE_LABEL = "(no source)"
+
 
 class ScopeType(models.TextChoices):
     TENANT = "tenant", "Tenant"

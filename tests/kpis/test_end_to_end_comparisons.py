@@ -296,7 +296,7 @@ def test_comparisons_leaderboards_and_series_ranges_over_http(graphql: Any) -> N
         ],
         # the sources with data in the month ("" for leads without one)
         "SOURCE": [
-            (source or "(none)", {"type": "source", "source": source}, KpiScope.source(source))
+            (source or "(no source)", {"type": "source", "source": source}, KpiScope.source(source))
             for source in sorted({lead["source"] or "" for lead in ref.raw.leads})
             if any(
                 value

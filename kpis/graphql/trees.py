@@ -144,6 +144,14 @@ class KpiTreeNodeResultType:
             "half up to 4 decimals; null when there is neither."
         )
     )
+    gap: Decimal | None = strawberry.field(
+        description=(
+            "actual minus the value attainment is measured against (the explicit target, else "
+            "the plan's required value), in the KPI's unit, rounded half up to 4 decimals: "
+            "negative when short of it (leads 300 of 400 required: -100); null when there is "
+            "neither or no actual."
+        )
+    )
     comparison_actual: KpiValueType | None = strawberry.field(
         description="The actual of the comparison period, when one was asked for."
     )
@@ -165,6 +173,7 @@ class KpiTreeNodeResultType:
             required_rounded=result.required_rounded,
             basis=result.basis,
             attainment=shown(result.attainment),
+            gap=shown(result.gap),
             comparison_actual=(
                 None
                 if result.comparison_actual is None

@@ -75,6 +75,7 @@ class NodeEvaluation:
     basis: RequiredBasis | None
     attainment: Decimal | None  # actual ÷ (target, else the plan's required value); a ratio
     attainment_exact: Fraction | None
+    gap: Decimal | None  # actual minus the base of attainment: negative when short of it
     comparison_actual: KpiValue | None
 
     @property
@@ -406,6 +407,7 @@ def _node_result(
             basis=None,
             attainment=None,
             attainment_exact=None,
+            gap=None,
             comparison_actual=None,
         )
     actual = evaluator.actual(kpi.key)
@@ -428,6 +430,7 @@ def _node_result(
     goal = Fraction(target) if target is not None else required
     measured = exact(actual)
     attainment = None if measured is None or not goal else measured / goal
+    gap = None if measured is None or goal is None else measured - goal
     return NodeEvaluation(
         node=node,
         depth=depth,
@@ -440,6 +443,7 @@ def _node_result(
         basis=basis,
         attainment=as_decimal(attainment),
         attainment_exact=attainment,
+        gap=as_decimal(gap),
         comparison_actual=(
             None if comparison_period is None else evaluator.actual(kpi.key, comparison_period)
         ),

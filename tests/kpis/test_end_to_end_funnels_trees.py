@@ -110,12 +110,13 @@ VOLUMES = ("won_deals", "opportunities", "meetings_set", "leads", "connects", "c
 
 
 def half_up(value: Fraction) -> Decimal:
-    """An exact non-negative value as the API shows it: rounded half up to 4 decimals."""
-    scaled = value * 10_000
+    """An exact value as the API shows it: rounded half up (away from zero) to 4 decimals."""
+    scaled = abs(value) * 10_000
     whole = math.floor(scaled)
     if scaled - whole >= Fraction(1, 2):
         whole += 1
-    return Decimal(whole).scaleb(-4).quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)
+    shown = Decimal(whole if value >= 0 else -whole).scaleb(-4)
+    return shown.quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)
 
 
 def as_number(text: str | None) -> Decimal | None:
@@ -557,6 +558,9 @@ def expected_tree(measures: Measures, case: TreeCase, scope: KpiScope, reps: int
             ),
             "basis": node.basis,
             "attainment": None if attainment is None else half_up(attainment),
+            "gap": None
+            if actual["exact"] is None or goal is None
+            else half_up(actual["exact"] - goal),
             "comparisonActual": {
                 k: v for k, v in measures.kpi(key, compared, scope).items() if k != "exact"
             },
@@ -592,7 +596,7 @@ TREE = f"""query($p: String!, $s: ScopeInput) {{
     period {{ label grain start end }} comparisonPeriod {{ label grain start end }}
     nodes {{
       id parentId kind depth order label kpi {{ key }} actual {VALUE} target required
-      requiredRounded basis attainment comparisonActual {VALUE}
+      requiredRounded basis attainment gap comparisonActual {VALUE}
     }}
     projectedKgi bottleneckNodeId headcount workingDays elapsedWorkingDays
   }}
@@ -650,7 +654,8 @@ def compare_tree(
     for node in got["nodes"]:
         if node["kind"] == "KSF":
             blank = {k: node[k] for k in ("actual", "target", "required", "requiredRounded",
-                                          "basis", "attainment", "comparisonActual")}  # fmt: skip
+                                          "basis", "attainment", "gap",
+                                          "comparisonActual")}  # fmt: skip
             check(f"KSF {node['label']}", set(blank.values()), {None})
             continue
         key = node["kpi"]["key"]
@@ -665,6 +670,7 @@ def compare_tree(
         check(f"{key} requiredRounded", node["requiredRounded"], w["requiredRounded"])
         check(f"{key} basis", node["basis"], w["basis"])
         check(f"{key} attainment", as_number(node["attainment"]), w["attainment"])
+        check(f"{key} gap", as_number(node["gap"]), w["gap"])
     bottleneck = want["bottleneck"]
     check("bottleneckNodeId", got["bottleneckNodeId"], bottleneck and node_ids[bottleneck])
     check("projectedKgi", as_number(got["projectedKgi"]), want["projectedKgi"])

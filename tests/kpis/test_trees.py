@@ -390,6 +390,16 @@ def test_attainment_and_bottleneck(tenant_a: Any) -> None:
         "calls_per_rep_day": None,
         "follow_ups_per_lead": None,
     }
+    # and the gap is actual minus the same base, in the KPI's unit (negative when short)
+    assert {key: nodes[key].gap for key in nodes if nodes[key].gap is not None} == {
+        "won_deals": D(-2),
+        "win_rate": D(5),
+        "opportunity_rate": D("-4.545454545454545454545454545"),
+        "opportunities": D(-10),
+        "meetings_set": D(-14),
+        "meeting_rate": D(2),
+        "leads": D(-100),
+    }
     # and the bottleneck is the driver with the lowest attainment (opportunities, a volume
     # between two rates, is not a driver)
     assert evaluation.bottleneck is nodes["leads"]
@@ -428,6 +438,7 @@ def test_an_explicit_volume_target_is_the_attainment_base(tenant_a: Any) -> None
     april_actuals(tenant_a)
     leads = by_key(evaluate(tenant_a))["leads"]
     assert (leads.target, leads.required, leads.attainment) == (D(500), D(400), D("0.6"))
+    assert leads.gap == D(-200)  # against the explicit target, not the required 400
 
 
 def test_bottleneck_ties_go_to_the_driver_nearest_the_kgi(tenant_a: Any) -> None:
@@ -868,7 +879,7 @@ TREE = """query($period: String!, $scope: ScopeInput, $treeId: ID, $comparison: 
     period { label } comparisonPeriod { label }
     nodes {
       id parentId kind depth label kpi { key }
-      actual { value } target required requiredRounded basis attainment
+      actual { value } target required requiredRounded basis attainment gap
       comparisonActual { value }
     }
     projectedKgi bottleneckNodeId headcount workingDays elapsedWorkingDays
@@ -956,6 +967,7 @@ def test_kpi_tree_over_graphql(graphql: Any, tenant_a: Any, token_a: str) -> Non
         "requiredRounded": 400,
         "basis": "DERIVED",
         "attainment": "0.7500",
+        "gap": "-100.0000",
         "comparisonActual": {"value": "200.0000"},
     }
     assert nodes["opportunity_rate"] | {"id": None, "parentId": None} == {
@@ -971,6 +983,7 @@ def test_kpi_tree_over_graphql(graphql: Any, tenant_a: Any, token_a: str) -> Non
         "requiredRounded": None,
         "basis": "TARGET",
         "attainment": "0.9091",
+        "gap": "-4.5455",
         "comparisonActual": {"value": "0.0000"},  # March: 0 opportunities of 40 meetings
     }
     assert nodes["リード獲得数確保・活動量"]["actual"] is None

@@ -28,7 +28,7 @@ from kpis.scopes import KpiScope
 from kpis.selectors import kpi_definition, kpi_definitions
 from kpis.trees import KEEP, NodeEvaluation, RequiredBasis, TreeEvaluation
 from tenants.errors import ValidationFailed
-from tenants.graphql.base import resolve_global_id
+from tenants.graphql.base import given, resolve_global_id
 from tenants.graphql.context import Info
 from tenants.graphql.errors import MutationError, run_mutation
 from tenants.models import Membership
@@ -479,10 +479,6 @@ class RemoveKpiTreeNodePayload:
     errors: list[MutationError] = strawberry.field(default_factory=list)
 
 
-def _given(value: Any) -> bool:
-    return value is not strawberry.UNSET
-
-
 def _acting_member(info: Info) -> Membership | None:
     principal = info.context.principal
     if principal.kind == PrincipalKind.USER:
@@ -554,15 +550,15 @@ class TreeMutation:
             tenant = info.context.require_scope(Scope.KPIS_WRITE)
             node = _node(info, input.id, "id")
             changes: dict[str, Any] = {}
-            if _given(input.parent_id):
+            if given(input.parent_id):
                 changes["parent"] = (
                     None if input.parent_id is None else _node(info, input.parent_id, "parentId")
                 )
-            if _given(input.kpi):
+            if given(input.kpi):
                 changes["kpi_key"] = input.kpi or ""
-            if _given(input.label):
+            if given(input.label):
                 changes["label"] = input.label or ""
-            if _given(input.order):
+            if given(input.order):
                 if input.order is None:
                     raise ValidationFailed("order cannot be null.", field="order")
                 changes["order"] = input.order

@@ -21,7 +21,7 @@ from pipeline.graphql.types import (
     StageTransitionType,
 )
 from pipeline.models import Deal, DealStage, Lead
-from tenants.graphql.base import resolve_global_id
+from tenants.graphql.base import given, resolve_global_id
 from tenants.graphql.context import Info
 from tenants.graphql.errors import MutationError, run_mutation
 from tenants.models import Membership, Team
@@ -55,10 +55,6 @@ def _actor(info: Info) -> tuple[Membership | None, str]:
     if principal.user is not None:
         return principal.membership, principal.user.get_username()
     return None, ""
-
-
-def _given(value: Any) -> bool:
-    return value is not strawberry.UNSET
 
 
 @strawberry.input
@@ -238,11 +234,11 @@ class PipelineMutation:
             fields: dict[str, Any] = {}
             for name in _UPDATABLE_LEAD_FIELDS:
                 value = getattr(input, name)
-                if _given(value):
+                if given(value):
                     fields[name] = "" if value is None and name in _BLANK_WHEN_NULL else value
-            if _given(input.owner_id):
+            if given(input.owner_id):
                 fields["owner"] = _member(info, input.owner_id, "ownerId")
-            if _given(input.team_id):
+            if given(input.team_id):
                 fields["team"] = _team(info, input.team_id, "teamId")
             if fields.get("attributes", {}) is None:
                 fields["attributes"] = {}

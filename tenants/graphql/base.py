@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
+import strawberry
 from django.db.models import Model, QuerySet
 from strawberry import relay
 
@@ -63,3 +64,9 @@ def resolve_global_id(
     if obj is None:
         raise NotFound(what, field=field)
     return obj
+
+
+def given(value: Any) -> bool:
+    """Whether an optional input field was sent (null included): update inputs change only
+    the fields sent."""
+    return value is not strawberry.UNSET

@@ -1,4 +1,4 @@
-"""GraphQL mutations of the tenants app: API token management."""
+"""GraphQL mutations of the tenants app: API tokens, teams and members."""
 
 from __future__ import annotations
 
@@ -8,12 +8,15 @@ import strawberry
 from strawberry import relay
 
 from tenants import services
-from tenants.graphql.base import resolve_global_id
+from tenants.errors import ValidationFailed
+from tenants.graphql.base import given, resolve_global_id
 from tenants.graphql.context import Info
 from tenants.graphql.errors import MutationError, run_mutation
-from tenants.graphql.types import ApiTokenType
-from tenants.models import ApiToken
-from tenants.scopes import Scope
+from tenants.graphql.types import ApiTokenType, MembershipType, TeamType
+from tenants.models import ApiToken, Membership, Team
+from tenants.scopes import Role, Scope
+
+MemberRole = strawberry.enum(Role, name="MemberRole", description="A member's role.")
 
 
 @strawberry.input
@@ -38,6 +41,72 @@ class CreateApiTokenPayload:
 class RevokeApiTokenPayload:
     api_token: ApiTokenType | None = None
     errors: list[MutationError] = strawberry.field(default_factory=list)
+
+
+@strawberry.input
+class CreateTeamInput:
+    name: str
+
+
+@strawberry.input
+class UpdateTeamInput:
+    id: relay.GlobalID
+    name: str
+
+
+@strawberry.type
+class TeamPayload:
+    team: TeamType | None = None
+    errors: list[MutationError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class DeleteTeamPayload:
+    deleted_id: relay.GlobalID | None = None
+    errors: list[MutationError] = strawberry.field(default_factory=list)
+
+
+@strawberry.input
+class AddMemberInput:
+    email: str = strawberry.field(
+        description="Partner records refer to the member by this e-mail (repEmail, ownerEmail)."
+    )
+    role: MemberRole = Role.REP  # type: ignore[valid-type]
+    team_id: relay.GlobalID | None = None
+    display_name: str = ""
+    username: str | None = strawberry.field(
+        default=None,
+        description=(
+            "An existing user's username (needed when several people share the e-mail), or "
+            "the new user's; the e-mail, lower-cased, if empty."
+        ),
+    )
+
+
+@strawberry.input(description="Only the fields sent are changed; send teamId null to clear it.")
+class UpdateMemberInput:
+    id: relay.GlobalID
+    role: MemberRole | None = strawberry.UNSET  # type: ignore[valid-type]
+    team_id: relay.GlobalID | None = strawberry.UNSET
+    display_name: str | None = strawberry.UNSET
+    is_active: bool | None = strawberry.UNSET
+
+
+@strawberry.type
+class MemberPayload:
+    member: MembershipType | None = None
+    errors: list[MutationError] = strawberry.field(default_factory=list)
+
+
+def _team(info: Info, global_id: relay.GlobalID, field: str) -> Team:
+    return resolve_global_id(info, global_id, model=Team, type_name="Team", field=field)
+
+
+def _require_admin_for(info: Info, *roles: str | None) -> None:
+    """Granting, changing or removing the admin role takes an admin's own permission
+    (tokens:manage, which only admins hold): config:write alone manages everyone else."""
+    if Role.ADMIN in roles:
+        info.context.require_scope(Scope.TOKENS_MANAGE)
 
 
 @strawberry.type
@@ -68,3 +137,89 @@ class TenantMutation:
             return RevokeApiTokenPayload(api_token=revoked)  # type: ignore[arg-type]
 
         return run_mutation(build, lambda errors: RevokeApiTokenPayload(errors=errors))
+
+    @strawberry.mutation(description="Create a team (needs config:write).")
+    def create_team(self, info: Info, input: CreateTeamInput) -> TeamPayload:
+        def build() -> TeamPayload:
+            tenant = info.context.require_scope(Scope.CONFIG_WRITE)
+            return TeamPayload(team=services.team_create(tenant=tenant, name=input.name))  # type: ignore[arg-type]
+
+        return run_mutation(build, lambda errors: TeamPayload(errors=errors))
+
+    @strawberry.mutation(description="Rename a team (needs config:write).")
+    def update_team(self, info: Info, input: UpdateTeamInput) -> TeamPayload:
+        def build() -> TeamPayload:
+            info.context.require_scope(Scope.CONFIG_WRITE)
+            team = services.team_rename(team=_team(info, input.id, "id"), name=input.name)
+            return TeamPayload(team=team)  # type: ignore[arg-type]
+
+        return run_mutation(build, lambda errors: TeamPayload(errors=errors))
+
+    @strawberry.mutation(
+        description=(
+            "Delete a team (needs config:write): its members and leads are left without one, "
+            "and the workspace's KPI snapshots are rebuilt."
+        )
+    )
+    def delete_team(self, info: Info, id: relay.GlobalID) -> DeleteTeamPayload:
+        def build() -> DeleteTeamPayload:
+            info.context.require_scope(Scope.CONFIG_WRITE)
+            services.team_delete(team=_team(info, id, "id"))
+            return DeleteTeamPayload(deleted_id=id)
+
+        return run_mutation(build, lambda errors: DeleteTeamPayload(errors=errors))
+
+    @strawberry.mutation(
+        description=(
+            "Add a person to the workspace by e-mail (needs config:write; the admin role needs "
+            "an admin). A new user has no password until one is set."
+        )
+    )
+    def add_member(self, info: Info, input: AddMemberInput) -> MemberPayload:
+        def build() -> MemberPayload:
+            tenant = info.context.require_scope(Scope.CONFIG_WRITE)
+            _require_admin_for(info, input.role)
+            member = services.member_add(
+                tenant=tenant,
+                email=input.email,
+                role=input.role,
+                team=None if input.team_id is None else _team(info, input.team_id, "teamId"),
+                display_name=input.display_name,
+                username=input.username,
+            )
+            return MemberPayload(member=member)  # type: ignore[arg-type]
+
+        return run_mutation(build, lambda errors: MemberPayload(errors=errors))
+
+    @strawberry.mutation(
+        description=(
+            "Change a member's role, team, display name or active flag (needs config:write; "
+            "an admin's, or making one, needs an admin). A team move rebuilds the workspace's "
+            "KPI snapshots, since team numbers follow the rep's current team."
+        )
+    )
+    def update_member(self, info: Info, input: UpdateMemberInput) -> MemberPayload:
+        def build() -> MemberPayload:
+            info.context.require_scope(Scope.CONFIG_WRITE)
+            member = resolve_global_id(
+                info, input.id, model=Membership, type_name="Membership", what="Member", field="id"
+            )
+            changes: dict[str, object] = {}
+            if given(input.role):
+                if input.role is None:
+                    raise ValidationFailed("A member needs a role.", field="role")
+                changes["role"] = input.role
+            if given(input.team_id):
+                team_id = input.team_id
+                changes["team"] = None if team_id is None else _team(info, team_id, "teamId")
+            if given(input.display_name):
+                changes["display_name"] = input.display_name or ""
+            if given(input.is_active):
+                if input.is_active is None:
+                    raise ValidationFailed("isActive is true or false.", field="isActive")
+                changes["is_active"] = input.is_active
+            _require_admin_for(info, member.role, changes.get("role"))
+            updated = services.member_update(membership=member, **changes)
+            return MemberPayload(member=updated)  # type: ignore[arg-type]
+
+        return run_mutation(build, lambda errors: MemberPayload(errors=errors))

@@ -51,6 +51,14 @@ class MembershipType(TenantScoped, relay.Node):
     def username(self) -> str:
         return self.user.username
 
+    @strawberry_django.field(
+        only=["user__email"],
+        select_related=["user"],
+        description="The e-mail partner records refer to the member by (repEmail, ownerEmail).",
+    )
+    def email(self) -> str:
+        return self.user.email
+
 
 @strawberry_django.type(models.ApiToken, name="ApiToken")
 class ApiTokenType(TenantScoped, relay.Node):

@@ -12,11 +12,9 @@ from tenants.errors import ValidationFailed
 from tenants.graphql.base import given, resolve_global_id
 from tenants.graphql.context import Info
 from tenants.graphql.errors import MutationError, run_mutation
-from tenants.graphql.types import ApiTokenType, MembershipType, TeamType
+from tenants.graphql.types import ApiTokenType, MemberRole, MembershipType, TeamType
 from tenants.models import ApiToken, Membership, Team
 from tenants.scopes import Role, Scope
-
-MemberRole = strawberry.enum(Role, name="MemberRole", description="A member's role.")
 
 
 @strawberry.input

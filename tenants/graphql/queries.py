@@ -19,7 +19,7 @@ from tenants.graphql.types import (
 )
 from tenants.models import ApiToken, Membership, Team
 from tenants.principal import PrincipalKind
-from tenants.scopes import Scope
+from tenants.scopes import Role, Scope
 from tenants.selectors import user_workspaces
 
 
@@ -30,7 +30,7 @@ class TenantQuery:
         principal = info.context.principal
         user = principal.user
         workspaces = (
-            [WorkspaceType(slug=s, name=n, role=r) for s, n, r in user_workspaces(user=user)]
+            [WorkspaceType(slug=s, name=n, role=Role(r)) for s, n, r in user_workspaces(user=user)]
             if user is not None
             else []
         )
@@ -40,7 +40,7 @@ class TenantQuery:
             token_name=principal.token.name if principal.kind == PrincipalKind.TOKEN else None,
             is_superuser=bool(user and user.is_superuser),
             tenant=principal.tenant,
-            role=principal.role,
+            role=None if principal.role is None else Role(principal.role),
             scopes=sorted(principal.scopes),
             workspaces=workspaces,
         )

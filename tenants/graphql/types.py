@@ -9,6 +9,9 @@ from strawberry import auto, relay
 from tenants import models
 from tenants.graphql.base import TenantScoped
 from tenants.graphql.context import Info
+from tenants.scopes import Role
+
+MemberRole = strawberry.enum(Role, name="MemberRole", description="A member's role.")
 
 
 @strawberry_django.type(models.Tenant, name="Tenant")
@@ -42,7 +45,7 @@ class TeamType(TenantScoped, relay.Node):
 
 @strawberry_django.type(models.Membership, name="Membership")
 class MembershipType(TenantScoped, relay.Node):
-    role: str
+    role: MemberRole  # type: ignore[valid-type]
     display_name: auto
     is_active: auto
     team: TeamType | None
@@ -85,7 +88,7 @@ class ApiTokenType(TenantScoped, relay.Node):
 class WorkspaceType:
     slug: str
     name: str
-    role: str
+    role: MemberRole  # type: ignore[valid-type]
 
 
 @strawberry.type(name="Me", description="Who is calling, in which workspace, with which scopes.")
@@ -95,7 +98,7 @@ class MeType:
     token_name: str | None
     is_superuser: bool
     tenant: TenantType | None
-    role: str | None
+    role: MemberRole | None  # type: ignore[valid-type]
     scopes: list[str]
     workspaces: list[WorkspaceType] = strawberry.field(
         description="Workspaces a signed-in user can choose with the X-Tenant header."

@@ -18,9 +18,9 @@ def test_member_chooses_tenant_by_header(graphql, tenant_a, tenant_b, admin_a):
     assert body["data"]["me"] == {
         "authKind": "user",
         "username": "alice",
-        "role": "rep",
+        "role": "REP",
         "tenant": {"slug": "globex"},
-        "workspaces": [{"slug": "acme", "role": "admin"}, {"slug": "globex", "role": "rep"}],
+        "workspaces": [{"slug": "acme", "role": "ADMIN"}, {"slug": "globex", "role": "REP"}],
     }
 
 

@@ -98,7 +98,7 @@ def test_a_rep_added_by_email_is_who_partner_activities_count_for(graphql, tenan
     member = added["member"]
     assert added["errors"] == []
     assert {k: member[k] for k in ("role", "email", "username", "displayName", "isActive")} == {
-        "role": "rep",
+        "role": "REP",
         "email": "Tanaka@example.com",  # the domain lower-cased, as Django stores it
         "username": "tanaka@example.com",
         "displayName": "田中 太郎",
@@ -232,7 +232,7 @@ def test_update_member_changes_only_what_is_sent(graphql, tenant_a, config_a):
     moved = run(graphql, UPDATE_MEMBER, {"input": {"id": member_id, "teamId": team["id"]}},
                 token=config_a)  # fmt: skip
     assert moved["member"] | {"id": None} == {
-        "id": None, "role": "rep", "displayName": "", "isActive": True, "team": {"name": "東京"},
+        "id": None, "role": "REP", "displayName": "", "isActive": True, "team": {"name": "東京"},
     }  # fmt: skip
     changed = run(
         graphql,
@@ -241,7 +241,7 @@ def test_update_member_changes_only_what_is_sent(graphql, tenant_a, config_a):
         token=config_a,
     )
     assert changed["member"] | {"id": None} == {
-        "id": None, "role": "manager", "displayName": "Mgr", "isActive": False,
+        "id": None, "role": "MANAGER", "displayName": "Mgr", "isActive": False,
         "team": {"name": "東京"},
     }  # fmt: skip
     cleared = run(graphql, UPDATE_MEMBER, {"input": {"id": member_id, "teamId": None}},
@@ -298,7 +298,7 @@ def test_only_an_admin_grants_or_changes_the_admin_role(graphql, tenant_a, admin
     # a signed-in admin can make another admin (given Django admin access)
     made = run(graphql, ADD_MEMBER, {"input": {"email": "boss@example.com", "role": "ADMIN"}},
                user=admin_a, tenant="acme")  # fmt: skip
-    assert made["member"]["role"] == "admin"
+    assert made["member"]["role"] == "ADMIN"
     assert get_user_model().objects.get(email="boss@example.com").is_staff
     # and the workspace keeps at least one active admin
     boss_id = made["member"]["id"]

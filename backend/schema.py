@@ -9,6 +9,7 @@ from django.conf import settings
 from graphql import ASTValidationRule
 from strawberry.extensions import (
     AddValidationRules,
+    SchemaExtension,
     DisableIntrospection,
     MaxAliasesLimiter,
     MaxTokensLimiter,
@@ -55,13 +56,25 @@ def _limiters() -> AddValidationRules:
     )
 
 
+class QuerysetOptimizer(DjangoOptimizerExtension):
+    """strawberry-django's optimizer without its per-field hook.
+
+    strawberry-django's own fields and connections optimize their querysets themselves while
+    the extension is active; the hook only adds the same for plain resolvers that return a
+    QuerySet, and ours return lists or model instances. As a middleware it wrapped every field
+    of every response (a KPI tree has over 200).
+    """
+
+    resolve = SchemaExtension.resolve
+
+
 def _extensions() -> list:
     # Factories, not instances: each request gets fresh extension state.
     extensions = [
         _limiters,
         lambda: MaxTokensLimiter(max_token_count=settings.GRAPHQL_MAX_TOKENS),
         PublicErrorsOnly,
-        DjangoOptimizerExtension,
+        QuerysetOptimizer,
         # Front ends send the same few documents again and again: parse and validate once.
         lambda: ParserCache(maxsize=256),
         lambda: ValidationCache(maxsize=256),

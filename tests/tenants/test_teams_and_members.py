@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.db import connection
 from strawberry.relay import to_base64
 
 from kpis.snapshots import kpi_snapshots_refresh_dirty
@@ -14,7 +15,7 @@ from tenants import services
 from tenants.context import tenant_context
 from tenants.models import Membership, Team
 from tenants.scopes import Role
-from tests.factories import UserFactory
+from tests.factories import TeamFactory, UserFactory
 
 CREATE_TEAM = """mutation($input: CreateTeamInput!) {
   createTeam(input: $input) { team { id name } errors { code field message } }
@@ -335,3 +336,18 @@ def test_tenant_b_cannot_touch_tenant_a_teams_or_members(
     # and B's member list never shows A's people
     _, body = graphql("{ members { edges { node { email } } } }", token=config_b)
     assert body["data"]["members"]["edges"] == []
+
+
+@pytest.mark.parametrize("count", [1, 12])
+def test_members_list_query_count_does_not_grow(
+    graphql, tenant_a, config_a, django_assert_max_num_queries, count
+):
+    team = TeamFactory(tenant=tenant_a)
+    for n in range(count):
+        user = UserFactory(username=f"rep{n}", email=f"rep{n}@example.com")
+        services.membership_add(tenant=tenant_a, user=user, role=Role.REP, team=team)
+    query = "{ members { edges { node { email username role team { name } } } } }"
+    # the same bound for 1 and 12 members (PostgreSQL adds its row-level security settings)
+    with django_assert_max_num_queries({"sqlite": 9, "postgresql": 15}[connection.vendor]):
+        _, body = graphql(query, token=config_a)
+    assert len(body["data"]["members"]["edges"]) == count

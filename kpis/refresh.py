@@ -1,6 +1,7 @@
 """Scheduling snapshot refreshes: one queued refresh per tenant, however many writes arrive;
 and a rebuild when a rep moves to another team or a team is deleted (team numbers follow
-the rep's current team)."""
+the rep's current team), or when the tenant's time zone or fiscal-year start changes (every
+row then belongs to other days and periods)."""
 
 from __future__ import annotations
 
@@ -86,4 +87,29 @@ def team_deleted(sender: Any, instance: Any, **kwargs: Any) -> None:
     their history then counts for no team, and the team's own rows must go.
     """
     tenant_id = instance.tenant_id
+    transaction.on_commit(lambda: kpi_rebuild_schedule(tenant_id))
+
+
+_CALENDAR_FIELDS = ("timezone", "fiscal_year_start_month")
+
+
+def tenant_calendar_watch(sender: Any, instance: Any, **kwargs: Any) -> None:
+    """pre_save of a Tenant: remember its time zone and fiscal-year start."""
+    fields = kwargs.get("update_fields")
+    previous = None
+    if instance.pk is not None and (fields is None or set(fields) & set(_CALENDAR_FIELDS)):
+        previous = sender.objects.filter(pk=instance.pk).values_list(*_CALENDAR_FIELDS).first()
+    instance._kpi_previous_calendar = previous
+
+
+def tenant_calendar_changed(sender: Any, instance: Any, created: bool, **kwargs: Any) -> None:
+    """post_save of a Tenant: after commit, rebuild it when its time zone or fiscal-year
+    start changed: a day is a local day and a quarter a fiscal one, so every snapshot row
+    and every membership row is keyed by the old calendar."""
+    previous = getattr(instance, "_kpi_previous_calendar", None)
+    if created or previous is None:
+        return
+    if tuple(previous) == tuple(getattr(instance, name) for name in _CALENDAR_FIELDS):
+        return
+    tenant_id = instance.pk
     transaction.on_commit(lambda: kpi_rebuild_schedule(tenant_id))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -19,7 +20,7 @@ from tenants import tokens
 from tenants.context import dangerously_all_tenants, tenant_context
 from tenants.errors import ErrorCode, NotFound, PublicError, ValidationFailed
 from tenants.hooks import run_tenant_created
-from tenants.models import ApiToken, Membership, Team, Tenant
+from tenants.models import ApiToken, Membership, Team, Tenant, TenantClosure
 from tenants.scopes import TOKEN_SCOPES, Role
 
 API_TOKEN_NAME_MAX = 100
@@ -27,14 +28,18 @@ TEAM_NAME_MAX = 100
 EMAIL_MAX = 254
 USERNAME_MAX = 150
 DISPLAY_NAME_MAX = 150
+CLOSURE_NAME_MAX = 100
 
 
 def _full_clean(obj: object, exclude: Iterable[str] = ()) -> None:
+    """Model validation as a ValidationFailed naming the field as GraphQL does (camelCase)."""
     try:
         obj.full_clean(exclude=list(exclude))  # type: ignore[attr-defined]
     except DjangoValidationError as exc:
         field, messages = next(iter(exc.message_dict.items()))
-        raise ValidationFailed(" ".join(messages), field=field) from exc
+        head, *rest = field.split("_")
+        camel = head + "".join(part.title() for part in rest) if head else field
+        raise ValidationFailed(" ".join(messages), field=camel) from exc
 
 
 @transaction.atomic
@@ -63,6 +68,64 @@ def tenant_create(
     with tenant_context(tenant):
         run_tenant_created(tenant)
     return tenant
+
+
+_TENANT_SETTINGS = frozenset(
+    {"name", "timezone", "currency", "fiscal_year_start_month", "holiday_country", "language"}
+)
+
+
+@transaction.atomic
+def tenant_update(*, tenant: Tenant, **changes: Any) -> Tenant:
+    """Change a workspace's settings (only the given ones).
+
+    A new time zone or fiscal-year start moves every row to other days and periods: the kpis
+    app rebuilds the tenant's snapshots after commit. Holidays and closures are read when
+    working days are counted, so a new holiday calendar shows at once.
+    """
+    unknown = set(changes) - _TENANT_SETTINGS
+    if unknown:
+        raise ValueError(f"Unknown tenant settings: {sorted(unknown)}")
+    locked = Tenant.objects.select_for_update().get(pk=tenant.pk)
+    if "name" in changes:
+        changes["name"] = (changes["name"] or "").strip()
+        if not changes["name"]:
+            raise ValidationFailed("A workspace needs a name.", field="name")
+    if "currency" in changes:
+        changes["currency"] = (changes["currency"] or "").strip().upper()
+        if not re.fullmatch(r"[A-Z]{3}", changes["currency"]):
+            raise ValidationFailed("A currency is an ISO 4217 code, e.g. JPY.", field="currency")
+    for name, value in changes.items():
+        setattr(locked, name, value)
+    _full_clean(locked)
+    locked.save(update_fields=list(changes))
+    return locked
+
+
+def closure_add(*, tenant: Tenant, day: dt.date, name: str = "") -> TenantClosure:
+    """Close the workspace on a day besides public holidays (年末年始, お盆)."""
+    name = name.strip()
+    if len(name) > CLOSURE_NAME_MAX:
+        raise ValidationFailed(
+            f"A closure name has at most {CLOSURE_NAME_MAX} characters.", field="name"
+        )
+    with tenant_context(tenant):
+        if TenantClosure.objects.filter(date=day).exists():
+            raise PublicError(f"{day} is closed already.", code=ErrorCode.CONFLICT, field="date")
+        try:
+            with transaction.atomic():
+                return TenantClosure.objects.create(tenant=tenant, date=day, name=name)
+        except IntegrityError as exc:
+            raise PublicError(
+                f"{day} is closed already.", code=ErrorCode.CONFLICT, field="date"
+            ) from exc
+
+
+def closure_remove(*, tenant: Tenant, day: dt.date) -> None:
+    with tenant_context(tenant):
+        deleted, _ = TenantClosure.objects.filter(date=day).delete()
+    if not deleted:
+        raise NotFound("Closure", field="date")
 
 
 def membership_add(

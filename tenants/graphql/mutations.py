@@ -1,4 +1,5 @@
-"""GraphQL mutations of the tenants app: API tokens, teams and members."""
+"""GraphQL mutations of the tenants app: workspace settings, closures, teams, members and API
+tokens."""
 
 from __future__ import annotations
 
@@ -12,7 +13,14 @@ from tenants.errors import ValidationFailed
 from tenants.graphql.base import given, resolve_global_id
 from tenants.graphql.context import Info
 from tenants.graphql.errors import MutationError, run_mutation
-from tenants.graphql.types import ApiTokenType, MemberRole, MembershipType, TeamType
+from tenants.graphql.types import (
+    ApiTokenType,
+    ClosureType,
+    MemberRole,
+    MembershipType,
+    TeamType,
+    TenantType,
+)
 from tenants.models import ApiToken, Membership, Team
 from tenants.scopes import Role, Scope
 
@@ -38,6 +46,65 @@ class CreateApiTokenPayload:
 @strawberry.type
 class RevokeApiTokenPayload:
     api_token: ApiTokenType | None = None
+    errors: list[MutationError] = strawberry.field(default_factory=list)
+
+
+@strawberry.input(description="Only the fields sent are changed.")
+class UpdateTenantInput:
+    name: str | None = strawberry.UNSET
+    timezone: str | None = strawberry.field(
+        default=strawberry.UNSET,
+        description=(
+            "An IANA time zone, e.g. Asia/Tokyo. Periods are local days: a change rebuilds "
+            "every KPI snapshot of the workspace (seconds for a large one)."
+        ),
+    )
+    currency: str | None = strawberry.field(
+        default=strawberry.UNSET, description="ISO 4217, e.g. JPY."
+    )
+    fiscal_year_start_month: int | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="1 to 12; fiscal quarters and years follow it (a change rebuilds snapshots).",
+    )
+    holiday_country: str | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="The public-holiday calendar of working days, e.g. JP, US, GB.",
+    )
+    language: str | None = strawberry.field(default=strawberry.UNSET, description="ja or en.")
+
+
+# The settings of UpdateTenantInput, with their GraphQL names.
+_TENANT_FIELDS = {
+    "name": "name",
+    "timezone": "timezone",
+    "currency": "currency",
+    "fiscal_year_start_month": "fiscalYearStartMonth",
+    "holiday_country": "holidayCountry",
+    "language": "language",
+}
+
+
+@strawberry.type
+class TenantPayload:
+    tenant: TenantType | None = None
+    errors: list[MutationError] = strawberry.field(default_factory=list)
+
+
+@strawberry.input
+class AddClosureInput:
+    date: dt.date
+    name: str = ""
+
+
+@strawberry.type
+class ClosurePayload:
+    closure: ClosureType | None = None
+    errors: list[MutationError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class RemoveClosurePayload:
+    removed_date: dt.date | None = None
     errors: list[MutationError] = strawberry.field(default_factory=list)
 
 
@@ -221,3 +288,45 @@ class TenantMutation:
             return MemberPayload(member=updated)  # type: ignore[arg-type]
 
         return run_mutation(build, lambda errors: MemberPayload(errors=errors))
+
+    @strawberry.mutation(
+        description=(
+            "Change the workspace's settings (needs config:write). A new time zone or "
+            "fiscal-year start rebuilds its KPI snapshots."
+        )
+    )
+    def update_tenant(self, info: Info, input: UpdateTenantInput) -> TenantPayload:
+        def build() -> TenantPayload:
+            tenant = info.context.require_scope(Scope.CONFIG_WRITE)
+            changes = {
+                name: getattr(input, name) for name in _TENANT_FIELDS if given(getattr(input, name))
+            }
+            for name, value in changes.items():
+                if value is None:
+                    raise ValidationFailed(
+                        "This setting cannot be empty.", field=_TENANT_FIELDS[name]
+                    )
+            updated = services.tenant_update(tenant=tenant, **changes)
+            return TenantPayload(tenant=updated)  # type: ignore[arg-type]
+
+        return run_mutation(build, lambda errors: TenantPayload(errors=errors))
+
+    @strawberry.mutation(
+        description="Close the workspace on a day besides public holidays (needs config:write)."
+    )
+    def add_closure(self, info: Info, input: AddClosureInput) -> ClosurePayload:
+        def build() -> ClosurePayload:
+            tenant = info.context.require_scope(Scope.CONFIG_WRITE)
+            closure = services.closure_add(tenant=tenant, day=input.date, name=input.name)
+            return ClosurePayload(closure=closure)  # type: ignore[arg-type]
+
+        return run_mutation(build, lambda errors: ClosurePayload(errors=errors))
+
+    @strawberry.mutation(description="Open a closed day again (needs config:write).")
+    def remove_closure(self, info: Info, date: dt.date) -> RemoveClosurePayload:
+        def build() -> RemoveClosurePayload:
+            tenant = info.context.require_scope(Scope.CONFIG_WRITE)
+            services.closure_remove(tenant=tenant, day=date)
+            return RemoveClosurePayload(removed_date=date)
+
+        return run_mutation(build, lambda errors: RemoveClosurePayload(errors=errors))

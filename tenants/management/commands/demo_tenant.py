@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from tenants import services
+from tenants.errors import PublicError
 from tenants.models import Tenant
 from tenants.scopes import TOKEN_SCOPES, Role
 
@@ -20,12 +21,27 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--tenant", default="acme")
         parser.add_argument("--name", default="株式会社アクメ (demo)")
+        # Settings of a tenant created now (an existing one keeps its own).
+        parser.add_argument("--timezone", default="Asia/Tokyo")
+        parser.add_argument("--fiscal-year-start", type=int, default=4, dest="fiscal_start")
+        parser.add_argument("--holiday-country", default="JP")
+        parser.add_argument("--currency", default="JPY")
 
     def handle(self, *args: Any, **options: Any) -> None:
         slug = options["tenant"]
-        tenant = Tenant.objects.filter(slug=slug).first() or services.tenant_create(
-            slug=slug, name=options["name"]
-        )
+        tenant = Tenant.objects.filter(slug=slug).first()
+        if tenant is None:
+            try:
+                tenant = services.tenant_create(
+                    slug=slug,
+                    name=options["name"],
+                    timezone_name=options["timezone"],
+                    fiscal_year_start_month=options["fiscal_start"],
+                    holiday_country=options["holiday_country"],
+                    currency=options["currency"],
+                )
+            except PublicError as error:
+                raise CommandError(f"{error.field}: {error.message}") from error
         username = f"{slug}-admin"
         user, created = get_user_model().objects.get_or_create(username=username)
         if created:

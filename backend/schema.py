@@ -9,12 +9,12 @@ from django.conf import settings
 from graphql import ASTValidationRule
 from strawberry.extensions import (
     AddValidationRules,
-    SchemaExtension,
     DisableIntrospection,
     MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
     QueryDepthLimiter,
+    SchemaExtension,
     ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig

@@ -314,25 +314,32 @@ def member_update(*, membership: Membership, **changes: Any) -> Membership:
     if "display_name" in changes:
         changes["display_name"] = _display_name(changes["display_name"])
     with tenant_context(membership.tenant_id):
-        locked = Membership.objects.select_for_update().select_related("user").get(pk=membership.pk)
+        admins: set[int] = set()
+        if {"role", "is_active"} & set(changes):
+            # The active admins are locked first and in one order, so two admins demoting
+            # each other queue (the second then sees it would leave none) and never deadlock.
+            admins = set(
+                Membership.objects.select_for_update()
+                .filter(role=Role.ADMIN, is_active=True)
+                .order_by("pk")
+                .values_list("pk", flat=True)
+            )
+        locked = (
+            Membership.objects.select_for_update(of=("self",))
+            .select_related("user")
+            .get(pk=membership.pk)
+        )
         team = changes.get("team")
         if team is not None and team.tenant_id != locked.tenant_id:
             raise NotFound("Team", field="teamId")
-        was_admin = locked.role == Role.ADMIN and locked.is_active
         for name, value in changes.items():
             setattr(locked, name, value)
-        if was_admin and not (locked.role == Role.ADMIN and locked.is_active):
-            # Locked too, so two admins demoting each other cannot both succeed.
-            others = (
-                Membership.objects.select_for_update()
-                .filter(role=Role.ADMIN, is_active=True)
-                .exclude(pk=locked.pk)
+        still_admin = locked.role == Role.ADMIN and locked.is_active
+        if locked.pk in admins and not still_admin and not admins - {locked.pk}:
+            raise ValidationFailed(
+                "A workspace keeps at least one active admin.",
+                field="role" if "role" in changes else "isActive",
             )
-            if not list(others):
-                raise ValidationFailed(
-                    "A workspace keeps at least one active admin.",
-                    field="role" if "role" in changes else "isActive",
-                )
         locked.save(update_fields=list(changes))
     _grant_staff_to_admin(locked)
     return locked

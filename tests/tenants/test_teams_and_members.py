@@ -3,16 +3,19 @@ it, bad input, and tenant isolation. A rep added this way is who partner records
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.db import connection
+from django.db import connection, connections, transaction
 from strawberry.relay import to_base64
 
 from kpis.snapshots import kpi_snapshots_refresh_dirty
 from tenants import services
 from tenants.context import tenant_context
+from tenants.errors import ValidationFailed
 from tenants.models import Membership, Team
 from tenants.scopes import Role
 from tests.factories import TeamFactory, UserFactory
@@ -351,3 +354,42 @@ def test_members_list_query_count_does_not_grow(
     with django_assert_max_num_queries({"sqlite": 9, "postgresql": 15}[connection.vendor]):
         _, body = graphql(query, token=config_a)
     assert len(body["data"]["members"]["edges"]) == count
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_admins_demoting_each_other_leave_one_admin(tenant_a: Any) -> None:
+    # given two admins, and a demotion of the second held open after it read the admins
+    first, second = (UserFactory(username=name) for name in ("first", "second"))
+    for user in (first, second):
+        services.membership_add(tenant=tenant_a, user=user, role=Role.ADMIN)
+    with tenant_context(tenant_a):
+        a, b = Membership.objects.order_by("pk")
+    results: dict[str, str] = {}
+    started = threading.Event()
+
+    def demote(target: Membership, key: str, hold: bool) -> None:
+        try:
+            with transaction.atomic():
+                services.member_update(membership=target, role=Role.REP)
+                if hold:
+                    started.set()
+                    time.sleep(0.5)  # the other demotion now waits for the admins' locks
+            results[key] = "demoted"
+        except ValidationFailed:
+            results[key] = "refused"
+        finally:
+            connections.close_all()
+
+    holder = threading.Thread(target=demote, args=(b, "b", True))
+    holder.start()
+    assert started.wait(5)
+    # when the first admin is demoted meanwhile
+    other = threading.Thread(target=demote, args=(a, "a", False))
+    other.start()
+    holder.join(10)
+    other.join(10)
+    # then exactly one demotion went through: one admin is left
+    assert sorted(results.values()) == ["demoted", "refused"]
+    with tenant_context(tenant_a):
+        assert Membership.objects.filter(role=Role.ADMIN).count() == 1

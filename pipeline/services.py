@@ -23,7 +23,7 @@ from pipeline.models import (
     StageTransition,
 )
 from tenants.context import tenant_context
-from tenants.errors import ErrorCode, NotFound, PublicError, ValidationFailed
+from tenants.errors import ErrorCode, NotFound, PublicError, ValidationFailed, camel_case
 from tenants.models import Membership, Tenant
 
 # Fields a client may set on a lead; the stage changes only through lead_transition.
@@ -49,11 +49,6 @@ MONEY_PLACES = Decimal("0.01")
 MONEY_MAX_DIGITS = 16
 
 
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.capitalize() for part in rest)
-
-
 def _full_clean(obj: models.Model, *, exclude: Iterable[str] = ()) -> None:
     """Model validation (lengths, choices, e-mail, constraints) as a ValidationFailed."""
     try:
@@ -66,7 +61,7 @@ def _full_clean(obj: models.Model, *, exclude: Iterable[str] = ()) -> None:
                 code=ErrorCode.CONFLICT,
                 field="externalId",
             ) from exc
-        public_field = None if field == "__all__" else _camel(field)
+        public_field = None if field == "__all__" else camel_case(field)
         raise ValidationFailed(" ".join(messages), field=public_field) from exc
 
 

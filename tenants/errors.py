@@ -20,6 +20,13 @@ class ErrorCode(StrEnum):
     BATCH_TOO_LARGE = "BATCH_TOO_LARGE"
 
 
+def camel_case(name: str) -> str:
+    """A Python field name as the API spells it (`fiscal_year_start_month` →
+    `fiscalYearStartMonth`), for the `field` of an error."""
+    head, *rest = name.split("_")
+    return head + "".join(part.capitalize() for part in rest)
+
+
 class PublicError(Exception):
     """An error whose message is safe to show to the client, with a machine-readable code."""
 

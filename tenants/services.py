@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from tenants import tokens
 from tenants.context import dangerously_all_tenants, tenant_context
-from tenants.errors import ErrorCode, NotFound, PublicError, ValidationFailed
+from tenants.errors import ErrorCode, NotFound, PublicError, ValidationFailed, camel_case
 from tenants.hooks import run_tenant_created
 from tenants.models import ApiToken, Membership, Team, Tenant, TenantClosure
 from tenants.scopes import TOKEN_SCOPES, Role
@@ -37,9 +37,8 @@ def _full_clean(obj: object, exclude: Iterable[str] = ()) -> None:
         obj.full_clean(exclude=list(exclude))  # type: ignore[attr-defined]
     except DjangoValidationError as exc:
         field, messages = next(iter(exc.message_dict.items()))
-        head, *rest = field.split("_")
-        camel = head + "".join(part.title() for part in rest) if head else field
-        raise ValidationFailed(" ".join(messages), field=camel) from exc
+        public_field = None if field == "__all__" else camel_case(field)
+        raise ValidationFailed(" ".join(messages), field=public_field) from exc
 
 
 @transaction.atomic

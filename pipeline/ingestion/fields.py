@@ -18,6 +18,7 @@ from enum import StrEnum
 from typing import Any, NamedTuple
 
 from pipeline.ingestion.results import RowErrorCode
+from tenants.errors import camel_case
 
 Errors = list[tuple[str | None, RowErrorCode, str]]
 Reader = Callable[[dict[str, Any], Errors], Any]
@@ -36,11 +37,6 @@ class Naming(StrEnum):
 
     SNAKE = "snake"  # external_id: the service, CSV import and the typed GraphQL inputs
     CAMEL = "camel"  # externalId: the JSON GraphQL input, exactly as documented
-
-
-def camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.capitalize() for part in rest)
 
 
 class Field(NamedTuple):
@@ -68,7 +64,7 @@ class RowReader:
         if not raw.keys() <= self.allowed:
             for key in raw:
                 if key not in self.allowed:
-                    name = camel(str(key)) if self.naming is Naming.SNAKE else str(key)
+                    name = camel_case(str(key)) if self.naming is Naming.SNAKE else str(key)
                     errors.append(
                         (name, RowErrorCode.UNKNOWN_FIELD, "Not a field of this kind of row.")
                     )
@@ -82,10 +78,10 @@ class Fields:
         self.naming = naming
 
     def key(self, name: str) -> str:
-        return name if self.naming is Naming.SNAKE else camel(name)
+        return name if self.naming is Naming.SNAKE else camel_case(name)
 
     def text(self, name: str, *, max_length: int, required: bool = False) -> Field:
-        key, field = self.key(name), camel(name)
+        key, field = self.key(name), camel_case(name)
 
         def read(row: dict[str, Any], errors: Errors) -> str:
             value = row.get(key)
@@ -106,7 +102,7 @@ class Fields:
         return Field(name, (key,), read)
 
     def integer(self, name: str, *, minimum: int = INT_MIN, default: int | None = None) -> Field:
-        key, field = self.key(name), camel(name)
+        key, field = self.key(name), camel_case(name)
         below = RowErrorCode.NEGATIVE if minimum == 0 else RowErrorCode.INVALID
 
         def read(row: dict[str, Any], errors: Errors) -> int | None:
@@ -129,7 +125,7 @@ class Fields:
         return Field(name, (key,), read)
 
     def boolean(self, name: str, *, default: bool) -> Field:
-        key, field = self.key(name), camel(name)
+        key, field = self.key(name), camel_case(name)
 
         def read(row: dict[str, Any], errors: Errors) -> bool:
             value = row.get(key)
@@ -143,7 +139,7 @@ class Fields:
         return Field(name, (key,), read)
 
     def choice(self, name: str, choices: Iterable[str], *, required: bool = False) -> Field:
-        key, field = self.key(name), camel(name)
+        key, field = self.key(name), camel_case(name)
         allowed = [str(choice) for choice in choices]
         allowed_set = frozenset(allowed)
         message = f"Expected one of: {', '.join(allowed)}."
@@ -164,7 +160,7 @@ class Fields:
         return Field(name, (key,), read)
 
     def moment(self, name: str, *, required: bool = False) -> Field:
-        key, field = self.key(name), camel(name)
+        key, field = self.key(name), camel_case(name)
         parse = dt.datetime.fromisoformat
 
         def read(row: dict[str, Any], errors: Errors) -> dt.datetime | None:
@@ -205,7 +201,7 @@ class Fields:
         return Field(name, (key,), read)
 
     def money(self, name: str, *, required: bool = False) -> Field:
-        key, field = self.key(name), camel(name)
+        key, field = self.key(name), camel_case(name)
 
         def read(row: dict[str, Any], errors: Errors) -> Decimal | None:
             value = row.get(key)
@@ -239,7 +235,7 @@ class Fields:
         return Field(name, (key,), read)
 
     def mapping(self, name: str) -> Field:
-        key, field = self.key(name), camel(name)
+        key, field = self.key(name), camel_case(name)
 
         def read(row: dict[str, Any], errors: Errors) -> dict[str, Any]:
             value = row.get(key)
@@ -273,7 +269,7 @@ class Fields:
     ) -> Field:
         """A row referring to another row by a text key (an external id, a team's name)."""
         text = self.text(key_name, max_length=max_length, required=required)
-        field = camel(key_name)
+        field = camel_case(key_name)
 
         def read(row: dict[str, Any], errors: Errors) -> int | None:
             value = text.read(row, errors)
@@ -292,7 +288,10 @@ class Fields:
         """The Membership id of `<prefix>_email` or `<prefix>_username`, or None if neither."""
         email = self.text(f"{prefix}_email", max_length=254)
         username = self.text(f"{prefix}_username", max_length=150)
-        email_field, username_field = camel(f"{prefix}_email"), camel(f"{prefix}_username")
+        email_field, username_field = (
+            camel_case(f"{prefix}_email"),
+            camel_case(f"{prefix}_username"),
+        )
 
         def read(row: dict[str, Any], errors: Errors) -> int | None:
             by_email = email.read(row, errors)

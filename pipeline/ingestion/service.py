@@ -11,13 +11,13 @@ from django.db import connection, transaction
 
 from pipeline.dirty import mark_activities_added, mark_days_dirty, mark_lead_history_dirty
 from pipeline.ingestion.batch import Batch
-from pipeline.ingestion.fields import Naming, camel
+from pipeline.ingestion.fields import Naming
 from pipeline.ingestion.histories import ingest_deal_stage_changes, ingest_lead_stage_changes
 from pipeline.ingestion.records import ingest_activities, ingest_deals, ingest_leads
 from pipeline.ingestion.results import BATCH_KEYS, IngestResult
 from pipeline.models import IngestionRequest
 from tenants.context import TenantNotSet, current_tenant_id
-from tenants.errors import ErrorCode, PublicError
+from tenants.errors import ErrorCode, PublicError, camel_case
 from tenants.models import Tenant
 
 # Any constant works; the second key of the lock is the tenant id.
@@ -45,7 +45,7 @@ def records_ingest(
     for key in BATCH_KEYS.values():
         rows = batch.get(key)
         if rows is not None and not isinstance(rows, list | tuple):
-            raise PublicError("Expected a list of rows.", field=camel(key))
+            raise PublicError("Expected a list of rows.", field=camel_case(key))
     total = sum(len(batch.get(key) or ()) for key in BATCH_KEYS.values())
     limit = settings.INGEST_MAX_BATCH_ROWS
     if total > limit:
@@ -116,7 +116,7 @@ def _batch_hash(batch: dict[str, Any], naming: Naming) -> str:
     Keys are spelled in camelCase and absent values (null) dropped, so the typed input (all
     fields, unset ones null) and the JSON input (only the keys sent) of one batch agree.
     """
-    to_camel = camel if naming is Naming.SNAKE else str
+    to_camel = camel_case if naming is Naming.SNAKE else str
 
     def canonical(row: Any) -> Any:
         if not isinstance(row, dict):
@@ -126,7 +126,7 @@ def _batch_hash(batch: dict[str, Any], naming: Naming) -> str:
     content = {
         "sourceSystem": batch.get("source_system"),
         **{
-            camel(key): [canonical(row) for row in batch.get(key) or ()]
+            camel_case(key): [canonical(row) for row in batch.get(key) or ()]
             for key in BATCH_KEYS.values()
         },
     }

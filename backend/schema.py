@@ -25,6 +25,7 @@ from kpis.graphql.funnel import FunnelQuery
 from kpis.graphql.mutations import KpiMutation
 from kpis.graphql.queries import KpiQuery
 from kpis.graphql.trees import TreeMutation, TreeQuery
+from pipeline.graphql.deal_stages import DealStageMutation
 from pipeline.graphql.ingestion import IngestionMutation
 from pipeline.graphql.mutations import PipelineMutation
 from pipeline.graphql.queries import PipelineQuery
@@ -34,7 +35,15 @@ from tenants.graphql.queries import TenantQuery
 
 Query = merge_types("Query", (TenantQuery, PipelineQuery, KpiQuery, FunnelQuery, TreeQuery))
 Mutation = merge_types(
-    "Mutation", (TenantMutation, PipelineMutation, IngestionMutation, KpiMutation, TreeMutation)
+    "Mutation",
+    (
+        TenantMutation,
+        PipelineMutation,
+        DealStageMutation,
+        IngestionMutation,
+        KpiMutation,
+        TreeMutation,
+    ),
 )
 
 

@@ -1,5 +1,6 @@
 """App config for kpis: refreshes snapshots on dirty days, rebuilds them when a rep changes
-team, a team is deleted or the tenant's calendar changes; gives new tenants a default tree."""
+team, a team is deleted, the tenant's calendar or a deal stage's meaning changes; gives new
+tenants a default tree."""
 
 from django.apps import AppConfig
 
@@ -12,24 +13,25 @@ class KpisConfig(AppConfig):
         from django.db.models.signals import post_delete, post_save, pre_save
 
         from kpis.refresh import (
+            DEAL_STAGE_MEANING,
+            MEMBERSHIP_TEAM,
+            TENANT_CALENDAR,
             kpi_refresh_schedule,
-            membership_team_moved,
-            membership_team_watch,
             team_deleted,
-            tenant_calendar_changed,
-            tenant_calendar_watch,
         )
         from kpis.trees import kpi_tree_seed_default
         from pipeline.dirty import register_dirty_listener
+        from pipeline.models import DealStage
         from tenants.hooks import register_tenant_created
         from tenants.models import Membership, Team, Tenant
 
         register_dirty_listener(kpi_refresh_schedule)
         register_tenant_created(kpi_tree_seed_default)
-        pre_save.connect(membership_team_watch, sender=Membership, dispatch_uid="kpis-team-watch")
-        post_save.connect(membership_team_moved, sender=Membership, dispatch_uid="kpis-team-moved")
+        for watcher, model, name in (
+            (MEMBERSHIP_TEAM, Membership, "team"),
+            (TENANT_CALENDAR, Tenant, "calendar"),
+            (DEAL_STAGE_MEANING, DealStage, "deal-stage"),
+        ):
+            pre_save.connect(watcher.remember, sender=model, dispatch_uid=f"kpis-{name}-before")
+            post_save.connect(watcher.compare, sender=model, dispatch_uid=f"kpis-{name}-after")
         post_delete.connect(team_deleted, sender=Team, dispatch_uid="kpis-team-deleted")
-        pre_save.connect(tenant_calendar_watch, sender=Tenant, dispatch_uid="kpis-calendar-watch")
-        post_save.connect(
-            tenant_calendar_changed, sender=Tenant, dispatch_uid="kpis-calendar-changed"
-        )

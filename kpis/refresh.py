@@ -1,10 +1,11 @@
 """Scheduling snapshot refreshes: one queued refresh per tenant, however many writes arrive;
 and a rebuild when a rep moves to another team or a team is deleted (team numbers follow
-the rep's current team), or when the tenant's time zone or fiscal-year start changes (every
-row then belongs to other days and periods)."""
+the rep's current team), when the tenant's time zone or fiscal-year start changes (every
+row then belongs to other days and periods), or when a deal stage's meaning changes."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.core.cache import cache
@@ -62,24 +63,6 @@ def kpi_rebuild_started(tenant_id: int) -> None:
     cache.delete(_rebuild_key(tenant_id))
 
 
-def membership_team_watch(sender: Any, instance: Any, **kwargs: Any) -> None:
-    """pre_save of a Membership: remember the team it had, to see a move after the save."""
-    previous = None
-    if instance.pk is not None:
-        previous = (
-            sender.all_tenants.filter(pk=instance.pk).values_list("team_id", flat=True).first()
-        )
-    instance._kpi_previous_team_id = previous
-
-
-def membership_team_moved(sender: Any, instance: Any, created: bool, **kwargs: Any) -> None:
-    """post_save of a Membership: after commit, rebuild its tenant when a rep changed team."""
-    if created or getattr(instance, "_kpi_previous_team_id", None) == instance.team_id:
-        return
-    tenant_id = instance.tenant_id
-    transaction.on_commit(lambda: kpi_rebuild_schedule(tenant_id))
-
-
 def team_deleted(sender: Any, instance: Any, **kwargs: Any) -> None:
     """post_delete of a Team: after commit, rebuild its tenant.
 
@@ -90,26 +73,42 @@ def team_deleted(sender: Any, instance: Any, **kwargs: Any) -> None:
     transaction.on_commit(lambda: kpi_rebuild_schedule(tenant_id))
 
 
-_CALENDAR_FIELDS = ("timezone", "fiscal_year_start_month")
+class RebuildOnChange:
+    """pre_save and post_save receivers that rebuild a tenant's snapshots after commit when a
+    saved row changed one of `fields` (a new row changes nothing counted yet)."""
+
+    def __init__(self, fields: tuple[str, ...], tenant_of: Callable[[Any], int]) -> None:
+        self.fields = fields
+        self.tenant_of = tenant_of
+        self.attribute = "_kpi_before_" + "_".join(fields)
+        # update_fields names a foreign key by its field name (team), values() by its column
+        self.names = {name.removesuffix("_id") for name in fields} | set(fields)
+
+    def remember(self, sender: Any, instance: Any, **kwargs: Any) -> None:
+        """pre_save: the stored values of the fields, unless the save cannot change them."""
+        update_fields = kwargs.get("update_fields")
+        before = None
+        if instance.pk is not None and (update_fields is None or set(update_fields) & self.names):
+            before = sender._base_manager.filter(pk=instance.pk).values_list(*self.fields).first()
+        setattr(instance, self.attribute, before)
+
+    def compare(self, sender: Any, instance: Any, created: bool, **kwargs: Any) -> None:
+        """post_save: queue the rebuild after commit when a field changed."""
+        before = getattr(instance, self.attribute, None)
+        if created or before is None:
+            return
+        if tuple(before) == tuple(getattr(instance, name) for name in self.fields):
+            return
+        tenant_id = self.tenant_of(instance)
+        transaction.on_commit(lambda: kpi_rebuild_schedule(tenant_id))
 
 
-def tenant_calendar_watch(sender: Any, instance: Any, **kwargs: Any) -> None:
-    """pre_save of a Tenant: remember its time zone and fiscal-year start."""
-    fields = kwargs.get("update_fields")
-    previous = None
-    if instance.pk is not None and (fields is None or set(fields) & set(_CALENDAR_FIELDS)):
-        previous = sender.objects.filter(pk=instance.pk).values_list(*_CALENDAR_FIELDS).first()
-    instance._kpi_previous_calendar = previous
-
-
-def tenant_calendar_changed(sender: Any, instance: Any, created: bool, **kwargs: Any) -> None:
-    """post_save of a Tenant: after commit, rebuild it when its time zone or fiscal-year
-    start changed: a day is a local day and a quarter a fiscal one, so every snapshot row
-    and every membership row is keyed by the old calendar."""
-    previous = getattr(instance, "_kpi_previous_calendar", None)
-    if created or previous is None:
-        return
-    if tuple(previous) == tuple(getattr(instance, name) for name in _CALENDAR_FIELDS):
-        return
-    tenant_id = instance.pk
-    transaction.on_commit(lambda: kpi_rebuild_schedule(tenant_id))
+# A rep's activities, leads and deals count for the rep's current team.
+MEMBERSHIP_TEAM = RebuildOnChange(("team_id",), lambda member: member.tenant_id)
+# A day is a local day and a quarter a fiscal one: every snapshot and membership row is
+# keyed by the tenant's calendar.
+TENANT_CALENDAR = RebuildOnChange(("timezone", "fiscal_year_start_month"), lambda t: t.pk)
+# The weighted pipeline and won deals read a deal's stage: its win probability and flags.
+DEAL_STAGE_MEANING = RebuildOnChange(
+    ("win_probability", "is_won", "is_lost"), lambda stage: stage.tenant_id
+)

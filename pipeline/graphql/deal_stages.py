@@ -1,0 +1,121 @@
+"""GraphQL mutations of the sales process: the workspace's deal stages (config:write)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import strawberry
+from strawberry import relay
+
+from pipeline import deal_stages
+from pipeline.graphql.types import DealStageType
+from pipeline.models import DealStage
+from tenants.errors import ValidationFailed
+from tenants.graphql.base import given, resolve_global_id
+from tenants.graphql.context import Info
+from tenants.graphql.errors import MutationError, run_mutation
+from tenants.scopes import Scope
+
+_MEANING = (
+    "A new win probability or won/lost flag rebuilds the workspace's KPI snapshots (the "
+    "weighted pipeline and won deals of every period follow it)."
+)
+
+
+@strawberry.input
+class CreateDealStageInput:
+    name: str
+    win_probability: Decimal = strawberry.field(description="受注確度, 0 to 1 (4 decimals).")
+    is_won: bool = False
+    is_lost: bool = False
+    order: int | None = strawberry.field(
+        default=None, description="1 to the number of stages + 1; the end if empty."
+    )
+
+
+@strawberry.input(description="Only the fields sent are changed.")
+class UpdateDealStageInput:
+    id: relay.GlobalID
+    name: str | None = strawberry.UNSET
+    win_probability: Decimal | None = strawberry.UNSET
+    is_won: bool | None = strawberry.UNSET
+    is_lost: bool | None = strawberry.UNSET
+    order: int | None = strawberry.field(
+        default=strawberry.UNSET, description="Its new place, 1 to the number of stages."
+    )
+
+
+@strawberry.type
+class DealStagePayload:
+    deal_stage: DealStageType | None = None
+    errors: list[MutationError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class DeleteDealStagePayload:
+    deleted_id: relay.GlobalID | None = None
+    errors: list[MutationError] = strawberry.field(default_factory=list)
+
+
+def _stage(info: Info, global_id: relay.GlobalID) -> DealStage:
+    return resolve_global_id(
+        info, global_id, model=DealStage, type_name="DealStage", what="Deal stage", field="id"
+    )
+
+
+# The fields of UpdateDealStageInput, with their GraphQL names.
+_UPDATABLE = {
+    "name": "name",
+    "win_probability": "winProbability",
+    "is_won": "isWon",
+    "is_lost": "isLost",
+    "order": "order",
+}
+
+
+@strawberry.type
+class DealStageMutation:
+    @strawberry.mutation(description="Add a deal stage (needs config:write).")
+    def create_deal_stage(self, info: Info, input: CreateDealStageInput) -> DealStagePayload:
+        def build() -> DealStagePayload:
+            tenant = info.context.require_scope(Scope.CONFIG_WRITE)
+            stage = deal_stages.deal_stage_create(
+                tenant=tenant,
+                name=input.name,
+                win_probability=input.win_probability,
+                is_won=input.is_won,
+                is_lost=input.is_lost,
+                order=input.order,
+            )
+            return DealStagePayload(deal_stage=stage)  # type: ignore[arg-type]
+
+        return run_mutation(build, lambda errors: DealStagePayload(errors=errors))
+
+    @strawberry.mutation(
+        description=f"Rename, reorder or re-weigh a deal stage (needs config:write). {_MEANING}"
+    )
+    def update_deal_stage(self, info: Info, input: UpdateDealStageInput) -> DealStagePayload:
+        def build() -> DealStagePayload:
+            info.context.require_scope(Scope.CONFIG_WRITE)
+            stage = _stage(info, input.id)
+            changes = {
+                name: getattr(input, name) for name in _UPDATABLE if given(getattr(input, name))
+            }
+            for name, value in changes.items():
+                if value is None:
+                    raise ValidationFailed("This field cannot be empty.", field=_UPDATABLE[name])
+            updated = deal_stages.deal_stage_update(stage=stage, **changes)
+            return DealStagePayload(deal_stage=updated)  # type: ignore[arg-type]
+
+        return run_mutation(build, lambda errors: DealStagePayload(errors=errors))
+
+    @strawberry.mutation(
+        description="Delete a deal stage no deal is or was in (needs config:write)."
+    )
+    def delete_deal_stage(self, info: Info, id: relay.GlobalID) -> DeleteDealStagePayload:
+        def build() -> DeleteDealStagePayload:
+            info.context.require_scope(Scope.CONFIG_WRITE)
+            deal_stages.deal_stage_delete(stage=_stage(info, id))
+            return DeleteDealStagePayload(deleted_id=id)
+
+        return run_mutation(build, lambda errors: DeleteDealStagePayload(errors=errors))

@@ -10,8 +10,7 @@ from strawberry import relay
 from pipeline import deal_stages
 from pipeline.graphql.types import DealStageType
 from pipeline.models import DealStage
-from tenants.errors import ValidationFailed
-from tenants.graphql.base import given, resolve_global_id
+from tenants.graphql.base import resolve_global_id, sent_changes
 from tenants.graphql.context import Info
 from tenants.graphql.errors import MutationError, run_mutation
 from tenants.scopes import Scope
@@ -63,16 +62,6 @@ def _stage(info: Info, global_id: relay.GlobalID) -> DealStage:
     )
 
 
-# The fields of UpdateDealStageInput, with their GraphQL names.
-_UPDATABLE = {
-    "name": "name",
-    "win_probability": "winProbability",
-    "is_won": "isWon",
-    "is_lost": "isLost",
-    "order": "order",
-}
-
-
 @strawberry.type
 class DealStageMutation:
     @strawberry.mutation(description="Add a deal stage (needs config:write).")
@@ -98,12 +87,7 @@ class DealStageMutation:
         def build() -> DealStagePayload:
             info.context.require_scope(Scope.CONFIG_WRITE)
             stage = _stage(info, input.id)
-            changes = {
-                name: getattr(input, name) for name in _UPDATABLE if given(getattr(input, name))
-            }
-            for name, value in changes.items():
-                if value is None:
-                    raise ValidationFailed("This field cannot be empty.", field=_UPDATABLE[name])
+            changes = sent_changes(input, ("name", "win_probability", "is_won", "is_lost", "order"))
             updated = deal_stages.deal_stage_update(stage=stage, **changes)
             return DealStagePayload(deal_stage=updated)  # type: ignore[arg-type]
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable
 from typing import Any, TypeVar
 
 import strawberry
 from django.db.models import Model, QuerySet
 from strawberry import relay
 
-from tenants.errors import NotFound
+from tenants.errors import NotFound, ValidationFailed, camel_case
 from tenants.graphql.context import Info
 
 M = TypeVar("M", bound=Model)
@@ -70,3 +71,15 @@ def given(value: Any) -> bool:
     """Whether an optional input field was sent (null included): update inputs change only
     the fields sent."""
     return value is not strawberry.UNSET
+
+
+def sent_changes(
+    input: object, fields: Iterable[str], *, nullable: Collection[str] = ()
+) -> dict[str, Any]:
+    """The fields of an update input that were sent, by their Python names. A null sent for a
+    field that cannot be cleared is a ValidationFailed naming its GraphQL field."""
+    changes = {name: getattr(input, name) for name in fields if given(getattr(input, name))}
+    for name, value in changes.items():
+        if value is None and name not in nullable:
+            raise ValidationFailed("This field cannot be null.", field=camel_case(name))
+    return changes

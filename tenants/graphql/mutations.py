@@ -9,8 +9,7 @@ import strawberry
 from strawberry import relay
 
 from tenants import services
-from tenants.errors import ValidationFailed
-from tenants.graphql.base import given, resolve_global_id
+from tenants.graphql.base import resolve_global_id, sent_changes
 from tenants.graphql.context import Info
 from tenants.graphql.errors import MutationError, run_mutation
 from tenants.graphql.types import (
@@ -73,15 +72,9 @@ class UpdateTenantInput:
     language: str | None = strawberry.field(default=strawberry.UNSET, description="ja or en.")
 
 
-# The settings of UpdateTenantInput, with their GraphQL names.
-_TENANT_FIELDS = {
-    "name": "name",
-    "timezone": "timezone",
-    "currency": "currency",
-    "fiscal_year_start_month": "fiscalYearStartMonth",
-    "holiday_country": "holidayCountry",
-    "language": "language",
-}
+_TENANT_SETTINGS = (
+    "name", "timezone", "currency", "fiscal_year_start_month", "holiday_country", "language",
+)  # fmt: skip
 
 
 @strawberry.type
@@ -269,20 +262,16 @@ class TenantMutation:
             member = resolve_global_id(
                 info, input.id, model=Membership, type_name="Membership", what="Member", field="id"
             )
-            changes: dict[str, object] = {}
-            if given(input.role):
-                if input.role is None:
-                    raise ValidationFailed("A member needs a role.", field="role")
-                changes["role"] = input.role
-            if given(input.team_id):
-                team_id = input.team_id
+            changes = sent_changes(
+                input,
+                ("role", "team_id", "display_name", "is_active"),
+                nullable=("team_id", "display_name"),
+            )
+            if "team_id" in changes:
+                team_id = changes.pop("team_id")
                 changes["team"] = None if team_id is None else _team(info, team_id, "teamId")
-            if given(input.display_name):
-                changes["display_name"] = input.display_name or ""
-            if given(input.is_active):
-                if input.is_active is None:
-                    raise ValidationFailed("isActive is true or false.", field="isActive")
-                changes["is_active"] = input.is_active
+            if "display_name" in changes:
+                changes["display_name"] = changes["display_name"] or ""
             _require_admin_for(info, member.role, changes.get("role"))
             updated = services.member_update(membership=member, **changes)
             return MemberPayload(member=updated)  # type: ignore[arg-type]
@@ -298,14 +287,7 @@ class TenantMutation:
     def update_tenant(self, info: Info, input: UpdateTenantInput) -> TenantPayload:
         def build() -> TenantPayload:
             tenant = info.context.require_scope(Scope.CONFIG_WRITE)
-            changes = {
-                name: getattr(input, name) for name in _TENANT_FIELDS if given(getattr(input, name))
-            }
-            for name, value in changes.items():
-                if value is None:
-                    raise ValidationFailed(
-                        "This setting cannot be empty.", field=_TENANT_FIELDS[name]
-                    )
+            changes = sent_changes(input, _TENANT_SETTINGS)
             updated = services.tenant_update(tenant=tenant, **changes)
             return TenantPayload(tenant=updated)  # type: ignore[arg-type]
 

@@ -14,14 +14,25 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from fractions import Fraction
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Q
 
 from kpis.catalogue import KpiDefinition, Unit
 from kpis.models import KpiTarget
 from kpis.periods import Period, period_containing
 from kpis.scopes import KpiScope, ScopeType
-from kpis.selectors import KpiValue, kpi_definition, kpi_values, period_filter, scope_filter
+from kpis.selectors import (
+    KpiValue,
+    kpi_definition,
+    kpi_definitions,
+    kpi_values,
+    period_filter,
+    scope_filter,
+)
 from tenants.context import current_tenant_id, tenant_context
-from tenants.errors import NotFound, ValidationFailed
+from tenants.errors import NotFound, PublicError, ValidationFailed
 from tenants.models import Membership, Team, Tenant
 
 HISTORY_PERIODS = 3
@@ -222,6 +233,148 @@ def kpi_target_set(
             tenant=tenant, **lookup, defaults={"value": stored, "set_by": set_by}
         )
         return target
+
+
+MAX_TARGETS_PER_BATCH = 500
+
+
+@dataclass(frozen=True)
+class TargetEntry:
+    """One target of a batch; a None value clears it."""
+
+    kpi_key: str
+    period: Period
+    scope: KpiScope
+    value: Decimal | None
+
+
+class TargetBatchInvalid(ValidationFailed):
+    """Entries of a batch are invalid, each with its index; nothing was written."""
+
+    def __init__(self, errors: list[tuple[int, PublicError]]) -> None:
+        super().__init__(f"{len(errors)} of the targets are invalid; none was set.")
+        self.errors = errors
+
+
+def _known_scopes(scopes: Iterable[KpiScope]) -> set[KpiScope]:
+    """The team and rep scopes among `scopes` naming the tenant in context's own (two queries)."""
+    wanted = {s for s in scopes if s.type in (ScopeType.TEAM, ScopeType.REP) and s.key.isdigit()}
+    teams = {int(s.key) for s in wanted if s.type == ScopeType.TEAM}
+    reps = {int(s.key) for s in wanted if s.type == ScopeType.REP}
+    known = {
+        KpiScope.team(pk) for pk in Team.objects.filter(pk__in=teams).values_list("pk", flat=True)
+    }
+    known |= {
+        KpiScope.rep(pk)
+        for pk in Membership.objects.filter(pk__in=reps).values_list("pk", flat=True)
+    }
+    return known
+
+
+def _checked_value(
+    tenant: Tenant,
+    entry: TargetEntry,
+    definitions: dict[str, KpiDefinition],
+    known: set[KpiScope],
+) -> Decimal | None:
+    own = period_containing(entry.period.grain, entry.period.start, tenant.fiscal_year_start_month)
+    if (own.start, own.end) != (entry.period.start, entry.period.end):
+        raise ValidationFailed(
+            f"{entry.period.label} is not a {entry.period.grain} of this workspace's calendar.",
+            field="period",
+        )
+    kpi = definitions.get(entry.kpi_key)
+    if kpi is None:
+        raise NotFound("KPI", field="kpi")
+    if entry.scope.type in (ScopeType.TEAM, ScopeType.REP) and entry.scope not in known:
+        raise NotFound("Team" if entry.scope.type == ScopeType.TEAM else "Member", field="scope")
+    return None if entry.value is None else kpi_target_validate_value(kpi=kpi, value=entry.value)
+
+
+def kpi_targets_check(
+    *, tenant: Tenant, entries: Sequence[TargetEntry]
+) -> list[tuple[TargetEntry, Decimal | None]]:
+    """Each entry with its value as stored, or TargetBatchInvalid listing every invalid or
+    repeated entry. A bounded number of queries, however many entries."""
+    if not entries or len(entries) > MAX_TARGETS_PER_BATCH:
+        raise ValidationFailed(
+            f"Send 1 to {MAX_TARGETS_PER_BATCH} targets at a time.", field="targets"
+        )
+    with tenant_context(tenant):
+        definitions = kpi_definitions(tenant=tenant, keys=[entry.kpi_key for entry in entries])
+        known = _known_scopes(entry.scope for entry in entries)
+    errors: list[tuple[int, PublicError]] = []
+    checked: list[tuple[TargetEntry, Decimal | None]] = []
+    first: dict[tuple, int] = {}
+    for index, entry in enumerate(entries):
+        key = (entry.kpi_key, entry.period.grain, entry.period.start, entry.scope)
+        try:
+            if key in first:
+                raise ValidationFailed(
+                    f"The same target as entry {first[key]} of the batch.", field="kpi"
+                )
+            first[key] = index
+            checked.append((entry, _checked_value(tenant, entry, definitions, known)))
+        except PublicError as error:
+            errors.append((index, error))
+    if errors:
+        raise TargetBatchInvalid(errors)
+    return checked
+
+
+@transaction.atomic
+def kpi_targets_set(
+    *, tenant: Tenant, entries: Sequence[TargetEntry], set_by: Membership | None
+) -> list[KpiTarget | None]:
+    """Set (or clear) many targets at once, all or none: a month's targets for every rep, say.
+
+    Any invalid or repeated entry raises TargetBatchInvalid (kpi_targets_check) and nothing
+    is written. Returns the stored targets in the entries' order (None where cleared).
+    """
+    checked = kpi_targets_check(tenant=tenant, entries=entries)
+    with tenant_context(tenant):
+        cleared = [entry for entry, value in checked if value is None]
+        if cleared:
+            KpiTarget.objects.filter(_targets_of(cleared)).delete()
+        kept = [(entry, value) for entry, value in checked if value is not None]
+        KpiTarget.objects.bulk_create(
+            [
+                KpiTarget(tenant=tenant, **_target_lookup(entry), value=value, set_by=set_by)
+                for entry, value in kept
+            ],
+            update_conflicts=True,
+            unique_fields=["tenant", *_TARGET_KEY],
+            update_fields=["value", "set_by", "updated_at"],
+        )
+        stored = (
+            {
+                tuple(getattr(target, name) for name in _TARGET_KEY): target
+                for target in KpiTarget.objects.filter(_targets_of([entry for entry, _ in kept]))
+            }
+            if kept
+            else {}
+        )
+    return [stored.get(tuple(_target_lookup(entry).values())) for entry, _ in checked]
+
+
+_TARGET_KEY = ("kpi_key", "grain", "period_start", "scope_type", "scope_key")
+
+
+def _target_lookup(entry: TargetEntry) -> dict[str, Any]:
+    return {
+        "kpi_key": entry.kpi_key,
+        "grain": entry.period.grain,
+        "period_start": entry.period.start,
+        "scope_type": entry.scope.type,
+        "scope_key": entry.scope.key,
+    }
+
+
+def _targets_of(entries: Iterable[TargetEntry]) -> Q:
+    condition = Q(pk__in=[])
+    for entry in entries:
+        condition |= Q(**_target_lookup(entry))
+    return condition
 
 
 def query_targets(

@@ -9,7 +9,7 @@ from strawberry import relay
 
 from kpis.periods import Period, PeriodError, parse_period
 from kpis.scopes import KpiScope, ScopeType
-from tenants.errors import ValidationFailed
+from tenants.errors import NotFound, ValidationFailed
 from tenants.graphql.base import resolve_global_id
 from tenants.graphql.context import Info
 from tenants.models import Membership, Team
@@ -42,8 +42,9 @@ class ScopeInput:
     source: str | None = None
 
 
-def resolve_scope(info: Info, scope: ScopeInput | None, *, field: str = "scope") -> KpiScope:
-    """The KpiScope named by a client's input; another tenant's team or rep is not found."""
+def _scope_without_id(scope: ScopeInput | None, field: str) -> KpiScope | None:
+    """The tenant or source scope an input names; None for a team or rep (checked to carry
+    an id)."""
     if scope is None or scope.type == ScopeTypeEnum.TENANT:
         if scope is not None and (scope.id is not None or scope.source is not None):
             raise ValidationFailed("The tenant scope takes no id or source.", field=field)
@@ -56,6 +57,29 @@ def resolve_scope(info: Info, scope: ScopeInput | None, *, field: str = "scope")
         return KpiScope.source(scope.source)
     if scope.id is None or scope.source is not None:
         raise ValidationFailed(f"A {scope.type.value} scope needs an `id`.", field=field)
+    return None
+
+
+def parse_scope(scope: ScopeInput | None, *, field: str = "scope") -> KpiScope:
+    """The KpiScope an input names, without reading the database: a team or rep id is only
+    decoded, so the caller checks that it is the tenant's (for a batch, in one query)."""
+    plain = _scope_without_id(scope, field)
+    if plain is not None:
+        return plain
+    assert scope is not None and scope.id is not None
+    team = scope.type == ScopeTypeEnum.TEAM
+    if scope.id.type_name != ("Team" if team else "Membership") or not scope.id.node_id.isdigit():
+        raise NotFound("Team" if team else "Member", field=field)
+    pk = int(scope.id.node_id)
+    return KpiScope.team(pk) if team else KpiScope.rep(pk)
+
+
+def resolve_scope(info: Info, scope: ScopeInput | None, *, field: str = "scope") -> KpiScope:
+    """The KpiScope named by a client's input; another tenant's team or rep is not found."""
+    plain = _scope_without_id(scope, field)
+    if plain is not None:
+        return plain
+    assert scope is not None and scope.id is not None
     if scope.type == ScopeTypeEnum.TEAM:
         team = resolve_global_id(info, scope.id, model=Team, type_name="Team", field=field)
         return KpiScope.team(team.pk)

@@ -17,6 +17,7 @@ from kpis.graphql.inputs import (
     Comparison,
     ScopeInput,
     comparison_period,
+    parse_scope,
     resolve_period,
     resolve_scope,
 )
@@ -27,10 +28,10 @@ from kpis.periods import Period
 from kpis.scopes import KpiScope
 from kpis.selectors import kpi_definition, kpi_definitions
 from kpis.trees import KEEP, NodeEvaluation, RequiredBasis, TreeEvaluation
-from tenants.errors import ValidationFailed
+from tenants.errors import PublicError, ValidationFailed
 from tenants.graphql.base import given, resolve_global_id
 from tenants.graphql.context import Info
-from tenants.graphql.errors import MutationError, run_mutation
+from tenants.graphql.errors import MutationError, mutation_error, run_mutation
 from tenants.models import Membership
 from tenants.principal import PrincipalKind
 from tenants.scopes import Scope
@@ -425,6 +426,17 @@ class SetKpiTargetPayload:
     errors: list[MutationError] = strawberry.field(default_factory=list)
 
 
+@strawberry.type(name="SetKpiTargetsPayload")
+class SetKpiTargetsPayload:
+    targets: list[KpiTargetType | None] = strawberry.field(
+        default_factory=list,
+        description="In the order sent, null where a target was cleared; empty on error.",
+    )
+    errors: list[MutationError] = strawberry.field(
+        default_factory=list, description="Each invalid entry with its index; none was set."
+    )
+
+
 @strawberry.input(name="CreateKpiTreeInput")
 class CreateKpiTreeInput:
     name: str
@@ -508,6 +520,63 @@ class TreeMutation:
             return SetKpiTargetPayload(target=KpiTargetType.from_target(target, kpi, period, scope))
 
         return run_mutation(build, lambda errors: SetKpiTargetPayload(errors=errors))
+
+    @strawberry.mutation(
+        description=(
+            "Set or clear many targets at once, all or none (at most "
+            f"{target_services.MAX_TARGETS_PER_BATCH}): a month's targets for every rep, say."
+        )
+    )
+    def set_kpi_targets(self, info: Info, targets: list[SetKpiTargetInput]) -> SetKpiTargetsPayload:
+        def build() -> SetKpiTargetsPayload:
+            tenant = info.context.require_scope(Scope.KPIS_WRITE)
+            if not 1 <= len(targets) <= target_services.MAX_TARGETS_PER_BATCH:
+                raise ValidationFailed(
+                    f"Send 1 to {target_services.MAX_TARGETS_PER_BATCH} targets at a time.",
+                    field="targets",
+                )
+            errors: list[MutationError] = []
+            entries: list[target_services.TargetEntry] = []
+            positions: list[int] = []
+            for index, item in enumerate(targets):
+                try:
+                    entries.append(
+                        target_services.TargetEntry(
+                            kpi_key=item.kpi,
+                            period=resolve_period(info, item.period),
+                            scope=parse_scope(item.scope),
+                            value=item.value,
+                        )
+                    )
+                    positions.append(index)
+                except PublicError as error:
+                    errors.append(mutation_error(error, index=index))
+            stored: list[KpiTarget | None] = []
+            try:
+                if errors:  # nothing is written: the other entries are only checked
+                    if entries:
+                        target_services.kpi_targets_check(tenant=tenant, entries=entries)
+                else:
+                    stored = target_services.kpi_targets_set(
+                        tenant=tenant, entries=entries, set_by=_acting_member(info)
+                    )
+            except target_services.TargetBatchInvalid as invalid:
+                errors += [mutation_error(e, index=positions[i]) for i, e in invalid.errors]
+            if errors:
+                return SetKpiTargetsPayload(errors=sorted(errors, key=lambda e: e.index or 0))
+            definitions = kpi_definitions(tenant=tenant, keys=[e.kpi_key for e in entries])
+            return SetKpiTargetsPayload(
+                targets=[
+                    None
+                    if target is None
+                    else KpiTargetType.from_target(
+                        target, definitions[entry.kpi_key], entry.period, entry.scope
+                    )
+                    for entry, target in zip(entries, stored, strict=True)
+                ]
+            )
+
+        return run_mutation(build, lambda errors: SetKpiTargetsPayload(errors=errors))
 
     @strawberry.mutation(description="Create a KPI tree, from the default template or empty.")
     def create_kpi_tree(self, info: Info, input: CreateKpiTreeInput) -> CreateKpiTreePayload:

@@ -9,6 +9,7 @@ import strawberry
 from strawberry.relay import to_base64
 
 from kpis.catalogue import KpiDefinition
+from kpis.graphql.inputs import ScopeTypeEnum
 from kpis.numbers import shown
 from kpis.periods import Period
 from kpis.scopes import KpiScope, ScopeType
@@ -68,21 +69,20 @@ class KpiDefinitionType:
 
 @strawberry.type(name="KpiScope", description="Whom a value is measured for.")
 class KpiScopeType:
-    type: str
+    type: ScopeTypeEnum
     id: strawberry.ID | None = strawberry.field(description="Team or Membership id.")
     source: str | None
 
     @classmethod
     def from_scope(cls, scope: KpiScope) -> KpiScopeType:
+        kind = ScopeTypeEnum(scope.type)
         if scope.type == ScopeType.TEAM:
-            return cls(type=scope.type, id=strawberry.ID(to_base64("Team", scope.key)), source=None)
+            return cls(type=kind, id=strawberry.ID(to_base64("Team", scope.key)), source=None)
         if scope.type == ScopeType.REP:
-            return cls(
-                type=scope.type, id=strawberry.ID(to_base64("Membership", scope.key)), source=None
-            )
+            return cls(type=kind, id=strawberry.ID(to_base64("Membership", scope.key)), source=None)
         if scope.type == ScopeType.SOURCE:
-            return cls(type=scope.type, id=None, source=scope.key)
-        return cls(type=scope.type, id=None, source=None)
+            return cls(type=kind, id=None, source=scope.key)
+        return cls(type=kind, id=None, source=None)
 
 
 @strawberry.type(name="KpiValue", description="A KPI for one period and scope, from snapshots.")

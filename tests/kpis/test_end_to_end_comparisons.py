@@ -287,16 +287,16 @@ def test_comparisons_leaderboards_and_series_ranges_over_http(graphql: Any) -> N
     month, before = _label("2026-03", "MONTH"), _label("2026-02", "MONTH")
     candidates: dict[str, list[tuple[str, dict[str, Any], KpiScope]]] = {
         "REP": [
-            (member.display_name or name, {"type": "rep", "source": None}, KpiScope.rep(member.pk))
+            (member.display_name or name, {"type": "REP", "source": None}, KpiScope.rep(member.pk))
             for name, member in reps.items()
         ],
         "TEAM": [
-            (team.name, {"type": "team", "source": None}, KpiScope.team(team.pk))
+            (team.name, {"type": "TEAM", "source": None}, KpiScope.team(team.pk))
             for team in teams.values()
         ],
         # the sources with data in the month ("" for leads without one)
         "SOURCE": [
-            (source or "(no source)", {"type": "source", "source": source}, KpiScope.source(source))
+            (source or "(no source)", {"type": "SOURCE", "source": source}, KpiScope.source(source))
             for source in sorted({lead["source"] or "" for lead in ref.raw.leads})
             if any(
                 value

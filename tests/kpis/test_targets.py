@@ -328,7 +328,7 @@ def test_set_read_and_clear_a_target_over_graphql(
                 "target": {
                     "kpi": {"key": "meeting_rate"},
                     "period": {"label": "2025-04"},
-                    "scope": {"type": "team", "id": team_id, "source": None},
+                    "scope": {"type": "TEAM", "id": team_id, "source": None},
                     "value": "20.5000",
                     "setById": None,
                 },
@@ -343,7 +343,7 @@ def test_set_read_and_clear_a_target_over_graphql(
                 {
                     "kpi": {"key": "meeting_rate"},
                     "period": {"label": "2025-04"},
-                    "scope": {"type": "team", "id": team_id},
+                    "scope": {"type": "TEAM", "id": team_id},
                     "value": "20.5000",
                 }
             ]

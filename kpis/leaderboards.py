@@ -93,8 +93,10 @@ def kpi_leaderboard(
     by: str,
     comparison_period: Period | None = None,
     limit: int = 50,
-) -> list[LeaderboardEntry]:
-    """Reps, teams or sources ranked by `kpi` in `period` (best first, nulls last)."""
+    offset: int = 0,
+) -> tuple[list[LeaderboardEntry], int]:
+    """Reps, teams or sources ranked by `kpi` in `period` (best first, nulls last): the
+    entries from `offset` on, at most `limit`, and how many are ranked in all."""
     candidates = _candidates(by, period)
     periods = [period] + ([comparison_period] if comparison_period else [])
     values = kpi_values(tenant=tenant, kpis=[kpi], periods=periods, scopes=list(candidates))
@@ -104,7 +106,7 @@ def kpi_leaderboard(
     )
     entries = []
     rank, previous = 0, None
-    for position, (label, value) in enumerate(ranked[:limit], start=1):
+    for position, (label, value) in enumerate(ranked[: offset + limit], start=1):
         # Equal values share the rank of the first of them (1, 1, 3): a tie is not decided
         # by the label, which only orders the tied entries.
         if value.value is not None and value.value != previous:
@@ -119,7 +121,7 @@ def kpi_leaderboard(
                 ),
             )
         )
-    return entries
+    return entries[offset:], len(ranked)
 
 
 def kpi_series(

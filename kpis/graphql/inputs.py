@@ -7,12 +7,21 @@ from enum import Enum
 import strawberry
 from strawberry import relay
 
-from kpis.periods import Period, PeriodError, parse_period
+from kpis.periods import Grain, Period, PeriodError, parse_period
 from kpis.scopes import KpiScope, ScopeType
 from tenants.errors import NotFound, ValidationFailed
 from tenants.graphql.base import resolve_global_id
 from tenants.graphql.context import Info
 from tenants.models import Membership, Team
+
+
+@strawberry.enum(name="Grain")
+class GrainEnum(Enum):
+    DAY = Grain.DAY.value
+    WEEK = Grain.WEEK.value
+    MONTH = Grain.MONTH.value
+    QUARTER = Grain.QUARTER.value
+    YEAR = Grain.YEAR.value
 
 
 @strawberry.enum(name="ScopeType")

@@ -4,33 +4,25 @@ from __future__ import annotations
 
 from datetime import date
 from enum import Enum
+from typing import Annotated
 
 import strawberry
 
 from kpis import leaderboards, selectors
 from kpis.graphql.inputs import (
     Comparison,
+    GrainEnum,
     ScopeInput,
     comparison_period,
     resolve_period,
     resolve_scope,
 )
 from kpis.graphql.types import KpiDefinitionType, KpiScopeType, KpiValueType, PeriodType
-from kpis.periods import Grain
 from tenants.errors import ValidationFailed
 from tenants.graphql.context import Info
 from tenants.scopes import Scope
 
 MAX_KPIS_PER_REQUEST = 50
-
-
-@strawberry.enum(name="Grain")
-class GrainEnum(Enum):
-    DAY = Grain.DAY.value
-    WEEK = Grain.WEEK.value
-    MONTH = Grain.MONTH.value
-    QUARTER = Grain.QUARTER.value
-    YEAR = Grain.YEAR.value
 
 
 @strawberry.enum(name="LeaderboardBy")
@@ -53,7 +45,7 @@ class KpiSeriesPoint:
 class KpiSeries:
     kpi: KpiDefinitionType
     scope: KpiScopeType
-    grain: str
+    grain: GrainEnum
     points: list[KpiSeriesPoint]
 
 
@@ -72,8 +64,9 @@ class LeaderboardEntryType:
 class LeaderboardType:
     kpi: KpiDefinitionType
     period: PeriodType
-    by: str
+    by: LeaderboardBy
     entries: list[LeaderboardEntryType]
+    total_count: int = strawberry.field(description="How many are ranked in all.")
 
 
 def _check_kpi_count(keys: list[str]) -> None:
@@ -166,7 +159,7 @@ class KpiQuery:
         return KpiSeries(
             kpi=KpiDefinitionType.from_definition(definition),
             scope=KpiScopeType.from_scope(the_scope),
-            grain=grain.value,
+            grain=grain,
             points=[
                 KpiSeriesPoint(
                     period=PeriodType.from_period(value.period),
@@ -185,25 +178,32 @@ class KpiQuery:
         period: str,
         by: LeaderboardBy = LeaderboardBy.REP,
         first: int = 50,
+        offset: Annotated[
+            int, strawberry.argument(description="How many of the best to skip (next page).")
+        ] = 0,
         comparison: Comparison | None = None,
     ) -> LeaderboardType:
         tenant = info.context.require_scope(Scope.KPIS_READ)
         if not 1 <= first <= 100:
             raise ValidationFailed("first must be 1 to 100.", field="first")
+        if offset < 0:
+            raise ValidationFailed("offset cannot be negative.", field="offset")
         definition = selectors.kpi_definition(tenant=tenant, key=kpi)
         the_period = resolve_period(info, period)
-        entries = leaderboards.kpi_leaderboard(
+        entries, total = leaderboards.kpi_leaderboard(
             tenant=tenant,
             kpi=definition,
             period=the_period,
             by=by.value,
             comparison_period=comparison_period(the_period, comparison),
             limit=first,
+            offset=offset,
         )
         return LeaderboardType(
             kpi=KpiDefinitionType.from_definition(definition),
             period=PeriodType.from_period(the_period),
-            by=by.value,
+            by=by,
+            total_count=total,
             entries=[
                 LeaderboardEntryType(
                     rank=entry.rank,

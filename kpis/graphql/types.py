@@ -9,7 +9,7 @@ import strawberry
 from strawberry.relay import to_base64
 
 from kpis.catalogue import KpiDefinition
-from kpis.graphql.inputs import ScopeTypeEnum
+from kpis.graphql.inputs import GrainEnum, ScopeTypeEnum
 from kpis.numbers import shown
 from kpis.periods import Period
 from kpis.scopes import KpiScope, ScopeType
@@ -19,13 +19,15 @@ from kpis.selectors import KpiValue
 @strawberry.type(name="Period", description="A half-open range [start, end) of tenant-local dates.")
 class PeriodType:
     label: str
-    grain: str
+    grain: GrainEnum
     start: date
     end: date = strawberry.field(description="The first day after the period.")
 
     @classmethod
     def from_period(cls, period: Period) -> PeriodType:
-        return cls(label=period.label, grain=period.grain, start=period.start, end=period.end)
+        return cls(
+            label=period.label, grain=GrainEnum(period.grain), start=period.start, end=period.end
+        )
 
 
 @strawberry.type(

@@ -739,7 +739,7 @@ def check_point(
 ) -> None:
     got_period = point["period"]
     want_period = {
-        "label": period.label, "grain": period.grain,
+        "label": period.label, "grain": period.grain.upper(),
         "start": period.start.isoformat(), "end": period.end.isoformat(),
     }  # fmt: skip
     if got_period != {name: want_period[name] for name in got_period}:
@@ -784,7 +784,7 @@ def compare_series(
     for grain, points in zip(grains, full, strict=True):
         got = [point["period"] for point in points]
         want = [
-            {"label": p.label, "grain": p.grain, "start": str(p.start), "end": str(p.end)}
+            {"label": p.label, "grain": p.grain.upper(), "start": str(p.start), "end": str(p.end)}
             for p in calendar(grain, SERIES_START, SERIES_END, fy)
         ]
         if got != want:

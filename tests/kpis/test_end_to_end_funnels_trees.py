@@ -393,7 +393,7 @@ def compare_funnel(
     mismatches: list[str],
 ) -> int:
     """Compare one funnel (no comparison inside); returns the number of values checked."""
-    want_period = {"label": period.label, "grain": period.grain, "start": str(period.start),
+    want_period = {"label": period.label, "grain": period.grain.upper(), "start": str(period.start),
                    "end": str(period.end)}  # fmt: skip
     if (got["period"], got["mode"], got["breakdown"]) != (
         want_period,
@@ -619,7 +619,7 @@ DEFAULT_TREE = [
 
 
 def period_json(period: Period) -> dict[str, str]:
-    return {"label": period.label, "grain": period.grain, "start": str(period.start),
+    return {"label": period.label, "grain": period.grain.upper(), "start": str(period.start),
             "end": str(period.end)}  # fmt: skip
 
 

@@ -168,6 +168,33 @@ def test_leaderboard_ranks_reps_and_teams(graphql: Any, token_a: str, data: dict
     ]  # fmt: skip
 
 
+PAGE = """
+query($by: LeaderboardBy!, $offset: Int!) {
+  leaderboard(kpi: "calls", period: "2026-06", by: $by, first: 1, offset: $offset) {
+    by totalCount entries { rank label }
+  }
+}"""
+
+
+@pytest.mark.parametrize("by", ["REP", "TEAM"])
+def test_leaderboard_pages_keep_the_ranks_of_the_whole_list(
+    graphql: Any, token_a: str, data: dict[str, Any], by: str
+) -> None:
+    _, body = graphql(LEADERBOARD, {"kpi": "calls", "period": "2026-06", "by": by}, token=token_a)
+    entries = body["data"]["leaderboard"]["entries"]
+    whole = [{"rank": e["rank"], "label": e["label"]} for e in entries]
+    assert len(whole) >= 2
+    pages = [
+        graphql(PAGE, {"by": by, "offset": offset}, token=token_a)[1]["data"]["leaderboard"]
+        for offset in range(len(whole) + 1)
+    ]
+    assert {(page["by"], page["totalCount"]) for page in pages} == {(by, len(whole))}
+    assert [entry for page in pages for entry in page["entries"]] == whole
+    assert pages[-1]["entries"] == []
+    _, body = graphql(PAGE, {"by": by, "offset": -1}, token=token_a)
+    assert body["errors"][0]["extensions"]["code"] == "VALIDATION"
+
+
 @pytest.mark.parametrize(
     ("variables", "code"),
     [

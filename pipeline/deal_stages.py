@@ -10,7 +10,7 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from pipeline.models import Deal, DealStage, DealStageChange
 from tenants.context import tenant_context
@@ -91,7 +91,14 @@ def deal_stage_create(
         )
         _check(stages, stage)
         position = len(stages) + 1 if order is None else _position(order, len(stages) + 1)
-        stage.save()
+        try:
+            with transaction.atomic():
+                stage.save()
+        except IntegrityError as exc:
+            # Only when the tenant had no stage to lock: another request added one meanwhile.
+            raise PublicError(
+                "The deal stages changed meanwhile; try again.", code=ErrorCode.CONFLICT
+            ) from exc
         stages.insert(position - 1, stage)
         _renumber(stages)
     return stage

@@ -10,6 +10,7 @@ from typing import Any
 
 from django.core.cache import cache
 from django.db import transaction
+from django.utils import timezone
 
 QUEUED_TTL_SECONDS = 30
 
@@ -58,6 +59,16 @@ def kpi_rebuild_schedule(tenant_id: int) -> bool:
     return _queue_once(_rebuild_key(tenant_id), rebuild_tenant_task, tenant_id)
 
 
+def kpi_rebuild_request(tenant_id: int) -> None:
+    """Within the caller's transaction, mark the tenant's numbers as waiting for a rebuild
+    (every value reads as pending until the rebuild that clears the mark commits), and queue
+    the rebuild once the transaction commits."""
+    from tenants.models import Tenant
+
+    Tenant.objects.filter(pk=tenant_id).update(kpi_rebuild_requested_at=timezone.now())
+    transaction.on_commit(lambda: kpi_rebuild_schedule(tenant_id))
+
+
 def kpi_rebuild_started(tenant_id: int) -> None:
     """Clear the queued flag as a rebuild starts: team moves from now on queue a new one."""
     cache.delete(_rebuild_key(tenant_id))
@@ -69,8 +80,7 @@ def team_deleted(sender: Any, instance: Any, **kwargs: Any) -> None:
     Its reps and leads lose their team in a bulk update that sends no Membership signals;
     their history then counts for no team, and the team's own rows must go.
     """
-    tenant_id = instance.tenant_id
-    transaction.on_commit(lambda: kpi_rebuild_schedule(tenant_id))
+    kpi_rebuild_request(instance.tenant_id)
 
 
 class RebuildOnChange:
@@ -99,8 +109,7 @@ class RebuildOnChange:
             return
         if tuple(before) == tuple(getattr(instance, name) for name in self.fields):
             return
-        tenant_id = self.tenant_of(instance)
-        transaction.on_commit(lambda: kpi_rebuild_schedule(tenant_id))
+        kpi_rebuild_request(self.tenant_of(instance))
 
 
 # A rep's activities, leads and deals count for the rep's current team.

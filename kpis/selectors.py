@@ -191,6 +191,7 @@ def measure_values(
         stocks=stocks,
         off=off,
         dirty=dirty,
+        rebuilding=tenant.kpi_rebuild_requested_at is not None,
     )
 
 
@@ -266,12 +267,14 @@ def measures_from_rows(
     stocks: dict[KpiScope, dict[date, Decimal]],
     off: set[date],
     dirty: set[date],
+    rebuilding: bool = False,
 ) -> dict[tuple[Period, KpiScope], dict[str, Any]]:
     """measure_values from what it reads, so that a reader of its own gives the same result.
 
     `rows` are snapshot rows (grain, period_start, scope_type, scope_key, computed_at,
     *row_columns), rows of other periods or scopes ignored; `stocks` are stock_levels;
-    `off` the days off and `dirty` the days waiting for a refresh over measure_days.
+    `off` the days off and `dirty` the days waiting for a refresh over measure_days;
+    `rebuilding`: a rebuild of the tenant waits, so every value is pending.
     """
     needed = set(needed)
     columns = snapshot_columns(needed)
@@ -307,7 +310,7 @@ def measures_from_rows(
             count_working_days(period.start, period.end, off) if calendar else 0
         )
         values["rep_working_days"] = values.get("active_reps", 0) * values["working_days"]
-        values["_pending"] = any(period.contains(day) for day in dirty)
+        values["_pending"] = rebuilding or any(period.contains(day) for day in dirty)
     return result
 
 

@@ -14,7 +14,7 @@ import zoneinfo
 from collections.abc import Iterable
 from contextlib import nullcontext
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -707,12 +707,14 @@ def kpi_snapshots_rebuild(*, tenant: Tenant, side_connection: bool = False) -> R
     with transaction.atomic():
         side_connection = side_connection and _is_postgres() and _nothing_written()
         _lock_tenant(tenant)
+        requested = _rebuild_requested(tenant)
         span = data_day_range(tenant=tenant)
         KpiSnapshot.objects.all().delete()
         DirtyDay.objects.all().delete()
         if _is_postgres():
             pg_members.forget()
         if span is None:
+            _rebuild_done(tenant, requested)
             return RefreshResult(0, 0, 0, time.perf_counter() - began)
         start, end = span
         days = [start + timedelta(days=n) for n in range((end - start).days)]
@@ -746,7 +748,26 @@ def kpi_snapshots_rebuild(*, tenant: Tenant, side_connection: bool = False) -> R
         # (each statement sees what had committed when it began), so the days marked by
         # such writes recount their activities instead of adding the listed ones.
         DirtyDay.objects.filter(added_activities__isnull=False).update(added_activities=None)
+        _rebuild_done(tenant, requested)
     return RefreshResult(len(days), len(periods), rows, time.perf_counter() - began)
+
+
+def _rebuild_requested(tenant: Tenant) -> datetime | None:
+    """When the rebuild this one answers was asked for (None: nobody waits for it)."""
+    return (
+        Tenant.objects.filter(pk=tenant.pk)
+        .values_list("kpi_rebuild_requested_at", flat=True)
+        .first()
+    )
+
+
+def _rebuild_done(tenant: Tenant, requested: datetime | None) -> None:
+    """Clear the tenant's pending mark in the rebuild's own transaction, unless a change
+    asked for another rebuild after this one began (that one clears it)."""
+    if requested is not None:
+        Tenant.objects.filter(pk=tenant.pk, kpi_rebuild_requested_at=requested).update(
+            kpi_rebuild_requested_at=None
+        )
 
 
 def _rebuild_activity_measures(tenant: Tenant, periods: list[Period], zone) -> dict[Any, Any]:

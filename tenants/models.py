@@ -44,6 +44,13 @@ class Tenant(models.Model):
     holiday_country = models.CharField(max_length=8, default="JP", validators=[validate_country])
     language = models.CharField(max_length=2, choices=Language.choices, default=Language.JA)
     is_active = models.BooleanField(default=True)
+    kpi_rebuild_requested_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="Set while a full rebuild of the KPI snapshots waits or runs: values read "
+        "meanwhile are marked pending.",
+    )
     created_at = models.DateTimeField(default=now, editable=False)
 
     class Meta:

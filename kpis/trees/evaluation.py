@@ -252,6 +252,7 @@ def _from_rows(
             stocks=stocks,
             off=off,
             dirty=rows.dirty,
+            rebuilding=tenant.kpi_rebuild_requested_at is not None,
         ),
     )
     targets = target_values_from_rows(

@@ -3,6 +3,7 @@ it, bad input, and tenant isolation. A rep added this way is who partner records
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import time
 from typing import Any
@@ -12,11 +13,11 @@ from django.contrib.auth import get_user_model
 from django.db import connection, connections, transaction
 from strawberry.relay import to_base64
 
-from kpis.snapshots import kpi_snapshots_refresh_dirty
+from kpis.snapshots import kpi_snapshots_rebuild, kpi_snapshots_refresh_dirty
 from tenants import services
 from tenants.context import tenant_context
 from tenants.errors import ValidationFailed
-from tenants.models import Membership, Team
+from tenants.models import Membership, Team, Tenant
 from tenants.scopes import Role
 from tests.factories import TeamFactory, UserFactory
 
@@ -266,11 +267,37 @@ def test_a_team_move_queues_a_rebuild_of_the_tenant(
         team = run(graphql, CREATE_TEAM, {"input": {"name": "東京"}}, token=config_a)["team"]
         member = run(graphql, ADD_MEMBER, {"input": {"email": "r@example.com"}}, token=config_a)
     assert queued == []
+    assert pending(graphql, config_a) == [False]
     with django_capture_on_commit_callbacks(execute=True):
         run(graphql, UPDATE_MEMBER,
             {"input": {"id": member["member"]["id"], "teamId": team["id"]}},
             token=config_a)  # fmt: skip
     assert queued == [tenant_a.pk]
+    # and until that rebuild has run, every value reads as pending
+    assert pending(graphql, config_a) == [True]
+    tenant = Tenant.objects.get(pk=tenant_a.pk)
+    with tenant_context(tenant):
+        kpi_snapshots_rebuild(tenant=tenant)
+    assert pending(graphql, config_a) == [False]
+
+
+def pending(graphql: Any, token: str) -> list[bool]:
+    query = '{ kpiValues(period: "2026-04", kpis: ["calls"]) { value { pending } } }'
+    _, body = graphql(query, token=token)
+    return [point["value"]["pending"] for point in body["data"]["kpiValues"]]
+
+
+def test_a_rebuild_keeps_the_mark_of_a_change_made_after_it_began(tenant_a, monkeypatch):
+    # given a rebuild that began before a second change asked for another one
+    asked_first = dt.datetime(2026, 4, 1, tzinfo=dt.UTC)
+    asked_again = asked_first + dt.timedelta(seconds=5)
+    Tenant.objects.filter(pk=tenant_a.pk).update(kpi_rebuild_requested_at=asked_again)
+    monkeypatch.setattr("kpis.snapshots._rebuild_requested", lambda tenant: asked_first)
+    # when it commits
+    with tenant_context(tenant_a):
+        kpi_snapshots_rebuild(tenant=tenant_a)
+    # then the values stay pending until the second rebuild
+    assert Tenant.objects.get(pk=tenant_a.pk).kpi_rebuild_requested_at == asked_again
 
 
 # --- who may do it ---------------------------------------------------------------------------

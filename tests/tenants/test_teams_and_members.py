@@ -420,3 +420,20 @@ def test_two_admins_demoting_each_other_leave_one_admin(tenant_a: Any) -> None:
     assert sorted(results.values()) == ["demoted", "refused"]
     with tenant_context(tenant_a):
         assert Membership.objects.filter(role=Role.ADMIN).count() == 1
+
+
+def test_a_member_made_inactive_loses_access_at_once(graphql, tenant_a, admin_a, config_a):
+    # given a rep who can read the workspace
+    rep = UserFactory(username="leaver", email="leaver@example.com")
+    member = services.membership_add(tenant=tenant_a, user=rep, role=Role.REP)
+    me = "{ me { tenant { slug } } }"
+    status, body = graphql(me, user=rep, tenant="acme")
+    assert status == 200 and body["data"]["me"]["tenant"] == {"slug": "acme"}
+    # when the rep is made inactive over the API
+    member_id = to_base64("Membership", member.pk)
+    run(graphql, UPDATE_MEMBER, {"input": {"id": member_id, "isActive": False}}, token=config_a)
+    # then the next request of the rep is refused, and the history stays
+    status, body = graphql(me, user=rep, tenant="acme")
+    assert status == 403 and body["errors"][0]["extensions"]["code"] == "NOT_A_MEMBER"
+    with tenant_context(tenant_a):
+        assert Membership.objects.filter(pk=member.pk, is_active=False).exists()

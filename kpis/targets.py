@@ -148,6 +148,16 @@ def _check_scope(tenant: Tenant, scope: KpiScope) -> None:
         raise NotFound("Member", field="scope")
 
 
+def _check_period(tenant: Tenant, period: Period) -> None:
+    """A quarter or year must start where the tenant's fiscal calendar starts it."""
+    own = period_containing(period.grain, period.start, tenant.fiscal_year_start_month)
+    if (own.start, own.end) != (period.start, period.end):
+        raise ValidationFailed(
+            f"{period.label} is not a {period.grain} of this workspace's calendar.",
+            field="period",
+        )
+
+
 def kpi_target_validate_value(*, kpi: KpiDefinition, value: Decimal) -> Decimal:
     """The value as stored, or ValidationFailed: finite, >= 0, <= 100 for %, 4 decimals."""
     if not isinstance(value, Decimal):
@@ -184,13 +194,7 @@ def kpi_target_validate(
 ) -> tuple[KpiDefinition, Decimal | None]:
     """The KPI and the value as stored, or NotFound / ValidationFailed (no write)."""
     if period is not None:
-        # A quarter or year must start where the tenant's fiscal calendar starts it.
-        own = period_containing(period.grain, period.start, tenant.fiscal_year_start_month)
-        if own.start != period.start or own.end != period.end:
-            raise ValidationFailed(
-                f"{period.label} is not a {period.grain} of this workspace's calendar.",
-                field="period",
-            )
+        _check_period(tenant, period)
     with tenant_context(tenant):
         kpi = kpi_definition(tenant=tenant, key=kpi_key, field="kpi")
         _check_scope(tenant, scope)
@@ -277,12 +281,7 @@ def _checked_value(
     definitions: dict[str, KpiDefinition],
     known: set[KpiScope],
 ) -> Decimal | None:
-    own = period_containing(entry.period.grain, entry.period.start, tenant.fiscal_year_start_month)
-    if (own.start, own.end) != (entry.period.start, entry.period.end):
-        raise ValidationFailed(
-            f"{entry.period.label} is not a {entry.period.grain} of this workspace's calendar.",
-            field="period",
-        )
+    _check_period(tenant, entry.period)
     kpi = definitions.get(entry.kpi_key)
     if kpi is None:
         raise NotFound("KPI", field="kpi")

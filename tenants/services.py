@@ -131,17 +131,14 @@ def membership_add(
     *, tenant: Tenant, user: AbstractBaseUser, role: str, team: Team | None = None
 ) -> Membership:
     """Add a user to a tenant with a role; admins get Django admin (staff) access."""
-    if role not in Role.__members__.values():
-        raise ValidationFailed(f"Unknown role {role!r}.", field="role")
+    role = _role(role)
     with tenant_context(tenant):
         if team is not None and team.tenant_id != tenant.pk:
             raise NotFound("Team", field="team")
         membership, _ = Membership.objects.update_or_create(
             tenant=tenant, user=user, defaults={"role": role, "team": team, "is_active": True}
         )
-    if role == Role.ADMIN and not user.is_staff:
-        user.is_staff = True
-        user.save(update_fields=["is_staff"])
+    _grant_staff_to_admin(membership)
     return membership
 
 

@@ -88,7 +88,7 @@ from pipeline.models import (
     Lead,
     StageTransition,
 )
-from tenants import services
+from tenants import members, services
 from tenants.calendars import working_days
 from tenants.context import tenant_context
 from tenants.models import Membership, Team, Tenant
@@ -800,7 +800,7 @@ def _ensure_reps(tenant: Tenant, count: int) -> list[_Rep]:
         teams = {t.name: t for t in Team.objects.filter(name__in=team_names)}
     for name in team_names:
         if name not in teams:
-            teams[name] = services.team_create(tenant=tenant, name=name)
+            teams[name] = members.team_create(tenant=tenant, name=name)
     user_model = get_user_model()
     usernames = [f"{tenant.slug}-rep-{n + 1:03d}" for n in range(count)]
     users = {u.get_username(): u for u in user_model.objects.filter(username__in=usernames)}
@@ -823,7 +823,7 @@ def _ensure_reps(tenant: Tenant, count: int) -> list[_Rep]:
     reps = []
     for n, username in enumerate(usernames):
         team = teams[team_names[n % team_count]]
-        membership = services.membership_add(
+        membership = members.membership_add(
             tenant=tenant, user=users[username], role=Role.REP, team=team
         )
         reps.append(_Rep(membership_id=membership.pk, team_id=team.pk))

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import connection
 from django.test import Client
 
-from tenants import services
+from tenants import members, services
 from tenants.scopes import Role
 from tests.factories import TenantFactory, UserFactory
 
@@ -84,7 +84,7 @@ def tenant_b(db: None) -> Any:
 @pytest.fixture
 def admin_a(tenant_a: Any) -> Any:
     user = UserFactory(username="alice")
-    services.membership_add(tenant=tenant_a, user=user, role=Role.ADMIN)
+    members.membership_add(tenant=tenant_a, user=user, role=Role.ADMIN)
     return user
 
 

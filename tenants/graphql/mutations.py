@@ -8,7 +8,7 @@ import datetime as dt
 import strawberry
 from strawberry import relay
 
-from tenants import services
+from tenants import members, services
 from tenants.graphql.base import resolve_global_id, sent_changes
 from tenants.graphql.context import Info
 from tenants.graphql.errors import MutationError, run_mutation
@@ -200,7 +200,7 @@ class TenantMutation:
     def create_team(self, info: Info, input: CreateTeamInput) -> TeamPayload:
         def build() -> TeamPayload:
             tenant = info.context.require_scope(Scope.CONFIG_WRITE)
-            return TeamPayload(team=services.team_create(tenant=tenant, name=input.name))  # type: ignore[arg-type]
+            return TeamPayload(team=members.team_create(tenant=tenant, name=input.name))  # type: ignore[arg-type]
 
         return run_mutation(build, lambda errors: TeamPayload(errors=errors))
 
@@ -208,7 +208,7 @@ class TenantMutation:
     def update_team(self, info: Info, input: UpdateTeamInput) -> TeamPayload:
         def build() -> TeamPayload:
             info.context.require_scope(Scope.CONFIG_WRITE)
-            team = services.team_rename(team=_team(info, input.id, "id"), name=input.name)
+            team = members.team_rename(team=_team(info, input.id, "id"), name=input.name)
             return TeamPayload(team=team)  # type: ignore[arg-type]
 
         return run_mutation(build, lambda errors: TeamPayload(errors=errors))
@@ -222,7 +222,7 @@ class TenantMutation:
     def delete_team(self, info: Info, id: relay.GlobalID) -> DeleteTeamPayload:
         def build() -> DeleteTeamPayload:
             info.context.require_scope(Scope.CONFIG_WRITE)
-            services.team_delete(team=_team(info, id, "id"))
+            members.team_delete(team=_team(info, id, "id"))
             return DeleteTeamPayload(deleted_id=id)
 
         return run_mutation(build, lambda errors: DeleteTeamPayload(errors=errors))
@@ -237,7 +237,7 @@ class TenantMutation:
         def build() -> MemberPayload:
             tenant = info.context.require_scope(Scope.CONFIG_WRITE)
             _require_admin_for(info, input.role)
-            member = services.member_add(
+            member = members.member_add(
                 tenant=tenant,
                 email=input.email,
                 role=input.role,
@@ -273,7 +273,7 @@ class TenantMutation:
             if "display_name" in changes:
                 changes["display_name"] = changes["display_name"] or ""
             _require_admin_for(info, member.role, changes.get("role"))
-            updated = services.member_update(membership=member, **changes)
+            updated = members.member_update(membership=member, **changes)
             return MemberPayload(member=updated)  # type: ignore[arg-type]
 
         return run_mutation(build, lambda errors: MemberPayload(errors=errors))

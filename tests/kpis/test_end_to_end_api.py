@@ -44,7 +44,7 @@ from kpis.periods import Period
 from kpis.scopes import KpiScope
 from kpis.tasks import refresh_tenant_task
 from pipeline.models import DirtyDay
-from tenants import services
+from tenants import members, services
 from tenants.context import tenant_context
 from tenants.models import Tenant, TenantClosure
 from tenants.scopes import Role
@@ -860,7 +860,7 @@ def check_funnel(graphql: Any, token: str, data: Any, zone: ZoneInfo, label: str
 
 
 def _member(tenant: Tenant, username: str, team: Any) -> Any:
-    return services.membership_add(
+    return members.membership_add(
         tenant=tenant, user=UserFactory(username=username), role=Role.REP, team=team
     )
 

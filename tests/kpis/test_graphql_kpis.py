@@ -13,7 +13,7 @@ from strawberry.relay import to_base64
 from kpis.snapshots import kpi_snapshots_rebuild
 from pipeline import services as pipeline_services
 from pipeline.models import DirtyDay
-from tenants import services
+from tenants import members, services
 from tenants.context import tenant_context
 from tenants.scopes import Role
 from tests.factories import TeamFactory, UserFactory
@@ -52,7 +52,7 @@ def data(tenant_a: Any) -> dict[str, Any]:
     """Two reps in two teams: Ren makes 3 calls (1 connected), Rio 1 connected call."""
     teams = [TeamFactory(tenant=tenant_a, name=name) for name in ("East", "West")]
     reps = [
-        services.membership_add(
+        members.membership_add(
             tenant=tenant_a, user=UserFactory(username=name), role=Role.REP, team=team
         )
         for name, team in (("ren", teams[0]), ("rio", teams[1]))

@@ -10,7 +10,7 @@ import pytest
 from kpis.models import KpiMemberPeriod, KpiSnapshot
 from kpis.snapshots import kpi_snapshots_rebuild, kpi_snapshots_refresh_days
 from pipeline import services as pipeline_services
-from tenants import services
+from tenants import members
 from tenants.context import tenant_context
 from tenants.scopes import Role
 from tests.factories import TeamFactory, UserFactory
@@ -32,7 +32,7 @@ def _two_reps_of_one_team_and_leads(
     """Two reps (users `<prefix>0`, `<prefix>1`) of team East, and a lead per source."""
     team = TeamFactory(tenant=tenant, name="East")
     reps = [
-        services.membership_add(
+        members.membership_add(
             tenant=tenant, user=UserFactory(username=f"{prefix}{i}"), role=Role.REP, team=team
         )
         for i in range(2)
@@ -109,7 +109,7 @@ def test_changed_and_reattributed_rows_refresh_to_the_same_numbers_as_a_rebuild(
 
     team = TeamFactory(tenant=tenant_a, name="East")
     for name in ("ana", "ben"):
-        services.membership_add(
+        members.membership_add(
             tenant=tenant_a, user=UserFactory(username=name), role=Role.REP, team=team
         )
 
@@ -202,7 +202,7 @@ def test_a_leads_creation_counts_for_its_owner_then_after_a_reassignment(tenant_
 
     team = TeamFactory(tenant=tenant_a, name="East")
     ana, ben = (
-        services.membership_add(
+        members.membership_add(
             tenant=tenant_a, user=UserFactory(username=name), role=Role.REP, team=team
         )
         for name in ("ana", "ben")

@@ -15,7 +15,7 @@ from kpis.selectors import kpi_values
 from kpis.snapshots import kpi_snapshots_rebuild
 from pipeline import services as pipeline_services
 from pipeline.lifecycle import Stage
-from tenants import services
+from tenants import members
 from tenants.context import tenant_context
 from tenants.models import TenantClosure
 from tenants.scopes import Role
@@ -42,7 +42,7 @@ def _rebuild(tenant: Any) -> None:
 @pytest.fixture
 def rep(tenant_a: Any) -> Any:
     team = TeamFactory(tenant=tenant_a, name="IS West")
-    return services.membership_add(
+    return members.membership_add(
         tenant=tenant_a, user=UserFactory(username="ren"), role=Role.REP, team=team
     )
 

@@ -25,7 +25,7 @@ from kpis.snapshots import (
 from pipeline import services as pipeline_services
 from pipeline.dirty import mark_activities_added
 from pipeline.models import DealStage, DirtyDay, DirtyKind
-from tenants import services
+from tenants import members
 from tenants.context import tenant_context
 from tenants.scopes import Role
 from tests.factories import TeamFactory, UserFactory
@@ -69,7 +69,7 @@ def _reps(tenant: Any) -> list[Any]:
     """Two teams of two reps each, and a rep without a team."""
     east, west = TeamFactory(tenant=tenant, name="East"), TeamFactory(tenant=tenant, name="West")
     return [
-        services.membership_add(
+        members.membership_add(
             tenant=tenant, user=UserFactory(username=f"rep{i}"), role=Role.REP, team=team
         )
         for i, team in enumerate((east, east, west, west, None))

@@ -164,12 +164,12 @@ def queued_rebuilds(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 def _rep_with_a_refreshed_call(tenant: Any, team: Any, username: str, capture: Any) -> Any:
     """A rep of `team` (adding it queues nothing) with one call, refreshed."""
-    from tenants import services
+    from tenants import members
     from tenants.scopes import Role
     from tests.factories import UserFactory
 
     with capture(execute=True):
-        rep = services.membership_add(
+        rep = members.membership_add(
             tenant=tenant, user=UserFactory(username=username), role=Role.REP, team=team
         )
     with tenant_context(tenant):

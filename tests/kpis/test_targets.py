@@ -20,7 +20,7 @@ from kpis.targets import (
     kpi_target_suggestion,
     kpi_targets,
 )
-from tenants import services
+from tenants import members, services
 from tenants.context import tenant_context
 from tenants.errors import ErrorCode, NotFound, ValidationFailed
 from tenants.scopes import Role
@@ -161,7 +161,7 @@ def test_unknown_kpi_is_not_found(tenant_a: Any) -> None:
 def test_another_tenants_team_or_member_is_not_found(tenant_a: Any, tenant_b: Any) -> None:
     # given B's team and member
     team_b = TeamFactory(tenant=tenant_b, name="B team")
-    member_b = services.membership_add(
+    member_b = members.membership_add(
         tenant=tenant_b, user=UserFactory(username="bert"), role=Role.REP
     )
     # when A sets targets on them, or names B's member as the setter, then not found

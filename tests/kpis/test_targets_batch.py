@@ -10,7 +10,7 @@ from django.db import connection
 from strawberry.relay import to_base64
 
 from kpis.models import KpiTarget
-from tenants import services
+from tenants import members, services
 from tenants.context import tenant_context
 from tenants.scopes import Role
 from tests.factories import UserFactory
@@ -33,7 +33,7 @@ def reps(tenant: Any, count: int) -> list[str]:
     ids = []
     for n in range(count):
         user = UserFactory(username=f"{tenant.slug}-rep{n}")
-        member = services.membership_add(tenant=tenant, user=user, role=Role.REP)
+        member = members.membership_add(tenant=tenant, user=user, role=Role.REP)
         ids.append(to_base64("Membership", member.pk))
     return ids
 

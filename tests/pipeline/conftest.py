@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tenants import services
+from tenants import members, services
 from tenants.scopes import Role
 from tests.factories import TeamFactory, UserFactory
 
@@ -19,7 +19,7 @@ def team_a(tenant_a: Any) -> Any:
 @pytest.fixture
 def rep_a(tenant_a: Any, team_a: Any) -> Any:
     """A rep of tenant A in team IS East (a Membership)."""
-    return services.membership_add(
+    return members.membership_add(
         tenant=tenant_a, user=UserFactory(username="rita"), role=Role.REP, team=team_a
     )
 
@@ -27,9 +27,7 @@ def rep_a(tenant_a: Any, team_a: Any) -> Any:
 @pytest.fixture
 def rep_b(tenant_b: Any) -> Any:
     """A rep of tenant B (a Membership)."""
-    return services.membership_add(
-        tenant=tenant_b, user=UserFactory(username="bert"), role=Role.REP
-    )
+    return members.membership_add(tenant=tenant_b, user=UserFactory(username="bert"), role=Role.REP)
 
 
 @pytest.fixture

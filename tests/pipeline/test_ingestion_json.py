@@ -10,7 +10,7 @@ import pytest
 
 from pipeline.ingestion import IngestKind, RowError, RowErrorCode, records_ingest
 from pipeline.models import Activity, Deal, DealStageChange, DirtyDay, IngestionRequest, Lead
-from tenants import services
+from tenants import members
 from tenants.context import tenant_context
 from tenants.scopes import Role
 from tests.factories import TeamFactory
@@ -107,7 +107,7 @@ def test_json_and_typed_inputs_store_the_same_records(
 ):
     # given: B has a member with A's rep's username and e-mail, so references resolve alike
     team = TeamFactory(tenant=tenant_b, name="IS East")
-    services.membership_add(tenant=tenant_b, user=rep_a.user, role=Role.REP, team=team)
+    members.membership_add(tenant=tenant_b, user=rep_a.user, role=Role.REP, team=team)
 
     def records(tenant: Any) -> dict[str, list]:
         ignored = {"id", "tenant_id", "lead_id", "deal_id", "owner_id", "created_owner_id",

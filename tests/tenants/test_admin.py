@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tenants import services
+from tenants import members
 from tenants.context import tenant_context
 from tenants.models import ApiToken, Team
 from tests.factories import TeamFactory, UserFactory
@@ -69,11 +69,11 @@ def test_tenant_admin_creates_a_token_and_sees_its_secret_once(client, admin_a, 
 
 def test_rep_and_non_admin_staff_are_kept_out(client, tenant_a, teams):
     rep = UserFactory(username="rep1")
-    services.membership_add(tenant=tenant_a, user=rep, role="rep")
+    members.membership_add(tenant=tenant_a, user=rep, role="rep")
     client.force_login(rep)
     assert client.get("/admin/tenants/team/").status_code == 302  # to the login page
     manager = UserFactory(username="mgr", is_staff=True)
-    services.membership_add(tenant=tenant_a, user=manager, role="manager")
+    members.membership_add(tenant=tenant_a, user=manager, role="manager")
     client.force_login(manager)
     assert client.get("/admin/tenants/team/").status_code == 403
 

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from tenants import services, tokens
+from tenants import members, services, tokens
 from tenants.context import dangerously_all_tenants, tenant_context
 from tenants.errors import ErrorCode, PublicError, ValidationFailed
 from tenants.models import ApiToken, Membership, Team
@@ -162,7 +162,7 @@ def test_token_of_tenant_b_cannot_revoke_tenant_a_token(graphql, tenant_a, tenan
     from tests.factories import UserFactory
 
     bob = UserFactory(username="bob")
-    services.membership_add(tenant=tenant_b, user=bob, role="admin")
+    members.membership_add(tenant=tenant_b, user=bob, role="admin")
     token_a, _ = services.api_token_create(tenant=tenant_a, name="a", scopes=["kpis:read"])
     from strawberry import relay
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tenants import services
+from tenants import members, services
 from tests.factories import UserFactory
 
 ME = "{ me { authKind username role tenant { slug } workspaces { slug role } } }"
@@ -10,7 +10,7 @@ ME = "{ me { authKind username role tenant { slug } workspaces { slug role } } }
 
 def test_member_chooses_tenant_by_header(graphql, tenant_a, tenant_b, admin_a):
     # given alice is admin in A and rep in B
-    services.membership_add(tenant=tenant_b, user=admin_a, role="rep")
+    members.membership_add(tenant=tenant_b, user=admin_a, role="rep")
     # when she picks B by slug
     status, body = graphql(ME, user=admin_a, tenant="globex")
     # then
@@ -27,7 +27,7 @@ def test_member_chooses_tenant_by_header(graphql, tenant_a, tenant_b, admin_a):
 def test_non_member_is_refused_and_unknown_slug_looks_the_same(graphql, tenant_a, tenant_b):
     # given carol belongs to A only
     carol = UserFactory(username="carol")
-    services.membership_add(tenant=tenant_a, user=carol, role="viewer")
+    members.membership_add(tenant=tenant_a, user=carol, role="viewer")
     # when she asks for B, and for a workspace that does not exist
     status_b, body_b = graphql(ME, user=carol, tenant="globex")
     status_x, body_x = graphql(ME, user=carol, tenant="nope")
@@ -40,7 +40,7 @@ def test_non_member_is_refused_and_unknown_slug_looks_the_same(graphql, tenant_a
 
 def test_inactive_membership_is_refused(graphql, tenant_a):
     dave = UserFactory(username="dave")
-    membership = services.membership_add(tenant=tenant_a, user=dave, role="rep")
+    membership = members.membership_add(tenant=tenant_a, user=dave, role="rep")
     from tenants.context import tenant_context
 
     with tenant_context(tenant_a):
@@ -56,7 +56,7 @@ def test_single_membership_is_the_default_tenant(graphql, tenant_a, admin_a):
 
 
 def test_several_memberships_and_no_header_means_no_tenant(graphql, tenant_a, tenant_b, admin_a):
-    services.membership_add(tenant=tenant_b, user=admin_a, role="rep")
+    members.membership_add(tenant=tenant_b, user=admin_a, role="rep")
     _, body = graphql("{ me { tenant { slug } } tenant { slug } }", user=admin_a)
     assert body["data"] is None  # `tenant` is non-null, so the error nulls the whole result
     assert body["errors"][0]["message"] == "Choose a workspace with the 'X-Tenant' header."
@@ -74,7 +74,7 @@ def test_anonymous_sees_nothing_tenant_owned(graphql, tenant_a):
 
 def test_viewer_cannot_list_tokens(graphql, tenant_a):
     viewer = UserFactory(username="vic")
-    services.membership_add(tenant=tenant_a, user=viewer, role="viewer")
+    members.membership_add(tenant=tenant_a, user=viewer, role="viewer")
     services.api_token_create(tenant=tenant_a, name="t", scopes=["kpis:read"])
     _, body = graphql("{ apiTokens { totalCount } }", user=viewer, tenant="acme")
     assert body["data"] is None

@@ -14,7 +14,7 @@ from django.db import connection, connections, transaction
 from strawberry.relay import to_base64
 
 from kpis.snapshots import kpi_snapshots_rebuild, kpi_snapshots_refresh_dirty
-from tenants import services
+from tenants import members, services
 from tenants.context import tenant_context
 from tenants.errors import ValidationFailed
 from tenants.models import Membership, Team, Tenant
@@ -151,7 +151,7 @@ def test_a_rep_added_by_email_is_who_partner_activities_count_for(graphql, tenan
 def test_an_existing_user_is_added_not_created_again(graphql, tenant_a, tenant_b, config_a):
     # given a person already working in tenant B
     user = UserFactory(username="sato", email="sato@example.com")
-    services.membership_add(tenant=tenant_b, user=user, role=Role.MANAGER)
+    members.membership_add(tenant=tenant_b, user=user, role=Role.MANAGER)
     # when tenant A adds the same e-mail as a rep
     added = run(graphql, ADD_MEMBER, {"input": {"email": "SATO@example.com"}}, token=config_a)
     # then the same user has a membership in each tenant, with its own role
@@ -187,7 +187,7 @@ def test_bad_member_input_is_a_typed_error_and_changes_nothing(
 ):
     # given one member
     user = UserFactory(username="member", email="member@example.com")
-    services.membership_add(tenant=tenant_a, user=user, role=Role.REP)
+    members.membership_add(tenant=tenant_a, user=user, role=Role.REP)
     users = get_user_model().objects.count()
     # when
     payload = run(graphql, ADD_MEMBER, {"input": variables}, token=config_a)
@@ -375,7 +375,7 @@ def test_members_list_query_count_does_not_grow(
     team = TeamFactory(tenant=tenant_a)
     for n in range(count):
         user = UserFactory(username=f"rep{n}", email=f"rep{n}@example.com")
-        services.membership_add(tenant=tenant_a, user=user, role=Role.REP, team=team)
+        members.membership_add(tenant=tenant_a, user=user, role=Role.REP, team=team)
     query = "{ members { edges { node { email username role team { name } } } } }"
     # the same bound for 1 and 12 members (PostgreSQL adds its row-level security settings)
     with django_assert_max_num_queries({"sqlite": 9, "postgresql": 15}[connection.vendor]):
@@ -389,7 +389,7 @@ def test_two_admins_demoting_each_other_leave_one_admin(tenant_a: Any) -> None:
     # given two admins, and a demotion of the second held open after it read the admins
     first, second = (UserFactory(username=name) for name in ("first", "second"))
     for user in (first, second):
-        services.membership_add(tenant=tenant_a, user=user, role=Role.ADMIN)
+        members.membership_add(tenant=tenant_a, user=user, role=Role.ADMIN)
     with tenant_context(tenant_a):
         a, b = Membership.objects.order_by("pk")
     results: dict[str, str] = {}
@@ -398,7 +398,7 @@ def test_two_admins_demoting_each_other_leave_one_admin(tenant_a: Any) -> None:
     def demote(target: Membership, key: str, hold: bool) -> None:
         try:
             with transaction.atomic():
-                services.member_update(membership=target, role=Role.REP)
+                members.member_update(membership=target, role=Role.REP)
                 if hold:
                     started.set()
                     time.sleep(0.5)  # the other demotion now waits for the admins' locks
@@ -425,7 +425,7 @@ def test_two_admins_demoting_each_other_leave_one_admin(tenant_a: Any) -> None:
 def test_a_member_made_inactive_loses_access_at_once(graphql, tenant_a, admin_a, config_a):
     # given a rep who can read the workspace
     rep = UserFactory(username="leaver", email="leaver@example.com")
-    member = services.membership_add(tenant=tenant_a, user=rep, role=Role.REP)
+    member = members.membership_add(tenant=tenant_a, user=rep, role=Role.REP)
     me = "{ me { tenant { slug } } }"
     status, body = graphql(me, user=rep, tenant="acme")
     assert status == 200 and body["data"]["me"]["tenant"] == {"slug": "acme"}

@@ -7,7 +7,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from tenants import services
+from tenants import members, services
 from tenants.errors import PublicError
 from tenants.models import Tenant
 from tenants.scopes import TOKEN_SCOPES, Role
@@ -48,7 +48,7 @@ class Command(BaseCommand):
             user.set_password(DEMO_PASSWORD)
             user.email = f"{username}@example.com"
             user.save()
-        services.membership_add(tenant=tenant, user=user, role=Role.ADMIN)
+        members.membership_add(tenant=tenant, user=user, role=Role.ADMIN)
         _, secret = services.api_token_create(
             tenant=tenant, name="demo token", scopes=sorted(TOKEN_SCOPES), created_by=user
         )

@@ -452,6 +452,33 @@ class CreateKpiTreePayload:
     errors: list[MutationError] = strawberry.field(default_factory=list)
 
 
+@strawberry.input(name="UpdateKpiTreeInput", description="Only the fields sent are changed.")
+class UpdateKpiTreeInput:
+    id: relay.GlobalID
+    name: str | None = strawberry.UNSET
+    make_default: bool | None = strawberry.field(
+        default=strawberry.UNSET,
+        description=(
+            "true: kpiTree without treeId evaluates this tree from now on (the previous default "
+            "stays as an ordinary tree). A default stops being one only when another is made "
+            "the default, so false is refused."
+        ),
+    )
+
+
+@strawberry.type(name="UpdateKpiTreePayload")
+class UpdateKpiTreePayload:
+    tree: KpiTreeType | None = None
+    errors: list[MutationError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type(name="DeleteKpiTreePayload")
+class DeleteKpiTreePayload:
+    deleted_id: relay.GlobalID | None = None
+    removed_node_count: int = strawberry.field(default=0, description="The tree's nodes.")
+    errors: list[MutationError] = strawberry.field(default_factory=list)
+
+
 @strawberry.input(name="AddKpiTreeNodeInput")
 class AddKpiTreeNodeInput:
     tree_id: relay.GlobalID
@@ -593,6 +620,45 @@ class TreeMutation:
             )
 
         return run_mutation(build, lambda errors: CreateKpiTreePayload(errors=errors))
+
+    @strawberry.mutation(description="Rename a KPI tree or make it the default tree.")
+    def update_kpi_tree(self, info: Info, input: UpdateKpiTreeInput) -> UpdateKpiTreePayload:
+        def build() -> UpdateKpiTreePayload:
+            tenant = info.context.require_scope(Scope.KPIS_WRITE)
+            tree = _tree(info, input.id, "id")
+            if given(input.name) and input.name is None:
+                raise ValidationFailed("A tree needs a name.", field="name")
+            if given(input.make_default) and not input.make_default:
+                raise ValidationFailed(
+                    "A tree stops being the default when another is made the default.",
+                    field="makeDefault",
+                )
+            updated = tree_services.kpi_tree_update(
+                tenant=tenant,
+                tree=tree,
+                name=input.name if given(input.name) else None,
+                make_default=bool(given(input.make_default) and input.make_default),
+            )
+            return UpdateKpiTreePayload(
+                tree=KpiTreeType.from_tree(updated, list(KpiTreeNode.objects.filter(tree=updated)))
+            )
+
+        return run_mutation(build, lambda errors: UpdateKpiTreePayload(errors=errors))
+
+    @strawberry.mutation(
+        description=(
+            "Delete a KPI tree and its nodes. The default tree cannot be deleted: make another "
+            "tree the default first. Targets belong to KPIs, not trees, and stay."
+        )
+    )
+    def delete_kpi_tree(self, info: Info, id: relay.GlobalID) -> DeleteKpiTreePayload:
+        def build() -> DeleteKpiTreePayload:
+            tenant = info.context.require_scope(Scope.KPIS_WRITE)
+            tree = _tree(info, id, "id")
+            removed = tree_services.kpi_tree_delete(tenant=tenant, tree=tree)
+            return DeleteKpiTreePayload(deleted_id=id, removed_node_count=removed)
+
+        return run_mutation(build, lambda errors: DeleteKpiTreePayload(errors=errors))
 
     @strawberry.mutation(description="Add a KGI (root), KSF or KPI node to a tree.")
     def add_kpi_tree_node(self, info: Info, input: AddKpiTreeNodeInput) -> KpiTreeNodePayload:

@@ -4,10 +4,12 @@ from kpis.trees.decomposition import DECOMPOSITION, RequiredBasis
 from kpis.trees.editing import (
     KEEP,
     kpi_tree_create,
+    kpi_tree_delete,
     kpi_tree_node_add,
     kpi_tree_node_remove,
     kpi_tree_node_update,
     kpi_tree_node_validate,
+    kpi_tree_update,
     kpi_trees,
 )
 from kpis.trees.evaluation import (
@@ -37,6 +39,7 @@ __all__: list[str] = [
     "kpi_tree_create",
     "kpi_tree_default_evaluate",
     "kpi_tree_default_with_nodes",
+    "kpi_tree_delete",
     "kpi_tree_ensure_default",
     "kpi_tree_evaluate",
     "kpi_tree_node_add",
@@ -44,5 +47,6 @@ __all__: list[str] = [
     "kpi_tree_node_update",
     "kpi_tree_node_validate",
     "kpi_tree_seed_default",
+    "kpi_tree_update",
     "kpi_trees",
 ]

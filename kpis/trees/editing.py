@@ -1,10 +1,12 @@
-"""Editing services of KPI trees: list and create trees, add, change and remove nodes."""
+"""Editing services of KPI trees: list, create, rename and delete trees, pick the default one,
+add, change and remove nodes."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Final
 
+from django.db import IntegrityError, transaction
 from django.db.models import Max
 
 from kpis.models import KpiTree, KpiTreeNode
@@ -29,20 +31,27 @@ def kpi_trees(*, tenant: Tenant) -> list[KpiTree]:
         return list(KpiTree.objects.order_by("-is_default", "name").prefetch_related("nodes"))
 
 
-def kpi_tree_create(
-    *, tenant: Tenant, name: str, from_default_template: bool = False, is_default: bool = False
-) -> KpiTree:
-    """Create a tree, empty or from the default template; `is_default` makes it the default."""
+def _tree_name(name: str) -> str:
     name = (name or "").strip()
     if not name:
         raise ValidationFailed("A tree needs a name.", field="name")
     if len(name) > MAX_LABEL:
         raise ValidationFailed(f"A tree name has at most {MAX_LABEL} characters.", field="name")
+    return name
+
+
+def _tree_name_taken(name: str) -> PublicError:
+    return PublicError(f"A tree named {name!r} exists.", code=ErrorCode.CONFLICT, field="name")
+
+
+def kpi_tree_create(
+    *, tenant: Tenant, name: str, from_default_template: bool = False, is_default: bool = False
+) -> KpiTree:
+    """Create a tree, empty or from the default template; `is_default` makes it the default."""
+    name = _tree_name(name)
     with tenant_context(tenant):
         if KpiTree.objects.filter(name=name).exists():
-            raise PublicError(
-                f"A tree named {name!r} exists.", code=ErrorCode.CONFLICT, field="name"
-            )
+            raise _tree_name_taken(name)
         if KpiTree.objects.count() >= MAX_TREES:
             raise ValidationFailed(f"A workspace has at most {MAX_TREES} trees.", field="name")
         if is_default:
@@ -51,6 +60,64 @@ def kpi_tree_create(
         if from_default_template:
             create_template_nodes(tenant, tree, DEFAULT_TREE)
         return tree
+
+
+def kpi_tree_update(
+    *, tenant: Tenant, tree: KpiTree, name: str | None = None, make_default: bool = False
+) -> KpiTree:
+    """Rename a tree and/or make it the tenant's default (the previous default stays, as an
+    ordinary tree). A default tree stops being one only when another is made the default."""
+    name = None if name is None else _tree_name(name)
+    with tenant_context(tenant):
+        if tree.tenant_id != tenant.pk:
+            raise NotFound("KPI tree", field="id")
+        if name is not None and KpiTree.objects.filter(name=name).exclude(pk=tree.pk).exists():
+            raise _tree_name_taken(name)
+        try:
+            with transaction.atomic():
+                if make_default:
+                    # Every tree of the tenant is locked first, in one order: a concurrent
+                    # make-default of another tree waits for this one, then moves it on.
+                    list(KpiTree.objects.select_for_update().order_by("pk").values_list("pk"))
+                locked = KpiTree.objects.select_for_update().get(pk=tree.pk)
+                fields = []
+                if name is not None and name != locked.name:
+                    locked.name = name
+                    fields.append("name")
+                if make_default and not locked.is_default:
+                    KpiTree.objects.filter(is_default=True).update(is_default=False)
+                    locked.is_default = True
+                    fields.append("is_default")
+                if fields:
+                    locked.save(update_fields=fields)
+        except IntegrityError as exc:  # the same name, or another default, committed meanwhile
+            raise PublicError(
+                "The tree changed meanwhile (its name or the default tree): try again.",
+                code=ErrorCode.CONFLICT,
+                field="name" if name is not None else "makeDefault",
+            ) from exc
+        return locked
+
+
+def kpi_tree_delete(*, tenant: Tenant, tree: KpiTree) -> int:
+    """Delete a tree that is not the default, with its nodes; returns how many nodes went.
+
+    Targets belong to KPIs, periods and scopes, not to trees: they stay for the other trees.
+    """
+    with tenant_context(tenant):
+        if tree.tenant_id != tenant.pk:
+            raise NotFound("KPI tree", field="id")
+        with transaction.atomic():
+            locked = KpiTree.objects.select_for_update().filter(pk=tree.pk).first()
+            if locked is None:
+                raise NotFound("KPI tree", field="id")
+            if locked.is_default:
+                raise ValidationFailed(
+                    "The default tree cannot be deleted: make another tree the default first.",
+                    field="id",
+                )
+            _, removed = locked.delete()
+        return removed.get(KpiTreeNode._meta.label, 0)
 
 
 class _Keep:

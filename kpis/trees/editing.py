@@ -44,6 +44,13 @@ def _tree_name_taken(name: str) -> PublicError:
     return PublicError(f"A tree named {name!r} exists.", code=ErrorCode.CONFLICT, field="name")
 
 
+def _lock_trees() -> None:
+    """Lock every tree of the tenant in one order before the default moves: concurrent
+    moves (a create or an update with make-default) then go through one after the other
+    instead of clashing on the one-default constraint, and never deadlock."""
+    list(KpiTree.objects.select_for_update().order_by("pk").values_list("pk"))
+
+
 def kpi_tree_create(
     *, tenant: Tenant, name: str, from_default_template: bool = False, is_default: bool = False
 ) -> KpiTree:
@@ -55,6 +62,7 @@ def kpi_tree_create(
         if KpiTree.objects.count() >= MAX_TREES:
             raise ValidationFailed(f"A workspace has at most {MAX_TREES} trees.", field="name")
         if is_default:
+            _lock_trees()
             KpiTree.objects.filter(is_default=True).update(is_default=False)
         tree = KpiTree.objects.create(tenant=tenant, name=name, is_default=is_default)
         if from_default_template:
@@ -76,9 +84,7 @@ def kpi_tree_update(
         try:
             with transaction.atomic():
                 if make_default:
-                    # Every tree of the tenant is locked first, in one order: a concurrent
-                    # make-default of another tree waits for this one, then moves it on.
-                    list(KpiTree.objects.select_for_update().order_by("pk").values_list("pk"))
+                    _lock_trees()  # before the tree itself: one lock order for every move
                 locked = KpiTree.objects.select_for_update().get(pk=tree.pk)
                 fields = []
                 if name is not None and name != locked.name:

@@ -18,6 +18,8 @@ class ErrorCode(StrEnum):
     NOT_A_MEMBER = "NOT_A_MEMBER"
     INVALID_TRANSITION = "INVALID_TRANSITION"
     BATCH_TOO_LARGE = "BATCH_TOO_LARGE"
+    OUT_OF_RANGE = "OUT_OF_RANGE"
+    RATE_LIMITED = "RATE_LIMITED"
 
 
 def camel_case(name: str) -> str:

@@ -12,6 +12,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
+from pipeline.bounds import text_problem
 from pipeline.models import Deal, DealStage, DealStageChange
 from tenants.context import tenant_context
 from tenants.errors import ErrorCode, NotFound, PublicError, ValidationFailed
@@ -27,6 +28,9 @@ def _name(name: Any) -> str:
     name = name.strip() if isinstance(name, str) else ""
     if not name or len(name) > STAGE_NAME_MAX:
         raise ValidationFailed(f"A stage name has 1 to {STAGE_NAME_MAX} characters.", field="name")
+    problem = text_problem(name)
+    if problem is not None:
+        raise ValidationFailed(problem, field="name")
     return name
 
 
@@ -37,9 +41,11 @@ def _probability(value: Any) -> Decimal:
         raise ValidationFailed("A win probability is a number.", field="winProbability") from exc
     if not probability.is_finite() or not 0 <= probability <= 1:
         raise ValidationFailed("A win probability is 0 to 1.", field="winProbability")
+    # Safe from here: quantize raises only when the result would overflow (1e400).
     if probability != probability.quantize(Decimal("0.0001")):
         raise ValidationFailed("A win probability has at most 4 decimals.", field="winProbability")
-    return probability.quantize(Decimal("0.0001"))  # as stored (4 decimals)
+    # As stored (4 decimals); "-0" is 0.
+    return probability.quantize(Decimal("0.0001")).copy_abs()
 
 
 def _renumber(stages: list[DealStage]) -> None:

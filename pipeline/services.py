@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import models
 from django.utils import timezone
 
+from pipeline import bounds
 from pipeline.dirty import mark_activities_added, mark_days_dirty, mark_lead_history_dirty
 from pipeline.lifecycle import Stage, is_allowed
 from pipeline.models import (
@@ -45,8 +46,6 @@ LEAD_FIELDS: frozenset[str] = frozenset(
         "created_at",
     }
 )
-MONEY_PLACES = Decimal("0.01")
-MONEY_MAX_DIGITS = 16
 
 
 def _full_clean(obj: models.Model, *, exclude: Iterable[str] = ()) -> None:
@@ -74,27 +73,40 @@ def _aware(value: Any, *, field: str, required: bool = True) -> dt.datetime | No
         raise ValidationFailed("Expected a date and time.", field=field)
     if timezone.is_naive(value):
         raise ValidationFailed("The time must include a UTC offset.", field=field)
+    # Checked before the conversion below, which overflows for year 1 or 9999.
+    problem = bounds.moment_problem(value, bounds.latest(timezone.now()))
+    if problem is not None:
+        raise PublicError(problem, code=ErrorCode.OUT_OF_RANGE, field=field)
     # Stored and returned in UTC, whatever offset the client sent.
     return value.astimezone(dt.UTC)
 
 
 def _money(value: Any, *, field: str) -> Decimal:
-    """A non-negative Decimal with at most 2 decimal places; floats are refused."""
-    if isinstance(value, (bool, float)):
+    """A non-negative amount with at most 14 digits before the point and 2 after it."""
+    if isinstance(value, float):
         raise ValidationFailed("Send money as a decimal string, not a float.", field=field)
     try:
-        amount = value if isinstance(value, Decimal) else Decimal(value)
-    except (InvalidOperation, TypeError, ValueError) as exc:
-        raise ValidationFailed("Not a decimal number.", field=field) from exc
-    if not amount.is_finite():
-        raise ValidationFailed("Not a decimal number.", field=field)
-    if amount < 0:
-        raise ValidationFailed("The amount cannot be negative.", field=field)
-    if amount != amount.quantize(MONEY_PLACES):
-        raise ValidationFailed("At most 2 decimal places.", field=field)
-    if len(amount.quantize(MONEY_PLACES).as_tuple().digits) > MONEY_MAX_DIGITS:
-        raise ValidationFailed("The amount is too large.", field=field)
-    return amount.quantize(MONEY_PLACES)
+        return bounds.money_parse(value)
+    except bounds.MoneyRefused as refused:
+        if refused.code == "OUT_OF_RANGE":
+            raise PublicError(refused.message, code=ErrorCode.OUT_OF_RANGE, field=field) from None
+        raise ValidationFailed(refused.message, field=field) from None
+
+
+def _check_texts(values: dict[str, Any]) -> None:
+    """Text values must be storable: no NUL, no lone surrogate (PostgreSQL refuses both)."""
+    for name, value in values.items():
+        if isinstance(value, str):
+            problem = bounds.text_problem(value)
+            if problem is not None:
+                raise ValidationFailed(problem, field=camel_case(name))
+
+
+def _check_attributes(value: Any) -> None:
+    if isinstance(value, dict):
+        problem = bounds.attributes_problem(value)
+        if problem is not None:
+            raise ValidationFailed(problem[1], field="attributes")
 
 
 def _currency(value: Any, *, field: str = "currency") -> str:
@@ -128,6 +140,8 @@ def _check_lead_fields(fields: dict[str, Any]) -> None:
         fields["attributes"] = {}
     if "attributes" in fields and not isinstance(fields["attributes"], dict):
         raise ValidationFailed("Attributes must be an object.", field="attributes")
+    _check_texts(fields)
+    _check_attributes(fields.get("attributes"))
 
 
 def lead_create(*, tenant: Tenant, **fields: Any) -> Lead:
@@ -191,6 +205,7 @@ def lead_transition(
         raise ValidationFailed(f"Unknown stage {to_stage!r}.", field="toStage")
     if len(reason) > StageTransition._meta.get_field("reason").max_length:  # type: ignore[operator]
         raise ValidationFailed("The reason is too long (500 characters at most).", field="reason")
+    _check_texts({"reason": reason})
     with tenant_context(lead.tenant_id):
         _same_tenant(actor, lead.tenant_id, what="Member", field="actor")
         # TRICKY: of=("self",) locks only the lead; the joined owner/tenant stay unlocked
@@ -262,6 +277,7 @@ def activity_create(
         raise ValidationFailed("Only calls have an outcome.", field="callOutcome")
     if duration_seconds is not None and duration_seconds < 0:
         raise ValidationFailed("A duration cannot be negative.", field="durationSeconds")
+    _check_texts({"source_system": source_system, "external_id": external_id})
     with tenant_context(tenant):
         _same_tenant(lead, tenant.pk, what="Lead", field="leadId")
         _same_tenant(rep, tenant.pk, what="Member", field="repId")
@@ -306,6 +322,7 @@ def deal_create(
     """
     amount = _money(amount, field="amount")
     currency = _currency(currency if currency is not None else tenant.currency)
+    _check_texts({"name": name, "source_system": source_system, "external_id": external_id})
     created_at = _aware(created_at, field="createdAt", required=False) or timezone.now()
     with tenant_context(tenant):
         _same_tenant(lead, tenant.pk, what="Lead", field="leadId")

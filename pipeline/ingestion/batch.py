@@ -9,11 +9,14 @@ from typing import Any
 
 from django.utils import timezone
 
+from pipeline.bounds import is_clean_text
 from pipeline.ingestion.fields import Errors, Field, Fields, Naming
 from pipeline.ingestion.results import BATCH_KEYS, IngestKind, IngestResult, KindCounts, RowError
 from pipeline.ingestion.upsert import external_id_in
 from pipeline.models import Deal, DealStage, DealStageChange, DirtyKind, Lead
 from tenants.models import Membership, Team, Tenant
+
+EXTERNAL_ID_MAX = 200
 
 
 class Batch:
@@ -22,9 +25,11 @@ class Batch:
     def __init__(self, *, tenant: Tenant, batch: dict[str, Any], actor_label: str, naming: Naming):
         self.tenant = tenant
         self.batch = batch
-        self.fields = Fields(naming)
+        self.now = timezone.now()
+        self.fields = Fields(naming, now=self.now)
         self.actor_label = actor_label[:150]
-        self.source_system = str(batch.get("source_system") or "")[:50]
+        # NOTE: records_ingest has refused a source system that is not bounded text.
+        self.source_system = str(batch.get("source_system") or "")
         self.result = IngestResult()
         # The times of written rows, per kind of measure they move: their days are dirty.
         self.dirty: dict[DirtyKind, list[dt.datetime | None]] = defaultdict(list)
@@ -34,7 +39,6 @@ class Batch:
         # changed: their KPI periods recount distinct members from raw rows.
         self.rescan: list[dt.datetime | None] = []
         self.reattributed_leads: set[int] = set()
-        self.now = timezone.now()
         self.lead_ids: dict[str, int] = {}
         self.deal_ids: dict[str, int] = {}
         # Deal stage changes to insert, keyed like their unique constraint.
@@ -57,13 +61,14 @@ class Batch:
         self.result.counts[kind].rejected += 1
 
     def texts(self, kind: IngestKind, name: str) -> set[str]:
-        """The non-empty string values of field `name` in the rows of `kind`."""
+        """The non-empty string values of field `name` in the rows of `kind` that may be
+        looked up in SQL (an external id; a longer or unstorable one is a row error)."""
         key = self.fields.key(name)
         values = set()
         for row in self.rows(kind):
             if isinstance(row, dict):
                 value = row.get(key)
-                if isinstance(value, str) and value:
+                if value and is_clean_text(value, EXTERNAL_ID_MAX):
                     values.add(value)
         return values
 
@@ -124,6 +129,6 @@ class Batch:
             key_name="lead_external_id",
             lookup=lambda: self.lead_ids,
             message="No lead has this externalId.",
-            max_length=200,
+            max_length=EXTERNAL_ID_MAX,
             required=True,
         )

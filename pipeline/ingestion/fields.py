@@ -11,25 +11,28 @@ the typed GraphQL inputs) or camelCase (the JSON GraphQL input).
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Callable, Iterable, Sequence
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any, NamedTuple
 
+from django.utils import timezone
+
+from pipeline import bounds
 from pipeline.ingestion.results import RowErrorCode
 from tenants.errors import camel_case
 
 Errors = list[tuple[str | None, RowErrorCode, str]]
 Reader = Callable[[dict[str, Any], Errors], Any]
 
-MONEY_PLACES = Decimal("0.01")
-MONEY_MAX_DIGITS = 16
 # PostgreSQL `integer` (Django's IntegerField and PositiveIntegerField).
 INT_MIN, INT_MAX = -(2**31), 2**31 - 1
+# A row naming more unknown keys than this gets one error for the rest.
+UNKNOWN_KEYS_REPORTED = 10
+_FIELD_NAME_MAX = 100
 
 _REQUIRED = "This field is required."
-_NUL = "Must not contain NUL characters."
+_INVALID_DATETIME = "Expected an ISO 8601 date-time."
 
 
 class Naming(StrEnum):
@@ -62,20 +65,37 @@ class RowReader:
             errors.append((None, RowErrorCode.INVALID, "A row must be an object."))
             raw = {}
         if not raw.keys() <= self.allowed:
-            for key in raw:
-                if key not in self.allowed:
-                    name = camel_case(str(key)) if self.naming is Naming.SNAKE else str(key)
-                    errors.append(
-                        (name, RowErrorCode.UNKNOWN_FIELD, "Not a field of this kind of row.")
+            unknown = [key for key in raw if key not in self.allowed]
+            for key in unknown[:UNKNOWN_KEYS_REPORTED]:
+                errors.append(
+                    (
+                        self._field_name(key),
+                        RowErrorCode.UNKNOWN_FIELD,
+                        "Not a field of this kind of row.",
                     )
+                )
+            if len(unknown) > UNKNOWN_KEYS_REPORTED:
+                more = len(unknown) - UNKNOWN_KEYS_REPORTED
+                errors.append((None, RowErrorCode.UNKNOWN_FIELD, f"And {more} more unknown keys."))
         return [read(raw, errors) for read in self.readers], errors
+
+    def _field_name(self, key: Any) -> str:
+        """An unknown key as the error's `field`: bounded and storable (the result is kept)."""
+        name = str(key)[:_FIELD_NAME_MAX]
+        if bounds.text_problem(name) is not None:
+            name = name.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
+        return camel_case(name) if self.naming is Naming.SNAKE else name
 
 
 class Fields:
-    """Reader factories for one naming: `fields.text("company", max_length=200)`."""
+    """Reader factories for one naming: `fields.text("company", max_length=200)`.
 
-    def __init__(self, naming: Naming):
+    `now` is the batch's time: timestamps after it plus a day (clock skew) are refused.
+    """
+
+    def __init__(self, naming: Naming, *, now: dt.datetime | None = None):
         self.naming = naming
+        self.latest = bounds.latest(now or timezone.now())
 
     def key(self, name: str) -> str:
         return name if self.naming is Naming.SNAKE else camel_case(name)
@@ -95,15 +115,16 @@ class Fields:
                     return ""
             if len(value) > max_length:
                 errors.append((field, RowErrorCode.TOO_LONG, f"At most {max_length} characters."))
-            if "\x00" in value:
-                errors.append((field, RowErrorCode.INVALID, _NUL))
+            problem = bounds.text_problem(value)
+            if problem is not None:
+                errors.append((field, RowErrorCode.INVALID, problem))
             return value
 
         return Field(name, (key,), read)
 
     def integer(self, name: str, *, minimum: int = INT_MIN, default: int | None = None) -> Field:
         key, field = self.key(name), camel_case(name)
-        below = RowErrorCode.NEGATIVE if minimum == 0 else RowErrorCode.INVALID
+        below = RowErrorCode.NEGATIVE if minimum == 0 else RowErrorCode.OUT_OF_RANGE
 
         def read(row: dict[str, Any], errors: Errors) -> int | None:
             value = row.get(key)
@@ -113,7 +134,7 @@ class Fields:
                 if value < minimum:
                     errors.append((field, below, f"Must be at least {minimum}."))
                 else:
-                    errors.append((field, RowErrorCode.INVALID, f"Must be at most {INT_MAX}."))
+                    errors.append((field, RowErrorCode.OUT_OF_RANGE, f"Must be at most {INT_MAX}."))
                 return value
             if value is None or value == "":
                 return default
@@ -162,16 +183,22 @@ class Fields:
     def moment(self, name: str, *, required: bool = False) -> Field:
         key, field = self.key(name), camel_case(name)
         parse = dt.datetime.fromisoformat
+        latest = self.latest
+        # Any local time in these years is inside the window, with any offset up to ±14:00.
+        first_year = bounds.EARLIEST.year + 1
+        last_year = (latest - bounds.MAX_OFFSET - dt.timedelta(hours=1)).year - 1
 
         def read(row: dict[str, Any], errors: Errors) -> dt.datetime | None:
             value = row.get(key)
             if type(value) is str and value:
+                # ASCII only: no full-width digits; bounded: no megabyte strings to parse.
+                if len(value) > bounds.MOMENT_MAX_LENGTH or not value.isascii():
+                    errors.append((field, RowErrorCode.INVALID_DATETIME, _INVALID_DATETIME))
+                    return None
                 try:
                     parsed = parse(value)
                 except ValueError:
-                    errors.append(
-                        (field, RowErrorCode.INVALID_DATETIME, "Expected an ISO 8601 date-time.")
-                    )
+                    errors.append((field, RowErrorCode.INVALID_DATETIME, _INVALID_DATETIME))
                     return None
             elif value is None or value == "":
                 if required:
@@ -180,14 +207,11 @@ class Fields:
             elif isinstance(value, dt.datetime):
                 parsed = value
             else:
-                try:
-                    parsed = parse(value)
-                except (TypeError, ValueError):
-                    errors.append(
-                        (field, RowErrorCode.INVALID_DATETIME, "Expected an ISO 8601 date-time.")
-                    )
-                    return None
-            if parsed.utcoffset() is None:
+                # A JSON number, boolean, list or object: not a date-time.
+                errors.append((field, RowErrorCode.INVALID_DATETIME, _INVALID_DATETIME))
+                return None
+            offset = parsed.utcoffset()
+            if offset is None:
                 errors.append(
                     (
                         field,
@@ -196,12 +220,27 @@ class Fields:
                     )
                 )
                 return None
-            return parsed
+            # The common case, by cheap checks: a real offset, and a local year that lies
+            # inside the window whatever the offset (exact aware comparisons cost more).
+            if (
+                first_year <= parsed.year <= last_year
+                and -bounds.MAX_OFFSET <= offset <= bounds.MAX_OFFSET
+            ):
+                return parsed
+            if (
+                -bounds.MAX_OFFSET <= offset <= bounds.MAX_OFFSET
+                and bounds.EARLIEST <= parsed <= latest
+            ):
+                return parsed
+            problem = bounds.moment_problem(parsed, latest)
+            errors.append((field, RowErrorCode.OUT_OF_RANGE, problem or _INVALID_DATETIME))
+            return None
 
         return Field(name, (key,), read)
 
     def money(self, name: str, *, required: bool = False) -> Field:
         key, field = self.key(name), camel_case(name)
+        parse = bounds.money_parse
 
         def read(row: dict[str, Any], errors: Errors) -> Decimal | None:
             value = row.get(key)
@@ -209,28 +248,11 @@ class Fields:
                 if required:
                     errors.append((field, RowErrorCode.REQUIRED, _REQUIRED))
                 return None
-            if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
-                errors.append(
-                    (field, RowErrorCode.INVALID, "Expected a decimal number as a string.")
-                )
-                return None
             try:
-                amount = Decimal(value)
-            except InvalidOperation:
-                amount = Decimal("NaN")
-            if not amount.is_finite():
-                errors.append((field, RowErrorCode.INVALID, "Expected a decimal number."))
+                return parse(value)
+            except bounds.MoneyRefused as refused:
+                errors.append((field, RowErrorCode(refused.code), refused.message))
                 return None
-            if amount < 0:
-                errors.append((field, RowErrorCode.NEGATIVE, "Must not be negative."))
-                return None
-            rounded = amount.quantize(MONEY_PLACES)
-            if amount != rounded or len(rounded.as_tuple().digits) > MONEY_MAX_DIGITS:
-                errors.append(
-                    (field, RowErrorCode.INVALID, "At most 14 digits and 2 decimal places.")
-                )
-                return None
-            return rounded
 
         return Field(name, (key,), read)
 
@@ -244,15 +266,12 @@ class Fields:
             if not isinstance(value, dict):
                 errors.append((field, RowErrorCode.INVALID, "Expected an object."))
                 return {}
-            if value:
-                try:
-                    encoded = json.dumps(value)
-                except (TypeError, ValueError):
-                    errors.append((field, RowErrorCode.INVALID, "Expected a JSON object."))
-                    return {}
-                # NOTE: PostgreSQL's jsonb cannot hold U+0000; refuse it here, per row.
-                if "\\u0000" in encoded:
-                    errors.append((field, RowErrorCode.INVALID, _NUL))
+            problem = bounds.attributes_problem(value)
+            if problem is not None:
+                too_long, message = problem
+                code = RowErrorCode.TOO_LONG if too_long else RowErrorCode.INVALID
+                errors.append((field, code, message))
+                return {}
             return value
 
         return Field(name, (key,), read)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline.ingestion.batch import Batch
+from pipeline.ingestion.batch import EXTERNAL_ID_MAX, Batch
 from pipeline.ingestion.fields import Field, RowReader
 from pipeline.ingestion.results import IngestKind, RowErrorCode
 from pipeline.ingestion.upsert import Upserted, external_id_in, records_upsert
@@ -21,7 +21,7 @@ def read_records(batch: Batch, kind: IngestKind, fields: list[Field]) -> Parsed:
     """
     reader = RowReader(
         batch.fields.naming,
-        [batch.fields.text("external_id", max_length=200, required=True), *fields],
+        [batch.fields.text("external_id", max_length=EXTERNAL_ID_MAX, required=True), *fields],
     )
     parsed: Parsed = []
     first_index: dict[str, int] = {}
@@ -285,7 +285,7 @@ def _currency(batch: Batch) -> Field:
 
     def read(row: dict[str, Any], errors: Any) -> str:
         currency = text.read(row, errors) or default
-        if len(currency) != 3 or not currency.isalpha():
+        if len(currency) != 3 or not currency.isascii() or not currency.isalpha():
             errors.append(("currency", RowErrorCode.INVALID, "Expected a 3-letter ISO 4217 code."))
         return currency.upper()
 

@@ -9,6 +9,7 @@ from typing import Any
 from django.conf import settings
 from django.db import connection, transaction
 
+from pipeline.bounds import text_problem
 from pipeline.dirty import mark_activities_added, mark_days_dirty, mark_lead_history_dirty
 from pipeline.ingestion.batch import Batch
 from pipeline.ingestion.fields import Naming
@@ -20,6 +21,8 @@ from tenants.context import TenantNotSet, current_tenant_id
 from tenants.errors import ErrorCode, PublicError, camel_case
 from tenants.models import Tenant
 
+# Lead.source_system (and Activity's, Deal's) is varchar(50).
+SOURCE_SYSTEM_MAX = 50
 # Any constant works; the second key of the lock is the tenant id.
 _ADVISORY_LOCK_CLASS = 0x1A6E57
 
@@ -37,7 +40,8 @@ def records_ingest(
     `batch` holds `source_system` and the row lists under the keys of BATCH_KEYS; `naming`
     says how the rows' own keys are spelled (`external_id`, or `externalId` as in the
     GraphQL API). Raises PublicError BATCH_TOO_LARGE (nothing stored), VALIDATION (a row
-    list that is not a list) or CONFLICT (an idempotency key reused with a different
+    list that is not a list; a source system or idempotency key that is too long or holds
+    NUL or a lone surrogate) or CONFLICT (an idempotency key reused with a different
     payload); every other problem is a row error in the result.
     """
     if current_tenant_id() != tenant.pk:
@@ -53,10 +57,9 @@ def records_ingest(
             f"A batch may hold at most {limit} rows in total; this one has {total}.",
             code=ErrorCode.BATCH_TOO_LARGE,
         )
-    if idempotency_key is not None and not 0 < len(idempotency_key) <= 200:
-        raise PublicError(
-            "The idempotency key must have 1 to 200 characters.", field="idempotencyKey"
-        )
+    _check_text(batch.get("source_system"), "sourceSystem", max_length=SOURCE_SYSTEM_MAX)
+    if idempotency_key is not None:
+        _check_text(idempotency_key, "idempotencyKey", max_length=200, min_length=1)
     with transaction.atomic():
         _lock_tenant_ingestion(tenant)
         if idempotency_key is not None:
@@ -79,6 +82,19 @@ def records_ingest(
                 response=result.to_json(),
             )
     return result
+
+
+def _check_text(value: Any, field: str, *, max_length: int, min_length: int = 0) -> None:
+    """A batch-level text (source system, idempotency key): bounded and storable."""
+    if value is None and min_length == 0:
+        return
+    if not isinstance(value, str):
+        raise PublicError("Expected a string.", field=field)
+    if not min_length <= len(value) <= max_length:
+        raise PublicError(f"Must have {min_length} to {max_length} characters.", field=field)
+    problem = text_problem(value)
+    if problem is not None:
+        raise PublicError(problem, field=field)
 
 
 def _run(batch: Batch) -> IngestResult:
@@ -130,5 +146,10 @@ def _batch_hash(batch: dict[str, Any], naming: Naming) -> str:
             for key in BATCH_KEYS.values()
         },
     }
-    encoded = json.dumps(content, sort_keys=True, default=str, separators=(",", ":"))
+    try:
+        encoded = json.dumps(content, sort_keys=True, default=str, separators=(",", ":"))
+    except RecursionError:
+        # NOTE: only a value nested about a thousand levels deep gets here; its row would be
+        # refused anyway, but the batch cannot be recognised when it is sent again.
+        raise PublicError("A value of this batch is nested too deeply.") from None
     return hashlib.sha256(encoded.encode()).hexdigest()

@@ -161,7 +161,7 @@ def test_bad_json_rows_are_reported_with_index_and_reason_and_good_rows_are_stor
         row_error(4, "type", "REQUIRED", "This field is required."),
         row_error(4, "occurredAt", "REQUIRED", "This field is required."),
         row_error(5, "externalId", "DUPLICATE", "Same externalId as row 0."),
-        row_error(6, "durationSeconds", "INVALID", "Must be at most 2147483647."),
+        row_error(6, "durationSeconds", "OUT_OF_RANGE", "Must be at most 2147483647."),
         row_error(7, "callOutcome", "INVALID_CHOICE", "Expected one of: connected, no_answer, "
                   "voicemail, busy, wrong_number, other."),
         row_error(8, "leadExternalId", "UNKNOWN_REFERENCE", "No lead has this externalId."),
@@ -205,7 +205,7 @@ def test_nul_characters_and_bad_json_values_are_row_errors(graphql, tenant_a, to
         (0, "company", "INVALID", "Must not contain NUL characters."),
         (1, "attributes", "INVALID", "Must not contain NUL characters."),
         (2, "attributes", "INVALID", "Expected an object."),
-        (2, "score", "INVALID", "Must be at least -2147483648."),
+        (2, "score", "OUT_OF_RANGE", "Must be at least -2147483648."),
     ]
     with tenant_context(tenant_a):
         assert list(Lead.objects.values_list("external_id", "attributes", "score")) == [

@@ -25,6 +25,8 @@ ALLOWED_HOSTS = env.list(
     "DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost"] if DEBUG else []
 )
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+# A failed CSRF check answers JSON on the API (backend/views.py), HTML in the admin.
+CSRF_FAILURE_VIEW = "backend.views.csrf_failure"
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -10,6 +10,14 @@ admin.site.site_header = "Inside-Sales KPI platform"
 
 urlpatterns = [
     path("graphql/", graphql_view, name="graphql"),
+    # Without the slash too: APPEND_SLASH cannot redirect a POST without losing its body.
+    path("graphql", graphql_view),
     path("tenant/switch/", switch_tenant, name="switch-tenant"),
     path("admin/", admin.site.urls),
 ]
+
+# JSON error pages for the API, Django's own for the admin (backend/views.py).
+handler400 = "backend.views.handler400"
+handler403 = "backend.views.handler403"
+handler404 = "backend.views.handler404"
+handler500 = "backend.views.handler500"

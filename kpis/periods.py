@@ -7,6 +7,10 @@ local midnights of `start` and `end` in the tenant's zone. Labels:
 - month `2026-11`;
 - fiscal quarter `FY2026-Q2` and fiscal year `FY2026`, labelled by the calendar year in which
   the fiscal year starts (with an April start, FY2026-Q2 is July to September 2026).
+
+Labels and dates from outside are bounded to the years 1970..2100 (the year of the label: ISO
+year for weeks, fiscal year for FY labels), so every period, its neighbours and the dates the
+snapshots hold stay far from the limits of Python's dates. Digits are ASCII only.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from django.db import models
+
+from tenants.bounds import MAX_YEAR, MIN_YEAR, shown
 
 
 class Grain(models.TextChoices):
@@ -34,6 +40,14 @@ class PeriodError(ValueError):
     """A period label or range that cannot be understood."""
 
 
+class PeriodOutOfRange(PeriodError):
+    """A period or date outside the years MIN_YEAR..MAX_YEAR."""
+
+
+# The longest label is a day (10 characters); anything much longer is not worth echoing.
+_MAX_LABEL_LENGTH = 32
+
+
 @dataclass(frozen=True, order=True)
 class Period:
     """A half-open range [start, end) of tenant-local dates with its grain and label."""
@@ -47,6 +61,16 @@ class Period:
     @property
     def days(self) -> int:
         return (self.end - self.start).days
+
+    @property
+    def year(self) -> int:
+        """The year the label names: calendar year, ISO year (weeks) or fiscal year (FY)."""
+        return int(self.label[2:6] if self.label.startswith("FY") else self.label[:4])
+
+    @property
+    def in_bounds(self) -> bool:
+        """Whether the period's year is within MIN_YEAR..MAX_YEAR."""
+        return MIN_YEAR <= self.year <= MAX_YEAR
 
     def contains(self, day: date) -> bool:
         return self.start <= day < self.end
@@ -163,24 +187,31 @@ def periods_overlapping(
     return periods
 
 
+# NOTE: [0-9] and \Z, not \d and $: \d matches full-width and other Unicode digits
+# (U+FF10..U+FF19), and $ matches before a trailing newline.
 _LABELS = (
-    (re.compile(r"^(\d{4})-(\d{2})-(\d{2})$"), Grain.DAY),
-    (re.compile(r"^(\d{4})-W(\d{2})$"), Grain.WEEK),
-    (re.compile(r"^(\d{4})-(\d{2})$"), Grain.MONTH),
-    (re.compile(r"^FY(\d{4})-Q([1-4])$"), Grain.QUARTER),
-    (re.compile(r"^FY(\d{4})$"), Grain.YEAR),
+    (re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})\Z"), Grain.DAY),
+    (re.compile(r"([0-9]{4})-W([0-9]{2})\Z"), Grain.WEEK),
+    (re.compile(r"([0-9]{4})-([0-9]{2})\Z"), Grain.MONTH),
+    (re.compile(r"FY([0-9]{4})-Q([1-4])\Z"), Grain.QUARTER),
+    (re.compile(r"FY([0-9]{4})\Z"), Grain.YEAR),
 )
+_HINT = "use 2026-11-26, 2026-W48, 2026-11, FY2026-Q2 or FY2026"
 
 
 def parse_period(label: str, fiscal_year_start_month: int = 4) -> Period:
     """The period named by `label` (see the module docstring); PeriodError if malformed."""
     _check_fiscal_start(fiscal_year_start_month)
-    text = label.strip()
+    if len(label) > _MAX_LABEL_LENGTH:
+        raise PeriodError(f"{shown(label)} is not a period label; {_HINT}.")
+    text = label.strip(" \t\r\n")
     for pattern, grain in _LABELS:
         match = pattern.match(text)
         if not match:
             continue
         numbers = [int(part) for part in match.groups()]
+        if not MIN_YEAR <= numbers[0] <= MAX_YEAR:
+            raise PeriodOutOfRange(f"{shown(label)} is outside the years {MIN_YEAR} to {MAX_YEAR}.")
         try:
             if grain == Grain.DAY:
                 day = date(*numbers)
@@ -194,11 +225,11 @@ def parse_period(label: str, fiscal_year_start_month: int = 4) -> Period:
             else:
                 day = date(numbers[0], fiscal_year_start_month, 1)
         except ValueError as exc:
-            raise PeriodError(f"{label!r} is not a valid {grain} period: {exc}.") from exc
+            raise PeriodError(f"{shown(label)} is not a valid {grain} period: {exc}.") from exc
         return period_containing(grain, day, fiscal_year_start_month)
-    raise PeriodError(
-        f"{label!r} is not a period label; use 2026-11-26, 2026-W48, 2026-11, FY2026-Q2 or FY2026."
-    )
+    if any(char.isdigit() and not char.isascii() for char in text):
+        raise PeriodError(f"{shown(label)} is not a period label: write digits as 0-9.")
+    raise PeriodError(f"{shown(label)} is not a period label; {_HINT}.")
 
 
 def local_date(moment: datetime, tz: str | zoneinfo.ZoneInfo) -> date:

@@ -20,11 +20,13 @@ from kpis.catalogue import (
     MEASURES,
     KpiDefinition,
 )
+from kpis.definitions import KEY_PATTERN
 from kpis.models import KpiCustomDefinition, KpiSnapshot
 from kpis.numbers import ratio
 from kpis.periods import Grain, Period
 from kpis.scopes import KpiScope
 from pipeline.models import DirtyDay
+from tenants.bounds import shown
 from tenants.calendars import count_working_days, days_off
 from tenants.errors import NotFound
 from tenants.models import Tenant
@@ -71,19 +73,22 @@ def kpi_catalogue(*, tenant: Tenant) -> list[KpiDefinition]:
 
 
 def kpi_definition(*, tenant: Tenant, key: str, field: str | None = "kpi") -> KpiDefinition:
-    """One KPI of the tenant's catalogue by key; NotFound for an unknown key."""
+    """One KPI of the tenant's catalogue by key; NotFound (naming the key) for an unknown one."""
     if key in BUILTIN_BY_KEY:
         return BUILTIN_BY_KEY[key]
-    row = KpiCustomDefinition.objects.filter(key=key).first()
+    # NOTE: a key no KPI can have (too long, NUL) is not looked up: PostgreSQL refuses NUL.
+    row = (
+        KpiCustomDefinition.objects.filter(key=key).first() if KEY_PATTERN.fullmatch(key) else None
+    )
     if row is None:
-        raise NotFound("KPI", field=field)
+        raise NotFound(f"KPI {shown(key)}", field=field)
     return _custom_definition(row)
 
 
 def kpi_definitions(*, tenant: Tenant, keys: Iterable[str]) -> dict[str, KpiDefinition]:
     """The KPIs of `keys` that the catalogue has (a query only for keys not built in)."""
     keys = list(dict.fromkeys(keys))
-    missing = [key for key in keys if key not in BUILTIN_BY_KEY]
+    missing = [key for key in keys if key not in BUILTIN_BY_KEY and KEY_PATTERN.fullmatch(key)]
     custom = KpiCustomDefinition.objects.filter(key__in=missing) if missing else ()
     return kpi_definitions_from_rows(keys=keys, custom=custom)
 

@@ -31,6 +31,7 @@ from kpis.selectors import (
     period_filter,
     scope_filter,
 )
+from tenants.bounds import shown
 from tenants.context import current_tenant_id, tenant_context
 from tenants.errors import NotFound, PublicError, ValidationFailed
 from tenants.models import Membership, Team, Tenant
@@ -284,7 +285,7 @@ def _checked_value(
     _check_period(tenant, entry.period)
     kpi = definitions.get(entry.kpi_key)
     if kpi is None:
-        raise NotFound("KPI", field="kpi")
+        raise NotFound(f"KPI {shown(entry.kpi_key)}", field="kpi")
     if entry.scope.type in (ScopeType.TEAM, ScopeType.REP) and entry.scope not in known:
         raise NotFound("Team" if entry.scope.type == ScopeType.TEAM else "Member", field="scope")
     return None if entry.value is None else kpi_target_validate_value(kpi=kpi, value=entry.value)

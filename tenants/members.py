@@ -15,6 +15,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 
+from tenants.bounds import shown, text_check
 from tenants.context import tenant_context
 from tenants.errors import ErrorCode, NotFound, PublicError, ValidationFailed
 from tenants.models import Membership, Team, Tenant
@@ -42,6 +43,7 @@ def membership_add(
 
 
 def _team_name(name: str) -> str:
+    text_check(name, field="name", max_length=TEAM_NAME_MAX, what="a team name")
     name = name.strip()
     if not name or len(name) > TEAM_NAME_MAX:
         raise ValidationFailed(f"A team name has 1 to {TEAM_NAME_MAX} characters.", field="name")
@@ -86,6 +88,7 @@ def team_delete(*, team: Team) -> None:
 
 
 def _email(email: str) -> str:
+    text_check(email, field="email", max_length=EMAIL_MAX, what="an e-mail address")
     email = email.strip()
     try:
         validate_email(email)
@@ -100,11 +103,12 @@ def _email(email: str) -> str:
 
 def _role(role: str) -> str:
     if role not in Role.__members__.values():
-        raise ValidationFailed(f"Unknown role {role!r}.", field="role")
+        raise ValidationFailed(f"Unknown role {shown(role)}.", field="role")
     return role
 
 
 def _display_name(name: str) -> str:
+    text_check(name, field="displayName", max_length=DISPLAY_NAME_MAX, what="a display name")
     name = name.strip()
     if len(name) > DISPLAY_NAME_MAX:
         raise ValidationFailed(

@@ -6,9 +6,10 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from tenants.auth import resolve_principal
+from tenants.auth import TENANT_HEADER, resolve_principal
+from tenants.bounds import has_control_characters
 from tenants.context import dangerously_all_tenants, no_tenant, tenant_context
-from tenants.errors import ErrorCode, PublicError
+from tenants.errors import ErrorCode, PublicError, ValidationFailed
 
 _STATUS = {
     ErrorCode.TOKEN_INVALID: 401,
@@ -21,10 +22,27 @@ _STATUS = {
 
 def error_response(error: PublicError) -> JsonResponse:
     """A GraphQL-shaped error body, so clients handle it like any other API error."""
+    extensions = {"code": str(error.code)}
+    if error.field:
+        extensions["field"] = error.field
     return JsonResponse(
-        {"data": None, "errors": [{"message": error.message, "extensions": {"code": error.code}}]},
+        {"data": None, "errors": [{"message": error.message, "extensions": extensions}]},
         status=_STATUS.get(error.code, 400),
     )
+
+
+# Tenant.slug is a SlugField(max_length=63).
+_MAX_TENANT_HEADER = 63
+
+
+def _check_tenant_header(request: HttpRequest) -> None:
+    """The X-Tenant header is a workspace slug: short, without control characters."""
+    value = request.META.get(TENANT_HEADER, "")
+    if len(value) > _MAX_TENANT_HEADER or has_control_characters(value):
+        raise ValidationFailed(
+            f"The X-Tenant header is a workspace slug of at most {_MAX_TENANT_HEADER} characters.",
+            field="X-Tenant",
+        )
 
 
 class TenantMiddleware:
@@ -39,6 +57,7 @@ class TenantMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         try:
+            _check_tenant_header(request)
             principal = resolve_principal(request)
         except PublicError as error:
             return error_response(error)

@@ -18,6 +18,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from tenants import tokens
+from tenants.bounds import MAX_DAY, day_check, shown, text_check
 from tenants.context import dangerously_all_tenants, tenant_context
 from tenants.errors import ErrorCode, NotFound, PublicError, ValidationFailed, camel_case
 from tenants.hooks import run_tenant_created
@@ -82,6 +83,10 @@ def tenant_update(*, tenant: Tenant, **changes: Any) -> Tenant:
     unknown = set(changes) - _TENANT_SETTINGS
     if unknown:
         raise ValueError(f"Unknown tenant settings: {sorted(unknown)}")
+    for name, value in changes.items():
+        if isinstance(value, str):
+            field = Tenant._meta.get_field(name)
+            text_check(value, field=camel_case(name), max_length=field.max_length or 200)
     locked = Tenant.objects.select_for_update().get(pk=tenant.pk)
     if "name" in changes:
         changes["name"] = (changes["name"] or "").strip()
@@ -100,6 +105,8 @@ def tenant_update(*, tenant: Tenant, **changes: Any) -> Tenant:
 
 def closure_add(*, tenant: Tenant, day: dt.date, name: str = "") -> TenantClosure:
     """Close the workspace on a day besides public holidays (年末年始, お盆)."""
+    day_check(day, field="date")
+    text_check(name, field="name", max_length=CLOSURE_NAME_MAX, what="a closure name")
     name = name.strip()
     if len(name) > CLOSURE_NAME_MAX:
         raise ValidationFailed(
@@ -118,6 +125,7 @@ def closure_add(*, tenant: Tenant, day: dt.date, name: str = "") -> TenantClosur
 
 
 def closure_remove(*, tenant: Tenant, day: dt.date) -> None:
+    day_check(day, field="date")
     with tenant_context(tenant):
         deleted, _ = TenantClosure.objects.filter(date=day).delete()
     if not deleted:
@@ -128,22 +136,36 @@ def api_token_validate_input(
     *, name: str, scopes: Iterable[str], expires_at: dt.datetime | None
 ) -> tuple[str, list[str]]:
     """Normalised (name, scopes) for a new token, or ValidationFailed."""
+    text_check(name, field="name", max_length=API_TOKEN_NAME_MAX, what="a token name")
     name = name.strip()
     if not name or len(name) > API_TOKEN_NAME_MAX:
         raise ValidationFailed(f"Name must be 1 to {API_TOKEN_NAME_MAX} characters.", field="name")
+    scopes = list(scopes)
+    if len(scopes) > 2 * len(TOKEN_SCOPES):
+        raise ValidationFailed(
+            f"Give at most the {len(TOKEN_SCOPES)} scopes there are.", field="scopes"
+        )
     scope_list = sorted(set(scopes))
     if not scope_list:
         raise ValidationFailed("Give the token at least one scope.", field="scopes")
     unknown = [s for s in scope_list if s not in TOKEN_SCOPES]
     if unknown:
         raise ValidationFailed(
-            f"Unknown or non-grantable scopes: {', '.join(unknown)}. "
+            f"Unknown or non-grantable scopes: {', '.join(shown(s) for s in unknown)}. "
             f"Allowed: {', '.join(sorted(TOKEN_SCOPES))}.",
             field="scopes",
         )
     if expires_at is not None:
         if timezone.is_naive(expires_at):
             raise ValidationFailed("expiresAt needs a time zone offset.", field="expiresAt")
+        # TRICKY: checked as a local date first, before any comparison converts it:
+        # 9999-12-31T23:59-05:00 in UTC is in the year 10000, which Python cannot hold.
+        if expires_at.date() > MAX_DAY:
+            raise PublicError(
+                f"expiresAt must be in {MAX_DAY.year} or before.",
+                code=ErrorCode.OUT_OF_RANGE,
+                field="expiresAt",
+            )
         if expires_at <= timezone.now():
             raise ValidationFailed("expiresAt must be in the future.", field="expiresAt")
     return name, scope_list

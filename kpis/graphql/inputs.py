@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+from datetime import date
 from enum import Enum
 
 import strawberry
 from strawberry import relay
 
-from kpis.periods import Grain, Period, PeriodError, parse_period
+from kpis.models import KpiSnapshot
+from kpis.periods import (
+    Grain,
+    Period,
+    PeriodError,
+    PeriodOutOfRange,
+    parse_period,
+    period_containing,
+)
 from kpis.scopes import KpiScope, ScopeType
-from tenants.errors import NotFound, ValidationFailed
+from pipeline.models import Lead
+from tenants.bounds import day_check, shown, text_check
+from tenants.errors import ErrorCode, NotFound, PublicError, ValidationFailed
 from tenants.graphql.base import resolve_global_id
 from tenants.graphql.context import Info
 from tenants.models import Membership, Team
@@ -61,12 +72,19 @@ def _scope_without_id(scope: ScopeInput | None, field: str) -> KpiScope | None:
     if scope.type == ScopeTypeEnum.SOURCE:
         if scope.source is None or scope.id is not None:
             raise ValidationFailed("A source scope needs `source` and no id.", field=field)
-        if len(scope.source) > 50:
-            raise ValidationFailed("A source has at most 50 characters.", field=field)
+        text_check(scope.source, field=field, max_length=50, what="a source")
         return KpiScope.source(scope.source)
     if scope.id is None or scope.source is not None:
         raise ValidationFailed(f"A {scope.type.value} scope needs an `id`.", field=field)
     return None
+
+
+def _source_known(source: str) -> bool:
+    """Whether a lead of the tenant in context has the source, or a snapshot was kept for it."""
+    return (
+        Lead.objects.filter(source=source).exists()
+        or KpiSnapshot.objects.filter(scope_type=ScopeType.SOURCE, scope_key=source).exists()
+    )
 
 
 def parse_scope(scope: ScopeInput | None, *, field: str = "scope") -> KpiScope:
@@ -87,6 +105,9 @@ def resolve_scope(info: Info, scope: ScopeInput | None, *, field: str = "scope")
     """The KpiScope named by a client's input; another tenant's team or rep is not found."""
     plain = _scope_without_id(scope, field)
     if plain is not None:
+        if plain.type == ScopeType.SOURCE and plain.key and not _source_known(plain.key):
+            # NOTE: a typo ("Web" for "web") would otherwise read as a row of zeros.
+            raise NotFound(f"Lead source {shown(plain.key)}", field=field)
         return plain
     assert scope is not None and scope.id is not None
     if scope.type == ScopeTypeEnum.TEAM:
@@ -101,18 +122,52 @@ def resolve_scope(info: Info, scope: ScopeInput | None, *, field: str = "scope")
 def resolve_period(info: Info, label: str, *, field: str = "period") -> Period:
     """The period named by a label in the request tenant's fiscal calendar."""
     tenant = info.context.require_tenant()
+    return period_from_label(label, tenant.fiscal_year_start_month, field=field)
+
+
+def period_from_label(label: str, fiscal_year_start_month: int, *, field: str) -> Period:
+    """parse_period with its errors as PublicErrors naming `field`: OUT_OF_RANGE outside the
+    years 1970..2100, else VALIDATION."""
     try:
-        return parse_period(label, tenant.fiscal_year_start_month)
+        return parse_period(label, fiscal_year_start_month)
+    except PeriodOutOfRange as exc:
+        raise PublicError(str(exc), code=ErrorCode.OUT_OF_RANGE, field=field) from exc
     except PeriodError as exc:
         raise ValidationFailed(str(exc), field=field) from exc
 
 
-def comparison_period(period: Period, comparison: Comparison | None) -> Period | None:
+def comparison_period(
+    period: Period, comparison: Comparison | None, *, field: str = "comparison"
+) -> Period | None:
+    """The period to compare with; OUT_OF_RANGE when it would leave the years 1970..2100.
+
+    NOTE: refused rather than answered with a null comparison, so that a null comparison
+    always means "none asked for" (1970-01 with PREVIOUS_PERIOD would be 1969-12).
+    """
     if comparison is None:
         return None
     if comparison == Comparison.PREVIOUS_PERIOD:
-        return period.previous()
-    return period.same_period_last_year()
+        other = period.previous()
+    else:
+        other = period.same_period_last_year()
+    if not other.in_bounds:
+        raise PublicError(
+            f"The comparison period {other.label} of {period.label} is outside the years "
+            "1970 to 2100.",
+            code=ErrorCode.OUT_OF_RANGE,
+            field=field,
+        )
+    return other
+
+
+def check_series_range(
+    *, grain: str, start: date, end: date, comparison: Comparison | None, fiscal_start: int
+) -> None:
+    """A series' dates within 1970..2100, and its first comparison period too."""
+    day_check(start, field="start")
+    day_check(end, field="end")
+    if comparison is not None and start <= end:
+        comparison_period(period_containing(grain, start, fiscal_start), comparison)
 
 
 __all__ = ["ScopeType", "ScopeTypeEnum"]

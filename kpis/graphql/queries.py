@@ -13,6 +13,7 @@ from kpis.graphql.inputs import (
     Comparison,
     GrainEnum,
     ScopeInput,
+    check_series_range,
     comparison_period,
     resolve_period,
     resolve_scope,
@@ -145,6 +146,13 @@ class KpiQuery:
         comparison: Comparison | None = None,
     ) -> KpiSeries:
         tenant = info.context.require_scope(Scope.KPIS_READ)
+        check_series_range(
+            grain=grain.value,
+            start=start,
+            end=end,
+            comparison=comparison,
+            fiscal_start=tenant.fiscal_year_start_month,
+        )
         definition = selectors.kpi_definition(tenant=tenant, key=kpi)
         the_scope = resolve_scope(info, scope)
         series = leaderboards.kpi_series(

@@ -13,6 +13,7 @@ from kpis.models import KpiTree, KpiTreeNode
 from kpis.selectors import kpi_definition
 from kpis.targets import reading_context
 from kpis.trees.template import DEFAULT_TREE, create_template_nodes
+from tenants.bounds import shown, text_check
 from tenants.context import tenant_context
 from tenants.errors import ErrorCode, NotFound, PublicError, ValidationFailed
 from tenants.models import Tenant
@@ -32,6 +33,7 @@ def kpi_trees(*, tenant: Tenant) -> list[KpiTree]:
 
 
 def _tree_name(name: str) -> str:
+    text_check(name or "", field="name", max_length=MAX_LABEL, what="a tree name")
     name = (name or "").strip()
     if not name:
         raise ValidationFailed("A tree needs a name.", field="name")
@@ -160,9 +162,8 @@ def kpi_tree_node_validate(
     Call it in the tenant's context (the services do; so does the admin's request).
     """
     if kind not in Kind.values:
-        raise ValidationFailed(f"Unknown node kind {kind!r}.", field="kind")
-    if len(label) > MAX_LABEL:
-        raise ValidationFailed(f"A label has at most {MAX_LABEL} characters.", field="label")
+        raise ValidationFailed(f"Unknown node kind {shown(kind)}.", field="kind")
+    text_check(label, field="label", max_length=MAX_LABEL, what="a label")
     if order is not None and not 0 <= order <= MAX_ORDER:
         raise ValidationFailed(f"order must be 0 to {MAX_ORDER}.", field="order")
     if parent is not None and parent.tree_id != tree.pk:

@@ -436,15 +436,16 @@ def test_series_of_more_than_400_points_is_a_typed_error(graphql: Any) -> None:
         "2025-01-01", "2026-02-04"
     )  # fmt: skip
     # 401 weeks' worth of overlap, one day more, and an inverted range are typed errors
-    for variables in (
-        {"grain": "DAY", "start": "2025-01-01", "end": "2026-02-05"},
-        {"grain": "WEEK", "start": "2019-01-01", "end": "2026-09-30"},
-        {"grain": "DAY", "start": "2026-02-05", "end": "2026-02-04"},
+    for variables, field in (
+        ({"grain": "DAY", "start": "2025-01-01", "end": "2026-02-05"}, "start"),
+        ({"grain": "WEEK", "start": "2019-01-01", "end": "2026-09-30"}, "start"),
+        ({"grain": "DAY", "start": "2026-02-05", "end": "2026-02-04"}, "end"),
     ):
         status, body = graphql(CAPPED, variables, token=reader)
         assert status == 200, body
         assert body["data"] is None, variables
-        assert body["errors"][0]["extensions"] == {"code": "VALIDATION"}, (variables, body)
+        expected = {"code": "VALIDATION", "field": field}
+        assert body["errors"][0]["extensions"] == expected, (variables, body)
     # exactly 400 weeks pass: 2019-W01 (31 Dec 2018) .. 400 weeks later
     last = dt.date(2018, 12, 31) + dt.timedelta(weeks=399)
     points = ask(graphql, reader, CAPPED,

@@ -155,7 +155,7 @@ def test_a_quarter_of_another_fiscal_calendar_is_refused(tenant_a: Any) -> None:
 def test_unknown_kpi_is_not_found(tenant_a: Any) -> None:
     with pytest.raises(NotFound) as caught:
         set_target(tenant_a, "no_such_kpi", 1)
-    assert (caught.value.field, caught.value.message) == ("kpi", "KPI not found.")
+    assert (caught.value.field, caught.value.message) == ("kpi", "KPI 'no_such_kpi' not found.")
 
 
 def test_another_tenants_team_or_member_is_not_found(tenant_a: Any, tenant_b: Any) -> None:
@@ -386,7 +386,7 @@ def test_a_member_setting_a_target_is_recorded(graphql: Any, tenant_a: Any, admi
             ("VALIDATION", "value", "A target has at most 4 decimal places."),
         ),
         ({"kpi": "leads", "value": "-5"}, ("VALIDATION", "value", "A target cannot be negative.")),
-        ({"kpi": "nope", "value": "5"}, ("NOT_FOUND", "kpi", "KPI not found.")),
+        ({"kpi": "nope", "value": "5"}, ("NOT_FOUND", "kpi", "KPI 'nope' not found.")),
         (
             {"kpi": "leads", "value": "5", "period": "2025-13"},
             (
@@ -511,7 +511,7 @@ def _target_form(**overrides: Any) -> dict[str, Any]:
     ("overrides", "message"),
     [
         ({"value": "101"}, "win_rate is a percentage: its target is at most 100."),
-        ({"kpi_key": "nope"}, "KPI not found."),
+        ({"kpi_key": "nope"}, "KPI &#x27;nope&#x27; not found."),
         ({"period_start": "2025-04-02"}, "The month containing it starts on 2025-04-01."),
         ({"scope_type": "team", "scope_key": "999999"}, "Team not found."),
     ],

@@ -596,7 +596,11 @@ def test_structural_rules(tenant_a: Any, tree: KpiTree, kgi: KpiTreeNode) -> Non
         "kpi",
         "A KPI node needs a KPI.",
     )
-    assert _refused(add(parent=ksf, kind="kpi", kpi_key="nope")) == (N, "kpi", "KPI not found.")
+    assert _refused(add(parent=ksf, kind="kpi", kpi_key="nope")) == (
+        N,
+        "kpi",
+        "KPI 'nope' not found.",
+    )
     assert _refused(add(parent=ksf, kind="xyz", kpi_key="leads")) == (
         V,
         "kind",
@@ -1201,7 +1205,7 @@ def test_admin_edits_a_tree_with_the_services_rules(
     response = client.post(
         url, _inline_data(tree, {"kind": "kpi", "kpi_key": "nope", "parent": str(kgi.pk)})
     )
-    assert "KPI not found." in response.content.decode()
+    assert "KPI &#x27;nope&#x27; not found." in response.content.decode()
     with tenant_context(tenant_a):
         assert KpiTreeNode.objects.filter(tree=tree).count() == 15
     # when a valid KPI is added under the KGI, then it is saved in A's tree

@@ -71,6 +71,10 @@ class PublicErrorsOnly(MaskErrors):
         original = error.original_error
         if original is None:
             return error  # syntax, validation and limit errors: about the query itself
+        if isinstance(original, GraphQLError) and error.path is None:
+            # A variable GraphQL could not coerce ("Int cannot represent ..."): about the
+            # client's input, as clear as the same value written inline.
+            return self._rewrite(error, error.message, ErrorCodeEnum.VALIDATION)
         if isinstance(original, PublicError):
             return self._rewrite(error, original.message, original.code)
         if isinstance(original, GlobalIDValueError):

@@ -162,6 +162,10 @@ STRAWBERRY_DJANGO = {
 API_TOKEN_PREFIX = "kpi"
 # last_used_at is written at most this often per token, not on every request.
 API_TOKEN_LAST_USED_RESOLUTION_SECONDS = 60
+# Per-token rate limits, per minute (tenants/rate_limits.py): the defaults for tokens that
+# set none of their own. Counted in the cache below, so shared by every web process on Redis.
+API_TOKEN_RATE_REQUESTS_PER_MINUTE = env.int("API_TOKEN_RATE_REQUESTS_PER_MINUTE", default=600)
+API_TOKEN_RATE_ROWS_PER_MINUTE = env.int("API_TOKEN_RATE_ROWS_PER_MINUTE", default=60_000)
 
 # --- Celery ----------------------------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")

@@ -79,6 +79,13 @@ class MembershipAdmin(TenantScopedAdmin):
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
+_FORM_FIELDS = {
+    "expiresAt": "expires_at",
+    "requestsPerMinute": "requests_per_minute",
+    "rowsPerMinute": "rows_per_minute",
+}
+
+
 class ApiTokenCreateForm(forms.ModelForm):
     scopes = forms.MultipleChoiceField(
         choices=[(s, s) for s in sorted(TOKEN_SCOPES)], widget=forms.CheckboxSelectMultiple
@@ -86,7 +93,7 @@ class ApiTokenCreateForm(forms.ModelForm):
 
     class Meta:
         model = ApiToken
-        fields = ["name", "scopes", "expires_at"]
+        fields = ["name", "scopes", "expires_at", "requests_per_minute", "rows_per_minute"]
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
@@ -96,8 +103,12 @@ class ApiTokenCreateForm(forms.ModelForm):
                 scopes=data.get("scopes") or [],
                 expires_at=data.get("expires_at"),
             )
+            services.api_token_validate_limits(
+                requests_per_minute=data.get("requests_per_minute"),
+                rows_per_minute=data.get("rows_per_minute"),
+            )
         except PublicError as error:
-            field = {"expiresAt": "expires_at"}.get(error.field or "", error.field)
+            field = _FORM_FIELDS.get(error.field or "", error.field)
             raise forms.ValidationError(
                 {field: error.message} if field else error.message
             ) from error
@@ -112,6 +123,8 @@ class ApiTokenAdmin(TenantScopedAdmin):
         "scopes",
         "created_by_label",
         "expires_at",
+        "requests_per_minute",
+        "rows_per_minute",
         "last_used_at",
         "revoked_at",
     ]
@@ -125,7 +138,7 @@ class ApiTokenAdmin(TenantScopedAdmin):
 
     def get_fields(self, request: HttpRequest, obj: Model | None = None) -> Any:
         if obj is None:
-            fields = ["name", "scopes", "expires_at"]
+            fields = ["name", "scopes", "expires_at", "requests_per_minute", "rows_per_minute"]
             if request_principal(request).tenant is None:
                 fields.insert(0, "tenant")
             return fields
@@ -136,6 +149,8 @@ class ApiTokenAdmin(TenantScopedAdmin):
             "created_by_label",
             "created_at",
             "expires_at",
+            "requests_per_minute",
+            "rows_per_minute",
             "last_used_at",
             "revoked_at",
         ]
@@ -158,7 +173,13 @@ class ApiTokenAdmin(TenantScopedAdmin):
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         if change:
-            obj.save(update_fields=["name"])
+            services.api_token_update(
+                tenant=obj.tenant,
+                token_id=obj.pk,
+                name=form.cleaned_data["name"],
+                requests_per_minute=form.cleaned_data.get("requests_per_minute"),
+                rows_per_minute=form.cleaned_data.get("rows_per_minute"),
+            )
             return
         tenant = request_principal(request).tenant or form.cleaned_data["tenant"]
         token, secret = services.api_token_create(
@@ -167,6 +188,8 @@ class ApiTokenAdmin(TenantScopedAdmin):
             scopes=form.cleaned_data["scopes"],
             expires_at=form.cleaned_data.get("expires_at"),
             created_by=request.user,
+            requests_per_minute=form.cleaned_data.get("requests_per_minute"),
+            rows_per_minute=form.cleaned_data.get("rows_per_minute"),
         )
         obj.pk = token.pk
         obj.refresh_from_db()

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
+from tenants import rate_limits
 from tenants.auth import TENANT_HEADER, resolve_principal
 from tenants.bounds import has_control_characters
 from tenants.context import dangerously_all_tenants, no_tenant, tenant_context
@@ -17,17 +18,19 @@ _STATUS = {
     ErrorCode.TOKEN_REVOKED: 401,
     ErrorCode.UNAUTHENTICATED: 401,
     ErrorCode.NOT_A_MEMBER: 403,
+    ErrorCode.RATE_LIMITED: 429,
 }
 
 
-def error_response(error: PublicError) -> JsonResponse:
+def error_response(error: PublicError, headers: Mapping[str, str] | None = None) -> JsonResponse:
     """A GraphQL-shaped error body, so clients handle it like any other API error."""
-    extensions = {"code": str(error.code)}
+    extensions = {"code": str(error.code), **getattr(error, "extensions", {})}
     if error.field:
         extensions["field"] = error.field
     return JsonResponse(
         {"data": None, "errors": [{"message": error.message, "extensions": extensions}]},
         status=_STATUS.get(error.code, 400),
+        headers=headers,
     )
 
 
@@ -61,6 +64,10 @@ class TenantMiddleware:
             principal = resolve_principal(request)
         except PublicError as error:
             return error_response(error)
+        # Token requests count against the token's per-minute limit before any view runs.
+        admission = rate_limits.request_admit(principal)
+        if admission is not None and not admission.allowed:
+            return error_response(admission.error(), headers=admission.headers())
         request.principal = principal  # type: ignore[attr-defined]
         request.tenant = principal.tenant  # type: ignore[attr-defined]
         if principal.tenant is not None:
@@ -70,4 +77,7 @@ class TenantMiddleware:
         else:
             scope = no_tenant()
         with scope:
-            return self.get_response(request)
+            response = self.get_response(request)
+        for name, value in (admission.headers() if admission is not None else {}).items():
+            response[name] = value
+        return response

@@ -159,6 +159,11 @@ class Membership(TenantOwnedModel):
         return f"{self.user} ({self.role})"
 
 
+# Bounds of a token's own rate limits; a limit left empty follows the settings' defaults.
+API_TOKEN_MAX_REQUESTS_PER_MINUTE = 100_000
+API_TOKEN_MAX_ROWS_PER_MINUTE = 10_000_000
+
+
 class ApiToken(TenantOwnedModel):
     """A secret for partner tools, bound to a tenant (not a person); only a hash is stored."""
 
@@ -180,6 +185,18 @@ class ApiToken(TenantOwnedModel):
     expires_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    requests_per_minute = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(API_TOKEN_MAX_REQUESTS_PER_MINUTE)],
+        help_text="Requests this token may make per minute; empty: the server's default.",
+    )
+    rows_per_minute = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(API_TOKEN_MAX_ROWS_PER_MINUTE)],
+        help_text="Records this token may ingest per minute; empty: the server's default.",
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]

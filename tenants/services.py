@@ -22,7 +22,13 @@ from tenants.bounds import MAX_DAY, day_check, shown, text_check
 from tenants.context import dangerously_all_tenants, tenant_context
 from tenants.errors import ErrorCode, NotFound, PublicError, ValidationFailed, camel_case
 from tenants.hooks import run_tenant_created
-from tenants.models import ApiToken, Tenant, TenantClosure
+from tenants.models import (
+    API_TOKEN_MAX_REQUESTS_PER_MINUTE,
+    API_TOKEN_MAX_ROWS_PER_MINUTE,
+    ApiToken,
+    Tenant,
+    TenantClosure,
+)
 from tenants.scopes import TOKEN_SCOPES
 
 API_TOKEN_NAME_MAX = 100
@@ -132,14 +138,19 @@ def closure_remove(*, tenant: Tenant, day: dt.date) -> None:
         raise NotFound("Closure", field="date")
 
 
-def api_token_validate_input(
-    *, name: str, scopes: Iterable[str], expires_at: dt.datetime | None
-) -> tuple[str, list[str]]:
-    """Normalised (name, scopes) for a new token, or ValidationFailed."""
+def _api_token_name(name: str) -> str:
     text_check(name, field="name", max_length=API_TOKEN_NAME_MAX, what="a token name")
     name = name.strip()
     if not name or len(name) > API_TOKEN_NAME_MAX:
         raise ValidationFailed(f"Name must be 1 to {API_TOKEN_NAME_MAX} characters.", field="name")
+    return name
+
+
+def api_token_validate_input(
+    *, name: str, scopes: Iterable[str], expires_at: dt.datetime | None
+) -> tuple[str, list[str]]:
+    """Normalised (name, scopes) for a new token, or ValidationFailed."""
+    name = _api_token_name(name)
     scopes = list(scopes)
     if len(scopes) > 2 * len(TOKEN_SCOPES):
         raise ValidationFailed(
@@ -171,6 +182,28 @@ def api_token_validate_input(
     return name, scope_list
 
 
+_RATE_LIMIT_BOUNDS = {
+    "requests_per_minute": API_TOKEN_MAX_REQUESTS_PER_MINUTE,
+    "rows_per_minute": API_TOKEN_MAX_ROWS_PER_MINUTE,
+}
+
+
+def api_token_validate_limits(**limits: int | None) -> None:
+    """A token's own rate limits: None (the server's default) or 1 to the bound, else
+    ValidationFailed naming the field."""
+    for name, value in limits.items():
+        bound = _RATE_LIMIT_BOUNDS[name]
+        if value is None:
+            continue
+        # NOTE: bool is an int in Python; True is not a limit.
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= bound:
+            raise ValidationFailed(
+                f"{camel_case(name)} must be a whole number from 1 to {bound}, or null for "
+                "the server's default.",
+                field=camel_case(name),
+            )
+
+
 def api_token_create(
     *,
     tenant: Tenant,
@@ -178,9 +211,17 @@ def api_token_create(
     scopes: Iterable[str],
     expires_at: dt.datetime | None = None,
     created_by: AbstractBaseUser | None = None,
+    requests_per_minute: int | None = None,
+    rows_per_minute: int | None = None,
 ) -> tuple[ApiToken, str]:
-    """Create a token; returns it and its secret string, which is shown this once only."""
+    """Create a token; returns it and its secret string, which is shown this once only.
+
+    Rate limits left as None follow the server's defaults (API_TOKEN_RATE_*_PER_MINUTE).
+    """
     name, scope_list = api_token_validate_input(name=name, scopes=scopes, expires_at=expires_at)
+    api_token_validate_limits(
+        requests_per_minute=requests_per_minute, rows_per_minute=rows_per_minute
+    )
     raw, parts = tokens.generate()
     with tenant_context(tenant):
         token = ApiToken.objects.create(
@@ -192,8 +233,33 @@ def api_token_create(
             expires_at=expires_at,
             created_by=created_by,
             created_by_label=created_by.get_username() if created_by else "",
+            requests_per_minute=requests_per_minute,
+            rows_per_minute=rows_per_minute,
         )
     return token, raw
+
+
+_API_TOKEN_CHANGES = frozenset({"name", "requests_per_minute", "rows_per_minute"})
+
+
+def api_token_update(*, tenant: Tenant, token_id: int, **changes: Any) -> ApiToken:
+    """Rename a token of `tenant` or change its rate limits (only the given ones; a limit
+    set to None follows the server's default again). Takes effect on its next request."""
+    unknown = set(changes) - _API_TOKEN_CHANGES
+    if unknown:
+        raise ValueError(f"Unknown API token changes: {sorted(unknown)}")
+    if "name" in changes:
+        changes["name"] = _api_token_name(changes["name"] or "")
+    api_token_validate_limits(**{k: v for k, v in changes.items() if k in _RATE_LIMIT_BOUNDS})
+    with tenant_context(tenant):
+        token = ApiToken.objects.filter(pk=token_id).first()
+        if token is None:
+            raise NotFound("API token")
+        for field, value in changes.items():
+            setattr(token, field, value)
+        if changes:
+            token.save(update_fields=list(changes))
+    return token
 
 
 def api_token_revoke(*, tenant: Tenant, token_id: int) -> ApiToken:

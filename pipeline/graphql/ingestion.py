@@ -16,6 +16,8 @@ from strawberry.scalars import JSON
 from strawberry.types.arguments import InputContext
 
 from pipeline import ingestion
+from pipeline.models import IngestionRequest
+from tenants import rate_limits
 from tenants.graphql.context import Info
 from tenants.graphql.errors import MutationError, run_mutation
 from tenants.scopes import Scope
@@ -228,6 +230,15 @@ def _payload(result: ingestion.IngestResult) -> IngestRecordsPayload:
     )
 
 
+def _rows_to_charge(batch: dict[str, Any], idempotency_key: str | None) -> int:
+    """The rows a batch costs against the token's rows-per-minute limit: all of them, good
+    or not; none for the retry of a stored idempotent batch (it gets the stored result)."""
+    if idempotency_key and IngestionRequest.objects.filter(key=idempotency_key).exists():
+        return 0
+    lists = (batch.get(key) for key in ingestion.BATCH_KEYS.values())
+    return sum(len(rows) for rows in lists if isinstance(rows, list | tuple))
+
+
 def _ingest(
     info: Info,
     batch: dict[str, Any],
@@ -236,13 +247,20 @@ def _ingest(
 ) -> IngestRecordsPayload:
     def build() -> IngestRecordsPayload:
         tenant = info.context.require_scope(Scope.RECORDS_WRITE)
-        result = ingestion.records_ingest(
-            tenant=tenant,
-            batch=batch,
-            idempotency_key=idempotency_key,
-            actor_label=_actor_label(info),
-            naming=naming,
-        )
+        with rate_limits.rows_charged(
+            principal=info.context.principal,
+            rows=_rows_to_charge(batch, idempotency_key),
+            response=info.context.response,
+        ) as charge:
+            result = ingestion.records_ingest(
+                tenant=tenant,
+                batch=batch,
+                idempotency_key=idempotency_key,
+                actor_label=_actor_label(info),
+                naming=naming,
+            )
+            if result.replayed and charge is not None:
+                rate_limits.rate_limit_refund(charge=charge)  # a racing retry stored nothing
         return _payload(result)
 
     return run_mutation(build, lambda errors: IngestRecordsPayload(errors=errors))

@@ -20,8 +20,21 @@ from tenants.graphql.types import (
     TeamType,
     TenantType,
 )
-from tenants.models import ApiToken, Membership, Team
+from tenants.models import (
+    API_TOKEN_MAX_REQUESTS_PER_MINUTE,
+    API_TOKEN_MAX_ROWS_PER_MINUTE,
+    ApiToken,
+    Membership,
+    Team,
+)
 from tenants.scopes import Role, Scope
+
+_REQUESTS_LIMIT = (
+    f"Requests per minute, 1 to {API_TOKEN_MAX_REQUESTS_PER_MINUTE}; null: the server's default."
+)
+_ROWS_LIMIT = (
+    f"Ingested rows per minute, 1 to {API_TOKEN_MAX_ROWS_PER_MINUTE}; null: the server's default."
+)
 
 
 @strawberry.input
@@ -31,6 +44,26 @@ class CreateApiTokenInput:
     expires_at: dt.datetime | None = strawberry.field(
         default=None, description="Leave empty for a token that does not expire."
     )
+    requests_per_minute: int | None = strawberry.field(default=None, description=_REQUESTS_LIMIT)
+    rows_per_minute: int | None = strawberry.field(default=None, description=_ROWS_LIMIT)
+
+
+@strawberry.input(description="Only the fields sent are changed; send a limit null to clear it.")
+class UpdateApiTokenInput:
+    id: relay.GlobalID
+    name: str | None = strawberry.UNSET
+    requests_per_minute: int | None = strawberry.field(
+        default=strawberry.UNSET, description=_REQUESTS_LIMIT
+    )
+    rows_per_minute: int | None = strawberry.field(
+        default=strawberry.UNSET, description=_ROWS_LIMIT
+    )
+
+
+@strawberry.type
+class UpdateApiTokenPayload:
+    api_token: ApiTokenType | None = None
+    errors: list[MutationError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
@@ -179,10 +212,34 @@ class TenantMutation:
                 scopes=input.scopes,
                 expires_at=input.expires_at,
                 created_by=info.context.principal.user,
+                requests_per_minute=input.requests_per_minute,
+                rows_per_minute=input.rows_per_minute,
             )
             return CreateApiTokenPayload(api_token=token, secret=secret)  # type: ignore[arg-type]
 
         return run_mutation(build, lambda errors: CreateApiTokenPayload(errors=errors))
+
+    @strawberry.mutation(
+        description=(
+            "Rename an API token or change its rate limits (admins only); limits apply from "
+            "its next request."
+        )
+    )
+    def update_api_token(self, info: Info, input: UpdateApiTokenInput) -> UpdateApiTokenPayload:
+        def build() -> UpdateApiTokenPayload:
+            tenant = info.context.require_scope(Scope.TOKENS_MANAGE)
+            token = resolve_global_id(
+                info, input.id, model=ApiToken, type_name="ApiToken", what="API token", field="id"
+            )
+            changes = sent_changes(
+                input,
+                ("name", "requests_per_minute", "rows_per_minute"),
+                nullable=("requests_per_minute", "rows_per_minute"),
+            )
+            updated = services.api_token_update(tenant=tenant, token_id=token.pk, **changes)
+            return UpdateApiTokenPayload(api_token=updated)  # type: ignore[arg-type]
+
+        return run_mutation(build, lambda errors: UpdateApiTokenPayload(errors=errors))
 
     @strawberry.mutation(description="Revoke an API token at once (admins only).")
     def revoke_api_token(self, info: Info, id: relay.GlobalID) -> RevokeApiTokenPayload:

@@ -6,7 +6,7 @@ import strawberry
 import strawberry_django
 from strawberry import auto, relay
 
-from tenants import models
+from tenants import models, rate_limits
 from tenants.graphql.base import TenantScoped
 from tenants.graphql.context import Info
 from tenants.scopes import Role
@@ -74,6 +74,24 @@ class ApiTokenType(TenantScoped, relay.Node):
     expires_at: auto
     last_used_at: auto
     revoked_at: auto
+    requests_per_minute: int | None = strawberry_django.field(
+        description="The token's own requests-per-minute limit; null: the server's default."
+    )
+    rows_per_minute: int | None = strawberry_django.field(
+        description="The token's own ingested-rows-per-minute limit; null: the server's default."
+    )
+
+    @strawberry_django.field(
+        only=["requests_per_minute"], description="The requests-per-minute limit in force."
+    )
+    def effective_requests_per_minute(self) -> int:
+        return rate_limits.token_limit(self, rate_limits.LimitKind.REQUESTS)  # type: ignore[arg-type]
+
+    @strawberry_django.field(
+        only=["rows_per_minute"], description="The ingested-rows-per-minute limit in force."
+    )
+    def effective_rows_per_minute(self) -> int:
+        return rate_limits.token_limit(self, rate_limits.LimitKind.ROWS)  # type: ignore[arg-type]
 
     @strawberry_django.field(only=["key_id"], description="The public part of the token.")
     def prefix(self) -> str:

@@ -27,6 +27,18 @@ class Command(BaseCommand):
             help="Repeat for several scopes, e.g. --scope records:write.",
         )
         parser.add_argument("--expires-in-days", type=int, default=None)
+        parser.add_argument(
+            "--requests-per-minute",
+            type=int,
+            default=None,
+            help="The token's own request limit (default: API_TOKEN_RATE_REQUESTS_PER_MINUTE).",
+        )
+        parser.add_argument(
+            "--rows-per-minute",
+            type=int,
+            default=None,
+            help="The token's own ingested-rows limit (default: API_TOKEN_RATE_ROWS_PER_MINUTE).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         tenant = Tenant.objects.filter(slug=options["tenant"]).first()
@@ -36,7 +48,12 @@ class Command(BaseCommand):
         expires_at = timezone.now() + dt.timedelta(days=days) if days else None
         try:
             token, secret = services.api_token_create(
-                tenant=tenant, name=options["name"], scopes=options["scopes"], expires_at=expires_at
+                tenant=tenant,
+                name=options["name"],
+                scopes=options["scopes"],
+                expires_at=expires_at,
+                requests_per_minute=options["requests_per_minute"],
+                rows_per_minute=options["rows_per_minute"],
             )
         except PublicError as error:
             raise CommandError(error.message) from error

@@ -22,6 +22,7 @@ from strawberry.tools import merge_types
 from strawberry_django.optimizer import DjangoOptimizerExtension
 
 from kpis.graphql.funnel import FunnelQuery
+from kpis.graphql.health import SnapshotHealthQuery
 from kpis.graphql.mutations import KpiMutation
 from kpis.graphql.queries import KpiQuery
 from kpis.graphql.trees import TreeMutation, TreeQuery
@@ -33,7 +34,10 @@ from tenants.graphql.errors import PublicErrorsOnly
 from tenants.graphql.mutations import TenantMutation
 from tenants.graphql.queries import TenantQuery
 
-Query = merge_types("Query", (TenantQuery, PipelineQuery, KpiQuery, FunnelQuery, TreeQuery))
+Query = merge_types(
+    "Query",
+    (TenantQuery, PipelineQuery, KpiQuery, FunnelQuery, TreeQuery, SnapshotHealthQuery),
+)
 Mutation = merge_types(
     "Mutation",
     (

@@ -1,4 +1,5 @@
-"""Django admin for KPIs: targets, trees with their nodes, tenant-defined KPIs and snapshots."""
+"""Django admin for KPIs: targets, trees with their nodes, tenant-defined KPIs, snapshots and
+the days waiting for (or failing) their refresh."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from kpis.definitions import KEY_PATTERN
 from kpis.models import KpiCustomDefinition, KpiSnapshot, KpiTarget, KpiTree, KpiTreeNode
 from kpis.periods import PeriodError, period_containing
 from kpis.scopes import KpiScope
+from pipeline.models import DirtyDay
 from tenants.admin_scoping import TenantScopedAdmin, can_administer, request_principal
 from tenants.context import tenant_context
 from tenants.errors import PublicError
@@ -293,6 +295,54 @@ class KpiSnapshotAdmin(TenantScopedAdmin):
     ]
     list_filter = ["grain", "scope_type"]
     date_hierarchy = "period_start"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+
+class FailedFilter(admin.SimpleListFilter):
+    title = "refresh"
+    parameter_name = "failed"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("yes", "failed"), ("no", "waiting")]
+
+    def queryset(self, request: HttpRequest, queryset: Any) -> Any:
+        if self.value() == "yes":
+            return queryset.filter(failed_at__isnull=False)
+        if self.value() == "no":
+            return queryset.filter(failed_at__isnull=True)
+        return queryset
+
+
+@admin.register(DirtyDay)
+class DirtyDayAdmin(TenantScopedAdmin):
+    """Read-only: the days waiting for a snapshot refresh, and why a failed one failed."""
+
+    list_display = ["day", "marked_at", "failed", "attempts", "error", "failed_at", "retry_at"]
+    list_filter = [FailedFilter]
+    ordering = ["day"]
+    fields = [
+        "day",
+        "marked_at",
+        "rescan",
+        "kinds",
+        "attempts",
+        "failed_at",
+        "retry_at",
+        "error",
+    ]
+    readonly_fields = fields
+
+    @admin.display(boolean=True, description="failed")
+    def failed(self, obj: DirtyDay) -> bool:
+        return obj.failed_at is not None
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -35,6 +35,7 @@ from django.db.models import (
 from django.db.models.functions import Cast, Coalesce, TruncDate
 
 from kpis.scopes import ScopeType
+from pipeline.dirty import local_day
 from pipeline.lifecycle import Stage
 from pipeline.models import Activity, Deal, DealStageChange, Lead, StageTransition
 
@@ -312,8 +313,10 @@ def weighted_pipeline_changes(
             if window_hi is not None and window_hi <= window_lo:
                 continue
             value = deal["amount"] * probability
-            day_in = window_lo.astimezone(zone).date()
-            day_out = window_hi.astimezone(zone).date() if window_hi is not None else None
+            # A bound far off (year 9999 at UTC+14) has no local date: clamped, it is simply
+            # not a day of the range.
+            day_in = local_day(window_lo, zone)
+            day_out = local_day(window_hi, zone) if window_hi is not None else None
             if day_out == day_in:
                 continue
             for day, sign in ((day_in, 1), (day_out, -1)):

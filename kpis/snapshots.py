@@ -17,17 +17,28 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.db import OperationalError, connection, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import Q, Sum
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from kpis import aggregates, pg_aggregates, pg_literals, pg_members
+from kpis import aggregates, failures, pg_aggregates, pg_literals, pg_members
 from kpis import side_connection as side_connection_work
 from kpis.catalogue import ADDITIVE_MEASURES, DISTINCT_MEASURES
+from kpis.failures import FailedDay
 from kpis.models import KpiSnapshot
 from kpis.periods import COARSE_GRAINS, Grain, Period, period_containing
-from pipeline.models import Activity, Deal, DirtyDay, DirtyKind, Lead, StageTransition
+from pipeline.models import (
+    Activity,
+    Deal,
+    DealStageChange,
+    DirtyDay,
+    DirtyKind,
+    Lead,
+    StageTransition,
+)
 from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
@@ -45,6 +56,8 @@ class RefreshResult:
     periods: int
     rows: int
     seconds: float
+    # Days that could not be computed: kept dirty with the reason, retried later.
+    failed: tuple[FailedDay, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -558,7 +571,8 @@ def kpi_snapshots_refresh_days(*, tenant: Tenant, days: Iterable[date]) -> Refre
     dirty marks, which this supersedes. Must run inside the tenant's context.
     """
     began = time.perf_counter()
-    days = sorted(set(days))
+    # Days outside the supported range are never computed (see kpis.failures).
+    days = sorted(day for day in set(days) if failures.is_supported(day))
     with transaction.atomic():
         _lock_tenant(tenant)
         # TRICKY: a mark left behind would list activities this counts, and the refresh that
@@ -627,40 +641,137 @@ def _refresh_days(
     return RefreshResult(len(days), len(periods), rows, time.perf_counter() - began)
 
 
-def kpi_snapshots_refresh_dirty(*, tenant: Tenant, limit: int | None = None) -> RefreshResult:
-    """Refresh the tenant's dirty days and clear them in the same transaction.
+_MARK_COLUMNS = ("pk", "day", "rescan", "kinds", "added_activities")
+Mark = tuple[int, date, bool, int, list[int] | None]
 
-    A DirtyDay marked while this runs (by a concurrent write) is either seen and cleared here
-    after its data committed, or stays for the next refresh; none is lost.
-    """
-    limit = limit or settings.KPI_REFRESH_MAX_DAYS
-    with transaction.atomic():
-        _lock_tenant(tenant)
-        dirty = list(
-            DirtyDay.objects.select_for_update(skip_locked=True)
-            .order_by("day")
-            .values_list("pk", "day", "rescan", "kinds", "added_activities")[:limit]
-        )
-        if not dirty:
-            return RefreshResult(0, 0, 0, 0.0)
-        # NOTE: this transaction holds the lock: no savepoint or second lock for the days.
-        result = _refresh_days(
-            tenant,
-            days=[row[1] for row in dirty],
-            rescan=[row[1] for row in dirty if row[2]],
-            changes={
-                day: DayChange(kinds, None if added is None else tuple(added))
-                for _, day, _, kinds, added in dirty
-            },
-            began=time.perf_counter(),
-        )
-        DirtyDay.objects.filter(pk__in=[row[0] for row in dirty]).delete()
+
+def _due_marks(limit: int, now: datetime) -> list[Mark]:
+    """The tenant's dirty days due now (not waiting for a retry), first days first, locked."""
+    return list(
+        DirtyDay.objects.select_for_update(skip_locked=True)
+        .filter(failures.due(now))
+        .order_by("day")
+        .values_list(*_MARK_COLUMNS)[:limit]
+    )
+
+
+def _refresh_marks(tenant: Tenant, marks: list[Mark], began: float) -> RefreshResult:
+    """Refresh the days of `marks` and delete the marks, in the caller's transaction."""
+    result = _refresh_days(
+        tenant,
+        days=[mark[1] for mark in marks],
+        rescan=[mark[1] for mark in marks if mark[2]],
+        changes={
+            day: DayChange(kinds, None if added is None else tuple(added))
+            for _, day, _, kinds, added in marks
+        },
+        began=began,
+    )
+    DirtyDay.objects.filter(pk__in=[mark[0] for mark in marks]).delete()
     return result
 
 
+def _recoverable(error: Exception) -> bool:
+    """Whether a failed refresh may go on with other days: not when the task ran out of
+    time or the connection is gone (every further statement would fail too)."""
+    if isinstance(error, SoftTimeLimitExceeded | InterfaceError):
+        return False
+    return connection.is_usable()
+
+
+def kpi_snapshots_refresh_dirty(*, tenant: Tenant, limit: int | None = None) -> RefreshResult:
+    """Refresh the tenant's dirty days that are due and clear them in the same transaction.
+
+    A DirtyDay marked while this runs (by a concurrent write) is either seen and cleared here
+    after its data committed, or stays for the next refresh; none is lost. Days that cannot
+    be computed (outside the supported range, or failing) stay dirty with the reason and a
+    retry time (see `_refresh_isolating`); the others are refreshed and cleared.
+    """
+    limit = limit or settings.KPI_REFRESH_MAX_DAYS
+    now = timezone.now()
+    began = time.perf_counter()
+    try:
+        with transaction.atomic():
+            _lock_tenant(tenant)
+            dirty = _due_marks(limit, now)
+            if not dirty:
+                return RefreshResult(0, 0, 0, 0.0)
+            if all(failures.is_supported(mark[1]) for mark in dirty):
+                # NOTE: this transaction holds the lock: no savepoint or second lock for the
+                # days. Nothing is added here for failures: they are rare, and the path
+                # below redoes the work in smaller groups when one happens.
+                return _refresh_marks(tenant, dirty, began)
+    except Exception as error:
+        if not _recoverable(error):
+            raise
+        logger.warning(
+            "Refresh of tenant %s failed (%s); retrying its days in smaller groups.",
+            tenant.pk,
+            failures.error_text(error),
+        )
+        return _refresh_isolating(tenant, limit, now, began, failed_whole=True)
+    return _refresh_isolating(tenant, limit, now, began, failed_whole=False)
+
+
+def _refresh_isolating(
+    tenant: Tenant, limit: int, now: datetime, began: float, *, failed_whole: bool
+) -> RefreshResult:
+    """kpi_snapshots_refresh_dirty after a failure, or with days outside the range.
+
+    A day outside the supported range is not computed: its mark goes once no row is left
+    on it, else it is failed with the rows named. The others are refreshed in groups, each
+    in a savepoint; a failing group is halved until each failing day stands alone, so every
+    other day commits and only the failing ones keep their marks, with the reason.
+    `failed_whole`: the days failed together already; they start halved.
+    """
+    errors: dict[date, str] = {}
+    days = periods = rows = 0
+    with transaction.atomic():
+        _lock_tenant(tenant)
+        dirty = _due_marks(limit, now)
+        outside = [mark for mark in dirty if not failures.is_supported(mark[1])]
+        if outside:
+            found = failures.outside_errors(failures.rows_outside(tenant=tenant))
+            errors |= {mark[1]: found[mark[1]] for mark in outside if mark[1] in found}
+            DirtyDay.objects.filter(
+                pk__in=[mark[0] for mark in outside if mark[1] not in found]
+            ).delete()
+        inside = [mark for mark in dirty if failures.is_supported(mark[1])]
+        half = len(inside) // 2
+        groups = [inside[half:], inside[:half]] if failed_whole and half else [inside]
+        while groups:
+            group = groups.pop()
+            if not group:
+                continue
+            try:
+                with transaction.atomic():
+                    result = _refresh_marks(tenant, group, began)
+            except Exception as error:
+                if not _recoverable(error):
+                    raise
+                if len(group) > 1:
+                    half = len(group) // 2
+                    groups += [group[half:], group[:half]]  # the earlier days first
+                    continue
+                errors[group[0][1]] = failures.error_text(error)
+                logger.warning(
+                    "Refresh of tenant %s failed on %s: %s",
+                    tenant.pk,
+                    group[0][1],
+                    errors[group[0][1]],
+                    exc_info=True,
+                )
+                continue
+            days, periods, rows = days + result.days, periods + result.periods, rows + result.rows
+        failed = failures.record_failures(tenant=tenant, errors=errors, now=now)
+    return RefreshResult(days, periods, rows, time.perf_counter() - began, tuple(failed))
+
+
 def data_day_range(*, tenant: Tenant) -> tuple[date, date] | None:
-    """The tenant-local dates [first, last + 1) that hold any pipeline row."""
+    """The tenant-local dates [first, last + 1) that hold any pipeline row, within the
+    supported range (rows outside it are never computed: see kpis.failures)."""
     zone = zoneinfo.ZoneInfo(tenant.timezone)
+    lo, hi = failures.supported_instants(zone)
     instants = []
     for model, fields in (
         (Activity, ("occurred_at",)),
@@ -669,7 +780,10 @@ def data_day_range(*, tenant: Tenant) -> tuple[date, date] | None:
         (Deal, ("created_at", "closed_at")),
     ):
         for field in fields:
-            first = model.objects.order_by(field).filter(**{f"{field}__isnull": False})
+            # NOTE: a range on the indexed timestamp, as the isnull test was: same plan.
+            first = model.objects.order_by(field).filter(
+                **{f"{field}__gte": lo, f"{field}__lt": hi}
+            )
             low = first.values_list(field, flat=True).first()
             high = first.order_by(f"-{field}").values_list(field, flat=True).first()
             instants.extend(moment for moment in (low, high) if moment is not None)
@@ -700,56 +814,149 @@ def kpi_snapshots_rebuild(*, tenant: Tenant, side_connection: bool = False) -> R
     connection while this one reads the activities (a fifth less time for a large tenant).
     The other connection cannot see uncommitted rows, so it is used only when the caller's
     transaction has written nothing yet.
+
+    Rows outside the supported date range are left out and their days kept as failed dirty
+    days (with the rows named). If the rebuild fails, it is redone day by day as refreshes
+    (`_rebuild_by_days`): every day it can compute is, the others stay failed dirty days.
     """
     began = time.perf_counter()
+    try:
+        with transaction.atomic():
+            return _rebuild(tenant, side_connection, began)
+    except Exception as error:
+        if not _recoverable(error):
+            raise
+        logger.warning(
+            "Rebuild of tenant %s failed (%s); rebuilding it day by day.",
+            tenant.pk,
+            failures.error_text(error),
+            exc_info=True,
+        )
+    return _rebuild_by_days(tenant, began)
+
+
+def _forget_all(tenant: Tenant) -> tuple[datetime | None, dict[date, int]]:
+    """Drop every snapshot, membership row and dirty mark of the tenant, in the caller's
+    locked transaction. Returns when the rebuild was asked for, and the failed attempts of
+    the marks dropped (a day failing again counts on from them)."""
+    requested = _rebuild_requested(tenant)
+    previous = dict(DirtyDay.objects.filter(attempts__gt=0).values_list("day", "attempts"))
+    KpiSnapshot.objects.all().delete()
+    DirtyDay.objects.all().delete()
+    if _is_postgres():
+        pg_members.forget()
+    return requested, previous
+
+
+def _fail_outside(tenant: Tenant, now: datetime, previous: dict[date, int]) -> list[FailedDay]:
+    """Keep the days of the rows outside the supported range as failed dirty days."""
+    found = failures.rows_outside(tenant=tenant)
+    if not found:
+        return []
+    errors = failures.outside_errors(found)
+    return failures.record_failures(tenant=tenant, errors=errors, now=now, previous=previous)
+
+
+def _rebuild(tenant: Tenant, side_connection: bool, began: float) -> RefreshResult:
+    """kpi_snapshots_rebuild in one set-based pass, in the caller's transaction."""
     zone = zoneinfo.ZoneInfo(tenant.timezone)
     at = timezone.now()
-    with transaction.atomic():
-        side_connection = side_connection and _is_postgres() and _nothing_written()
-        _lock_tenant(tenant)
-        requested = _rebuild_requested(tenant)
-        span = data_day_range(tenant=tenant)
-        KpiSnapshot.objects.all().delete()
-        DirtyDay.objects.all().delete()
-        if _is_postgres():
-            pg_members.forget()
-        if span is None:
-            _rebuild_done(tenant, requested)
-            return RefreshResult(0, 0, 0, time.perf_counter() - began)
-        start, end = span
-        days = [start + timedelta(days=n) for n in range((end - start).days)]
-        periods = _enclosing_periods(days, tenant.fiscal_year_start_month)
-        with pg_aggregates.bulk_settings() if _is_postgres() else nullcontext():
-            by_grain: dict[Any, Any] = {}
-            others = None
-            if side_connection:
-                with side_connection_work.alongside(
-                    tenant.pk, lambda: _bulk_other_measures(tenant.pk, start, end, zone)
-                ) as side:
-                    by_grain = _rebuild_activity_measures(tenant, periods, zone)
-                try:
-                    others = side.result()
-                except OperationalError:
-                    # No second connection (the server's connection limit, say): this one
-                    # reads the other measures after all, below.
-                    logger.warning(
-                        "Rebuild of tenant %s: the side connection failed; reading on one.",
-                        tenant.pk,
-                        exc_info=True,
-                    )
-            elif _is_postgres():
-                by_grain = _rebuild_activity_measures(tenant, periods, zone)
-            # Every row was deleted above: the days are inserted without deleting again.
-            entries = _day_entries(tenant, [(start, end)], zone, by_grain.get(Grain.DAY), others)
-            rows = _insert(tenant, entries, at)
-            distinct = {period: by_grain[period] for period in periods if period in by_grain}
-            rows += _write_periods(tenant, periods, zone, at, distinct)
-        # TRICKY: activities added while the rebuild ran may or may not be in its counts
-        # (each statement sees what had committed when it began), so the days marked by
-        # such writes recount their activities instead of adding the listed ones.
-        DirtyDay.objects.filter(added_activities__isnull=False).update(added_activities=None)
+    side_connection = side_connection and _is_postgres() and _nothing_written()
+    _lock_tenant(tenant)
+    span = data_day_range(tenant=tenant)
+    requested, previous = _forget_all(tenant)
+    failed = _fail_outside(tenant, at, previous)
+    if span is None:
         _rebuild_done(tenant, requested)
-    return RefreshResult(len(days), len(periods), rows, time.perf_counter() - began)
+        return RefreshResult(0, 0, 0, time.perf_counter() - began, tuple(failed))
+    start, end = span
+    days = [start + timedelta(days=n) for n in range((end - start).days)]
+    periods = _enclosing_periods(days, tenant.fiscal_year_start_month)
+    with pg_aggregates.bulk_settings() if _is_postgres() else nullcontext():
+        by_grain: dict[Any, Any] = {}
+        others = None
+        if side_connection:
+            with side_connection_work.alongside(
+                tenant.pk, lambda: _bulk_other_measures(tenant.pk, start, end, zone)
+            ) as side:
+                by_grain = _rebuild_activity_measures(tenant, periods, zone)
+            try:
+                others = side.result()
+            except OperationalError:
+                # No second connection (the server's connection limit, say): this one
+                # reads the other measures after all, below.
+                logger.warning(
+                    "Rebuild of tenant %s: the side connection failed; reading on one.",
+                    tenant.pk,
+                    exc_info=True,
+                )
+        elif _is_postgres():
+            by_grain = _rebuild_activity_measures(tenant, periods, zone)
+        # Every row was deleted above: the days are inserted without deleting again.
+        entries = _day_entries(tenant, [(start, end)], zone, by_grain.get(Grain.DAY), others)
+        rows = _insert(tenant, entries, at)
+        distinct = {period: by_grain[period] for period in periods if period in by_grain}
+        rows += _write_periods(tenant, periods, zone, at, distinct)
+    # TRICKY: activities added while the rebuild ran may or may not be in its counts
+    # (each statement sees what had committed when it began), so the days marked by
+    # such writes recount their activities instead of adding the listed ones.
+    DirtyDay.objects.filter(added_activities__isnull=False).update(added_activities=None)
+    _rebuild_done(tenant, requested)
+    return RefreshResult(len(days), len(periods), rows, time.perf_counter() - began, tuple(failed))
+
+
+# A day-by-day rebuild refreshes its days in batches until none is due; a bound all the same.
+_REBUILD_BATCHES = 1_000
+
+
+def _data_days(tenant: Tenant, zone: zoneinfo.ZoneInfo) -> list[date]:
+    """Every supported tenant-local day holding a pipeline row or a deal's stage change."""
+    lo, hi = failures.supported_instants(zone)
+    days: set[date] = set()
+    for model, field in (
+        (Activity, "occurred_at"),
+        (Lead, "created_at"),
+        (StageTransition, "at"),
+        (Deal, "created_at"),
+        (Deal, "closed_at"),
+        (DealStageChange, "at"),
+    ):
+        days.update(
+            model.objects.filter(**{f"{field}__gte": lo, f"{field}__lt": hi})
+            .annotate(_day=TruncDate(field, tzinfo=zone))
+            .values_list("_day", flat=True)
+            .order_by()
+            .distinct()
+        )
+    return sorted(days)
+
+
+def _rebuild_by_days(tenant: Tenant, began: float) -> RefreshResult:
+    """A rebuild as refreshes: every snapshot dropped and every day with data marked for a
+    recount, then refreshed (in the same transaction) by the path that isolates failing
+    days. Slower than the set-based pass, so only used when that failed."""
+    zone = zoneinfo.ZoneInfo(tenant.timezone)
+    now = timezone.now()
+    days = periods = rows = 0
+    with transaction.atomic():
+        _lock_tenant(tenant)
+        requested, previous = _forget_all(tenant)
+        DirtyDay.objects.bulk_create(
+            [
+                DirtyDay(tenant=tenant, day=day, rescan=True, attempts=previous.get(day, 0))
+                for day in _data_days(tenant, zone)
+            ],
+            batch_size=BULK_BATCH,
+        )
+        failed = _fail_outside(tenant, now, previous)
+        _rebuild_done(tenant, requested)
+        for _ in range(_REBUILD_BATCHES):
+            result = kpi_snapshots_refresh_dirty(tenant=tenant)
+            days, periods, rows = days + result.days, periods + result.periods, rows + result.rows
+            failed += result.failed
+            if not result.days and not result.failed:
+                break
+    return RefreshResult(days, periods, rows, time.perf_counter() - began, tuple(failed))
 
 
 def _rebuild_requested(tenant: Tenant) -> datetime | None:
@@ -826,14 +1033,16 @@ def kpi_snapshots_warm(*, tenant: Tenant, today: date | None = None) -> int:
     with transaction.atomic():
         _lock_tenant(tenant)
         dirty = set(DirtyDay.objects.values_list("day", flat=True))
-        pending = set(_enclosing_periods(dirty, fiscal_start))
+        # Days outside the supported range have no periods (and hold no snapshot).
+        pending = set(_enclosing_periods(filter(failures.is_supported, dirty), fiscal_start))
         periods = [p for p in _enclosing_periods(days, fiscal_start) if p not in pending]
         days = [day for day in days if day not in dirty]
         built = pg_members.warm(tenant_id=tenant.pk, periods=periods, days=days, zone=zone)
         # TRICKY: a write committed while the members were read may be in them but not in
         # the stored counts; the days it marked, and their periods, drop their members and
         # are built again from raw rows by their refresh.
-        late = set(DirtyDay.objects.values_list("day", flat=True)) - dirty
+        late = set(filter(failures.is_supported, DirtyDay.objects.values_list("day", flat=True)))
+        late -= dirty
         if late:
             pg_members.forget(periods=_enclosing_periods(late, fiscal_start), days=late)
         return built

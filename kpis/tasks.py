@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from celery import shared_task
+from django.utils import timezone
 
-from kpis.refresh import kpi_rebuild_started, kpi_refresh_started
+from kpis.failures import due
+from kpis.refresh import kpi_rebuild_started, kpi_refresh_schedule, kpi_refresh_started
 from kpis.snapshots import (
     kpi_snapshots_rebuild,
     kpi_snapshots_refresh_dirty,
@@ -20,30 +22,37 @@ MAX_PASSES = 20
 
 @shared_task(name="kpis.refresh_tenant", acks_late=True, reject_on_worker_lost=True)
 def refresh_tenant_task(tenant_id: int) -> dict[str, int]:
-    """Refresh the tenant's dirty days until none is left (idempotent: safe to run twice)."""
+    """Refresh the tenant's due dirty days until none is left (idempotent: safe to run
+    twice). Days that fail are recorded and left for their retry (the sweep queues it)."""
     kpi_refresh_started(tenant_id)
     analyze_stale_tables()  # a large import just landed: plan the refresh on fresh statistics
-    days = 0
+    days = failed = 0
     for _ in range(MAX_PASSES):
         with tenant_context(tenant_id):
             tenant = Tenant.objects.filter(pk=tenant_id).first()
             if tenant is None:  # deleted since the task was queued
                 break
             result = kpi_snapshots_refresh_dirty(tenant=tenant)
-        if not result.days:
-            break
         days += result.days
-    return {"tenant_id": tenant_id, "days": days}
+        failed += len(result.failed)
+        # A failed day waits for its retry time: the next pass takes the days after it.
+        if not result.days and not result.failed:
+            break
+    return {"tenant_id": tenant_id, "days": days, "failed": failed}
 
 
 @shared_task(name="kpis.refresh_dirty_sweep", acks_late=True)
 def refresh_dirty_sweep_task() -> list[int]:
-    """Queue a refresh for every tenant with dirty days (catches lost refresh tasks)."""
+    """Queue a refresh for every tenant with dirty days due now (catches lost refresh tasks
+    and retries failed days once their time comes), once per tenant."""
     with dangerously_all_tenants():
-        tenant_ids = sorted(set(DirtyDay.all_tenants.values_list("tenant_id", flat=True)))
-    for tenant_id in tenant_ids:
-        refresh_tenant_task.delay(tenant_id)
-    return tenant_ids
+        tenant_ids = sorted(
+            set(
+                DirtyDay.all_tenants.filter(due(timezone.now())).values_list("tenant_id", flat=True)
+            )
+        )
+    # NOTE: through the once-per-tenant guard: a refresh still queued is not queued again.
+    return [tenant_id for tenant_id in tenant_ids if kpi_refresh_schedule(tenant_id)]
 
 
 @shared_task(name="kpis.rebuild_tenant", acks_late=True, reject_on_worker_lost=True)

@@ -39,6 +39,20 @@ def notify_days_dirty(tenant_id: int) -> None:
 ADDED_ACTIVITIES_CAP = 50_000
 
 
+def local_day(moment: datetime, zone: zoneinfo.ZoneInfo) -> date:
+    """The local date of an aware `moment` in `zone`, clamped to the dates Python has.
+
+    TRICKY: 0001-01-01T00:00Z is in year 0 in New York and 9999-12-31T23:00Z in year 10000
+    at UTC+14: such a row must still be marked (on the first or last date) so that its day
+    is refreshed, found outside the supported range, and reported, rather than crash the
+    write that marks it.
+    """
+    try:
+        return moment.astimezone(zone).date()
+    except OverflowError:
+        return date.min if moment.year < 5000 else date.max
+
+
 def _local_days(tenant: Tenant, datetimes: Iterable[datetime | None]) -> dict[datetime, date]:
     zone = zoneinfo.ZoneInfo(tenant.timezone)
     days = {}
@@ -47,7 +61,7 @@ def _local_days(tenant: Tenant, datetimes: Iterable[datetime | None]) -> dict[da
             continue
         if timezone.is_naive(moment):
             raise ValueError(f"mark_days_dirty needs aware datetimes, got {moment!r}.")
-        days[moment] = moment.astimezone(zone).date()
+        days[moment] = local_day(moment, zone)
     return days
 
 

@@ -338,6 +338,26 @@ class DirtyDay(TenantOwnedModel):
             "its activities did not change; null when they must be recounted."
         ),
     )
+    # A day whose refresh failed stays dirty, with why, and waits for its retry.
+    # NOTE: database defaults: the dirty-day upsert (pipeline/dirty.py) names its columns.
+    attempts = models.PositiveIntegerField(
+        default=0, db_default=0, help_text="Failed refreshes of this day since it last succeeded."
+    )
+    failed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When its latest refresh failed (empty: never)."
+    )
+    error = models.CharField(
+        max_length=300,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="Why its latest refresh failed.",
+    )
+    retry_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Not refreshed again before this time (empty: due now).",
+    )
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["tenant", "day"], name="dirtyday_unique")]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import zoneinfo
 from decimal import Decimal
 from typing import Any
 
@@ -109,7 +110,7 @@ def test_rebuild_reading_on_a_side_connection_matches_reference_and_one_connecti
 
 
 @pytest.mark.postgres
-def test_a_failed_side_read_leaves_the_previous_snapshots(
+def test_a_failed_side_read_is_redone_day_by_day_with_the_same_rows(
     seeded: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from kpis import snapshots
@@ -120,11 +121,39 @@ def test_a_failed_side_read_leaves_the_previous_snapshots(
     def failing(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("side connection lost")
 
+    # when the set-based pass fails (its side read), which the day-by-day refreshes never use
     monkeypatch.setattr(snapshots, "_other_measures", failing)
-    with pytest.raises(RuntimeError, match="side connection lost"), tenant_context(seeded):
-        kpi_snapshots_rebuild(tenant=seeded, side_connection=True)
+    with tenant_context(seeded):
+        result = kpi_snapshots_rebuild(tenant=seeded, side_connection=True)
+    # then the rebuild redone as refreshes of every day with data gives the very same rows
+    assert result.failed == ()
     with tenant_context(seeded):
         assert _snapshot_table() == before
+        assert not DirtyDay.objects.exists()
+
+
+def test_a_rebuild_redone_day_by_day_gives_the_same_rows_as_the_set_based_pass(
+    seeded: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kpis import snapshots
+
+    with tenant_context(seeded):
+        before = _snapshot_table()
+
+    def failing(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("set-based pass failed")
+
+    # when the set-based pass fails (on both databases)
+    monkeypatch.setattr(snapshots, "_rebuild", failing)
+    with tenant_context(seeded):
+        result = kpi_snapshots_rebuild(tenant=seeded)
+    # then every day with data is refreshed from scratch, into the very same rows
+    assert result.failed == ()
+    with tenant_context(seeded):
+        zone = zoneinfo.ZoneInfo(seeded.timezone)
+        assert result.days == len(snapshots._data_days(seeded, zone)) == 57
+        assert _snapshot_table() == before
+        assert not DirtyDay.objects.exists()
 
 
 @pytest.mark.postgres

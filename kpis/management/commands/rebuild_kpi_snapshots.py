@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+from kpis.failures import error_text
 from kpis.snapshots import kpi_snapshots_rebuild, kpi_snapshots_warm
 from pipeline.statistics import analyze_stale_tables
 from tenants.context import dangerously_all_tenants, tenant_context
 from tenants.models import Tenant
+
+logger = logging.getLogger(__name__)
 
 
 class Command(BaseCommand):
@@ -32,13 +36,29 @@ class Command(BaseCommand):
         analyzed = analyze_stale_tables()
         if analyzed:
             self.stdout.write(f"Analysed {', '.join(analyzed)} (stale planner statistics).")
+        broken = []
         for tenant in tenants:
-            with tenant_context(tenant):
-                result = kpi_snapshots_rebuild(tenant=tenant, side_connection=True)
-            with tenant_context(tenant):
-                warmed = kpi_snapshots_warm(tenant=tenant)
+            try:
+                with tenant_context(tenant):
+                    result = kpi_snapshots_rebuild(tenant=tenant, side_connection=True)
+                with tenant_context(tenant):
+                    warmed = kpi_snapshots_warm(tenant=tenant)
+            except Exception as error:
+                # NOTE: a rebuild keeps the days it cannot compute as failed days and still
+                # completes; this is what is left (the database went away, say).
+                logger.exception("Rebuild of tenant %s failed.", tenant.slug)
+                self.stderr.write(f"{tenant.slug}: rebuild failed: {error_text(error)}")
+                broken.append(tenant.slug)
+                continue
             self.stdout.write(
                 f"{tenant.slug}: {result.days} days, {result.periods} periods, "
                 f"{result.rows} snapshot rows in {result.seconds:.2f} s"
                 + (f"; {warmed} open periods prepared for incremental refreshes" if warmed else "")
             )
+            for failed in result.failed:
+                self.stdout.write(
+                    f"{tenant.slug}: {failed.day} not computed ({failed.error}); "
+                    f"retried from {failed.retry_at:%Y-%m-%d %H:%M} UTC"
+                )
+        if broken:
+            raise CommandError(f"Rebuild failed for {', '.join(broken)} (see the log).")

@@ -28,6 +28,7 @@ from kpis.catalogue import ADDITIVE_MEASURES, DISTINCT_MEASURES
 from kpis.models import KpiSnapshot
 from kpis.periods import COARSE_GRAINS, Grain, Period, period_containing
 from pipeline.models import Activity, Deal, DirtyDay, DirtyKind, Lead, StageTransition
+from tenants.context import statement_timeout_raised
 from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
@@ -705,6 +706,7 @@ def kpi_snapshots_rebuild(*, tenant: Tenant, side_connection: bool = False) -> R
     zone = zoneinfo.ZoneInfo(tenant.timezone)
     at = timezone.now()
     with transaction.atomic():
+        statement_timeout_raised()  # NOTE: a large tenant's rebuild outlasts the role's limit
         side_connection = side_connection and _is_postgres() and _nothing_written()
         _lock_tenant(tenant)
         requested = _rebuild_requested(tenant)

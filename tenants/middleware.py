@@ -7,7 +7,7 @@ from collections.abc import Callable
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from tenants.auth import resolve_principal
-from tenants.context import dangerously_all_tenants, no_tenant, tenant_context
+from tenants.context import no_tenant, tenant_context
 from tenants.errors import ErrorCode, PublicError
 
 _STATUS = {
@@ -44,11 +44,7 @@ class TenantMiddleware:
             return error_response(error)
         request.principal = principal  # type: ignore[attr-defined]
         request.tenant = principal.tenant  # type: ignore[attr-defined]
-        if principal.tenant is not None:
-            scope = tenant_context(principal.tenant)
-        elif principal.all_tenants:
-            scope = dangerously_all_tenants()
-        else:
-            scope = no_tenant()
+        # NOTE: never several tenants: a superuser too chooses one (POST /tenant/switch/).
+        scope = tenant_context(principal.tenant) if principal.tenant is not None else no_tenant()
         with scope:
             return self.get_response(request)

@@ -67,15 +67,20 @@ def _scoped(scope: _Scope, using: str) -> Iterator[None]:
     previous = _scope.get()
     with transaction.atomic(using=using):
         token = _scope.set(scope)
-        _set_db_scope(scope, using)
         try:
+            _set_db_scope(scope, using)
             yield
-        finally:
+        except BaseException:
+            # TRICKY: the block's transaction (or savepoint) rolls back, which restores the
+            # outer setting too; a statement here would fail on the aborted transaction and
+            # hide the real error (a statement timeout, say).
             _scope.reset(token)
-            # Restore the outer scope for the rest of an enclosing transaction. If the
-            # transaction is broken, the rollback resets the setting anyway.
-            if not connections[using].needs_rollback:
-                _set_db_scope(previous, using)
+            raise
+        _scope.reset(token)
+        # Restore the outer scope for the rest of an enclosing transaction. If the
+        # transaction is broken, the rollback resets the setting anyway.
+        if not connections[using].needs_rollback:
+            _set_db_scope(previous, using)
 
 
 @contextmanager

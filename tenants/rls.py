@@ -221,6 +221,9 @@ def hide_other_sessions(cursor: Any, role: str) -> None:
         )
         return
     for statement in (
+        "REVOKE EXECUTE ON FUNCTION pg_catalog.pg_stat_get_backend_activity(integer) FROM PUBLIC",
+        "GRANT EXECUTE ON FUNCTION pg_catalog.pg_stat_get_backend_activity(integer) "
+        "TO pg_read_all_stats",
         "REVOKE SELECT ON pg_catalog.pg_stat_activity FROM PUBLIC",
         "REVOKE EXECUTE ON FUNCTION pg_catalog.pg_stat_get_activity(integer) FROM PUBLIC",
         "GRANT SELECT ON pg_catalog.pg_stat_activity TO pg_read_all_stats",

@@ -109,6 +109,13 @@ DATABASE_APP_ROLE = DATABASES["default"]["USER"] if IS_POSTGRES else ""
 DATABASE_APP_PASSWORD = DATABASES["default"].get("PASSWORD", "") if IS_POSTGRES else ""
 # Tests flush tables between transactional tests, which needs TRUNCATE; production does not.
 DATABASE_APP_GRANT_TRUNCATE = env.bool("DATABASE_APP_GRANT_TRUNCATE", default=False)
+# The app role's statement_timeout (ALTER ROLE ... SET, applied after every migrate): a
+# runaway statement is cancelled instead of holding a connection and its locks. A full
+# rebuild of a large tenant raises it for its own transaction only.
+DATABASE_APP_STATEMENT_TIMEOUT = env.str("DATABASE_APP_STATEMENT_TIMEOUT", default="30s")
+DATABASE_APP_LONG_STATEMENT_TIMEOUT = env.str(
+    "DATABASE_APP_LONG_STATEMENT_TIMEOUT", default="30min"
+)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -55,11 +55,10 @@ def _clear(tenant_id: int | None) -> None:
 
 
 def _tenant_id() -> int | None:
-    from tenants.context import dangerously_all_tenants
     from tenants.models import Tenant
 
-    with dangerously_all_tenants():
-        return Tenant.objects.filter(slug=SLUG).values_list("pk", flat=True).first()
+    # The Tenant table is not tenant-owned: no tenant context needed.
+    return Tenant.objects.filter(slug=SLUG).values_list("pk", flat=True).first()
 
 
 def _floor(tenant_id: int) -> float:

@@ -67,11 +67,10 @@ def _tenant() -> Any:
     """The seeded bench tenant, seeded again only when missing or of another size."""
     from pipeline.demo import seed_demo
     from pipeline.models import Lead
-    from tenants.context import dangerously_all_tenants, tenant_context
+    from tenants.context import tenant_context
     from tenants.models import Tenant
 
-    with dangerously_all_tenants():
-        tenant = Tenant.objects.filter(slug=SLUG).first()
+    tenant = Tenant.objects.filter(slug=SLUG).first()
     if tenant is not None:
         with tenant_context(tenant):
             if Lead.objects.filter(source_system="demo-seed").count() == LEADS:

@@ -14,7 +14,7 @@ from typing import TypeVar
 
 from django.db import connections
 
-from tenants.context import tenant_context
+from tenants.context import statement_timeout_raised, tenant_context
 
 T = TypeVar("T")
 
@@ -23,6 +23,7 @@ def _on_own_connection(tenant_id: int, work: Callable[[], T]) -> T:
     # A thread gets its own Django connections; they are closed here so none outlives it.
     try:
         with tenant_context(tenant_id):
+            statement_timeout_raised()  # a rebuild's reads: see kpi_snapshots_rebuild
             return work()
     finally:
         connections.close_all()

@@ -39,6 +39,7 @@ from pipeline.models import (
     Lead,
     StageTransition,
 )
+from tenants.context import statement_timeout_raised
 from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
@@ -861,6 +862,7 @@ def _rebuild(tenant: Tenant, side_connection: bool, began: float) -> RefreshResu
     """kpi_snapshots_rebuild in one set-based pass, in the caller's transaction."""
     zone = zoneinfo.ZoneInfo(tenant.timezone)
     at = timezone.now()
+    statement_timeout_raised()  # NOTE: a large tenant's rebuild outlasts the role's limit
     side_connection = side_connection and _is_postgres() and _nothing_written()
     _lock_tenant(tenant)
     span = data_day_range(tenant=tenant)
@@ -939,6 +941,7 @@ def _rebuild_by_days(tenant: Tenant, began: float) -> RefreshResult:
     now = timezone.now()
     days = periods = rows = 0
     with transaction.atomic():
+        statement_timeout_raised()
         _lock_tenant(tenant)
         requested, previous = _forget_all(tenant)
         DirtyDay.objects.bulk_create(

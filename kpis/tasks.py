@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 from celery import shared_task
-from django.utils import timezone
 
-from kpis.failures import due
 from kpis.refresh import kpi_rebuild_started, kpi_refresh_schedule, kpi_refresh_started
 from kpis.snapshots import (
     kpi_snapshots_rebuild,
     kpi_snapshots_refresh_dirty,
     kpi_snapshots_warm,
 )
-from pipeline.models import DirtyDay
 from pipeline.statistics import analyze_stale_tables
-from tenants.context import dangerously_all_tenants, tenant_context
+from tenants.context import tenant_context
+from tenants.cross_tenant import tenants_with_dirty_days
 from tenants.models import Tenant
 
 MAX_PASSES = 20
@@ -45,12 +43,8 @@ def refresh_tenant_task(tenant_id: int) -> dict[str, int]:
 def refresh_dirty_sweep_task() -> list[int]:
     """Queue a refresh for every tenant with dirty days due now (catches lost refresh tasks
     and retries failed days once their time comes), once per tenant."""
-    with dangerously_all_tenants():
-        tenant_ids = sorted(
-            set(
-                DirtyDay.all_tenants.filter(due(timezone.now())).values_list("tenant_id", flat=True)
-            )
-        )
+    # Ids only, through a narrow function: the app role cannot read several tenants.
+    tenant_ids = tenants_with_dirty_days()
     # NOTE: through the once-per-tenant guard: a refresh still queued is not queued again.
     return [tenant_id for tenant_id in tenant_ids if kpi_refresh_schedule(tenant_id)]
 
@@ -72,8 +66,8 @@ def rebuild_tenant_task(tenant_id: int) -> dict[str, int]:
 def rebuild_all_task() -> list[int]:
     """Nightly: queue a full rebuild per tenant (corrects what incremental refreshes cannot
     see, such as an activity deleted outside the services)."""
-    with dangerously_all_tenants():
-        tenant_ids = sorted(Tenant.objects.values_list("pk", flat=True))
+    # The Tenant table is not tenant-owned; each rebuild runs in its tenant's context.
+    tenant_ids = sorted(Tenant.objects.values_list("pk", flat=True))
     for tenant_id in tenant_ids:
         rebuild_tenant_task.delay(tenant_id)
     return tenant_ids

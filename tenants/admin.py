@@ -7,10 +7,11 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 
-from tenants import services
+from tenants import cross_tenant, services
 from tenants.admin_scoping import (
     TenantScopedAdmin,
     can_administer,
@@ -138,10 +139,7 @@ class ApiTokenAdmin(TenantScopedAdmin):
 
     def get_fields(self, request: HttpRequest, obj: Model | None = None) -> Any:
         if obj is None:
-            fields = ["name", "scopes", "expires_at", "requests_per_minute", "rows_per_minute"]
-            if request_principal(request).tenant is None:
-                fields.insert(0, "tenant")
-            return fields
+            return ["name", "scopes", "expires_at", "requests_per_minute", "rows_per_minute"]
         return [
             "name",
             "prefix",
@@ -181,7 +179,7 @@ class ApiTokenAdmin(TenantScopedAdmin):
                 rows_per_minute=form.cleaned_data.get("rows_per_minute"),
             )
             return
-        tenant = request_principal(request).tenant or form.cleaned_data["tenant"]
+        tenant = request_principal(request).tenant
         token, secret = services.api_token_create(
             tenant=tenant,
             name=form.cleaned_data["name"],
@@ -200,3 +198,19 @@ class ApiTokenAdmin(TenantScopedAdmin):
         for token in queryset:
             services.api_token_revoke(tenant=token.tenant, token_id=token.pk)
         messages.success(request, f"Revoked {queryset.count()} token(s).")
+
+
+class AccountAdmin(UserAdmin):
+    """Django's user admin, deleting an account tenant by tenant (tenants.cross_tenant)."""
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        cross_tenant.user_delete(user=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for user in queryset:
+            cross_tenant.user_delete(user=user)
+
+
+if admin.site.is_registered(get_user_model()):
+    admin.site.unregister(get_user_model())
+admin.site.register(get_user_model(), AccountAdmin)

@@ -1,4 +1,9 @@
-"""The base of every tenant-owned model's admin: tenant admins see and edit only their tenant."""
+"""The base of every tenant-owned model's admin: everyone sees and edits only one tenant.
+
+A tenant's admins work in their tenant; a superuser works in one tenant at a time too,
+chosen with the tenant switcher (POST /tenant/switch/, any tenant for them). With no
+tenant chosen, tenant-owned lists are empty: the database shows the app role no rows.
+"""
 
 from __future__ import annotations
 
@@ -22,7 +27,7 @@ def is_tenant_admin(request: HttpRequest) -> bool:
 
 
 def can_administer(request: HttpRequest) -> bool:
-    """Superusers administer every tenant; a tenant's admins administer theirs."""
+    """Superusers administer any tenant (one at a time); a tenant's admins theirs."""
     user = request.user
     if user.is_active and user.is_superuser:
         return True
@@ -39,8 +44,8 @@ class TenantScopedAdmin(admin.ModelAdmin):
         return can_administer(request)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
-        # A superuser in all-tenants mode picks the tenant; everyone else writes into theirs.
-        return can_administer(request)
+        # Rows are written into the tenant in context, so one must be chosen.
+        return can_administer(request) and request_principal(request).tenant is not None
 
     def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return can_administer(request)
@@ -49,25 +54,15 @@ class TenantScopedAdmin(admin.ModelAdmin):
         return can_administer(request)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
-        queryset = super().get_queryset(request)
         tenant = request_principal(request).tenant
-        if tenant is not None:
-            return queryset.filter(tenant_id=tenant.pk)
-        if request.user.is_superuser:
-            return queryset
-        return queryset.none()
+        if tenant is None:
+            return self.model.all_tenants.none()  # type: ignore[attr-defined]
+        return super().get_queryset(request).filter(tenant_id=tenant.pk)
 
     def get_exclude(self, request: HttpRequest, obj: Model | None = None) -> Any:
         exclude = list(super().get_exclude(request, obj) or [])
-        if request_principal(request).tenant is not None:
-            exclude.append("tenant")
+        exclude.append("tenant")
         return exclude
-
-    def get_list_display(self, request: HttpRequest) -> Any:
-        display = list(super().get_list_display(request))
-        if request_principal(request).tenant is None and request.user.is_superuser:
-            display.append("tenant")
-        return display
 
     def save_model(self, request: HttpRequest, obj: Model, form: Any, change: bool) -> None:
         tenant = request_principal(request).tenant

@@ -56,7 +56,9 @@ def principal_for_user(user: AbstractBaseUser, slug: str | None) -> Principal:
         if len(workspaces) == 1:
             slug = workspaces[0][0]
     if not slug:
-        return Principal(kind=PrincipalKind.USER, user=user, all_tenants=user.is_superuser)
+        # NOTE: a superuser too works inside one tenant at a time, chosen with the tenant
+        # switcher (any tenant for them); with none chosen they see no tenant's rows.
+        return Principal(kind=PrincipalKind.USER, user=user)
     tenant = Tenant.objects.filter(slug=slug, is_active=True).first()
     membership = None
     if tenant is not None:

@@ -2,9 +2,9 @@
 
 One mechanism scopes everything: `tenant_context(tenant)` sets a context variable that
 every tenant-owned manager filters on, and (on PostgreSQL) the transaction-local setting
-`app.tenant_id` that row-level security policies check. Code that truly needs every
-tenant (a worker fanning out, a superuser in admin) says so loudly with
-`dangerously_all_tenants()`.
+`app.tenant_id` that row-level security policies check. No setting lets the app role see
+several tenants at once: cross-tenant paths loop over tenants each in its own context, or
+ask one of the narrow functions of `tenants.cross_tenant`.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from tenants.models import Tenant
 
 TENANT_SETTING = "app.tenant_id"
+# NOTE: no longer read by any policy (the app role can set any custom setting itself); kept
+# so old sessions and tests can prove that setting it changes nothing.
 ALL_TENANTS_SETTING = "app.all_tenants"
 
 
@@ -55,13 +57,8 @@ def _set_db_scope(scope: _Scope, using: str) -> None:
         # TRICKY: is_local=true makes the value last only until the transaction ends, so a
         # pooled connection can never carry one request's tenant into the next.
         cursor.execute(
-            "SELECT set_config(%s, %s, true), set_config(%s, %s, true)",
-            [
-                TENANT_SETTING,
-                "" if scope.tenant_id is None else str(scope.tenant_id),
-                ALL_TENANTS_SETTING,
-                "on" if scope.all_tenants else "",
-            ],
+            "SELECT set_config(%s, %s, true)",
+            [TENANT_SETTING, "" if scope.tenant_id is None else str(scope.tenant_id)],
         )
 
 
@@ -70,15 +67,20 @@ def _scoped(scope: _Scope, using: str) -> Iterator[None]:
     previous = _scope.get()
     with transaction.atomic(using=using):
         token = _scope.set(scope)
-        _set_db_scope(scope, using)
         try:
+            _set_db_scope(scope, using)
             yield
-        finally:
+        except BaseException:
+            # TRICKY: the block's transaction (or savepoint) rolls back, which restores the
+            # outer setting too; a statement here would fail on the aborted transaction and
+            # hide the real error (a statement timeout, say).
             _scope.reset(token)
-            # Restore the outer scope for the rest of an enclosing transaction. If the
-            # transaction is broken, the rollback resets the setting anyway.
-            if not connections[using].needs_rollback:
-                _set_db_scope(previous, using)
+            raise
+        _scope.reset(token)
+        # Restore the outer scope for the rest of an enclosing transaction. If the
+        # transaction is broken, the rollback resets the setting anyway.
+        if not connections[using].needs_rollback:
+            _set_db_scope(previous, using)
 
 
 @contextmanager
@@ -91,13 +93,33 @@ def tenant_context(tenant: Tenant | int, *, using: str = "default") -> Iterator[
 
 @contextmanager
 def dangerously_all_tenants(*, using: str = "default") -> Iterator[None]:
-    """Run the block in one transaction that sees every tenant's rows.
+    """Run the block in one transaction whose ORM managers do not filter by tenant.
 
-    For workers that iterate tenants, token look-up before the tenant is known, and
-    superusers in admin. Never for anything a tenant's user or token drives.
+    TRICKY: on PostgreSQL this lifts only the ORM filter: row-level security still shows
+    the app role ("default") no tenant-owned row at all, since no tenant is set, and only
+    the schema owner's alias (`using="owner"`, maintenance and benchmarks) sees every row.
+    Application code does not use it: cross-tenant paths are in `tenants.cross_tenant`.
     """
     with _scoped(_Scope(tenant_id=None, all_tenants=True), using):
         yield
+
+
+def statement_timeout_raised(*, using: str = "default") -> None:
+    """Raise the app role's statement timeout for the rest of the current transaction.
+
+    For the few statements that legitimately run long (a full rebuild of a large tenant):
+    the role's default (`DATABASE_APP_STATEMENT_TIMEOUT`) cancels anything slower.
+    """
+    from django.conf import settings
+
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT set_config('statement_timeout', %s, true)",
+            [settings.DATABASE_APP_LONG_STATEMENT_TIMEOUT],
+        )
 
 
 @contextmanager

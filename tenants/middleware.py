@@ -9,7 +9,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from tenants import rate_limits
 from tenants.auth import TENANT_HEADER, resolve_principal
 from tenants.bounds import has_control_characters
-from tenants.context import dangerously_all_tenants, no_tenant, tenant_context
+from tenants.context import no_tenant, tenant_context
 from tenants.errors import ErrorCode, PublicError, ValidationFailed
 
 _STATUS = {
@@ -70,12 +70,8 @@ class TenantMiddleware:
             return error_response(admission.error(), headers=admission.headers())
         request.principal = principal  # type: ignore[attr-defined]
         request.tenant = principal.tenant  # type: ignore[attr-defined]
-        if principal.tenant is not None:
-            scope = tenant_context(principal.tenant)
-        elif principal.all_tenants:
-            scope = dangerously_all_tenants()
-        else:
-            scope = no_tenant()
+        # NOTE: never several tenants: a superuser too chooses one (POST /tenant/switch/).
+        scope = tenant_context(principal.tenant) if principal.tenant is not None else no_tenant()
         with scope:
             response = self.get_response(request)
         for name, value in (admission.headers() if admission is not None else {}).items():

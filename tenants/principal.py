@@ -26,8 +26,6 @@ class Principal:
     membership: Membership | None = None
     token: ApiToken | None = None
     scopes: frozenset[str] = field(default_factory=frozenset)
-    # A superuser without a chosen tenant (Django admin): sees every tenant.
-    all_tenants: bool = False
 
     @property
     def is_authenticated(self) -> bool:

@@ -1,7 +1,14 @@
-"""PostgreSQL row-level security: the app role, its grants and one policy per tenant-owned table.
+"""PostgreSQL row-level security: the app role, its grants, one policy per tenant-owned table,
+the few cross-tenant functions, and the app role's statement timeout.
 
 Run after every `migrate` (post_migrate), as the schema owner, so a new tenant-owned model
 is covered by the same policy the moment its table exists. Idempotent.
+
+The app role sees a row only when its `tenant_id` is the transaction's `app.tenant_id`:
+there is no setting that widens this, so SQL injected into the app's statements cannot
+read or write across tenants. What must cross tenants asks one of the narrow SECURITY
+DEFINER functions below (owned by the schema owner, who alone has a policy that sees every
+row), which return only what that path needs.
 """
 
 from __future__ import annotations
@@ -14,11 +21,18 @@ from django.conf import settings
 from django.db import connections
 from psycopg import sql
 
-from tenants.context import ALL_TENANTS_SETTING, TENANT_SETTING
+from tenants.context import TENANT_SETTING
 
 logger = logging.getLogger(__name__)
 
 POLICY_NAME = "tenant_isolation"
+OWNER_POLICY_NAME = "schema_owner_maintenance"
+
+# The cross-tenant functions, by name (see cross_tenant_functions for their contracts).
+TOKEN_FOR_KEY_FUNCTION = "app_api_token_for_key"
+USER_MEMBERSHIPS_FUNCTION = "app_user_memberships"
+USER_TENANT_IDS_FUNCTION = "app_user_tenant_ids"
+DIRTY_TENANTS_FUNCTION = "app_tenants_with_dirty_days"
 
 
 def tenant_owned_tables() -> list[str]:
@@ -34,13 +48,12 @@ def tenant_owned_tables() -> list[str]:
 def policy_predicate() -> sql.Composed:
     # TRICKY: current_setting(..., true) is NULL before the first set_config and '' after
     # a transaction that set it ended; NULLIF folds both into "no tenant" (sees nothing).
-    # NOTE: each setting is read in a scalar subquery, which the planner evaluates once per
-    # statement (an InitPlan); as plain calls they ran for every row a statement read
+    # NOTE: the setting is read in a scalar subquery, which the planner evaluates once per
+    # statement (an InitPlan); as a plain call it ran for every row a statement read
     # (about 0.5 us a row: 9 ms of a 1,000-lead history read).
     return sql.SQL(
-        "(tenant_id = (SELECT NULLIF(current_setting({tenant}, true), '')::bigint)"
-        " OR (SELECT current_setting({all}, true) = 'on'))"
-    ).format(tenant=sql.Literal(TENANT_SETTING), all=sql.Literal(ALL_TENANTS_SETTING))
+        "(tenant_id = (SELECT NULLIF(current_setting({tenant}, true), '')::bigint))"
+    ).format(tenant=sql.Literal(TENANT_SETTING))
 
 
 def ensure_app_role(cursor: Any, role: str, password: str) -> None:
@@ -55,6 +68,18 @@ def ensure_app_role(cursor: Any, role: str, password: str) -> None:
         cursor.execute(
             sql.SQL("ALTER ROLE {} PASSWORD {}").format(sql.Identifier(role), sql.Literal(password))
         )
+    # A runaway statement is cancelled instead of holding its connection and locks; a
+    # long rebuild raises it for its own transaction (tenants.context).
+    # NOTE: for this database only (the role may serve others with other needs).
+    cursor.execute("SELECT current_database()")
+    database = cursor.fetchone()[0]
+    cursor.execute(
+        sql.SQL("ALTER ROLE {} IN DATABASE {} SET statement_timeout = {}").format(
+            sql.Identifier(role),
+            sql.Identifier(database),
+            sql.Literal(settings.DATABASE_APP_STATEMENT_TIMEOUT),
+        )
+    )
 
 
 def grant_app_role(cursor: Any, role: str) -> None:
@@ -71,21 +96,142 @@ def grant_app_role(cursor: Any, role: str) -> None:
     )
 
 
-def enable_policies(cursor: Any) -> None:
+def enable_policies(cursor: Any, *, owner_sees_all: bool) -> None:
     predicate = policy_predicate()
     for table in tenant_owned_tables():
         ident = sql.Identifier(table)
         cursor.execute(sql.SQL("ALTER TABLE {} ENABLE ROW LEVEL SECURITY").format(ident))
-        # FORCE: the table owner is subject to the policy too.
+        # FORCE: the table owner is subject to the policies too (its own one below).
         cursor.execute(sql.SQL("ALTER TABLE {} FORCE ROW LEVEL SECURITY").format(ident))
-        cursor.execute(
-            sql.SQL("DROP POLICY IF EXISTS {} ON {}").format(sql.Identifier(POLICY_NAME), ident)
-        )
+        for name in (POLICY_NAME, OWNER_POLICY_NAME):
+            cursor.execute(
+                sql.SQL("DROP POLICY IF EXISTS {} ON {}").format(sql.Identifier(name), ident)
+            )
         cursor.execute(
             sql.SQL("CREATE POLICY {} ON {} USING {} WITH CHECK {}").format(
                 sql.Identifier(POLICY_NAME), ident, predicate, predicate
             )
         )
+        if owner_sees_all:
+            # The schema owner (migrations, maintenance, the SECURITY DEFINER functions)
+            # sees every row without any setting; the app role cannot become it.
+            cursor.execute(
+                sql.SQL(
+                    "CREATE POLICY {} ON {} TO CURRENT_USER USING (true) WITH CHECK (true)"
+                ).format(sql.Identifier(OWNER_POLICY_NAME), ident)
+            )
+
+
+def cross_tenant_functions() -> list[tuple[str, str, sql.Composable]]:
+    """(name, argument types, CREATE statement) of each cross-tenant function.
+
+    Each returns only what one path needs, for exactly the key it is given: no pattern,
+    no list, no "all" (tests/tenants/test_rls_hardening.py calls them with hostile input).
+    """
+    from pipeline.models import DirtyDay
+    from tenants.models import ApiToken, Membership, Tenant
+
+    tables = {
+        key: f'public."{model._meta.db_table}"'
+        for key, model in (
+            ("token", ApiToken),
+            ("membership", Membership),
+            ("tenant", Tenant),
+            ("dirty", DirtyDay),
+        )
+    }
+    # TRICKY: a SECURITY DEFINER function runs as its owner, so it pins search_path (no
+    # object of the caller's can shadow a table or an operator) and names tables in full.
+    head = (
+        "CREATE OR REPLACE FUNCTION public.{name}({args}) RETURNS {returns} LANGUAGE sql "
+        "STABLE STRICT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS "
+    )
+
+    def function(name: str, args: str, returns: str, body: str) -> tuple[str, str, Any]:
+        arg_types = ", ".join(a.split()[-1] for a in args.split(", ")) if args else ""
+        statement = sql.SQL(head).format(
+            name=sql.Identifier(name),
+            args=sql.SQL(args),
+            returns=sql.SQL(returns.format(**tables)),
+        ) + sql.Literal(body.format(**tables))
+        return name, arg_types, statement
+
+    return [
+        # Token authentication before the tenant is known: the token whose public key id
+        # AND secret hash both match (the hash of a 256-bit secret), or nothing.
+        function(
+            TOKEN_FOR_KEY_FUNCTION,
+            "p_key_id text, p_secret_hash text",
+            "SETOF {token}",
+            "SELECT * FROM {token} WHERE key_id = p_key_id AND secret_hash = p_secret_hash",
+        ),
+        # A signed-in user's workspaces: tenant id and role of their active memberships
+        # in active tenants.
+        function(
+            USER_MEMBERSHIPS_FUNCTION,
+            "p_user_id bigint",
+            "TABLE(tenant_id bigint, role text)",
+            "SELECT m.tenant_id, m.role::text FROM {membership} m JOIN {tenant} t "
+            "ON t.id = m.tenant_id WHERE m.user_id = p_user_id AND m.is_active "
+            "AND t.is_active ORDER BY t.slug",
+        ),
+        # Deleting an account: the tenants holding rows that point at it.
+        function(
+            USER_TENANT_IDS_FUNCTION,
+            "p_user_id bigint",
+            "SETOF bigint",
+            "SELECT tenant_id FROM {membership} WHERE user_id = p_user_id UNION "
+            "SELECT tenant_id FROM {token} WHERE created_by_id = p_user_id ORDER BY 1",
+        ),
+        # The minute sweep: which tenants have dirty days due now (ids only): never failed,
+        # or failed and past their retry time.
+        function(
+            DIRTY_TENANTS_FUNCTION,
+            "",
+            "SETOF bigint",
+            "SELECT DISTINCT tenant_id FROM {dirty} WHERE retry_at IS NULL OR retry_at <= now() "
+            "ORDER BY 1",
+        ),
+    ]
+
+
+def create_functions(cursor: Any, role: str) -> None:
+    for name, arg_types, statement in cross_tenant_functions():
+        cursor.execute(statement)
+        signature = sql.SQL("public.{}({})").format(sql.Identifier(name), sql.SQL(arg_types))
+        cursor.execute(sql.SQL("REVOKE ALL ON FUNCTION {} FROM PUBLIC").format(signature))
+        cursor.execute(
+            sql.SQL("GRANT EXECUTE ON FUNCTION {} TO {}").format(signature, sql.Identifier(role))
+        )
+
+
+def hide_other_sessions(cursor: Any, role: str) -> None:
+    """Keep the app role from reading other sessions' statements in pg_stat_activity.
+
+    TRICKY: PostgreSQL shows a session's query text to every session of the same role, and
+    psycopg binds parameters client-side, so one tenant's request could read the values
+    another tenant's request is writing. Only a superuser can revoke these catalog grants;
+    monitoring keeps them through pg_read_all_stats (pg_monitor).
+    """
+    cursor.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+    if not cursor.fetchone()[0]:
+        logger.warning(
+            "The schema owner is not a superuser: revoke SELECT on pg_stat_activity and "
+            "EXECUTE on pg_stat_get_activity from PUBLIC by hand, or %r can read the "
+            "statements of other sessions.",
+            role,
+        )
+        return
+    for statement in (
+        "REVOKE EXECUTE ON FUNCTION pg_catalog.pg_stat_get_backend_activity(integer) FROM PUBLIC",
+        "GRANT EXECUTE ON FUNCTION pg_catalog.pg_stat_get_backend_activity(integer) "
+        "TO pg_read_all_stats",
+        "REVOKE SELECT ON pg_catalog.pg_stat_activity FROM PUBLIC",
+        "REVOKE EXECUTE ON FUNCTION pg_catalog.pg_stat_get_activity(integer) FROM PUBLIC",
+        "GRANT SELECT ON pg_catalog.pg_stat_activity TO pg_read_all_stats",
+        "GRANT EXECUTE ON FUNCTION pg_catalog.pg_stat_get_activity(integer) TO pg_read_all_stats",
+    ):
+        cursor.execute(statement)
 
 
 def sync(using: str = "owner") -> None:
@@ -97,12 +243,16 @@ def sync(using: str = "owner") -> None:
     if using != "owner":
         # The app role's own post_migrate (e.g. after a test flush) cannot change the schema.
         return
-    if role == connection.settings_dict["USER"]:
+    separate = role != connection.settings_dict["USER"]
+    if not separate:
         logger.warning("The app connects as the schema owner %r: RLS cannot hold.", role)
     with connection.cursor() as cursor:
         ensure_app_role(cursor, role, settings.DATABASE_APP_PASSWORD)
         grant_app_role(cursor, role)
-        enable_policies(cursor)
+        enable_policies(cursor, owner_sees_all=separate)
+        create_functions(cursor, role)
+        if separate:
+            hide_other_sessions(cursor, role)
 
 
 def sync_after_migrate(sender: Any, using: str = "default", **kwargs: Any) -> None:

@@ -4,19 +4,17 @@ from __future__ import annotations
 
 from django.contrib.auth.models import AbstractBaseUser
 
-from tenants.context import dangerously_all_tenants
-from tenants.models import Membership
+from tenants.cross_tenant import user_memberships
+from tenants.models import Membership, Tenant
 
 
 def user_workspaces(*, user: AbstractBaseUser) -> list[tuple[str, str, str]]:
-    """(slug, name, role) of every active workspace the user belongs to."""
-    # The user's own memberships live in several tenants; this lists only theirs.
-    with dangerously_all_tenants():
-        return list(
-            Membership.objects.filter(user=user, is_active=True, tenant__is_active=True)
-            .order_by("tenant__slug")
-            .values_list("tenant__slug", "tenant__name", "role")
-        )
+    """(slug, name, role) of every active workspace the user belongs to, by slug."""
+    # The user's own memberships live in several tenants: only their tenant ids and roles
+    # cross tenants (tenants.cross_tenant); the Tenant table is not tenant-owned.
+    roles = dict(user_memberships(user=user))
+    tenants = Tenant.objects.filter(pk__in=roles, is_active=True).order_by("slug")
+    return [(tenant.slug, tenant.name, roles[tenant.pk]) for tenant in tenants]
 
 
 def workspace_summary(*, tenant_id: int) -> dict[str, int]:

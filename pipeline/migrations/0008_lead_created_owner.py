@@ -6,12 +6,22 @@ from django.db import migrations, models
 
 def _from_current_owner(apps, schema_editor):
     # The owner at creation is not known for stored leads: their current owner is the best
-    # guess. On PostgreSQL every tenant's rows, past the row-level security policy.
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute("SELECT set_config('app.all_tenants', 'on', true)")
+    # guess. On PostgreSQL every tenant's rows: migrations run as the table owner, which
+    # row-level security lets through once it is not forced on it (restored right after,
+    # in the same transaction); no setting the app role could also flip is involved.
+    pg = schema_editor.connection.vendor == "postgresql"
+    forced = False
+    if pg:
+        with schema_editor.connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT relforcerowsecurity FROM pg_class WHERE oid = 'pipeline_lead'::regclass"
+            )
+            forced = cursor.fetchone()[0]
+    if forced:
+        schema_editor.execute("ALTER TABLE pipeline_lead NO FORCE ROW LEVEL SECURITY")
     schema_editor.execute("UPDATE pipeline_lead SET created_owner_id = owner_id")
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute("SELECT set_config('app.all_tenants', '', true)")
+    if forced:
+        schema_editor.execute("ALTER TABLE pipeline_lead FORCE ROW LEVEL SECURITY")
 
 
 class Migration(migrations.Migration):

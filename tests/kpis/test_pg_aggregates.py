@@ -11,7 +11,8 @@ import pytest
 from kpis import aggregates, pg_aggregates
 from pipeline.demo import seed_demo
 from pipeline.models import DealStageChange
-from tenants.context import dangerously_all_tenants, tenant_context
+from tenants.context import tenant_context
+from tests.tenants.rls_helpers import every_row_visible_to_the_app_role
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True, databases="__all__")]
 
@@ -68,7 +69,7 @@ def test_sql_weighted_pipeline_reads_only_its_tenant_even_when_every_row_is_visi
             scoped, tenant_id=tenant_a.pk, start=start, end=end, zone=zone
         )
     # when the statement runs where row security lets every tenant's rows through
-    with dangerously_all_tenants():
+    with every_row_visible_to_the_app_role(), tenant_context(tenant_b):
         unscoped: aggregates.Rows = {}
         pg_aggregates.weighted_pipeline_changes(
             unscoped, tenant_id=tenant_a.pk, start=start, end=end, zone=zone

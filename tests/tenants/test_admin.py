@@ -1,12 +1,14 @@
-"""Django admin: a tenant's admin sees and edits only their tenant; superusers see all."""
+"""Django admin: a tenant's admin sees and edits only their tenant; a superuser works in one
+tenant at a time, any tenant, chosen with the tenant switcher."""
 
 from __future__ import annotations
 
 import pytest
+from django.contrib.auth import get_user_model
 
-from tenants import members
+from tenants import members, services
 from tenants.context import tenant_context
-from tenants.models import ApiToken, Team
+from tenants.models import ApiToken, Membership, Team
 from tests.factories import TeamFactory, UserFactory
 
 
@@ -78,9 +80,67 @@ def test_rep_and_non_admin_staff_are_kept_out(client, tenant_a, teams):
     assert client.get("/admin/tenants/team/").status_code == 403
 
 
-def test_superuser_sees_every_tenant(client, teams):
+def test_superuser_sees_no_tenant_rows_until_choosing_a_tenant(client, teams):
+    # given a superuser who is a member of no tenant
     root = UserFactory(username="root", is_staff=True, is_superuser=True)
     client.force_login(root)
+    # when they list teams without choosing a tenant
     content = client.get("/admin/tenants/team/").content.decode()
-    assert "Tokyo IS" in content
-    assert "NY IS" in content
+    # then no tenant's rows are shown, but every workspace is listed to choose from
+    assert "Tokyo IS" not in content
+    assert "NY IS" not in content
+    workspaces = client.get("/admin/tenants/tenant/").content.decode()
+    assert "acme" in workspaces and "globex" in workspaces
+
+
+def test_superuser_switches_to_any_tenant_and_sees_only_it(client, teams):
+    # given a superuser who is a member of no tenant
+    root = UserFactory(username="root", is_staff=True, is_superuser=True)
+    client.force_login(root)
+    # when they switch to each tenant in turn
+    switched = client.post("/tenant/switch/", {"slug": "globex"})
+    globex = client.get("/admin/tenants/team/").content.decode()
+    client.post("/tenant/switch/", {"slug": "acme"})
+    acme = client.get("/admin/tenants/team/").content.decode()
+    # then each list shows that tenant's rows only
+    assert switched.status_code == 302
+    assert ("NY IS" in globex, "Tokyo IS" in globex) == (True, False)
+    assert ("Tokyo IS" in acme, "NY IS" in acme) == (True, False)
+
+
+def test_superuser_edits_rows_of_the_chosen_tenant_only(client, teams):
+    # given a superuser working in acme
+    root = UserFactory(username="root", is_staff=True, is_superuser=True)
+    client.force_login(root)
+    client.post("/tenant/switch/", {"slug": "acme"})
+    # when they add a team and try to change globex's team
+    added = client.post("/admin/tenants/team/add/", {"name": "Osaka IS"})
+    refused = client.post(f"/admin/tenants/team/{teams[1].pk}/change/", {"name": "hacked"})
+    # then the team lands in acme and globex's team is unchanged
+    assert (added.status_code, refused.status_code) == (302, 302)
+    with tenant_context(teams[0].tenant):
+        assert sorted(Team.objects.values_list("name", flat=True)) == ["Osaka IS", "Tokyo IS"]
+    with tenant_context(teams[1].tenant):
+        assert list(Team.objects.values_list("name", flat=True)) == ["NY IS"]
+
+
+def test_superuser_deletes_an_account_with_rows_in_several_tenants(
+    client, tenant_a, tenant_b, admin_a
+):
+    # given an account that is a member of both tenants and created a token in each
+    members.membership_add(tenant=tenant_b, user=admin_a, role="rep")
+    for tenant in (tenant_a, tenant_b):
+        services.api_token_create(
+            tenant=tenant, name="sfa", scopes=["records:read"], created_by=admin_a
+        )
+    root = UserFactory(username="root", is_staff=True, is_superuser=True)
+    client.force_login(root)
+    # when a superuser deletes the account in admin
+    response = client.post(f"/admin/auth/user/{admin_a.pk}/delete/", {"post": "yes"})
+    # then the account and its memberships are gone, and the tokens stay, without creator
+    assert response.status_code == 302
+    assert not get_user_model().objects.filter(pk=admin_a.pk).exists()
+    for tenant in (tenant_a, tenant_b):
+        with tenant_context(tenant):
+            assert not Membership.objects.filter(user_id=admin_a.pk).exists()
+            assert list(ApiToken.objects.values_list("created_by_id", "name")) == [(None, "sfa")]

@@ -74,10 +74,15 @@ def test_writing_into_another_tenant_is_refused(two_tenants_teams):
         assert cursor.rowcount == 0
 
 
-def test_all_tenants_mode_is_explicit(two_tenants_teams):
+@pytest.mark.parametrize("is_local", [True, False])
+def test_the_old_all_tenants_setting_opens_nothing(two_tenants_teams, is_local):
+    # given no tenant set
     _set(TENANT_SETTING, "")
-    _set(ALL_TENANTS_SETTING, "on")
-    assert _count_teams() == 3
+    # when the app role sets the setting that once meant "every tenant"
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT set_config(%s, 'on', %s)", [ALL_TENANTS_SETTING, is_local])
+    # then it still sees no tenant's rows
+    assert _count_teams() == 0
 
 
 def test_every_tenant_owned_table_has_forced_rls(db):

@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandError
 from kpis.failures import error_text
 from kpis.snapshots import kpi_snapshots_rebuild, kpi_snapshots_warm
 from pipeline.statistics import analyze_stale_tables
-from tenants.context import dangerously_all_tenants, tenant_context
+from tenants.context import tenant_context
 from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
@@ -25,12 +25,12 @@ class Command(BaseCommand):
         group.add_argument("--all", action="store_true", help="Every tenant, one by one.")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        with dangerously_all_tenants():
-            tenants = list(
-                Tenant.objects.all()
-                if options["all"]
-                else Tenant.objects.filter(slug=options["tenant"])
-            )
+        # The Tenant table is not tenant-owned; each rebuild runs in its tenant's context.
+        tenants = list(
+            Tenant.objects.all()
+            if options["all"]
+            else Tenant.objects.filter(slug=options["tenant"])
+        )
         if not tenants:
             raise CommandError(f"No tenant {options['tenant']!r}.")
         analyzed = analyze_stale_tables()

@@ -7,7 +7,6 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from kpis.demo import demo_targets_seed
-from tenants.context import dangerously_all_tenants
 from tenants.models import Tenant
 
 
@@ -18,8 +17,7 @@ class Command(BaseCommand):
         parser.add_argument("--tenant", required=True, help="Tenant slug.")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        with dangerously_all_tenants():
-            tenant = Tenant.objects.filter(slug=options["tenant"]).first()
+        tenant = Tenant.objects.filter(slug=options["tenant"]).first()
         if tenant is None:
             raise CommandError(f"No tenant {options['tenant']!r}.")
         result = demo_targets_seed(tenant=tenant)

@@ -7,8 +7,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from tenants import services
-from tenants.context import dangerously_all_tenants
-from tenants.models import ApiToken
+from tenants.context import tenant_context
+from tenants.models import ApiToken, Tenant
 
 
 class Command(BaseCommand):
@@ -20,8 +20,13 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         _, _, rest = options["prefix"].partition("_")
         key_id = rest.partition("_")[0]
-        with dangerously_all_tenants():
-            token = ApiToken.objects.select_related("tenant").filter(key_id=key_id).first()
+        token = None
+        # Which tenant holds the key id is unknown: ask each tenant in its own context.
+        for tenant in Tenant.objects.order_by("pk"):
+            with tenant_context(tenant):
+                token = ApiToken.objects.select_related("tenant").filter(key_id=key_id).first()
+            if token is not None:
+                break
         if token is None:
             raise CommandError("No such API token.")
         services.api_token_revoke(tenant=token.tenant, token_id=token.pk)

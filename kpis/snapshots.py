@@ -25,6 +25,7 @@ from django.utils import timezone
 from kpis import aggregates, pg_aggregates, pg_literals, pg_members
 from kpis import side_connection as side_connection_work
 from kpis.catalogue import ADDITIVE_MEASURES, DISTINCT_MEASURES
+from kpis.hooks import run_periods_refreshed
 from kpis.models import KpiSnapshot
 from kpis.periods import COARSE_GRAINS, Grain, Period, period_containing
 from pipeline.models import Activity, Deal, DirtyDay, DirtyKind, Lead, StageTransition
@@ -569,6 +570,7 @@ def kpi_snapshots_refresh_days(*, tenant: Tenant, days: Iterable[date]) -> Refre
         )
         result = _refresh_days(tenant, days, (), None, began)
         DirtyDay.objects.filter(pk__in=marks).delete()
+        run_periods_refreshed(tenant.pk, days)  # after commit: alerts evaluate
     return result
 
 
@@ -655,6 +657,7 @@ def kpi_snapshots_refresh_dirty(*, tenant: Tenant, limit: int | None = None) -> 
             began=time.perf_counter(),
         )
         DirtyDay.objects.filter(pk__in=[row[0] for row in dirty]).delete()
+        run_periods_refreshed(tenant.pk, [row[1] for row in dirty])
     return result
 
 
@@ -749,6 +752,7 @@ def kpi_snapshots_rebuild(*, tenant: Tenant, side_connection: bool = False) -> R
         # such writes recount their activities instead of adding the listed ones.
         DirtyDay.objects.filter(added_activities__isnull=False).update(added_activities=None)
         _rebuild_done(tenant, requested)
+        run_periods_refreshed(tenant.pk, None)
     return RefreshResult(len(days), len(periods), rows, time.perf_counter() - began)
 
 

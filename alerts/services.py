@@ -60,7 +60,7 @@ def _decimal(value: Any, field: str) -> Decimal:
         raise ValidationFailed("Must be a number.", field=field)
     if number != number.quantize(Decimal("0.0001")):
         raise ValidationFailed("At most 4 decimals.", field=field)
-    return number
+    return number.quantize(Decimal("0.0001"))
 
 
 def alert_rule_validate(*, tenant: Tenant, rule: AlertRule) -> None:

@@ -21,6 +21,8 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry_django.optimizer import DjangoOptimizerExtension
 
+from alerts.graphql.mutations import AlertMutation
+from alerts.graphql.queries import AlertQuery
 from kpis.graphql.funnel import FunnelQuery
 from kpis.graphql.mutations import KpiMutation
 from kpis.graphql.queries import KpiQuery
@@ -33,7 +35,9 @@ from tenants.graphql.errors import PublicErrorsOnly
 from tenants.graphql.mutations import TenantMutation
 from tenants.graphql.queries import TenantQuery
 
-Query = merge_types("Query", (TenantQuery, PipelineQuery, KpiQuery, FunnelQuery, TreeQuery))
+Query = merge_types(
+    "Query", (TenantQuery, PipelineQuery, KpiQuery, FunnelQuery, TreeQuery, AlertQuery)
+)
 Mutation = merge_types(
     "Mutation",
     (
@@ -43,6 +47,7 @@ Mutation = merge_types(
         IngestionMutation,
         KpiMutation,
         TreeMutation,
+        AlertMutation,
     ),
 )
 

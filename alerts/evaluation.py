@@ -86,8 +86,16 @@ def _text(value: Fraction | Decimal | int | None) -> str | None:
     return str(value)
 
 
-def _decimal(value: Fraction | None) -> Decimal | None:
-    return as_decimal(value)
+_STORED = Decimal(1).scaleb(-12)  # Alert's decimal fields keep 12 places
+
+
+def _decimal(value: Fraction | Decimal | None) -> Decimal | None:
+    """A number as the alert stores it (12 places), so an unchanged value compares equal to
+    the stored one; the explanation keeps the exact value."""
+    if value is None:
+        return None
+    number = as_decimal(value) if isinstance(value, Fraction) else Decimal(value)
+    return number.quantize(_STORED, rounding=ROUND_HALF_UP)
 
 
 def _one_decimal(value: Fraction) -> str:
@@ -167,7 +175,7 @@ def _judge_kpi(
         explanation["value"] = _text(v)
         explanation["threshold"] = _text(bound)
         explanation["state"] = state
-        return Outcome(state, _decimal(v), _decimal(bound), sample, explanation)
+        return Outcome(state, _decimal(v), _decimal(bound), _decimal(sample), explanation)
 
     if kpi.is_rate and rule.min_sample is not None and (sample or 0) < rule.min_sample:
         return outcome(IDLE, None, reason="min_sample_not_met")
@@ -243,12 +251,12 @@ def _judge_silence(
         "value": _text(silent_hours),
         "threshold": str(hours),
         "sample": None,
-        "lastActivityAt": None if last is None else last.isoformat(),
-        "windowStart": None if start is None else start.isoformat(),
+        "lastActivityAt": None if last is None else last.astimezone(calendar.zone).isoformat(),
+        "windowStart": None if start is None else start.astimezone(calendar.zone).isoformat(),
         "silentWorkingHours": _text(silent_hours),
     }
     return Outcome(
-        FIRING if holds else OK, _decimal(silent_hours), Decimal(hours), None, explanation
+        FIRING if holds else OK, _decimal(silent_hours), _decimal(Decimal(hours)), None, explanation
     )
 
 

@@ -21,6 +21,8 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry_django.optimizer import DjangoOptimizerExtension
 
+from alerts.graphql.mutations import AlertMutation
+from alerts.graphql.queries import AlertQuery
 from kpis.graphql.funnel import FunnelQuery
 from kpis.graphql.health import SnapshotHealthQuery
 from kpis.graphql.mutations import KpiMutation
@@ -36,7 +38,15 @@ from tenants.graphql.queries import TenantQuery
 
 Query = merge_types(
     "Query",
-    (TenantQuery, PipelineQuery, KpiQuery, FunnelQuery, TreeQuery, SnapshotHealthQuery),
+    (
+        TenantQuery,
+        PipelineQuery,
+        KpiQuery,
+        FunnelQuery,
+        TreeQuery,
+        SnapshotHealthQuery,
+        AlertQuery,
+    ),
 )
 Mutation = merge_types(
     "Mutation",
@@ -47,6 +57,7 @@ Mutation = merge_types(
         IngestionMutation,
         KpiMutation,
         TreeMutation,
+        AlertMutation,
     ),
 )
 

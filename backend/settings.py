@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "pipeline",
     "kpis",
     "handoff",
+    "alerts",
 ]
 
 MIDDLEWARE = [
@@ -196,6 +197,7 @@ CELERY_TIMEZONE = "UTC"
 # The sweep catches dirty days whose refresh task was lost (worker down, broker restart).
 CELERY_BEAT_SCHEDULE = {
     "kpis-refresh-dirty-sweep": {"task": "kpis.refresh_dirty_sweep", "schedule": 60.0},
+    "alerts-evaluate-all": {"task": "alerts.evaluate_all", "schedule": 15 * 60.0},
     "kpis-rebuild-all-nightly": {
         "task": "kpis.rebuild_all",
         "schedule": crontab(hour=18, minute=30),  # 03:30 in Tokyo

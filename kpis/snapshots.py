@@ -28,6 +28,7 @@ from kpis import aggregates, failures, pg_aggregates, pg_literals, pg_members
 from kpis import side_connection as side_connection_work
 from kpis.catalogue import ADDITIVE_MEASURES, DISTINCT_MEASURES
 from kpis.failures import FailedDay
+from kpis.hooks import run_periods_refreshed
 from kpis.models import KpiSnapshot
 from kpis.periods import COARSE_GRAINS, Grain, Period, period_containing
 from pipeline.models import (
@@ -584,6 +585,7 @@ def kpi_snapshots_refresh_days(*, tenant: Tenant, days: Iterable[date]) -> Refre
         )
         result = _refresh_days(tenant, days, (), None, began)
         DirtyDay.objects.filter(pk__in=marks).delete()
+        run_periods_refreshed(tenant.pk, days)  # after commit: alerts evaluate
     return result
 
 
@@ -669,6 +671,8 @@ def _refresh_marks(tenant: Tenant, marks: list[Mark], began: float) -> RefreshRe
         began=began,
     )
     DirtyDay.objects.filter(pk__in=[mark[0] for mark in marks]).delete()
+    # NOTE: told on commit; a savepoint that rolls back (a failing group) drops the call.
+    run_periods_refreshed(tenant.pk, [mark[1] for mark in marks])
     return result
 
 
@@ -904,6 +908,7 @@ def _rebuild(tenant: Tenant, side_connection: bool, began: float) -> RefreshResu
     # such writes recount their activities instead of adding the listed ones.
     DirtyDay.objects.filter(added_activities__isnull=False).update(added_activities=None)
     _rebuild_done(tenant, requested)
+    run_periods_refreshed(tenant.pk, None)
     return RefreshResult(len(days), len(periods), rows, time.perf_counter() - began, tuple(failed))
 
 

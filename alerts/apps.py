@@ -1,0 +1,14 @@
+"""App config for alerts: evaluates the rules after each snapshot refresh (kpis.hooks)."""
+
+from django.apps import AppConfig
+
+
+class AlertsConfig(AppConfig):
+    name = "alerts"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from alerts.scheduling import alerts_periods_refreshed
+        from kpis.hooks import register_periods_refreshed
+
+        register_periods_refreshed(alerts_periods_refreshed)

@@ -1,0 +1,1 @@
+"""GraphQL API of the alerts app: rules, alerts and their lifecycle."""

@@ -20,11 +20,14 @@ lead_stage_changes: lead_external_id*, to_stage*, at*, reason
 Rows are validated by the same code as the partner API (pipeline.ingestion.records_ingest):
 rows are sent in chunks (each chunk one transaction, stored in bulk); re-importing a file
 updates rows by external id instead of duplicating them. Rejected rows are listed at the end
-with their CSV line number and the reason; good rows are stored.
+with their CSV line number and the reason; good rows are stored. A line that cannot be read
+(bytes that are not in --encoding, a cell over the csv module's field size limit) is a
+rejected line too; the command never ends in a traceback.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import json
 import re
@@ -35,8 +38,10 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
+from pipeline.bounds import INTEGER_TEXT
 from pipeline.ingestion import records_ingest
 from tenants.context import tenant_context
+from tenants.errors import PublicError
 from tenants.models import Tenant
 
 COLUMNS: dict[str, tuple[str, ...]] = {
@@ -66,28 +71,41 @@ BOOLEANS = {"email_delivered", "email_opened", "email_clicked", "sourced_by_is"}
 JSON_OBJECTS = {"attributes"}
 _TRUE = {"true", "1", "yes", "y", "t"}
 _FALSE = {"false", "0", "no", "n", "f"}
+# NOTE: bytes that are not in the file's encoding are read as lone surrogates
+# (errors="surrogateescape"), so one bad line is reported and the others are stored.
+_ENCODING_HINT = "the file is not in {encoding}: pass --encoding (e.g. --encoding cp932)"
 
 
 def snake(name: str) -> str:
-    """camelCase or snake_case header → snake_case field name."""
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name.strip()).lower()
+    """camelCase or snake_case header → snake_case field name (a UTF-8 BOM is dropped)."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name.strip().lstrip("\ufeff")).lower()
+
+
+def _undecodable(cells: list[str]) -> bool:
+    """Whether a line held bytes that are not in the file's encoding."""
+    for cell in cells:
+        if not cell.isascii():
+            try:
+                cell.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+    return False
 
 
 def convert(column: str, text: str) -> Any:
     """A CSV cell as the value the ingestion expects; unparseable text is passed on as is,
     so the shared validation rejects it with its usual message."""
     if column in INTEGERS:
-        try:
-            return int(text.replace(",", ""))
-        except ValueError:
-            return text
+        # ASCII digits only (int() also reads full-width digits and "1_000").
+        digits = text.replace(",", "")
+        return int(digits) if INTEGER_TEXT.fullmatch(digits) else text
     if column in BOOLEANS:
         lowered = text.lower()
         return True if lowered in _TRUE else False if lowered in _FALSE else text
     if column in JSON_OBJECTS:
         try:
             return json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             return text
     return text
 
@@ -109,24 +127,50 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         kind: str = options["kind"]
-        tenant = Tenant.objects.filter(slug=options["tenant"]).first()
-        if tenant is None:
-            raise CommandError(f"No tenant {options['tenant']!r}.")
         path: Path = options["path"]
         if not path.is_file():
             raise CommandError(f"No file {path}.")
+        encoding: str = options["encoding"]
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            raise CommandError(f"Unknown encoding {encoding!r} (e.g. utf-8, cp932).") from None
+        tenant = Tenant.objects.filter(slug=options["tenant"]).first()
+        if tenant is None:
+            raise CommandError(f"No tenant {options['tenant']!r}.")
+        try:
+            self._import(tenant, kind, path, encoding, options)
+        except PublicError as error:
+            # A problem of the whole import (e.g. --source-system); earlier chunks are stored.
+            where = f"{error.field}: " if error.field else ""
+            raise CommandError(f"{where}{error.message}") from None
+        except OSError as error:
+            raise CommandError(f"Cannot read {path}: {error.strerror or error}.") from None
+        except UnicodeError:
+            hint = _ENCODING_HINT.format(encoding=encoding)
+            raise CommandError(f"Cannot read {path}: {hint}.") from None
+
+    def _import(
+        self, tenant: Tenant, kind: str, path: Path, encoding: str, options: dict[str, Any]
+    ) -> None:
         limit = settings.INGEST_MAX_BATCH_ROWS
-        chunk_size = min(options["chunk_size"] or limit, limit)
+        chunk_size = min(max(options["chunk_size"], 0) or limit, limit)
         source_system = options["source_system"]
         rejected: list[tuple[int, str]] = []
         stored = {"created": 0, "updated": 0, "unchanged": 0}
         total = 0
-        with path.open(newline="", encoding=options["encoding"]) as handle:
+        hint = _ENCODING_HINT.format(encoding=encoding)
+        with path.open(newline="", encoding=encoding, errors="surrogateescape") as handle:
             reader = csv.reader(handle)
             try:
-                header = [snake(name) for name in next(reader)]
+                first = next(reader)
             except StopIteration:
                 raise CommandError(f"{path} is empty.") from None
+            except csv.Error as error:
+                raise CommandError(f"Cannot read the header of {path}: {error}.") from None
+            if _undecodable(first):
+                raise CommandError(f"Cannot read the header of {path}: {hint}.")
+            header = [snake(name) for name in first]
             self._check_header(kind, header)
             rows: list[dict[str, Any]] = []
             lines: list[int] = []
@@ -153,10 +197,24 @@ class Command(BaseCommand):
                 rows.clear()
                 lines.clear()
 
-            for cells in reader:
+            while True:
+                try:
+                    cells = next(reader)
+                except StopIteration:
+                    break
+                except csv.Error as error:
+                    # E.g. a cell over csv.field_size_limit(); the reader goes on after it.
+                    total += 1
+                    rejected.append((reader.line_num, f"cannot read this line: {error}"))
+                    progress.update(1)
+                    continue
                 if not any(cell.strip() for cell in cells):
                     continue
                 total += 1
+                if _undecodable(cells):
+                    rejected.append((reader.line_num, hint))
+                    progress.update(1)
+                    continue
                 if len(cells) != len(header):
                     rejected.append(
                         (reader.line_num, f"expected {len(header)} cells, found {len(cells)}")
@@ -185,7 +243,8 @@ class Command(BaseCommand):
             self.stdout.write(f"  line {line}: {reason}")
 
     def _check_header(self, kind: str, header: list[str]) -> None:
-        unknown = [name for name in header if name not in COLUMNS[kind]]
+        # Shown in the message: bounded, in case the "header" is a line of binary junk.
+        unknown = [name[:40] for name in header if name not in COLUMNS[kind]][:10]
         missing = [name for name in REQUIRED[kind] if name not in header]
         duplicated = sorted({name for name in header if header.count(name) > 1})
         problems = []

@@ -11,6 +11,8 @@ from django.conf import settings
 from django.test import override_settings
 
 from tenants import rate_limits, services
+from tenants.context import tenant_context
+from tenants.models import Team
 from tenants.rate_limits import LimitKind, rate_limit_consume, rate_limit_refund
 
 ME = "{ me { tokenName } }"
@@ -254,3 +256,20 @@ def test_retry_after_is_the_first_whole_second_at_which_the_cost_fits(clock, ten
     # then it fits on time and not a second earlier
     assert refused.retry_after >= 1
     assert (one_second_early.allowed, on_time.allowed) == (False, True)
+
+
+def test_a_refused_request_never_reaches_the_view(post, clock, tenant_a):
+    # given a token with 1 request a minute that has used it
+    _, secret = services.api_token_create(
+        tenant=tenant_a, name="ops", scopes=["config:write"], requests_per_minute=1
+    )
+    post(ME, token=secret)
+    # when it sends a mutation
+    response = post(
+        'mutation { createTeam(input: {name: "Osaka"}) { errors { code } } }', token=secret
+    )
+    # then it is refused and nothing is created
+    assert response.status_code == 429
+    assert response.json()["data"] is None
+    with tenant_context(tenant_a):
+        assert Team.objects.count() == 0

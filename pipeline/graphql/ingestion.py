@@ -247,6 +247,9 @@ def _ingest(
 ) -> IngestRecordsPayload:
     def build() -> IngestRecordsPayload:
         tenant = info.context.require_scope(Scope.RECORDS_WRITE)
+        # NOTE: before the charge, which looks the idempotency key up: a hostile key (NUL, a
+        # lone surrogate) is refused as VALIDATION before any query carries it.
+        ingestion.records_batch_check(batch=batch, idempotency_key=idempotency_key)
         with rate_limits.rows_charged(
             principal=info.context.principal,
             rows=_rows_to_charge(batch, idempotency_key),

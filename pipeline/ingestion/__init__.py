@@ -20,7 +20,7 @@ from pipeline.ingestion.results import (
     RowError,
     RowErrorCode,
 )
-from pipeline.ingestion.service import records_ingest
+from pipeline.ingestion.service import records_batch_check, records_ingest
 
 __all__ = [
     "BATCH_KEYS",
@@ -30,5 +30,6 @@ __all__ = [
     "Naming",
     "RowError",
     "RowErrorCode",
+    "records_batch_check",
     "records_ingest",
 ]

@@ -46,20 +46,7 @@ def records_ingest(
     """
     if current_tenant_id() != tenant.pk:
         raise TenantNotSet("records_ingest must run inside tenant_context(tenant).")
-    for key in BATCH_KEYS.values():
-        rows = batch.get(key)
-        if rows is not None and not isinstance(rows, list | tuple):
-            raise PublicError("Expected a list of rows.", field=camel_case(key))
-    total = sum(len(batch.get(key) or ()) for key in BATCH_KEYS.values())
-    limit = settings.INGEST_MAX_BATCH_ROWS
-    if total > limit:
-        raise PublicError(
-            f"A batch may hold at most {limit} rows in total; this one has {total}.",
-            code=ErrorCode.BATCH_TOO_LARGE,
-        )
-    _check_text(batch.get("source_system"), "sourceSystem", max_length=SOURCE_SYSTEM_MAX)
-    if idempotency_key is not None:
-        _check_text(idempotency_key, "idempotencyKey", max_length=200, min_length=1)
+    records_batch_check(batch=batch, idempotency_key=idempotency_key)
     with transaction.atomic():
         _lock_tenant_ingestion(tenant)
         if idempotency_key is not None:
@@ -95,6 +82,26 @@ def _check_text(value: Any, field: str, *, max_length: int, min_length: int = 0)
     problem = text_problem(value)
     if problem is not None:
         raise PublicError(problem, field=field)
+
+
+def records_batch_check(*, batch: dict[str, Any], idempotency_key: str | None = None) -> None:
+    """The checks of a whole batch, before any of its rows is read or anything is looked up:
+    row lists that are lists, at most INGEST_MAX_BATCH_ROWS rows, a bounded source system and
+    idempotency key. Raises PublicError (BATCH_TOO_LARGE or VALIDATION); stores nothing."""
+    for key in BATCH_KEYS.values():
+        rows = batch.get(key)
+        if rows is not None and not isinstance(rows, list | tuple):
+            raise PublicError("Expected a list of rows.", field=camel_case(key))
+    total = sum(len(batch.get(key) or ()) for key in BATCH_KEYS.values())
+    limit = settings.INGEST_MAX_BATCH_ROWS
+    if total > limit:
+        raise PublicError(
+            f"A batch may hold at most {limit} rows in total; this one has {total}.",
+            code=ErrorCode.BATCH_TOO_LARGE,
+        )
+    _check_text(batch.get("source_system"), "sourceSystem", max_length=SOURCE_SYSTEM_MAX)
+    if idempotency_key is not None:
+        _check_text(idempotency_key, "idempotencyKey", max_length=200, min_length=1)
 
 
 def _run(batch: Batch) -> IngestResult:

@@ -212,6 +212,15 @@ def test_a_row_outside_the_range_fails_its_day_and_the_other_days_stay_exact(
     assert dt.datetime.fromisoformat(failed["retryAt"]) - failed_at == dt.timedelta(minutes=1)
     # and another tenant sees none of it
     assert _health(graphql, token_b_kpis)["failedDays"] == []
+    # when the tenant is rebuilt
+    out = io.StringIO()
+    call_command("rebuild_kpi_snapshots", "--tenant", "poisoned", stdout=out)
+    # then it completes with the same values and reports the same day
+    assert f"poisoned: {bad_day} not computed ({error}); retried from " in out.getvalue()
+    assert _values(graphql, token, D1.isoformat()) == BATCH_VALUES
+    assert _values(graphql, token, D2.isoformat()) == BATCH_VALUES
+    assert _values(graphql, token, "2026-06")["calls"] == ("6.0000", False)
+    assert _marks(tenant) == [(bad_day, 2, error)]
 
 
 def test_a_failing_day_backs_off_never_blocks_later_batches_and_clears_once_fixed(

@@ -534,3 +534,25 @@ def test_a_time_before_year_one_stored_by_raw_sql_is_reported_not_fatal(graphql:
     ]
     assert "bc: 0001-01-01 not computed" in out.getvalue()
     assert _values(graphql, token, D1.isoformat())["emails_sent"] == ("0.0000", False)
+
+
+def test_snapshot_health_reads_a_fixed_number_of_queries(graphql: Any, tenant_a: Any) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    token = _token(tenant_a)
+    now = dt.datetime.now(UTC)
+    graphql(HEALTH, token=token)  # the token's first use records last_used_at
+    counts = []
+    for days in (1, 5):
+        with tenant_context(tenant_a):
+            DirtyDay.objects.all().delete()
+            for n in range(days):
+                DirtyDay.objects.create(
+                    tenant=tenant_a, day=D1 + dt.timedelta(days=n), failed_at=now, error="x"
+                )
+        with CaptureQueriesContext(connection) as queries:
+            health = _health(graphql, token)
+        assert health["failedDayCount"] == len(health["failedDays"]) == days
+        counts.append(len(queries))
+    assert counts[0] == counts[1]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import zoneinfo
 from collections.abc import Callable, Iterable
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -37,6 +37,11 @@ def notify_days_dirty(tenant_id: int) -> None:
 # raw rows (about a second for a fiscal year of a million activities): every mark rewrites
 # the list, and a refresh reads each listed row on its own.
 ADDED_ACTIVITIES_CAP = 50_000
+
+
+# The instants a Python datetime can hold.
+_FIRST_INSTANT = datetime(1, 1, 1, tzinfo=UTC)
+_LAST_INSTANT = datetime.max.replace(tzinfo=UTC)
 
 
 def local_day(moment: datetime, zone: zoneinfo.ZoneInfo) -> date:
@@ -177,7 +182,7 @@ def _upsert(
 def mark_lead_history_dirty(*, tenant: Tenant, lead_ids: Iterable[int]) -> None:
     """Mark for a recount every day on which the leads have a row whose attribution follows
     the lead (its source, and its owner for leads created and deals): after a lead changed
-    source or owner. Five set-based queries, whatever the number of leads.
+    source or owner. Six set-based queries, whatever the number of leads.
     """
     from pipeline.models import Activity, Deal, DealStageChange, Lead, StageTransition
 
@@ -185,13 +190,17 @@ def mark_lead_history_dirty(*, tenant: Tenant, lead_ids: Iterable[int]) -> None:
     if not lead_ids:
         return
     moments: list[datetime | None] = []
-    for queryset, fields in (
-        (Lead.objects.filter(pk__in=lead_ids), ("created_at",)),
-        (Activity.objects.filter(lead_id__in=lead_ids), ("occurred_at",)),
-        (StageTransition.objects.filter(lead_id__in=lead_ids), ("at",)),
-        (Deal.objects.filter(lead_id__in=lead_ids), ("created_at", "closed_at")),
-        (DealStageChange.objects.filter(deal__lead_id__in=lead_ids), ("at",)),
+    for queryset, field in (
+        (Lead.objects.filter(pk__in=lead_ids), "created_at"),
+        (Activity.objects.filter(lead_id__in=lead_ids), "occurred_at"),
+        (StageTransition.objects.filter(lead_id__in=lead_ids), "at"),
+        (Deal.objects.filter(lead_id__in=lead_ids), "created_at"),
+        (Deal.objects.filter(lead_id__in=lead_ids), "closed_at"),
+        (DealStageChange.objects.filter(deal__lead_id__in=lead_ids), "at"),
     ):
-        for row in queryset.values_list(*fields):
-            moments.extend(row)
+        # TRICKY: a time stored by raw SQL can lie before year 1 (PostgreSQL keeps BC
+        # times), which no Python datetime holds: reading it would fail the whole write.
+        # Such a row is never counted anyway (see kpis.failures).
+        within = {f"{field}__range": (_FIRST_INSTANT, _LAST_INSTANT)}
+        moments.extend(queryset.filter(**within).values_list(field, flat=True))
     mark_days_dirty(tenant=tenant, datetimes=moments, rescan=True)

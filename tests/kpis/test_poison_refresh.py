@@ -212,6 +212,15 @@ def test_a_row_outside_the_range_fails_its_day_and_the_other_days_stay_exact(
     assert dt.datetime.fromisoformat(failed["retryAt"]) - failed_at == dt.timedelta(minutes=1)
     # and another tenant sees none of it
     assert _health(graphql, token_b_kpis)["failedDays"] == []
+    # when the tenant is rebuilt
+    out = io.StringIO()
+    call_command("rebuild_kpi_snapshots", "--tenant", "poisoned", stdout=out)
+    # then it completes with the same values and reports the same day
+    assert f"poisoned: {bad_day} not computed ({error}); retried from " in out.getvalue()
+    assert _values(graphql, token, D1.isoformat()) == BATCH_VALUES
+    assert _values(graphql, token, D2.isoformat()) == BATCH_VALUES
+    assert _values(graphql, token, "2026-06")["calls"] == ("6.0000", False)
+    assert _marks(tenant) == [(bad_day, 2, error)]
 
 
 def test_a_failing_day_backs_off_never_blocks_later_batches_and_clears_once_fixed(
@@ -459,3 +468,91 @@ def test_a_real_worker_refreshes_a_later_batch_past_a_poisoned_day(graphql: Any)
     [(day, attempts, error)] = _marks(tenant)
     assert (day, attempts) == (bad_day, 1)
     assert error.startswith(failures.OUT_OF_RANGE)
+
+
+def test_snapshot_health_needs_kpis_read_and_shows_waiting_days(
+    graphql: Any, tenant_a: Any
+) -> None:
+    # given a day waiting for its first refresh and a rebuild asked for
+    now = dt.datetime(2026, 6, 2, 3, tzinfo=UTC)
+    with tenant_context(tenant_a):
+        DirtyDay.objects.create(tenant=tenant_a, day=D1)
+    type(tenant_a).objects.filter(pk=tenant_a.pk).update(kpi_rebuild_requested_at=now)
+    _, writer = services.api_token_create(tenant=tenant_a, name="w", scopes=["records:write"])
+    # when a token without kpis:read asks, then it is refused and sees nothing
+    _, body = graphql(HEALTH, token=writer)
+    assert body["data"] is None
+    assert body["errors"][0]["extensions"]["code"] == "PERMISSION_DENIED"
+    # when a reader asks
+    health = _health(graphql, _token(tenant_a))
+    # then
+    assert health == {
+        "pendingDays": 1,
+        "failedDayCount": 0,
+        "rebuildRequestedAt": "2026-06-02T03:00:00+00:00",
+        "failedDays": [],
+    }
+
+
+@pytest.mark.postgres
+def test_a_time_before_year_one_stored_by_raw_sql_is_reported_not_fatal(graphql: Any) -> None:
+    from django.db import connection
+
+    from pipeline import services as pipeline_services
+
+    tenant = TenantFactory(slug="bc", timezone="Asia/Tokyo")
+    token = _token(tenant)
+    _ingest(tenant, "1", D1)
+    refresh_tenant_task.run(tenant.pk)
+    # given an activity moved to 44 BC by raw SQL (no Python datetime holds it)
+    with tenant_context(tenant), connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE pipeline_activity SET occurred_at = '0044-03-15 12:00:00+00 BC'"
+            " WHERE tenant_id = %s AND external_id = 'A14'",
+            [tenant.pk],
+        )
+        lead = Lead.objects.get(external_id="L11")
+    # when its lead changes source (its whole history is marked) and the refresh runs
+    pipeline_services.lead_update(lead=lead, source="web")
+    assert refresh_tenant_task.run(tenant.pk) == {"tenant_id": tenant.pk, "days": 1, "failed": 0}
+    # then D1 is recounted without the row (the e-mail is gone from it)
+    assert _values(graphql, token, D1.isoformat()) == BATCH_VALUES | {
+        "emails_sent": ("0.0000", False)
+    }
+    # when the tenant is rebuilt
+    out = io.StringIO()
+    call_command("rebuild_kpi_snapshots", "--tenant", "bc", stdout=out)
+    # then the row is reported on the first date, and D1 is unchanged
+    with tenant_context(tenant):
+        activity = Activity.objects.filter(external_id="A14").values_list("pk", flat=True).get()
+    assert _marks(tenant) == [
+        (
+            dt.date.min,
+            1,
+            f"{failures.OUT_OF_RANGE}: activity {activity} occurred_at beyond the years 1..9999",
+        )
+    ]
+    assert "bc: 0001-01-01 not computed" in out.getvalue()
+    assert _values(graphql, token, D1.isoformat())["emails_sent"] == ("0.0000", False)
+
+
+def test_snapshot_health_reads_a_fixed_number_of_queries(graphql: Any, tenant_a: Any) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    token = _token(tenant_a)
+    now = dt.datetime.now(UTC)
+    graphql(HEALTH, token=token)  # the token's first use records last_used_at
+    counts = []
+    for days in (1, 5):
+        with tenant_context(tenant_a):
+            DirtyDay.objects.all().delete()
+            for n in range(days):
+                DirtyDay.objects.create(
+                    tenant=tenant_a, day=D1 + dt.timedelta(days=n), failed_at=now, error="x"
+                )
+        with CaptureQueriesContext(connection) as queries:
+            health = _health(graphql, token)
+        assert health["failedDayCount"] == len(health["failedDays"]) == days
+        counts.append(len(queries))
+    assert counts[0] == counts[1]

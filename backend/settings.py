@@ -117,6 +117,10 @@ DATABASE_APP_STATEMENT_TIMEOUT = env.str("DATABASE_APP_STATEMENT_TIMEOUT", defau
 DATABASE_APP_LONG_STATEMENT_TIMEOUT = env.str(
     "DATABASE_APP_LONG_STATEMENT_TIMEOUT", default="30min"
 )
+# The key of the proof that binds a transaction's tenant setting to this application
+# (tenants/tenant_proof.py); empty: derived from DJANGO_SECRET_KEY. Changing it (or the
+# secret key it derives from) takes a `migrate`, which stores the new key for the policies.
+DATABASE_RLS_KEY = env.str("DATABASE_RLS_KEY", default="")
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

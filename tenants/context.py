@@ -2,7 +2,8 @@
 
 One mechanism scopes everything: `tenant_context(tenant)` sets a context variable that
 every tenant-owned manager filters on, and (on PostgreSQL) the transaction-local setting
-`app.tenant_id` that row-level security policies check. No setting lets the app role see
+`app.tenant_id` that row-level security policies check, signed so that only this
+application can name a tenant there (`tenants.tenant_proof`). No setting lets the app role see
 several tenants at once: cross-tenant paths loop over tenants each in its own context, or
 ask one of the narrow functions of `tenants.cross_tenant`.
 """
@@ -49,16 +50,42 @@ def in_all_tenants_mode() -> bool:
     return _scope.get().all_tenants
 
 
+class TenantProofRefused(RuntimeError):
+    """The database does not accept this process's tenant proof: its key is not ours."""
+
+
 def _set_db_scope(scope: _Scope, using: str) -> None:
+    from django.conf import settings
+
+    from tenants.tenant_proof import tenant_setting_value
+
     connection = connections[using]
     if connection.vendor != "postgresql":
         return
     with connection.cursor() as cursor:
+        if connection.settings_dict["USER"] != settings.DATABASE_APP_ROLE:
+            # The schema owner (migrations, maintenance, bulk seeding) has its own policy that
+            # sees every row; the setting only keeps the ORM and the owner's reads in step.
+            cursor.execute(
+                "SELECT set_config(%s, %s, true)",
+                [TENANT_SETTING, "" if scope.tenant_id is None else str(scope.tenant_id)],
+            )
+            return
+        value = tenant_setting_value(scope.tenant_id, connection.connection.info.backend_pid)
         # TRICKY: is_local=true makes the value last only until the transaction ends, so a
-        # pooled connection can never carry one request's tenant into the next.
+        # pooled connection can never carry one request's tenant into the next. The same
+        # statement asks which tenant the policies now see: a key that differs from the
+        # database's fails loudly here instead of showing every tenant an empty workspace.
         cursor.execute(
-            "SELECT set_config(%s, %s, true)",
-            [TENANT_SETTING, "" if scope.tenant_id is None else str(scope.tenant_id)],
+            "SELECT public.app_current_tenant() FROM (SELECT set_config(%s, %s, true)) AS s",
+            [TENANT_SETTING, value],
+        )
+        proven = cursor.fetchone()[0]
+    if proven != scope.tenant_id:
+        raise TenantProofRefused(
+            "The database refuses this process's tenant proof: DATABASE_RLS_KEY (or the "
+            "DJANGO_SECRET_KEY it derives from) differs from the key stored at the last "
+            "`migrate`. Run `manage.py migrate` with this configuration."
         )
 
 

@@ -4,11 +4,13 @@ the few cross-tenant functions, and the app role's statement timeout.
 Run after every `migrate` (post_migrate), as the schema owner, so a new tenant-owned model
 is covered by the same policy the moment its table exists. Idempotent.
 
-The app role sees a row only when its `tenant_id` is the transaction's `app.tenant_id`:
-there is no setting that widens this, so SQL injected into the app's statements cannot
-read or write across tenants. What must cross tenants asks one of the narrow SECURITY
-DEFINER functions below (owned by the schema owner, who alone has a policy that sees every
-row), which return only what that path needs.
+The app role sees a row only when its `tenant_id` is the transaction's `app.tenant_id` AND
+that value carries the application's proof for this session (`tenants.tenant_proof`):
+there is no setting that widens this, and a tenant id set without its proof opens
+nothing, so SQL injected into the app's statements cannot read or write across tenants.
+What must cross tenants asks one of the narrow SECURITY DEFINER functions below (owned by
+the schema owner, who alone has a policy that sees every row), which return only what
+that path needs.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from django.db import connections
 from psycopg import sql
 
 from tenants.context import TENANT_SETTING
+from tenants.tenant_proof import hmac_pads, rls_key
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +36,10 @@ TOKEN_FOR_KEY_FUNCTION = "app_api_token_for_key"
 USER_MEMBERSHIPS_FUNCTION = "app_user_memberships"
 USER_TENANT_IDS_FUNCTION = "app_user_tenant_ids"
 DIRTY_TENANTS_FUNCTION = "app_tenants_with_dirty_days"
+# The tenant the transaction's setting proves (NULL when it proves none), read by the policies.
+CURRENT_TENANT_FUNCTION = "app_current_tenant"
+# Where the proof's key lives: a schema the app role has no privilege on.
+KEY_SCHEMA = "app_private"
 
 
 def tenant_owned_tables() -> list[str]:
@@ -46,14 +53,32 @@ def tenant_owned_tables() -> list[str]:
 
 
 def policy_predicate() -> sql.Composed:
-    # TRICKY: current_setting(..., true) is NULL before the first set_config and '' after
-    # a transaction that set it ended; NULLIF folds both into "no tenant" (sees nothing).
-    # NOTE: the setting is read in a scalar subquery, which the planner evaluates once per
-    # statement (an InitPlan); as a plain call it ran for every row a statement read
-    # (about 0.5 us a row: 9 ms of a 1,000-lead history read).
-    return sql.SQL(
-        "(tenant_id = (SELECT NULLIF(current_setting({tenant}, true), '')::bigint))"
-    ).format(tenant=sql.Literal(TENANT_SETTING))
+    # NOTE: the function is read in a scalar subquery, which the planner evaluates once per
+    # statement (an InitPlan); as a plain call it would run for every row a statement read.
+    return sql.SQL("(tenant_id = (SELECT public.{}()))").format(
+        sql.Identifier(CURRENT_TENANT_FUNCTION)
+    )
+
+
+def store_key(cursor: Any) -> None:
+    """Keep the proof's padded HMAC keys where only the schema owner reads them."""
+    schema = sql.Identifier(KEY_SCHEMA)
+    cursor.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(schema))
+    cursor.execute(sql.SQL("REVOKE ALL ON SCHEMA {} FROM PUBLIC").format(schema))
+    cursor.execute(
+        sql.SQL(
+            "CREATE TABLE IF NOT EXISTS {}.rls_key (one boolean PRIMARY KEY DEFAULT true "
+            "CHECK (one), ipad bytea NOT NULL, opad bytea NOT NULL)"
+        ).format(schema)
+    )
+    ipad, opad = hmac_pads(rls_key())
+    cursor.execute(
+        sql.SQL(
+            "INSERT INTO {}.rls_key (ipad, opad) VALUES (%s, %s) "
+            "ON CONFLICT (one) DO UPDATE SET ipad = EXCLUDED.ipad, opad = EXCLUDED.opad"
+        ).format(schema),
+        [ipad, opad],
+    )
 
 
 def ensure_app_role(cursor: Any, role: str, password: str) -> None:
@@ -156,7 +181,22 @@ def cross_tenant_functions() -> list[tuple[str, str, sql.Composable]]:
         ) + sql.Literal(body.format(**tables))
         return name, arg_types, statement
 
+    # TRICKY: the setting is "<tenant id>.<hex HMAC-SHA256 of '<tenant id>:<backend pid>'>";
+    # anything else (a bare id, another session's proof, another key's) proves no tenant.
+    # NOTE: digits are checked with translate(), not a regular expression: this runs once
+    # per statement and table, and the regex alone cost about 30 us a call (measured).
+    current_tenant = (
+        "SELECT CASE WHEN length(s.id) BETWEEN 1 AND 18 AND translate(s.id, '0123456789', '') "
+        "= '' AND s.proof = encode(sha256(k.opad || sha256(k.ipad || convert_to(s.id || ':' "
+        "|| pg_backend_pid()::text, 'UTF8'))), 'hex') THEN s.id::bigint END "
+        "FROM (SELECT split_part(v, '.', 1) AS id, split_part(v, '.', 2) AS proof FROM "
+        f"(SELECT current_setting('{TENANT_SETTING}', true) AS v) AS x) AS s, "
+        f"{KEY_SCHEMA}.rls_key AS k"
+    )
     return [
+        # The tenant of the transaction, for the policies (any role may call it: it only
+        # says which tenant the caller's own setting proves).
+        function(CURRENT_TENANT_FUNCTION, "", "bigint", current_tenant),
         # Token authentication before the tenant is known: the token whose public key id
         # AND secret hash both match (the hash of a 256-bit secret), or nothing.
         function(
@@ -249,8 +289,9 @@ def sync(using: str = "owner") -> None:
     with connection.cursor() as cursor:
         ensure_app_role(cursor, role, settings.DATABASE_APP_PASSWORD)
         grant_app_role(cursor, role)
+        store_key(cursor)
+        create_functions(cursor, role)  # before the policies, which call one of them
         enable_policies(cursor, owner_sees_all=separate)
-        create_functions(cursor, role)
         if separate:
             hide_other_sessions(cursor, role)
 

@@ -173,10 +173,12 @@ def task_finished(
 ) -> None:
     """One line per task run: name, tenant id argument, duration, final state."""
     started = _task_started.pop(task_id or "", None)
+    # NOTE: only a task whose error propagated (eager mode) comes without a state.
+    state = state or "FAILURE"
     duration_ms = round((time.perf_counter() - started) * 1000, 1) if started else None
     name = getattr(task, "name", "?")
     task_logger.log(
-        logging.INFO if state in ("SUCCESS", None) else logging.WARNING,
+        logging.INFO if state == "SUCCESS" else logging.WARNING,
         "task %s %s",
         name,
         state,

@@ -3,7 +3,10 @@ requirements split; static files served by the app with DEBUG off."""
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -134,3 +137,27 @@ def test_the_admin_css_is_served_by_the_app_with_debug_off(tmp_path: Path) -> No
         # and the admin's login page links it
         login = Client().get("/admin/login/")
         assert b"/static/admin/css/base.css" in login.content
+
+
+def test_every_environment_variable_the_settings_read_is_documented() -> None:
+    source = (ROOT / "backend" / "settings.py").read_text()
+    names = set(re.findall(r"env(?:\.[a-z]+)?\(\s*\"([A-Z][A-Z0-9_]+)\"", source))
+    readme = (ROOT / "README.md").read_text()
+    documented = set(re.findall(r"`([A-Z][A-Z0-9_]+)`", readme))
+    # `GRAPHQL_MAX_ALIASES` etc. are documented as `GRAPHQL_MAX_DEPTH` / `_ALIASES` / ...
+    documented |= {f"GRAPHQL_MAX{suffix}" for suffix in re.findall(r"`(_[A-Z_]+)`", readme)}
+    documented |= {f"API_TOKEN_RATE{suffix}" for suffix in re.findall(r"`(_[A-Z_]+)`", readme)}
+    assert len(names) > 40
+    assert sorted(names - documented) == []
+
+
+@pytest.mark.skipif(not shutil.which("docker-compose"), reason="docker-compose is not installed")
+def test_docker_compose_validates_the_file_and_requires_the_secrets() -> None:
+    base = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp")}
+    secrets = {"DJANGO_SECRET_KEY": "k", "POSTGRES_PASSWORD": "p", "DATABASE_APP_PASSWORD": "a"}
+    command = ["docker-compose", "-f", str(ROOT / "docker-compose.yml"), "config", "-q"]
+    ok = subprocess.run(command, env={**base, **secrets}, capture_output=True, text=True)
+    assert (ok.returncode, ok.stderr) == (0, "")
+    missing = subprocess.run(command, env=base, capture_output=True, text=True)
+    assert missing.returncode != 0
+    assert "set " in missing.stderr

@@ -2,7 +2,8 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-$(shell cksum < requirements.lock | cut -d' ' -f1)
+# The local venv gets production + dev/test tools; the Docker image installs requirements.lock only.
+STAMP := $(VENV)/.installed-$(shell cat requirements.lock requirements-dev.lock | cksum | cut -d' ' -f1)
 
 # Tests run in production mode (DEBUG off) with a throwaway key.
 TEST_ENV := DJANGO_DEBUG=0 DJANGO_SECRET_KEY=test-only-secret-key-not-for-production
@@ -12,10 +13,10 @@ RUN_ENV := DJANGO_DEBUG=$${DJANGO_DEBUG:-1}
 
 venv: $(STAMP)
 
-$(STAMP): requirements.lock
+$(STAMP): requirements.lock requirements-dev.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.lock
+	$(PY) -m pip install --quiet -r requirements-dev.lock
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
@@ -44,8 +45,10 @@ format: venv
 schema: venv
 	$(TEST_ENV) $(PY) manage.py export_schema backend.schema --path schema.graphql
 
+# One local worker consumes both queues (default: refreshes and alerts; bulk: full rebuilds);
+# docker-compose runs one worker per queue.
 worker: venv
-	$(PY) -m celery -A backend worker --loglevel=INFO
+	$(PY) -m celery -A backend worker --loglevel=INFO --queues=default,bulk
 
 beat: venv
 	$(PY) -m celery -A backend beat --loglevel=INFO

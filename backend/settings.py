@@ -1,10 +1,14 @@
 """Settings, read from the environment only (django-environ); safe production defaults."""
 
+import warnings
 from pathlib import Path
 
 import environ
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
+
+from backend.ops.logs import logging_config
+from backend.ops.sentry import sentry_init
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -44,7 +48,13 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Health probes answer first: no session, tenant, transaction or host check
+    # (backend/ops/health.py); then one log line per request (backend/ops/logs.py).
+    "backend.ops.health.ProbeMiddleware",
+    "backend.ops.logs.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Static files (the admin's CSS and JS) served by the app itself in production.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -84,6 +94,11 @@ for _db in (_owner_db,):
     _db["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
     _db["CONN_HEALTH_CHECKS"] = True
     _db["ATOMIC_REQUESTS"] = False  # TenantMiddleware opens the request transaction.
+    if _db["ENGINE"] == "django.db.backends.postgresql":
+        # A black-holed database fails a request (and the readiness probe) instead of hanging.
+        _db.setdefault("OPTIONS", {}).setdefault(
+            "connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=5)
+        )
 
 if IS_POSTGRES:
     _app_db = (
@@ -97,6 +112,9 @@ if IS_POSTGRES:
     )
     _app_db.setdefault("CONN_MAX_AGE", _owner_db["CONN_MAX_AGE"])
     _app_db["CONN_HEALTH_CHECKS"] = True
+    _app_db.setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", _owner_db["OPTIONS"]["connect_timeout"]
+    )
     # NOTE: tests create and migrate the test database through "owner" and point "default"
     # at it (tests/conftest.py: django_db_setup).
     # `migrate` defaults to the owner alias (tenants/management/commands/migrate.py).
@@ -137,7 +155,19 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = env.path("DJANGO_STATIC_ROOT", default=BASE_DIR / "staticfiles")
+# `collectstatic` (run in the Docker image) gathers the admin's files into STATIC_ROOT and
+# WhiteNoise serves them, compressed. In debug mode it serves them from the apps directly.
+# NOTE: not the manifest storage: it would make every template that links a static file
+# fail until collectstatic has run (tests and `make run` never run it).
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+if DEBUG:
+    # NOTE: in debug mode the files come from the apps (WhiteNoise's finders): an empty
+    # STATIC_ROOT is expected there, not worth a warning on every `make run`.
+    warnings.filterwarnings("ignore", message="No directory at", category=UserWarning)
 
 # --- Security defaults (production mode unless DJANGO_DEBUG) ----------------------------
 SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=not DEBUG)
@@ -198,13 +228,29 @@ CELERY_TASK_TIME_LIMIT = 360
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_RESULT_EXPIRES = 3600
 CELERY_TIMEZONE = "UTC"
+# Two queues: `default` (refreshes, alerts, heartbeat: latency matters) and `bulk` (full
+# rebuilds, minutes each), so a night of rebuilds never delays a refresh. docker-compose
+# runs a worker per queue; `make worker` runs one consuming both.
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_ROUTES = {
+    "kpis.rebuild_tenant": {"queue": "bulk"},
+    "kpis.rebuild_all": {"queue": "bulk"},
+}
+# TRICKY: Celery must not replace the logging set up from LOGGING below (its root handler
+# plus Django's printed every line twice); backend/celery.py answers its setup_logging.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# The local hour at which each tenant's nightly rebuild is queued (kpis.rebuild_all runs
+# hourly and queues the tenants for which it is now this hour in their own time zone).
+KPI_NIGHTLY_REBUILD_HOUR = env.int("KPI_NIGHTLY_REBUILD_HOUR", default=3)
+HEALTH_HEARTBEAT_INTERVAL = env.int("HEALTH_HEARTBEAT_INTERVAL", default=30)
 # The sweep catches dirty days whose refresh task was lost (worker down, broker restart).
 CELERY_BEAT_SCHEDULE = {
     "kpis-refresh-dirty-sweep": {"task": "kpis.refresh_dirty_sweep", "schedule": 60.0},
     "alerts-evaluate-all": {"task": "alerts.evaluate_all", "schedule": 15 * 60.0},
-    "kpis-rebuild-all-nightly": {
-        "task": "kpis.rebuild_all",
-        "schedule": crontab(hour=18, minute=30),  # 03:30 in Tokyo
+    "kpis-rebuild-all-hourly": {"task": "kpis.rebuild_all", "schedule": crontab(minute=30)},
+    "ops-worker-heartbeat": {
+        "task": "ops.worker_heartbeat",
+        "schedule": float(HEALTH_HEARTBEAT_INTERVAL),
     },
 }
 
@@ -214,18 +260,45 @@ CACHE_URL = env.str(
     "CACHE_URL",
     default=REDIS_URL or (CELERY_BROKER_URL if CELERY_BROKER_URL.startswith("redis") else ""),
 )
+# NOTE: short socket timeouts: a black-holed Redis fails fast (the per-token rate limiter
+# then fails open) instead of hanging every request.
+_CACHE_TIMEOUT = env.float("CACHE_SOCKET_TIMEOUT", default=1.0)
 CACHES = {
     "default": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": CACHE_URL,
+            "OPTIONS": {
+                "socket_connect_timeout": _CACHE_TIMEOUT,
+                "socket_timeout": _CACHE_TIMEOUT,
+            },
+        }
         if CACHE_URL
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     )
 }
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
-}
+# --- Operations: logs, health probes, error tracking -------------------------------------
+# One line per request and per task (backend/ops/logs.py): JSON for log collectors, text
+# for a person at a terminal; JSON unless in debug mode.
+LOG_FORMAT = env.str("LOG_FORMAT", default="text" if DEBUG else "json")
+if LOG_FORMAT not in ("text", "json"):
+    raise ImproperlyConfigured("LOG_FORMAT must be 'text' or 'json'.")
+LOGGING = logging_config(level=env.str("LOG_LEVEL", default="INFO"), log_format=LOG_FORMAT)
+
+# /readyz (backend/ops/health.py): a worker heartbeat older than this (seconds) is "not
+# ready" when a broker is configured (0: not checked); more dirty days due now than
+# HEALTH_MAX_DUE_DIRTY_DAYS is "not ready" (0: counted, never failing).
+HEALTH_WORKER_HEARTBEAT_MAX_AGE = env.int("HEALTH_WORKER_HEARTBEAT_MAX_AGE", default=300)
+HEALTH_MAX_DUE_DIRTY_DAYS = env.int("HEALTH_MAX_DUE_DIRTY_DAYS", default=0)
+HEALTH_CHECK_TIMEOUT_SECONDS = env.float("HEALTH_CHECK_TIMEOUT_SECONDS", default=2.0)
+
+# Error tracking: on only when SENTRY_DSN is set; credentials are scrubbed before sending.
+SENTRY_DSN = env.str("SENTRY_DSN", default="")
+if SENTRY_DSN:
+    sentry_init(
+        dsn=SENTRY_DSN,
+        environment=env.str("SENTRY_ENVIRONMENT", default="production"),
+        release=env.str("SENTRY_RELEASE", default=""),
+        traces_sample_rate=env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0),
+    )

@@ -3,6 +3,7 @@
 from django.contrib import admin
 from django.urls import path
 
+from backend.ops.health import liveness_view, readiness_view
 from backend.views import graphql_view
 from tenants.views import switch_tenant
 
@@ -14,6 +15,9 @@ urlpatterns = [
     path("graphql", graphql_view),
     path("tenant/switch/", switch_tenant, name="switch-tenant"),
     path("admin/", admin.site.urls),
+    # Probes (answered first by backend.ops.health.ProbeMiddleware; routed here too).
+    path("healthz", liveness_view, name="healthz"),
+    path("readyz", readiness_view, name="readyz"),
 ]
 
 # JSON error pages for the API, Django's own for the admin (backend/views.py).

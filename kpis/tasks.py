@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from zoneinfo import ZoneInfo
+
 from celery import shared_task
+from django.conf import settings
+from django.core.cache import cache
+from django.utils import timezone
 
 from kpis.refresh import kpi_rebuild_started, kpi_refresh_schedule, kpi_refresh_started
 from kpis.snapshots import (
@@ -62,12 +68,33 @@ def rebuild_tenant_task(tenant_id: int) -> dict[str, int]:
     return {"tenant_id": tenant_id, "days": result.days, "rows": result.rows, "warmed": warmed}
 
 
-@shared_task(name="kpis.rebuild_all", acks_late=True)
-def rebuild_all_task() -> list[int]:
-    """Nightly: queue a full rebuild per tenant (corrects what incremental refreshes cannot
-    see, such as an activity deleted outside the services)."""
+def _tenants_in_their_rebuild_hour(*, now: dt.datetime) -> list[tuple[int, dt.date]]:
+    """(tenant id, local date) of the active tenants for which `now` falls in the nightly
+    rebuild hour (KPI_NIGHTLY_REBUILD_HOUR) of their own time zone."""
+    hour = settings.KPI_NIGHTLY_REBUILD_HOUR
+    due = []
     # The Tenant table is not tenant-owned; each rebuild runs in its tenant's context.
-    tenant_ids = sorted(Tenant.objects.values_list("pk", flat=True))
-    for tenant_id in tenant_ids:
-        rebuild_tenant_task.delay(tenant_id)
-    return tenant_ids
+    for tenant_id, zone_name in Tenant.objects.filter(is_active=True).values_list("pk", "timezone"):
+        local = now.astimezone(ZoneInfo(zone_name))
+        if local.hour == hour:
+            due.append((tenant_id, local.date()))
+    return sorted(due)
+
+
+@shared_task(name="kpis.rebuild_all", acks_late=True)
+def rebuild_all_task(now: str | None = None) -> list[int]:
+    """Hourly: queue a full rebuild of each tenant for which it is now the nightly rebuild
+    hour in its own time zone (corrects what incremental refreshes cannot see, such as an
+    activity deleted outside the services). `now` (ISO 8601) is for tests and replays.
+
+    Idempotent: a tenant is queued at most once per local night, however often this runs
+    (a redelivered task, a repeated hour when clocks go back).
+    """
+    moment = dt.datetime.fromisoformat(now) if now else timezone.now()
+    queued = []
+    for tenant_id, local_day in _tenants_in_their_rebuild_hour(now=moment):
+        # NOTE: kept two days: long enough to outlive the local night in any time zone.
+        if cache.add(f"kpis:nightly-rebuild:{tenant_id}:{local_day}", 1, timeout=48 * 3600):
+            rebuild_tenant_task.delay(tenant_id)
+            queued.append(tenant_id)
+    return queued

@@ -97,6 +97,27 @@ def tenants_with_dirty_days() -> list[int]:
         return sorted(set(DirtyDay.objects.filter(due).values_list("tenant_id", flat=True)))
 
 
+def dirty_day_backlog() -> tuple[int, int]:
+    """(dirty days due now, dirty days whose latest refresh failed), over every tenant:
+    counts only, for the readiness probe."""
+    from django.db.models import Count, Q
+    from django.utils import timezone
+
+    from pipeline.models import DirtyDay
+
+    if _is_postgres():
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT due, failed FROM public.{rls.DIRTY_BACKLOG_FUNCTION}()")
+            due, failed = cursor.fetchone()
+            return int(due), int(failed)
+    with dangerously_all_tenants():
+        counts = DirtyDay.objects.aggregate(
+            due=Count("pk", filter=Q(retry_at__isnull=True) | Q(retry_at__lte=timezone.now())),
+            failed=Count("pk", filter=Q(failed_at__isnull=False)),
+        )
+    return counts["due"], counts["failed"]
+
+
 @transaction.atomic
 def user_delete(*, user: AbstractBaseUser) -> None:
     """Delete an account: its rows in each tenant first (each in that tenant's context),

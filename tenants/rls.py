@@ -36,6 +36,7 @@ TOKEN_FOR_KEY_FUNCTION = "app_api_token_for_key"
 USER_MEMBERSHIPS_FUNCTION = "app_user_memberships"
 USER_TENANT_IDS_FUNCTION = "app_user_tenant_ids"
 DIRTY_TENANTS_FUNCTION = "app_tenants_with_dirty_days"
+DIRTY_BACKLOG_FUNCTION = "app_dirty_day_backlog"
 # The tenant the transaction's setting proves (NULL when it proves none), read by the policies.
 CURRENT_TENANT_FUNCTION = "app_current_tenant"
 # Where the proof's key lives: a schema the app role has no privilege on.
@@ -231,6 +232,15 @@ def cross_tenant_functions() -> list[tuple[str, str, sql.Composable]]:
             "SETOF bigint",
             "SELECT DISTINCT tenant_id FROM {dirty} WHERE retry_at IS NULL OR retry_at <= now() "
             "ORDER BY 1",
+        ),
+        # The readiness probe: how many dirty days are due now and how many have failed,
+        # over all tenants (two counts, nothing that names a tenant or a day).
+        function(
+            DIRTY_BACKLOG_FUNCTION,
+            "",
+            "TABLE(due bigint, failed bigint)",
+            "SELECT count(*) FILTER (WHERE retry_at IS NULL OR retry_at <= now()), "
+            "count(*) FILTER (WHERE failed_at IS NOT NULL) FROM {dirty}",
         ),
     ]
 

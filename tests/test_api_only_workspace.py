@@ -1,5 +1,5 @@
 """A workspace set up and read over the API only, as the README's "from scratch" steps say:
-the demo_tenant command prints a token, then GraphQL alone sets the calendar (New York, fiscal
+the create_tenant command prints a token, then GraphQL alone sets the calendar (New York, fiscal
 year from October, US holidays, a closure), the team and reps, a deal stage, ingests records
 and reads KPIs, a tree and a funnel. Expected values are worked out by hand below."""
 
@@ -62,8 +62,9 @@ def test_a_new_york_workspace_set_up_and_read_over_the_api_only(db, graphql):
     # given a workspace made by the documented command, with its printed token
     out = StringIO()
     call_command(
-        "demo_tenant", "--tenant", "nyc", "--name", "NYC", "--timezone", "America/New_York",
-        "--fiscal-year-start", "10", "--holiday-country", "US", "--currency", "USD", stdout=out,
+        "create_tenant", "--slug", "nyc", "--name", "NYC", "--admin-email", "admin@nyc.example",
+        "--timezone", "America/New_York", "--fiscal-year-start", "10", "--holiday-country", "US",
+        "--currency", "USD", "--with-token", stdout=out,
     )  # fmt: skip
     token = re.search(r"API token:\s+(\S+)", out.getvalue()).group(1)
     # and, over GraphQL only: its name, a team, three reps, a deal stage and a closure

@@ -200,7 +200,8 @@ def calls(graphql: Any, token: str, period: str) -> str:
     return value["value"]["numerator"]
 
 
-def test_demo_tenant_command_takes_the_new_tenants_settings(db):
+def test_demo_tenant_command_takes_the_new_tenants_settings(db, settings):
+    settings.DEBUG = True  # the demo command runs in debug mode only
     out = StringIO()
     call_command(
         "demo_tenant", "--tenant", "nyc", "--timezone", "America/New_York",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -16,7 +17,10 @@ DEMO_PASSWORD = "demo-password-2026"
 
 
 class Command(BaseCommand):
-    help = "Create or reuse a demo tenant and its admin login; prints a new API token."
+    help = (
+        "Debug mode only: create or reuse a demo tenant and its admin login (fixed demo "
+        "password); prints a new API token. In production use create_tenant."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--tenant", default="acme")
@@ -28,6 +32,13 @@ class Command(BaseCommand):
         parser.add_argument("--currency", default="JPY")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if not settings.DEBUG:
+            # A fixed, published password is for a laptop demo, never for a deployment.
+            raise CommandError(
+                "demo_tenant sets a fixed demo password and runs only in debug mode "
+                "(DJANGO_DEBUG=1). To set up a real tenant use: manage.py create_tenant "
+                "--slug ... --name ... --admin-email ..."
+            )
         slug = options["tenant"]
         tenant = Tenant.objects.filter(slug=slug).first()
         if tenant is None:

@@ -1,0 +1,1 @@
+"""Operations: health probes, structured logs, the worker heartbeat and error tracking."""

@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "kpis",
     "handoff",
     "alerts",
+    "console",
 ]
 
 MIDDLEWARE = [
@@ -134,6 +135,12 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+
+# --- Web console (/app/) ---------------------------------------------------------------
+# Session sign-in for the console (and for views behind login_required).
+LOGIN_URL = "console:login"
+LOGIN_REDIRECT_URL = "console:app"
+LOGOUT_REDIRECT_URL = "console:login"
 
 # --- Security defaults (production mode unless DJANGO_DEBUG) ----------------------------
 SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=not DEBUG)

@@ -160,7 +160,13 @@ def page(live_server: Any, settings: Any) -> Iterator[Any]:
 
 def _api(page: Any, variables: dict[str, Any]) -> dict[str, Any]:
     """The API's answer for `variables`, with the page's session (same cookies, same CSRF)."""
-    body = page.evaluate(
+    body = _raw(page, API_QUERY, variables)
+    assert "errors" not in body, body
+    return body["data"]
+
+
+def _raw(page: Any, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+    return page.evaluate(
         """async ([query, variables]) => {
             const token = document.querySelector('meta[name="csrf-token"]').content;
             const response = await fetch("/graphql/", {
@@ -170,10 +176,8 @@ def _api(page: Any, variables: dict[str, Any]) -> dict[str, Any]:
             });
             return response.json();
         }""",
-        [API_QUERY, variables],
+        [query, variables or {}],
     )
-    assert "errors" not in body, body
-    return body["data"]
 
 
 def _wait_loaded(page: Any, *, period: str, scope: str = "TENANT") -> None:
@@ -245,6 +249,12 @@ def test_console_end_to_end(workspace: dict[str, Any], page: Any) -> None:
     _check_tiles(page, api)
     _check_funnel(page, api)
     page.screenshot(path=str(SCREENSHOTS / "console-dashboard-ja.png"), full_page=True)
+    # and the reports panel shows only when the API has reports (feature detection)
+    panel = page.locator("#reports-panel[data-detected]")
+    panel.wait_for(state="attached")
+    has_reports = "Cannot query field" not in str(_raw(page, "{ reports { __typename } }"))
+    assert panel.get_attribute("data-detected") == ("present" if has_reports else "absent")
+    assert panel.is_visible() == has_reports
 
     # when she goes to the previous month
     page.get_by_role("button", name="前の期間").click()

@@ -353,6 +353,7 @@ async function acknowledge(alert, button) {
 function renderReports() {
   const panel = $("reports-panel");
   panel.hidden = state.reports === null;
+  panel.dataset.detected = state.reports === null ? "absent" : "present";
   if (state.reports === null) return;
   $("reports").replaceChildren(state.reports.length
     ? h("ul", {}, state.reports.map((report) => h("li", {}, report.title || report.name || report.period || report.__typename)))

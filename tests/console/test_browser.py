@@ -25,6 +25,7 @@ from alerts.models import Alert
 from backend import views as backend_views
 from backend.schema import schema
 from kpis.demo import demo_targets_seed
+from kpis.periods import period_containing
 from kpis.snapshots import kpi_snapshots_rebuild
 from pipeline.demo import seed_demo
 from tenants import members
@@ -378,3 +379,35 @@ def test_graphiql_works_offline(alice: Any, page: Any, settings: Any, monkeypatc
         "document.querySelector('.graphiql-response')?.innerText.includes('alice')"
     )
     page.screenshot(path=str(SCREENSHOTS / "graphiql-offline.png"))
+
+
+def test_period_labels_in_the_browser_match_the_api(page: Any) -> None:
+    # given days around year, ISO-week and fiscal-year edges, and every fiscal start month
+    days = [dt.date(2026, 1, 1) + dt.timedelta(days=n) for n in range(0, 800, 7)]
+    days += [dt.date(2020, 12, 31), dt.date(2021, 1, 3), dt.date(2026, 12, 28), dt.date(2027, 1, 1)]
+    cases = [
+        (grain, day.isoformat(), start)
+        for day in days
+        for grain, start in [("WEEK", 4), ("MONTH", 4), *[("QUARTER", m) for m in range(1, 13)]]
+    ]
+    expected = [
+        [p.label, p.start.isoformat(), p.end.isoformat()]
+        for p in (
+            period_containing(grain.lower(), dt.date.fromisoformat(day), fy)
+            for grain, day, fy in cases
+        )
+    ]
+    # when the console's own module computes them (it asks the API by these labels)
+    page.goto("/app/login/")
+    computed = page.evaluate(
+        """async (cases) => {
+            const p = await import("/static/console/js/periods.js");
+            return cases.map(([grain, day, fy]) => {
+              const period = p.periodContaining(grain, new Date(day + "T00:00:00Z"), fy);
+              return [period.label, p.isoDate(period.start), p.isoDate(period.end)];
+            });
+        }""",
+        cases,
+    )
+    # then every label and date range is the API's (kpis/periods.py)
+    assert computed == expected

@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "kpis",
     "handoff",
     "alerts",
+    "console",
 ]
 
 MIDDLEWARE = [
@@ -168,6 +169,12 @@ if DEBUG:
     # NOTE: in debug mode the files come from the apps (WhiteNoise's finders): an empty
     # STATIC_ROOT is expected there, not worth a warning on every `make run`.
     warnings.filterwarnings("ignore", message="No directory at", category=UserWarning)
+
+# --- Web console (/app/) ---------------------------------------------------------------
+# Session sign-in for the console (and for views behind login_required).
+LOGIN_URL = "console:login"
+LOGIN_REDIRECT_URL = "console:app"
+LOGOUT_REDIRECT_URL = "console:login"
 
 # --- Security defaults (production mode unless DJANGO_DEBUG) ----------------------------
 SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=not DEBUG)

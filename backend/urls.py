@@ -1,7 +1,8 @@
-"""URL routes: GraphQL, Django admin, and workspace switching for signed-in users."""
+"""URL routes: GraphQL, Django admin, the web console and workspace switching."""
 
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
+from django.views.generic import RedirectView
 
 from backend.ops.health import liveness_view, readiness_view
 from backend.views import graphql_view
@@ -18,6 +19,9 @@ urlpatterns = [
     # Probes (answered first by backend.ops.health.ProbeMiddleware; routed here too).
     path("healthz", liveness_view, name="healthz"),
     path("readyz", readiness_view, name="readyz"),
+    # The web console (templates and static files; its data comes from /graphql/).
+    path("app/", include("console.urls")),
+    path("", RedirectView.as_view(pattern_name="console:app", permanent=False), name="home"),
 ]
 
 # JSON error pages for the API, Django's own for the admin (backend/views.py).

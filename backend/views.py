@@ -17,6 +17,7 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.db import connections
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
+from django.template.loader import render_to_string
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.defaults import bad_request, page_not_found, permission_denied, server_error
 from strawberry.django.views import DjangoHTTPRequestAdapter, GraphQLView
@@ -80,6 +81,11 @@ class _RequestAdapter(DjangoHTTPRequestAdapter):
 
 class TenantGraphQLView(GraphQLView):
     request_adapter_class = _RequestAdapter
+
+    def render_graphql_ide(self, request: HttpRequest) -> HttpResponse:
+        """GraphiQL from our static files (console/static/console/vendor/), not a CDN, so
+        it also loads offline; strawberry's own page fetches React and GraphiQL from unpkg."""
+        return HttpResponse(render_to_string("console/graphiql.html", request=request))
 
     def get_context(self, request: HttpRequest, response: HttpResponse) -> Context:
         return context_from_request(request, response)
@@ -218,7 +224,8 @@ def graphql_view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpRespons
 
 
 def _is_api(request: HttpRequest) -> bool:
-    return not request.path.startswith("/admin/")
+    # The admin and the console's pages (/app/) are HTML; everything else is the API.
+    return not request.path.startswith(("/admin/", "/app/"))
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:

@@ -148,7 +148,8 @@ def test_two_operations_without_a_name_run_the_first(graphql: Any, token_a: str)
 
 
 def test_unknown_urls_are_json_404(client: Client, db: None) -> None:
-    for url in ("/graphql/nope", "/api/v1/leads", "/"):
+    # NOTE: "/" leads to the web console (tests/console/test_pages.py).
+    for url in ("/graphql/nope", "/api/v1/leads", "/nope"):
         assert _error(client.get(url)) == (
             404,
             "NOT_FOUND",

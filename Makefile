@@ -45,7 +45,7 @@ schema: venv
 	$(TEST_ENV) $(PY) manage.py export_schema backend.schema --path schema.graphql
 
 worker: venv
-	$(PY) -m celery -A backend worker --loglevel=INFO
+	$(PY) -m celery -A backend worker -Q celery,notifications --loglevel=INFO
 
 beat: venv
 	$(PY) -m celery -A backend beat --loglevel=INFO

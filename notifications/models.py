@@ -72,7 +72,7 @@ class WebhookEndpoint(TenantOwnedModel):
         SLACK = "slack", "Slack-compatible"
 
     name = models.CharField(max_length=100)
-    url = models.URLField(max_length=2000)
+    url = models.CharField(max_length=2000, help_text="http(s); checked by the service.")
     event_types = models.JSONField(default=list)
     format = models.CharField(max_length=8, choices=Format.choices, default=Format.JSON)
     is_active = models.BooleanField(default=True)

@@ -250,7 +250,8 @@ def event_emails_send(*, tenant: Tenant, event_id: int) -> int:
 # --- Webhook endpoints ----------------------------------------------------------------
 
 
-def _validate_endpoint(endpoint: WebhookEndpoint) -> None:
+def webhook_endpoint_validate(*, endpoint: WebhookEndpoint) -> None:
+    """Check an endpoint's fields (GraphQL and admin); ValidationFailed names the field."""
     endpoint.name = (endpoint.name or "").strip()
     if not endpoint.name or len(endpoint.name) > 100 or "\x00" in endpoint.name:
         raise ValidationFailed("A name of 1 to 100 characters.", field="name")
@@ -299,7 +300,7 @@ def webhook_endpoint_create(
         format=format,
         is_active=is_active,
     )
-    _validate_endpoint(endpoint)
+    webhook_endpoint_validate(endpoint=endpoint)
     if WebhookEndpoint.objects.count() >= MAX_ENDPOINTS:
         raise ValidationFailed(f"At most {MAX_ENDPOINTS} endpoints per workspace.")
     secret = secrets_box.webhook_secret_generate()
@@ -322,7 +323,7 @@ def webhook_endpoint_update(
         raise NotFound("Webhook endpoint", field="id")
     for name, value in changes.items():
         setattr(locked, name, value)
-    _validate_endpoint(locked)
+    webhook_endpoint_validate(endpoint=locked)
     return _save_endpoint(locked)
 
 

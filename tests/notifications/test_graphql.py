@@ -315,3 +315,19 @@ def test_other_tenants_webhook_ids_are_not_found(
             WebhookEndpoint.objects.values_list("url", "is_active", "secret_sealed").get() == before
         )
         assert WebhookDelivery.objects.get().state == "pending"
+
+
+def test_inbox_page_is_three_queries(
+    tenant_a: Any, people: dict, django_assert_num_queries: Any
+) -> None:
+    # given
+    from notifications.selectors import notifications_page
+
+    for key in "abcdef":
+        publish(tenant_a, key=key, recipients=[people["mika"].pk], channels=["in_app"])
+    # when / then: the page, its count and the unread count
+    with tenant_context(tenant_a), django_assert_num_queries(3):
+        rows, total, unread = notifications_page(
+            recipient=people["mika"], unread_only=False, first=4, offset=0
+        )
+    assert (len(rows), total, unread) == (4, 6, 6)

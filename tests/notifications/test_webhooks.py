@@ -249,3 +249,30 @@ def test_secret_is_sealed_at_rest(tenant_a: Any) -> None:
     tampered = stored.secret_sealed[:-2] + ("A" if stored.secret_sealed[-2] != "A" else "B") + "="
     with pytest.raises(secrets_box.SealBroken):
         secrets_box.unseal(tampered)
+
+
+def test_beat_sweep_retries_due_deliveries(
+    tenant_a: Any, tenant_b: Any, receiver: Receiver
+) -> None:
+    # given: a delivery of A that failed once and is due again; one of B not yet due
+    from notifications.tasks import retry_due_webhooks_task
+
+    receiver.statuses = [500, 200]
+    endpoint(tenant_a, receiver.url)
+    endpoint(tenant_b, receiver.url)
+    publish(tenant_a)
+    publish(tenant_b)
+    delivery = _attempt(tenant_a, _delivery(tenant_a), timezone.now())
+    with tenant_context(tenant_a):
+        WebhookDelivery.objects.filter(pk=delivery.pk).update(
+            next_attempt_at=timezone.now() - dt.timedelta(seconds=1)
+        )
+    with tenant_context(tenant_b):
+        WebhookDelivery.objects.update(next_attempt_at=timezone.now() + dt.timedelta(hours=1))
+    # when
+    queued = retry_due_webhooks_task()
+    # then: A's was retried (and succeeded), B's waits
+    assert queued == 1
+    assert (_delivery(tenant_a).state, _delivery(tenant_a).attempts) == ("succeeded", 2)
+    assert (_delivery(tenant_b).state, _delivery(tenant_b).attempts) == ("pending", 0)
+    assert len(receiver.requests) == 2

@@ -364,6 +364,7 @@ class _Claim:
     secret: str
     event_type: str
     body: bytes
+    refusal: str = ""  # why no request is made (recorded as the attempt's error)
 
 
 def webhook_payload(*, event: Event, endpoint_format: str, delivery_id: int) -> dict[str, Any]:
@@ -413,11 +414,20 @@ def _claim(delivery_id: int, now: datetime, lease: timedelta) -> _Claim | None:
     delivery.next_attempt_at = now + lease
     delivery.save(update_fields=["next_attempt_at"])
     endpoint = delivery.endpoint
+    refusal = "" if endpoint.is_active else "The endpoint is inactive."
+    try:
+        secret = secrets_box.unseal(endpoint.secret_sealed)
+    except secrets_box.SealBroken:
+        secret, refusal = (
+            "",
+            "The signing secret cannot be read (WEBHOOK_SECRET_KEY changed?): rotate it.",
+        )
     return _Claim(
         delivery_id=delivery.pk,
         attempt=delivery.attempts + 1,
-        url=endpoint.url if endpoint.is_active else "",
-        secret=secrets_box.unseal(endpoint.secret_sealed),
+        url=endpoint.url,
+        secret=secret,
+        refusal=refusal,
         event_type=delivery.event.event_type,
         body=webhook_http.body_bytes(
             webhook_payload(
@@ -477,10 +487,8 @@ def webhook_delivery_attempt(
         claim = _claim(delivery_id, now, lease)
     if claim is None:
         return None
-    if not claim.url:
-        response = webhook_http.Response(
-            status=None, error="The endpoint is inactive.", elapsed_ms=0
-        )
+    if claim.refusal:
+        response = webhook_http.Response(status=None, error=claim.refusal, elapsed_ms=0)
     else:
         response = _send(claim)
     with tenant_context(tenant_id):

@@ -276,3 +276,29 @@ def test_beat_sweep_retries_due_deliveries(
     assert (_delivery(tenant_a).state, _delivery(tenant_a).attempts) == ("succeeded", 2)
     assert (_delivery(tenant_b).state, _delivery(tenant_b).attempts) == ("pending", 0)
     assert len(receiver.requests) == 2
+
+
+def test_inactive_endpoint_or_unreadable_secret_sends_nothing(
+    tenant_a: Any, receiver: Receiver, settings: Any
+) -> None:
+    # given: two endpoints, one switched off after the event, one whose sealing key changed
+    off, _ = endpoint(tenant_a, receiver.url, name="off")
+    endpoint(tenant_a, receiver.url, name="rekeyed")
+    publish(tenant_a)
+    with tenant_context(tenant_a):
+        WebhookEndpoint.objects.filter(pk=off.pk).update(is_active=False)
+        deliveries = {
+            d.endpoint.name: d for d in WebhookDelivery.objects.select_related("endpoint")
+        }
+    # when
+    now = timezone.now()
+    results = {"off": _attempt(tenant_a, deliveries["off"], now)}
+    settings.WEBHOOK_SECRET_KEY = "another key"
+    results["rekeyed"] = _attempt(tenant_a, deliveries["rekeyed"], now)
+    # then
+    assert receiver.requests == []
+    assert results["off"].last_error == "The endpoint is inactive."
+    assert results["rekeyed"].last_error == (
+        "The signing secret cannot be read (WEBHOOK_SECRET_KEY changed?): rotate it."
+    )
+    assert {r.state for r in results.values()} == {"failed"}

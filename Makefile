@@ -48,7 +48,7 @@ schema: venv
 # One local worker consumes both queues (default: refreshes and alerts; bulk: full rebuilds);
 # docker-compose runs one worker per queue.
 worker: venv
-	$(PY) -m celery -A backend worker --loglevel=INFO --queues=default,bulk
+	$(PY) -m celery -A backend worker --loglevel=INFO --queues=default,bulk,notifications
 
 beat: venv
 	$(PY) -m celery -A backend beat --loglevel=INFO

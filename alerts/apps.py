@@ -1,4 +1,5 @@
-"""App config for alerts: evaluates the rules after each snapshot refresh (kpis.hooks)."""
+"""App config for alerts: evaluates the rules after each snapshot refresh (kpis.hooks) and
+registers the alert event types with notifications."""
 
 from django.apps import AppConfig
 
@@ -12,3 +13,7 @@ class AlertsConfig(AppConfig):
         from kpis.hooks import register_periods_refreshed
 
         register_periods_refreshed(alerts_periods_refreshed)
+
+        from alerts.notifying import alert_event_types_register
+
+        alert_event_types_register()

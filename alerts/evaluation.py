@@ -36,6 +36,7 @@ from django.utils import timezone
 
 from alerts import business_hours
 from alerts.models import Alert, AlertEvent, AlertKind, AlertRule, RuleScope
+from alerts.notifying import alerts_publish
 from kpis.catalogue import Direction, KpiDefinition
 from kpis.periods import Period, local_date, period_containing
 from kpis.scopes import KpiScope, ScopeType
@@ -75,6 +76,7 @@ class EvaluationResult:
     fired: list[int] = field(default_factory=list)  # alert ids fired or fired again
     resolved: list[int] = field(default_factory=list)
     notified: list[int] = field(default_factory=list)
+    published: int = 0  # notification events new in this evaluation (alerts.notifying)
 
 
 def _text(value: Fraction | Decimal | int | None) -> str | None:
@@ -546,6 +548,16 @@ def _apply(
         Alert.objects.filter(pk__in=touched).update(last_evaluated_at=now)
     if events:
         AlertEvent.objects.bulk_create(events, batch_size=500)
+    # Told in the same transaction, delivered after it commits (notifications queues the
+    # e-mails and webhook requests on commit): a rolled-back evaluation tells no one.
+    resolved_ids = set(result.resolved)
+    result.published = alerts_publish(
+        tenant=tenant,
+        rules=by_rule,
+        notified=notified,
+        resolved=[a for a in changed if a.state == Alert.State.RESOLVED and a.pk in resolved_ids],
+        now=now,
+    )
 
 
 _UPDATED = [

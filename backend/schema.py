@@ -28,6 +28,8 @@ from kpis.graphql.health import SnapshotHealthQuery
 from kpis.graphql.mutations import KpiMutation
 from kpis.graphql.queries import KpiQuery
 from kpis.graphql.trees import TreeMutation, TreeQuery
+from notifications.graphql.mutations import NotificationMutation
+from notifications.graphql.queries import NotificationQuery
 from pipeline.graphql.deal_stages import DealStageMutation
 from pipeline.graphql.ingestion import IngestionMutation
 from pipeline.graphql.mutations import PipelineMutation
@@ -46,6 +48,7 @@ Query = merge_types(
         TreeQuery,
         SnapshotHealthQuery,
         AlertQuery,
+        NotificationQuery,
     ),
 )
 Mutation = merge_types(
@@ -58,6 +61,7 @@ Mutation = merge_types(
         KpiMutation,
         TreeMutation,
         AlertMutation,
+        NotificationMutation,
     ),
 )
 

@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "strawberry_django",
     "tenants",
+    "notifications",
     "pipeline",
     "kpis",
     "handoff",
@@ -242,6 +243,9 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "kpis.rebuild_tenant": {"queue": "bulk"},
     "kpis.rebuild_all": {"queue": "bulk"},
+    # Deliveries (webhooks, e-mail) run on their own queue, so a slow endpoint never holds
+    # up snapshot refreshes or evaluations.
+    "notifications.*": {"queue": "notifications"},
 }
 # TRICKY: Celery must not replace the logging set up from LOGGING below (its root handler
 # plus Django's printed every line twice); backend/celery.py answers its setup_logging.
@@ -259,7 +263,39 @@ CELERY_BEAT_SCHEDULE = {
         "task": "ops.worker_heartbeat",
         "schedule": float(HEALTH_HEARTBEAT_INTERVAL),
     },
+    "notifications-retry-due-webhooks": {
+        "task": "notifications.retry_due_webhooks",
+        "schedule": 60.0,
+    },
 }
+
+
+# --- Notifications ---------------------------------------------------------------------
+EMAIL_BACKEND = env.str(
+    "EMAIL_BACKEND",
+    default="django.core.mail.backends.console.EmailBackend"
+    if DEBUG
+    else "django.core.mail.backends.smtp.EmailBackend",
+)
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=20)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="KPI platform <kpi@localhost>")
+# Webhook targets on private, loopback, link-local or metadata addresses are refused unless
+# this is on (tests; an integration on a private network on purpose).
+WEBHOOK_ALLOW_PRIVATE_TARGETS = env.bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", default=False)
+WEBHOOK_CONNECT_TIMEOUT_SECONDS = env.float("WEBHOOK_CONNECT_TIMEOUT_SECONDS", default=3.0)
+WEBHOOK_TOTAL_TIMEOUT_SECONDS = env.float("WEBHOOK_TOTAL_TIMEOUT_SECONDS", default=10.0)
+# Waits before each retry of a failed delivery; dead letter after the last one.
+WEBHOOK_RETRY_BACKOFF_SECONDS = env.list(
+    "WEBHOOK_RETRY_BACKOFF_SECONDS", cast=int, default=[60, 300, 1800, 7200, 21600]
+)
+# Seals the webhook signing secrets at rest (default: SECRET_KEY; changing it means rotating
+# every endpoint's secret).
+WEBHOOK_SECRET_KEY = env.str("WEBHOOK_SECRET_KEY", default="")
 
 # The cache coalesces snapshot refreshes across web and worker processes, so it must be
 # shared (Redis) whenever a real worker runs; in-process memory is enough for eager mode.

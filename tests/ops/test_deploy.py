@@ -49,7 +49,7 @@ def test_compose_runs_web_a_worker_per_queue_and_one_beat(compose: dict[str, Any
     for name in ("worker", "worker-bulk"):
         match = re.search(r"--queues=(\S+)", services[name]["command"])
         consumed |= set(match.group(1).split(","))
-    assert consumed == queues == {"default", "bulk"}
+    assert consumed == queues == {"default", "bulk", "notifications"}
     assert services["beat"]["deploy"]["replicas"] == 1
     assert "gunicorn" not in services["web"].get("command", "")  # the image's CMD
 

@@ -1,0 +1,1 @@
+"""Notifications: event types, in-app inbox, e-mail and signed webhooks (retries, dead letter)."""

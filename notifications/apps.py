@@ -1,0 +1,8 @@
+"""App config for notifications: delivery of the events the apps above publish."""
+
+from django.apps import AppConfig
+
+
+class NotificationsConfig(AppConfig):
+    name = "notifications"
+    default_auto_field = "django.db.models.BigAutoField"

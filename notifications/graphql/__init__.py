@@ -1,0 +1,1 @@
+"""GraphQL API of notifications: the inbox (members) and webhook endpoints (config:write)."""

@@ -399,11 +399,13 @@ def test_large_files_go_in_chunks_of_the_batch_limit(
 
 
 def test_a_dry_run_leaves_snapshots_and_dirty_days_alone(tenant_a: Any, reps: Any) -> None:
-    # given imported contacts whose KPI snapshots were refreshed
+    # given imported contacts whose KPI snapshots were refreshed (here, not by a worker)
     from kpis.models import KpiSnapshot
+    from kpis.snapshots import kpi_snapshots_refresh_dirty
 
     run("hubspot-contacts")
     with tenant_context(tenant_a):
+        kpi_snapshots_refresh_dirty(tenant=tenant_a)
         before = sorted(KpiSnapshot.objects.values_list("period_start", "scope_type", "calls"))
         dirty = DirtyDay.objects.count()
     # when the activities are dry-run

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from pipeline.imports.models import ImportPreset
+from pipeline.imports.presets import PRESETS
 from pipeline.models import Activity, Deal, DealStage, DealStageChange, Lead, StageTransition
 from tenants.admin_scoping import (
     ReadOnlyTenantScopedAdmin,
@@ -144,8 +146,58 @@ class DealStageChangeAdmin(ReadOnlyTenantScopedAdmin):
     ordering = ["-at", "-id"]
 
 
+class ImportPresetForm(forms.ModelForm):
+    """The kind is one of the built-in presets; each mapping is an object of texts."""
+
+    kind = forms.ChoiceField(choices=[(name, name) for name in PRESETS], label=_("kind of export"))
+
+    class Meta:
+        model = ImportPreset
+        fields = [
+            "name",
+            "kind",
+            "source_system",
+            "time_zone",
+            "columns",
+            "stages",
+            "owners",
+            "values",
+        ]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        for name in ("columns", "stages", "owners"):
+            value = data.get(name)
+            if value is not None and not (
+                isinstance(value, dict)
+                and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
+            ):
+                self.add_error(name, _('An object of texts, e.g. {"theirs": "ours"}.'))
+        preset = PRESETS.get(data.get("kind") or "")
+        columns = data.get("columns")
+        if preset is not None and isinstance(columns, dict):
+            unknown = sorted(
+                str(target)
+                for target in columns.values()
+                if target not in preset.columns and not str(target).startswith("attributes.")
+            )
+            if unknown:
+                self.add_error(
+                    "columns",
+                    _("Unknown fields %(fields)s; use one of %(known)s or attributes.<key>.")
+                    % {"fields": ", ".join(unknown), "known": ", ".join(preset.columns)},
+                )
+        values = data.get("values")
+        if values is not None and not (
+            isinstance(values, dict) and all(isinstance(v, dict) for v in values.values())
+        ):
+            self.add_error("values", _("An object of objects, per field."))
+        return data
+
+
 @admin.register(ImportPreset)
 class ImportPresetAdmin(TenantScopedAdmin):
+    form = ImportPresetForm
     list_display = ["name", "kind", "source_system", "time_zone", "updated_at"]
     list_filter = ["kind"]
     search_fields = ["name"]

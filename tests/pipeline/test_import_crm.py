@@ -415,3 +415,35 @@ def test_a_dry_run_leaves_snapshots_and_dirty_days_alone(tenant_a: Any, reps: An
         after = sorted(KpiSnapshot.objects.values_list("period_start", "scope_type", "calls"))
         assert (DirtyDay.objects.count(), Activity.objects.count()) == (dirty, 0)
     assert before and after == before
+
+
+def test_presets_are_managed_in_the_admin(client: Any, admin_a: Any, tenant_a: Any) -> None:
+    # given tenant A's admin (staff)
+    admin_a.is_staff = True
+    admin_a.save(update_fields=["is_staff"])
+    client.force_login(admin_a)
+    data = {
+        "name": "sfdc-tokyo",
+        "kind": "salesforce-leads",
+        "source_system": "salesforce",
+        "time_zone": "Asia/Tokyo",
+        "columns": '{"携帯電話": "phone"}',
+        "stages": '{"Nurturing": "recycled"}',
+        "owners": "{}",
+        "values": "{}",
+    }
+    # when they save a preset naming an unknown field, then a valid one
+    refused = client.post("/admin/pipeline/importpreset/add/", data)
+    saved = client.post(
+        "/admin/pipeline/importpreset/add/", {**data, "columns": '{"携帯電話": "attributes.phone"}'}
+    )
+    # then only the valid one is stored, in tenant A
+    assert refused.status_code == 200 and "不明な項目 phone" in refused.content.decode()
+    assert saved.status_code == 302
+    with tenant_context(tenant_a):
+        preset = ImportPreset.objects.get()
+    assert (preset.name, preset.kind, preset.stages) == (
+        "sfdc-tokyo",
+        "salesforce-leads",
+        {"Nurturing": "recycled"},
+    )

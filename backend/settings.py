@@ -66,6 +66,8 @@ MIDDLEWARE = [
     # Resolves (tenant, principal, scopes) and runs the rest of the request inside one
     # transaction scoped to that tenant (ORM managers and PostgreSQL row-level security).
     "tenants.middleware.TenantMiddleware",
+    # The admin in the request tenant's language and time zone (Tenant.language, .timezone).
+    "tenants.admin_locale.AdminLocaleMiddleware",
 ]
 
 ROOT_URLCONF = "backend.urls"
@@ -155,6 +157,9 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+# --- Admin languages: Django's own catalogs plus ours (locale/) for model and admin labels.
+LANGUAGES = [("ja", "日本語"), ("en", "English")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 
 STATIC_URL = "static/"
 STATIC_ROOT = env.path("DJANGO_STATIC_ROOT", default=BASE_DIR / "staticfiles")

@@ -10,6 +10,7 @@ from django.contrib import admin
 from django.db.models import Model
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 
 from kpis import targets as target_services
 from kpis import trees as tree_services
@@ -17,12 +18,17 @@ from kpis.catalogue import BUILTIN_BY_KEY, MEASURES
 from kpis.definitions import KEY_PATTERN
 from kpis.models import KpiCustomDefinition, KpiSnapshot, KpiTarget, KpiTree, KpiTreeNode
 from kpis.periods import PeriodError, period_containing
-from kpis.scopes import KpiScope
+from kpis.scopes import NO_SOURCE_LABEL, KpiScope, ScopeType
 from pipeline.models import DirtyDay
-from tenants.admin_scoping import TenantScopedAdmin, can_administer, request_principal
+from tenants.admin_scoping import (
+    ReadOnlyTenantScopedAdmin,
+    TenantScopedAdmin,
+    can_administer,
+    request_principal,
+)
 from tenants.context import tenant_context
 from tenants.errors import PublicError
-from tenants.models import Membership, Tenant
+from tenants.models import Membership, Team, Tenant
 
 Kind = KpiTreeNode.Kind
 
@@ -40,6 +46,55 @@ _NODE_FIELDS = {
 def _form_error(error: PublicError, fields: dict[str, str]) -> forms.ValidationError:
     field = fields.get(error.field or "")
     return forms.ValidationError({field: error.message} if field else error.message)
+
+
+def scope_labels(rows: list[Any]) -> None:
+    """Sets `scope_label` on snapshot or target rows: the rep's or team's name, the source.
+
+    Two queries for a page of rows (members, teams), read in the request's tenant.
+    """
+    keys = {ScopeType.REP: set(), ScopeType.TEAM: set()}
+    for row in rows:
+        if row.scope_type in keys and row.scope_key.isdigit():
+            keys[row.scope_type].add(int(row.scope_key))
+    members = {
+        str(pk): display or username
+        for pk, display, username in Membership.objects.filter(
+            pk__in=keys[ScopeType.REP]
+        ).values_list("pk", "display_name", "user__username")
+    }
+    teams = {
+        str(pk): name
+        for pk, name in Team.objects.filter(pk__in=keys[ScopeType.TEAM]).values_list("pk", "name")
+    }
+    for row in rows:
+        row.scope_label = _scope_label(row, members, teams)
+
+
+def _scope_label(row: Any, members: dict[str, str], teams: dict[str, str]) -> str:
+    if row.scope_type == ScopeType.TENANT:
+        return str(_("whole workspace"))
+    if row.scope_type == ScopeType.SOURCE:
+        return row.scope_key or NO_SOURCE_LABEL
+    names = members if row.scope_type == ScopeType.REP else teams
+    # A rep or team deleted since keeps its key: say so rather than show a bare number.
+    deleted = _("#%(key)s (deleted)") % {"key": row.scope_key}
+    return names.get(row.scope_key) or str(deleted)
+
+
+class ScopeLabelsMixin:
+    """Shows a row's scope by name on the changelist and change page (not "5")."""
+
+    def get_changelist_instance(self, request: HttpRequest) -> Any:
+        changelist = super().get_changelist_instance(request)  # type: ignore[misc]
+        scope_labels(list(changelist.result_list))
+        return changelist
+
+    @admin.display(description=_("scope"), ordering="scope_key")
+    def scope(self, obj: Any) -> str:
+        if not hasattr(obj, "scope_label"):
+            scope_labels([obj])
+        return obj.scope_label
 
 
 class KpiTargetForm(forms.ModelForm):
@@ -87,14 +142,14 @@ class KpiTargetForm(forms.ModelForm):
 
 
 @admin.register(KpiTarget)
-class KpiTargetAdmin(TenantScopedAdmin):
+class KpiTargetAdmin(ScopeLabelsMixin, TenantScopedAdmin):
     form = KpiTargetForm
     list_display = [
         "kpi_key",
         "grain",
         "period_start",
         "scope_type",
-        "scope_key",
+        "scope",
         "value",
         "set_by",
         "updated_at",
@@ -102,6 +157,7 @@ class KpiTargetAdmin(TenantScopedAdmin):
     list_filter = ["grain", "scope_type", "kpi_key"]
     search_fields = ["kpi_key", "scope_key"]
     readonly_fields = ["updated_at"]
+    list_select_related = ["set_by__user"]
     fields = [
         "kpi_key",
         "grain",
@@ -277,14 +333,14 @@ class KpiCustomDefinitionAdmin(TenantScopedAdmin):
 
 
 @admin.register(KpiSnapshot)
-class KpiSnapshotAdmin(TenantScopedAdmin):
+class KpiSnapshotAdmin(ScopeLabelsMixin, ReadOnlyTenantScopedAdmin):
     """Read-only: snapshots are computed from raw rows, never typed in."""
 
     list_display = [
         "grain",
         "period_start",
         "scope_type",
-        "scope_key",
+        "scope",
         "computed_at",
         "calls",
         "leads_created",
@@ -296,22 +352,18 @@ class KpiSnapshotAdmin(TenantScopedAdmin):
     list_filter = ["grain", "scope_type"]
     date_hierarchy = "period_start"
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
+    def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> Any:
+        # The change page shows every stored measure, and the scope by name.
+        names = [field.name for field in KpiSnapshot._meta.concrete_fields]
+        return ["scope", *(name for name in names if name not in ("id", "tenant"))]
 
 
 class FailedFilter(admin.SimpleListFilter):
-    title = "refresh"
+    title = _("refresh")
     parameter_name = "failed"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [("yes", "failed"), ("no", "waiting")]
+        return [("yes", _("failed")), ("no", _("waiting"))]
 
     def queryset(self, request: HttpRequest, queryset: Any) -> Any:
         if self.value() == "yes":
@@ -340,7 +392,7 @@ class DirtyDayAdmin(TenantScopedAdmin):
     ]
     readonly_fields = fields
 
-    @admin.display(boolean=True, description="failed")
+    @admin.display(boolean=True, description=_("failed"))
     def failed(self, obj: DirtyDay) -> bool:
         return obj.failed_at is not None
 

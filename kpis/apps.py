@@ -3,11 +3,13 @@ team, a team is deleted, the tenant's calendar or a deal stage's meaning changes
 tenants a default tree."""
 
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class KpisConfig(AppConfig):
     name = "kpis"
     default_auto_field = "django.db.models.BigAutoField"
+    verbose_name = _("KPIs")
 
     def ready(self) -> None:
         from django.db.models.signals import post_delete, post_save, pre_save

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import models
 from django.utils.timezone import now
+from django.utils.translation import gettext_lazy as _
 
 from kpis.catalogue import Category, Direction, Layer, Unit
 from kpis.periods import Grain
@@ -11,12 +14,12 @@ from kpis.scopes import ScopeType
 from tenants.models import Membership, Tenant, TenantOwnedModel
 
 
-def _count() -> models.BigIntegerField:
-    return models.BigIntegerField(default=0)
+def _count(verbose_name: Any) -> models.BigIntegerField:
+    return models.BigIntegerField(verbose_name, default=0)
 
 
-def _money() -> models.DecimalField:
-    return models.DecimalField(max_digits=24, decimal_places=6, default=0)
+def _money(verbose_name: Any) -> models.DecimalField:
+    return models.DecimalField(verbose_name, max_digits=24, decimal_places=6, default=0)
 
 
 class KpiSnapshot(TenantOwnedModel):
@@ -30,37 +33,41 @@ class KpiSnapshot(TenantOwnedModel):
     of the changes of all days before that end.
     """
 
-    grain = models.CharField(max_length=8, choices=Grain.choices)
-    period_start = models.DateField()
-    period_end = models.DateField()
-    scope_type = models.CharField(max_length=8, choices=ScopeType.choices)
-    scope_key = models.CharField(max_length=50, blank=True)
-    computed_at = models.DateTimeField(default=now)
+    grain = models.CharField(max_length=8, choices=Grain.choices, verbose_name=_("grain"))
+    period_start = models.DateField(verbose_name=_("period start"))
+    period_end = models.DateField(verbose_name=_("period end"))
+    scope_type = models.CharField(
+        max_length=8, choices=ScopeType.choices, verbose_name=_("scope type")
+    )
+    scope_key = models.CharField(max_length=50, blank=True, verbose_name=_("scope"))
+    computed_at = models.DateTimeField(default=now, verbose_name=_("computed at"))
 
-    calls = _count()
-    connects = _count()
-    outreach = _count()
-    emails_sent = _count()
-    emails_delivered = _count()
-    emails_opened = _count()
-    emails_clicked = _count()
-    leads_touched = _count()
-    active_reps = _count()
-    leads_created = _count()
-    mqls = _count()
-    sqls = _count()
-    meetings = _count()
-    opportunities = _count()
-    wins = _count()
-    losses = _count()
-    recycles = _count()
-    deals_created = _count()
-    pipeline_created = _money()
-    won_deals = _count()
-    revenue = _money()
-    weighted_pipeline_change = _money()
+    calls = _count(_("calls"))
+    connects = _count(_("connects"))
+    outreach = _count(_("outreach"))
+    emails_sent = _count(_("e-mails sent"))
+    emails_delivered = _count(_("e-mails delivered"))
+    emails_opened = _count(_("e-mails opened"))
+    emails_clicked = _count(_("e-mails clicked"))
+    leads_touched = _count(_("leads touched"))
+    active_reps = _count(_("active reps"))
+    leads_created = _count(_("leads created"))
+    mqls = _count(_("MQLs"))
+    sqls = _count(_("SQLs"))
+    meetings = _count(_("meetings"))
+    opportunities = _count(_("opportunities"))
+    wins = _count(_("wins"))
+    losses = _count(_("losses"))
+    recycles = _count(_("recycles"))
+    deals_created = _count(_("deals created"))
+    pipeline_created = _money(_("pipeline created"))
+    won_deals = _count(_("won deals"))
+    revenue = _money(_("revenue"))
+    weighted_pipeline_change = _money(_("weighted pipeline change"))
 
     class Meta:
+        verbose_name = _("KPI snapshot")
+        verbose_name_plural = _("KPI snapshots")
         constraints = [
             models.UniqueConstraint(
                 fields=["tenant", "grain", "scope_type", "scope_key", "period_start"],
@@ -80,22 +87,35 @@ class KpiSnapshot(TenantOwnedModel):
 class KpiCustomDefinition(TenantOwnedModel):
     """A tenant-defined KPI built from the catalogue's measures."""
 
-    key = models.SlugField(max_length=50)
-    name_ja = models.CharField(max_length=100)
-    name_en = models.CharField(max_length=100, blank=True)
-    category = models.CharField(max_length=12, choices=[(c, c) for c in Category])
-    layer = models.CharField(max_length=8, choices=[(v, v) for v in Layer])
-    numerator = models.CharField(max_length=40)
-    denominator = models.CharField(max_length=40, blank=True)
-    unit = models.CharField(max_length=8, choices=[(u, u) for u in Unit], default=Unit.COUNT)
-    direction = models.CharField(
-        max_length=20, choices=[(d, d) for d in Direction], default=Direction.HIGHER_IS_BETTER
+    key = models.SlugField(max_length=50, verbose_name=_("key"))
+    name_ja = models.CharField(max_length=100, verbose_name=_("name (Japanese)"))
+    name_en = models.CharField(max_length=100, blank=True, verbose_name=_("name (English)"))
+    category = models.CharField(
+        max_length=12, choices=[(c, c) for c in Category], verbose_name=_("category")
     )
-    reference_value = models.DecimalField(max_digits=20, decimal_places=4, null=True, blank=True)
-    reference_source = models.CharField(max_length=200, blank=True)
-    description = models.CharField(max_length=500, blank=True)
+    layer = models.CharField(max_length=8, choices=[(v, v) for v in Layer], verbose_name=_("layer"))
+    numerator = models.CharField(max_length=40, verbose_name=_("numerator"))
+    denominator = models.CharField(max_length=40, blank=True, verbose_name=_("denominator"))
+    unit = models.CharField(
+        max_length=8, choices=[(u, u) for u in Unit], default=Unit.COUNT, verbose_name=_("unit")
+    )
+    direction = models.CharField(
+        max_length=20,
+        choices=[(d, d) for d in Direction],
+        default=Direction.HIGHER_IS_BETTER,
+        verbose_name=_("direction"),
+    )
+    reference_value = models.DecimalField(
+        max_digits=20, decimal_places=4, null=True, blank=True, verbose_name=_("reference value")
+    )
+    reference_source = models.CharField(
+        max_length=200, blank=True, verbose_name=_("reference source")
+    )
+    description = models.CharField(max_length=500, blank=True, verbose_name=_("description"))
 
     class Meta:
+        verbose_name = _("custom KPI")
+        verbose_name_plural = _("custom KPIs")
         ordering = ["key"]
         constraints = [
             models.UniqueConstraint(fields=["tenant", "key"], name="kpicustom_unique_key")
@@ -108,18 +128,27 @@ class KpiCustomDefinition(TenantOwnedModel):
 class KpiTarget(TenantOwnedModel):
     """A manager's target for a KPI in one period and scope."""
 
-    kpi_key = models.CharField(max_length=50)
-    grain = models.CharField(max_length=8, choices=Grain.choices)
-    period_start = models.DateField()
-    scope_type = models.CharField(max_length=8, choices=ScopeType.choices)
-    scope_key = models.CharField(max_length=50, blank=True)
-    value = models.DecimalField(max_digits=24, decimal_places=4)
-    set_by = models.ForeignKey(
-        Membership, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    kpi_key = models.CharField(max_length=50, verbose_name=_("KPI"))
+    grain = models.CharField(max_length=8, choices=Grain.choices, verbose_name=_("grain"))
+    period_start = models.DateField(verbose_name=_("period start"))
+    scope_type = models.CharField(
+        max_length=8, choices=ScopeType.choices, verbose_name=_("scope type")
     )
-    updated_at = models.DateTimeField(auto_now=True)
+    scope_key = models.CharField(max_length=50, blank=True, verbose_name=_("scope"))
+    value = models.DecimalField(max_digits=24, decimal_places=4, verbose_name=_("value"))
+    set_by = models.ForeignKey(
+        Membership,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("set by"),
+    )
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
     class Meta:
+        verbose_name = _("KPI target")
+        verbose_name_plural = _("KPI targets")
         ordering = ["kpi_key", "period_start"]
         constraints = [
             models.UniqueConstraint(
@@ -135,11 +164,13 @@ class KpiTarget(TenantOwnedModel):
 class KpiTree(TenantOwnedModel):
     """A tenant's KGI → KSF → KPI tree."""
 
-    name = models.CharField(max_length=100)
-    is_default = models.BooleanField(default=False)
-    created_at = models.DateTimeField(default=now, editable=False)
+    name = models.CharField(max_length=100, verbose_name=_("name"))
+    is_default = models.BooleanField(default=False, verbose_name=_("default"))
+    created_at = models.DateTimeField(default=now, editable=False, verbose_name=_("created at"))
 
     class Meta:
+        verbose_name = _("KPI tree")
+        verbose_name_plural = _("KPI trees")
         ordering = ["name"]
         constraints = [
             models.UniqueConstraint(fields=["tenant", "name"], name="kpitree_unique_name"),
@@ -162,16 +193,25 @@ class KpiTreeNode(TenantOwnedModel):
         KSF = "ksf", "KSF"
         KPI = "kpi", "KPI"
 
-    tree = models.ForeignKey(KpiTree, on_delete=models.CASCADE, related_name="nodes")
-    parent = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="children"
+    tree = models.ForeignKey(
+        KpiTree, on_delete=models.CASCADE, related_name="nodes", verbose_name=_("tree")
     )
-    kind = models.CharField(max_length=3, choices=Kind.choices)
-    kpi_key = models.CharField(max_length=50, blank=True)
-    label = models.CharField(max_length=100, blank=True)
-    order = models.PositiveSmallIntegerField(default=0)
+    parent = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="children",
+        verbose_name=_("parent"),
+    )
+    kind = models.CharField(max_length=3, choices=Kind.choices, verbose_name=_("kind"))
+    kpi_key = models.CharField(max_length=50, blank=True, verbose_name=_("KPI"))
+    label = models.CharField(max_length=100, blank=True, verbose_name=_("label"))
+    order = models.PositiveSmallIntegerField(default=0, verbose_name=_("order"))
 
     class Meta:
+        verbose_name = _("KPI tree node")
+        verbose_name_plural = _("KPI tree nodes")
         ordering = ["tree", "order", "id"]
         indexes = [models.Index(fields=["tenant", "tree"], name="kpitreenode_tenant_tree")]
 

@@ -1,11 +1,13 @@
 """App config for pipeline: seeds a new tenant's deal stages."""
 
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class PipelineConfig(AppConfig):
     name = "pipeline"
     default_auto_field = "django.db.models.BigAutoField"
+    verbose_name = _("Pipeline data")
 
     def ready(self) -> None:
         from pipeline.defaults import deal_stages_seed_defaults

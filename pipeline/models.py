@@ -10,6 +10,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.timezone import now
+from django.utils.translation import gettext_lazy as _
 
 from pipeline.lifecycle import Stage
 from tenants.models import Membership, Team, Tenant, TenantOwnedModel
@@ -40,19 +41,37 @@ class Lead(_IndexedByTenant):
     """A prospect (company and contact) as sent by the tenant's MA/SFA or created here."""
 
     source_system = models.CharField(
-        max_length=50, blank=True, default="", help_text="The partner system of external_id."
+        max_length=50,
+        blank=True,
+        default="",
+        help_text=_("The partner system of external_id."),
+        verbose_name=_("source system"),
     )
-    external_id = models.CharField(max_length=200, null=True, blank=True)
-    company = models.CharField(max_length=200)
-    contact_name = models.CharField(max_length=200, blank=True)
-    email = models.EmailField(blank=True)
-    industry = models.CharField(max_length=100, blank=True)
-    employee_count = models.PositiveIntegerField(null=True, blank=True)
-    title = models.CharField(max_length=150, blank=True)
-    attributes = models.JSONField(default=dict, blank=True)
-    source = models.CharField(max_length=50, blank=True, help_text="Channel, e.g. web, event.")
+    external_id = models.CharField(
+        max_length=200, null=True, blank=True, verbose_name=_("external ID")
+    )
+    company = models.CharField(max_length=200, verbose_name=_("company"))
+    contact_name = models.CharField(max_length=200, blank=True, verbose_name=_("contact name"))
+    email = models.EmailField(blank=True, verbose_name=_("email"))
+    industry = models.CharField(max_length=100, blank=True, verbose_name=_("industry"))
+    employee_count = models.PositiveIntegerField(
+        null=True, blank=True, verbose_name=_("employee count")
+    )
+    title = models.CharField(max_length=150, blank=True, verbose_name=_("title"))
+    attributes = models.JSONField(default=dict, blank=True, verbose_name=_("attributes"))
+    source = models.CharField(
+        max_length=50,
+        blank=True,
+        help_text=_("Channel, e.g. web, event."),
+        verbose_name=_("source"),
+    )
     owner = models.ForeignKey(
-        Membership, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        Membership,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("owner"),
     )
     created_owner = models.ForeignKey(
         Membership,
@@ -61,21 +80,35 @@ class Lead(_IndexedByTenant):
         on_delete=models.SET_NULL,
         related_name="+",
         editable=False,
-        help_text="The owner when the lead was created, whom its creation counts for; "
-        "set on insert and kept when the owner changes.",
+        help_text=_(
+            "The owner when the lead was created, whom its creation counts for; "
+            "set on insert and kept when the owner changes."
+        ),
+        verbose_name=_("owner at creation"),
     )
     team = models.ForeignKey(
-        Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        Team,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("team"),
     )
-    stage = models.CharField(max_length=20, choices=Stage.choices, default=Stage.LEAD)
-    score = models.IntegerField(default=0)
+    stage = models.CharField(
+        max_length=20, choices=Stage.choices, default=Stage.LEAD, verbose_name=_("stage")
+    )
+    score = models.IntegerField(default=0, verbose_name=_("score"))
     created_at = models.DateTimeField(
-        default=now, help_text="When the lead was created in the source system."
+        default=now,
+        help_text=_("When the lead was created in the source system."),
+        verbose_name=_("created at"),
     )
-    received_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    received_at = models.DateTimeField(auto_now_add=True, verbose_name=_("received at"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
     class Meta:
+        verbose_name = _("lead")
+        verbose_name_plural = _("leads")
         ordering = ["-created_at", "-id"]
         constraints = [_external_id_unique("lead")]
         indexes = [
@@ -104,37 +137,53 @@ class Activity(_IndexedByTenant):
     """A call, email, meeting or other touch of a lead by a rep."""
 
     class Type(models.TextChoices):
-        CALL = "call"
-        EMAIL = "email"
-        MEETING = "meeting"
-        OTHER = "other"
+        CALL = "call", _("call")
+        EMAIL = "email", _("e-mail")
+        MEETING = "meeting", _("meeting")
+        OTHER = "other", _("other")
 
     class CallOutcome(models.TextChoices):
-        CONNECTED = "connected"
-        NO_ANSWER = "no_answer"
-        VOICEMAIL = "voicemail"
-        BUSY = "busy"
-        WRONG_NUMBER = "wrong_number"
-        OTHER = "other"
+        CONNECTED = "connected", _("connected")
+        NO_ANSWER = "no_answer", _("no answer")
+        VOICEMAIL = "voicemail", _("voicemail")
+        BUSY = "busy", _("busy")
+        WRONG_NUMBER = "wrong_number", _("wrong number")
+        OTHER = "other", _("other")
 
-    source_system = models.CharField(max_length=50, blank=True, default="")
-    external_id = models.CharField(max_length=200, null=True, blank=True)
-    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="activities")
-    rep = models.ForeignKey(
-        Membership, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    source_system = models.CharField(
+        max_length=50, blank=True, default="", verbose_name=_("source system")
     )
-    type = models.CharField(max_length=10, choices=Type.choices)
-    occurred_at = models.DateTimeField()
-    call_outcome = models.CharField(max_length=20, choices=CallOutcome.choices, blank=True)
-    email_delivered = models.BooleanField(default=False)
-    email_opened = models.BooleanField(default=False)
-    email_clicked = models.BooleanField(default=False)
-    duration_seconds = models.PositiveIntegerField(null=True, blank=True)
-    received_at = models.DateTimeField(auto_now_add=True)
+    external_id = models.CharField(
+        max_length=200, null=True, blank=True, verbose_name=_("external ID")
+    )
+    lead = models.ForeignKey(
+        Lead, on_delete=models.CASCADE, related_name="activities", verbose_name=_("lead")
+    )
+    rep = models.ForeignKey(
+        Membership,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("rep"),
+    )
+    type = models.CharField(max_length=10, choices=Type.choices, verbose_name=_("type"))
+    occurred_at = models.DateTimeField(verbose_name=_("occurred at"))
+    call_outcome = models.CharField(
+        max_length=20, choices=CallOutcome.choices, blank=True, verbose_name=_("call outcome")
+    )
+    email_delivered = models.BooleanField(default=False, verbose_name=_("e-mail delivered"))
+    email_opened = models.BooleanField(default=False, verbose_name=_("e-mail opened"))
+    email_clicked = models.BooleanField(default=False, verbose_name=_("e-mail clicked"))
+    duration_seconds = models.PositiveIntegerField(
+        null=True, blank=True, verbose_name=_("duration (seconds)")
+    )
+    received_at = models.DateTimeField(auto_now_add=True, verbose_name=_("received at"))
 
     class Meta:
+        verbose_name = _("activity")
+        verbose_name_plural = _("activities")
         ordering = ["-occurred_at", "-id"]
-        verbose_name_plural = "activities"
         constraints = [_external_id_unique("activity")]
         indexes = [
             models.Index(fields=["tenant", "occurred_at"], name="activity_tenant_occurred"),
@@ -164,18 +213,21 @@ class Activity(_IndexedByTenant):
 class DealStage(TenantOwnedModel):
     """One of a tenant's ordered deal stages, with its win probability (受注確度)."""
 
-    name = models.CharField(max_length=100)
-    order = models.PositiveSmallIntegerField()
+    name = models.CharField(max_length=100, verbose_name=_("name"))
+    order = models.PositiveSmallIntegerField(verbose_name=_("order"))
     win_probability = models.DecimalField(
         max_digits=5,
         decimal_places=4,
         validators=[MinValueValidator(Decimal(0)), MaxValueValidator(Decimal(1))],
-        help_text="0 to 1.",
+        help_text=_("0 to 1."),
+        verbose_name=_("win probability"),
     )
-    is_won = models.BooleanField(default=False)
-    is_lost = models.BooleanField(default=False)
+    is_won = models.BooleanField(default=False, verbose_name=_("won"))
+    is_lost = models.BooleanField(default=False, verbose_name=_("lost"))
 
     class Meta:
+        verbose_name = _("deal stage")
+        verbose_name_plural = _("deal stages")
         ordering = ["order"]
         constraints = [
             models.UniqueConstraint(fields=["tenant", "name"], name="dealstage_unique_name"),
@@ -196,22 +248,41 @@ class DealStage(TenantOwnedModel):
 class Deal(_IndexedByTenant):
     """A sales opportunity's money: amount, stage, and when it was created and closed."""
 
-    source_system = models.CharField(max_length=50, blank=True, default="")
-    external_id = models.CharField(max_length=200, null=True, blank=True)
-    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="deals")
-    name = models.CharField(max_length=200, blank=True)
-    amount = models.DecimalField(max_digits=16, decimal_places=2)
-    currency = models.CharField(max_length=3)
-    stage = models.ForeignKey(DealStage, on_delete=models.PROTECT, related_name="+")
-    owner = models.ForeignKey(
-        Membership, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    source_system = models.CharField(
+        max_length=50, blank=True, default="", verbose_name=_("source system")
     )
-    sourced_by_is = models.BooleanField(default=True, help_text="Created by inside sales.")
-    created_at = models.DateTimeField(default=now)
-    closed_at = models.DateTimeField(null=True, blank=True)
-    received_at = models.DateTimeField(auto_now_add=True)
+    external_id = models.CharField(
+        max_length=200, null=True, blank=True, verbose_name=_("external ID")
+    )
+    lead = models.ForeignKey(
+        Lead, on_delete=models.CASCADE, related_name="deals", verbose_name=_("lead")
+    )
+    name = models.CharField(max_length=200, blank=True, verbose_name=_("name"))
+    amount = models.DecimalField(max_digits=16, decimal_places=2, verbose_name=_("amount"))
+    currency = models.CharField(max_length=3, verbose_name=_("currency"))
+    stage = models.ForeignKey(
+        DealStage, on_delete=models.PROTECT, related_name="+", verbose_name=_("stage")
+    )
+    owner = models.ForeignKey(
+        Membership,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("owner"),
+    )
+    sourced_by_is = models.BooleanField(
+        default=True,
+        help_text=_("Created by inside sales."),
+        verbose_name=_("sourced by inside sales"),
+    )
+    created_at = models.DateTimeField(default=now, verbose_name=_("created at"))
+    closed_at = models.DateTimeField(null=True, blank=True, verbose_name=_("closed at"))
+    received_at = models.DateTimeField(auto_now_add=True, verbose_name=_("received at"))
 
     class Meta:
+        verbose_name = _("deal")
+        verbose_name_plural = _("deals")
         ordering = ["-created_at", "-id"]
         constraints = [_external_id_unique("deal")]
         indexes = [
@@ -227,11 +298,17 @@ class Deal(_IndexedByTenant):
 class DealStageChange(_IndexedByTenant):
     """A deal entered a stage at a time; the weighted pipeline on any past date follows."""
 
-    deal = models.ForeignKey(Deal, on_delete=models.CASCADE, related_name="stage_changes")
-    stage = models.ForeignKey(DealStage, on_delete=models.PROTECT, related_name="+")
-    at = models.DateTimeField()
+    deal = models.ForeignKey(
+        Deal, on_delete=models.CASCADE, related_name="stage_changes", verbose_name=_("deal")
+    )
+    stage = models.ForeignKey(
+        DealStage, on_delete=models.PROTECT, related_name="+", verbose_name=_("stage")
+    )
+    at = models.DateTimeField(verbose_name=_("at"))
 
     class Meta:
+        verbose_name = _("deal stage change")
+        verbose_name_plural = _("deal stage changes")
         ordering = ["at", "id"]
         constraints = [
             models.UniqueConstraint(
@@ -247,10 +324,14 @@ class DealStageChange(_IndexedByTenant):
 class StageTransition(_IndexedByTenant):
     """A lead's lifecycle change; funnels and period KPIs are computed from these rows."""
 
-    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="transitions")
-    from_stage = models.CharField(max_length=20, choices=Stage.choices)
-    to_stage = models.CharField(max_length=20, choices=Stage.choices)
-    at = models.DateTimeField()
+    lead = models.ForeignKey(
+        Lead, on_delete=models.CASCADE, related_name="transitions", verbose_name=_("lead")
+    )
+    from_stage = models.CharField(
+        max_length=20, choices=Stage.choices, verbose_name=_("from stage")
+    )
+    to_stage = models.CharField(max_length=20, choices=Stage.choices, verbose_name=_("to stage"))
+    at = models.DateTimeField(verbose_name=_("at"))
     actor = models.ForeignKey(
         Membership,
         null=True,
@@ -258,18 +339,23 @@ class StageTransition(_IndexedByTenant):
         on_delete=models.SET_NULL,
         related_name="+",
         db_index=False,  # partial index below: imported and seeded changes have no actor
+        verbose_name=_("actor"),
     )
     actor_label = models.CharField(
-        max_length=150, blank=True, help_text="Who made the change (user, token or system)."
+        max_length=150,
+        blank=True,
+        help_text=_("Who made the change (user, token or system)."),
+        verbose_name=_("actor"),
     )
-    reason = models.CharField(max_length=500, blank=True)
+    reason = models.CharField(max_length=500, blank=True, verbose_name=_("reason"))
     owner = models.ForeignKey(
         Membership,
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
-        help_text="The lead's owner at the time of the change.",
+        help_text=_("The lead's owner at the time of the change."),
+        verbose_name=_("owner"),
     )
     team = models.ForeignKey(
         Team,
@@ -277,11 +363,14 @@ class StageTransition(_IndexedByTenant):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
-        help_text="The owner's team at the time of the change.",
+        help_text=_("The owner's team at the time of the change."),
+        verbose_name=_("team"),
     )
-    created = models.DateTimeField(auto_now_add=True)
+    created = models.DateTimeField(auto_now_add=True, verbose_name=_("created"))
 
     class Meta:
+        verbose_name = _("stage transition")
+        verbose_name_plural = _("stage transitions")
         ordering = ["at", "id"]
         constraints = [
             models.UniqueConstraint(
@@ -315,51 +404,64 @@ class DirtyKind(enum.IntFlag):
 class DirtyDay(TenantOwnedModel):
     """A tenant-local day whose KPI snapshots must be recomputed after data changed."""
 
-    day = models.DateField()
-    marked_at = models.DateTimeField(default=now)
+    day = models.DateField(verbose_name=_("day"))
+    marked_at = models.DateTimeField(default=now, verbose_name=_("marked at"))
     rescan = models.BooleanField(
         default=False,
-        help_text=(
+        help_text=_(
             "Rows of this day were changed or re-attributed, not only added: periods "
             "containing it recount their distinct members from raw rows."
         ),
+        verbose_name=_("rescan"),
     )
     kinds = models.PositiveSmallIntegerField(
         default=int(DirtyKind.ALL),
-        help_text="Which measures changed (DirtyKind bits); the day keeps its other values.",
+        help_text=_("Which measures changed (DirtyKind bits); the day keeps its other values."),
+        verbose_name=_("kinds"),
     )
     added_activities = models.JSONField(
         null=True,
         blank=True,
         default=None,
-        help_text=(
+        help_text=_(
             "Ids of the activities added on this day since its snapshot, when adding was "
             "all that happened to its activities: a refresh counts just those. Empty when "
             "its activities did not change; null when they must be recounted."
         ),
+        verbose_name=_("added activities"),
     )
     # A day whose refresh failed stays dirty, with why, and waits for its retry.
     # NOTE: database defaults: the dirty-day upsert (pipeline/dirty.py) names its columns.
     attempts = models.PositiveIntegerField(
-        default=0, db_default=0, help_text="Failed refreshes of this day since it last succeeded."
+        default=0,
+        db_default=0,
+        help_text=_("Failed refreshes of this day since it last succeeded."),
+        verbose_name=_("attempts"),
     )
     failed_at = models.DateTimeField(
-        null=True, blank=True, help_text="When its latest refresh failed (empty: never)."
+        null=True,
+        blank=True,
+        help_text=_("When its latest refresh failed (empty: never)."),
+        verbose_name=_("failed at"),
     )
     error = models.CharField(
         max_length=300,
         blank=True,
         default="",
         db_default="",
-        help_text="Why its latest refresh failed.",
+        help_text=_("Why its latest refresh failed."),
+        verbose_name=_("error"),
     )
     retry_at = models.DateTimeField(
         null=True,
         blank=True,
-        help_text="Not refreshed again before this time (empty: due now).",
+        help_text=_("Not refreshed again before this time (empty: due now)."),
+        verbose_name=_("retry at"),
     )
 
     class Meta:
+        verbose_name = _("dirty day")
+        verbose_name_plural = _("dirty days")
         constraints = [models.UniqueConstraint(fields=["tenant", "day"], name="dirtyday_unique")]
 
 
@@ -375,3 +477,7 @@ class IngestionRequest(TenantOwnedModel):
         constraints = [
             models.UniqueConstraint(fields=["tenant", "key"], name="ingestionrequest_unique_key")
         ]
+
+
+# NOTE: defined in its package, registered with this app's models.
+from pipeline.imports.models import ImportPreset  # noqa: E402, F401

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zoneinfo
 from typing import Any
 
 from django import forms
@@ -10,6 +11,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from tenants import cross_tenant, services
 from tenants.admin_scoping import (
@@ -19,12 +22,58 @@ from tenants.admin_scoping import (
 )
 from tenants.errors import PublicError
 from tenants.models import ApiToken, Membership, Team, Tenant, TenantClosure
-from tenants.scopes import TOKEN_SCOPES
+from tenants.scopes import TOKEN_SCOPES, Scope
+
+# What each token scope lets a partner tool do, as the admin shows it.
+SCOPE_LABELS = {
+    Scope.RECORDS_READ: _("Read records (leads, activities, deals)"),
+    Scope.RECORDS_WRITE: _("Send records (ingestion)"),
+    Scope.KPIS_READ: _("Read KPIs"),
+    Scope.KPIS_WRITE: _("Edit targets, trees, alert rules and reports"),
+    Scope.CONFIG_WRITE: _("Edit workspace settings and teams"),
+    Scope.TOKENS_MANAGE: _("Manage API tokens"),
+}
+
+
+def scope_label(scope: str) -> str:
+    return str(SCOPE_LABELS.get(scope, scope))  # type: ignore[call-overload]
+
+
+def time_zone_choices() -> list[tuple[str, str]]:
+    return [(name, name) for name in sorted(zoneinfo.available_timezones())]
+
+
+class TenantForm(forms.ModelForm):
+    """A time zone is picked from the IANA zones, not typed (and so always valid)."""
+
+    timezone = forms.TypedChoiceField(choices=time_zone_choices, label=_("time zone"))
+
+    class Meta:
+        model = Tenant
+        fields = [
+            "slug",
+            "name",
+            "timezone",
+            "language",
+            "currency",
+            "fiscal_year_start_month",
+            "holiday_country",
+            "is_active",
+        ]
 
 
 @admin.register(Tenant)
 class TenantAdmin(admin.ModelAdmin):
-    list_display = ["slug", "name", "timezone", "currency", "fiscal_year_start_month", "is_active"]
+    form = TenantForm
+    list_display = [
+        "slug",
+        "name",
+        "timezone",
+        "language",
+        "currency",
+        "fiscal_year_start_month",
+        "is_active",
+    ]
     search_fields = ["slug", "name"]
 
     def has_module_permission(self, request: HttpRequest) -> bool:
@@ -89,7 +138,9 @@ _FORM_FIELDS = {
 
 class ApiTokenCreateForm(forms.ModelForm):
     scopes = forms.MultipleChoiceField(
-        choices=[(s, s) for s in sorted(TOKEN_SCOPES)], widget=forms.CheckboxSelectMultiple
+        choices=[(s, f"{scope_label(s)} ({s})") for s in sorted(TOKEN_SCOPES)],
+        widget=forms.CheckboxSelectMultiple,
+        label=_("scopes"),
     )
 
     class Meta:
@@ -121,7 +172,7 @@ class ApiTokenAdmin(TenantScopedAdmin):
     list_display = [
         "name",
         "prefix",
-        "scopes",
+        "scope_labels",
         "created_by_label",
         "expires_at",
         "requests_per_minute",
@@ -143,7 +194,7 @@ class ApiTokenAdmin(TenantScopedAdmin):
         return [
             "name",
             "prefix",
-            "scopes",
+            "scope_labels",
             "created_by_label",
             "created_at",
             "expires_at",
@@ -158,7 +209,7 @@ class ApiTokenAdmin(TenantScopedAdmin):
             return []
         return [
             "prefix",
-            "scopes",
+            "scope_labels",
             "created_by_label",
             "created_at",
             "expires_at",
@@ -168,6 +219,10 @@ class ApiTokenAdmin(TenantScopedAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False  # revoke instead, so the audit trail stays
+
+    @admin.display(description=_("scopes"))
+    def scope_labels(self, obj: ApiToken) -> str:
+        return ", ".join(scope_label(scope) for scope in obj.scopes)
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         if change:
@@ -191,13 +246,22 @@ class ApiTokenAdmin(TenantScopedAdmin):
         )
         obj.pk = token.pk
         obj.refresh_from_db()
-        messages.warning(request, f"Copy this token now; it will not be shown again: {secret}")
+        messages.warning(
+            request,
+            _("Copy this token now; it will not be shown again: %(secret)s") % {"secret": secret},
+        )
 
-    @admin.action(description="Revoke selected tokens")
+    @admin.action(description=_("Revoke selected tokens"))
     def revoke(self, request: HttpRequest, queryset: QuerySet) -> None:
-        for token in queryset:
+        tokens = list(queryset)
+        for token in tokens:
             services.api_token_revoke(tenant=token.tenant, token_id=token.pk)
-        messages.success(request, f"Revoked {queryset.count()} token(s).")
+        count = len(tokens)
+        messages.success(
+            request,
+            ngettext("Revoked %(count)d token.", "Revoked %(count)d tokens.", count)
+            % {"count": count},
+        )
 
 
 class AccountAdmin(UserAdmin):

@@ -2,11 +2,13 @@
 
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
+from django.utils.translation import gettext_lazy as _
 
 
 class TenantsConfig(AppConfig):
     name = "tenants"
     default_auto_field = "django.db.models.BigAutoField"
+    verbose_name = _("Workspaces")
 
     def ready(self) -> None:
         from tenants import rls

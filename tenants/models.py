@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.timezone import now
+from django.utils.translation import gettext_lazy as _
 
 from tenants.context import TenantNotSet, _scope, current_tenant_id
 from tenants.scopes import Role
@@ -34,26 +35,42 @@ class Tenant(models.Model):
         JA = "ja", "日本語"
         EN = "en", "English"
 
-    slug = models.SlugField(max_length=63, unique=True)
-    name = models.CharField(max_length=200)
-    timezone = models.CharField(max_length=64, default="Asia/Tokyo", validators=[validate_timezone])
-    currency = models.CharField(max_length=3, default="JPY")
-    fiscal_year_start_month = models.PositiveSmallIntegerField(
-        default=4, validators=[MinValueValidator(1), MaxValueValidator(12)]
+    slug = models.SlugField(max_length=63, unique=True, verbose_name=_("slug"))
+    name = models.CharField(max_length=200, verbose_name=_("name"))
+    timezone = models.CharField(
+        max_length=64,
+        default="Asia/Tokyo",
+        validators=[validate_timezone],
+        verbose_name=_("time zone"),
     )
-    holiday_country = models.CharField(max_length=8, default="JP", validators=[validate_country])
-    language = models.CharField(max_length=2, choices=Language.choices, default=Language.JA)
-    is_active = models.BooleanField(default=True)
+    currency = models.CharField(max_length=3, default="JPY", verbose_name=_("currency"))
+    fiscal_year_start_month = models.PositiveSmallIntegerField(
+        default=4,
+        validators=[MinValueValidator(1), MaxValueValidator(12)],
+        verbose_name=_("fiscal year start month"),
+    )
+    holiday_country = models.CharField(
+        max_length=8, default="JP", validators=[validate_country], verbose_name=_("holiday country")
+    )
+    language = models.CharField(
+        max_length=2, choices=Language.choices, default=Language.JA, verbose_name=_("language")
+    )
+    is_active = models.BooleanField(default=True, verbose_name=_("active"))
     kpi_rebuild_requested_at = models.DateTimeField(
         null=True,
         blank=True,
         editable=False,
-        help_text="Set while a full rebuild of the KPI snapshots waits or runs: values read "
-        "meanwhile are marked pending.",
+        help_text=_(
+            "Set while a full rebuild of the KPI snapshots waits or runs: values read "
+            "meanwhile are marked pending."
+        ),
+        verbose_name=_("KPI rebuild requested at"),
     )
-    created_at = models.DateTimeField(default=now, editable=False)
+    created_at = models.DateTimeField(default=now, editable=False, verbose_name=_("created at"))
 
     class Meta:
+        verbose_name = _("workspace")
+        verbose_name_plural = _("workspaces")
         ordering = ["slug"]
 
     def __str__(self) -> str:
@@ -107,10 +124,12 @@ class TenantOwnedModel(models.Model):
 class TenantClosure(TenantOwnedModel):
     """A day the tenant does not work besides public holidays (年末年始, お盆, ...)."""
 
-    date = models.DateField()
-    name = models.CharField(max_length=100, blank=True)
+    date = models.DateField(verbose_name=_("date"))
+    name = models.CharField(max_length=100, blank=True, verbose_name=_("name"))
 
     class Meta:
+        verbose_name = _("closure day")
+        verbose_name_plural = _("closure days")
         ordering = ["date"]
         constraints = [
             models.UniqueConstraint(fields=["tenant", "date"], name="tenant_closure_unique_day")
@@ -123,10 +142,12 @@ class TenantClosure(TenantOwnedModel):
 class Team(TenantOwnedModel):
     """A group of members (an IS team); KPIs roll up per team."""
 
-    name = models.CharField(max_length=100)
-    created_at = models.DateTimeField(default=now, editable=False)
+    name = models.CharField(max_length=100, verbose_name=_("name"))
+    created_at = models.DateTimeField(default=now, editable=False, verbose_name=_("created at"))
 
     class Meta:
+        verbose_name = _("team")
+        verbose_name_plural = _("teams")
         ordering = ["name"]
         constraints = [models.UniqueConstraint(fields=["tenant", "name"], name="team_unique_name")]
 
@@ -138,17 +159,29 @@ class Membership(TenantOwnedModel):
     """A user's role in a tenant, and the team they work in."""
 
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="memberships",
+        verbose_name=_("user"),
     )
-    role = models.CharField(max_length=20, choices=[(r.value, r.value) for r in Role])
+    role = models.CharField(
+        max_length=20, choices=[(r.value, r.value) for r in Role], verbose_name=_("role")
+    )
     team = models.ForeignKey(
-        Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="memberships"
+        Team,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="memberships",
+        verbose_name=_("team"),
     )
-    display_name = models.CharField(max_length=150, blank=True)
-    is_active = models.BooleanField(default=True)
-    created_at = models.DateTimeField(default=now, editable=False)
+    display_name = models.CharField(max_length=150, blank=True, verbose_name=_("display name"))
+    is_active = models.BooleanField(default=True, verbose_name=_("active"))
+    created_at = models.DateTimeField(default=now, editable=False, verbose_name=_("created at"))
 
     class Meta:
+        verbose_name = _("member")
+        verbose_name_plural = _("members")
         ordering = ["id"]
         constraints = [
             models.UniqueConstraint(fields=["tenant", "user"], name="membership_unique_user")
@@ -167,38 +200,46 @@ API_TOKEN_MAX_ROWS_PER_MINUTE = 10_000_000
 class ApiToken(TenantOwnedModel):
     """A secret for partner tools, bound to a tenant (not a person); only a hash is stored."""
 
-    name = models.CharField(max_length=100)
-    key_id = models.CharField(max_length=16, unique=True, editable=False)
-    secret_hash = models.CharField(max_length=64, editable=False)
-    scopes = models.JSONField(default=list)
+    name = models.CharField(max_length=100, verbose_name=_("name"))
+    key_id = models.CharField(max_length=16, unique=True, editable=False, verbose_name=_("key ID"))
+    secret_hash = models.CharField(max_length=64, editable=False, verbose_name=_("secret hash"))
+    scopes = models.JSONField(default=list, verbose_name=_("scopes"))
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
+        verbose_name=_("created by"),
     )
     created_by_label = models.CharField(
-        max_length=150, blank=True, help_text="Who created the token, kept after they leave."
+        max_length=150,
+        blank=True,
+        help_text=_("Who created the token, kept after they leave."),
+        verbose_name=_("created by"),
     )
-    created_at = models.DateTimeField(default=now, editable=False)
-    expires_at = models.DateTimeField(null=True, blank=True)
-    last_used_at = models.DateTimeField(null=True, blank=True)
-    revoked_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=now, editable=False, verbose_name=_("created at"))
+    expires_at = models.DateTimeField(null=True, blank=True, verbose_name=_("expires at"))
+    last_used_at = models.DateTimeField(null=True, blank=True, verbose_name=_("last used at"))
+    revoked_at = models.DateTimeField(null=True, blank=True, verbose_name=_("revoked at"))
     requests_per_minute = models.PositiveIntegerField(
         null=True,
         blank=True,
         validators=[MinValueValidator(1), MaxValueValidator(API_TOKEN_MAX_REQUESTS_PER_MINUTE)],
-        help_text="Requests this token may make per minute; empty: the server's default.",
+        help_text=_("Requests this token may make per minute; empty: the server's default."),
+        verbose_name=_("requests per minute"),
     )
     rows_per_minute = models.PositiveIntegerField(
         null=True,
         blank=True,
         validators=[MinValueValidator(1), MaxValueValidator(API_TOKEN_MAX_ROWS_PER_MINUTE)],
-        help_text="Records this token may ingest per minute; empty: the server's default.",
+        help_text=_("Records this token may ingest per minute; empty: the server's default."),
+        verbose_name=_("rows per minute"),
     )
 
     class Meta:
+        verbose_name = _("API token")
+        verbose_name_plural = _("API tokens")
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["tenant", "created_at"], name="apitoken_tenant_created")]
 

@@ -423,6 +423,8 @@ def test_admin_lists_only_its_tenants_failed_days(
         with tenant_context(tenant):
             DirtyDay.objects.create(tenant=tenant, day=D1, attempts=2, failed_at=now, error=error)
             DirtyDay.objects.create(tenant=tenant, day=D2)
+    # NOTE: the admin speaks the tenant's language; these assertions read English.
+    type(tenant_a).objects.filter(pk=tenant_a.pk).update(language="en")
     client.force_login(admin_a)
     # when
     failed = client.get("/admin/pipeline/dirtyday/?failed=yes").content.decode()

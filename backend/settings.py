@@ -194,13 +194,41 @@ CELERY_TASK_TIME_LIMIT = 360
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_RESULT_EXPIRES = 3600
 CELERY_TIMEZONE = "UTC"
+# --- Celery queues: latency-sensitive work never waits behind bulk work -----------------
+# `refresh` (the default): a tenant's snapshot refresh after a write, alert evaluation, the
+# minute sweep. `bulk`: full rebuilds, the nightly fan-out, planner statistics upkeep. Run
+# one worker per queue (`celery -A backend worker -Q refresh` and `-Q bulk`), or one worker
+# for both (no -Q: it consumes every queue declared here; `make worker` does that).
+CELERY_TASK_DEFAULT_QUEUE = "refresh"
+CELERY_TASK_QUEUES = {"refresh": {}, "bulk": {}}
+CELERY_TASK_ROUTES = {
+    "kpis.refresh_tenant": {"queue": "refresh"},
+    "kpis.refresh_dirty_sweep": {"queue": "refresh"},
+    "alerts.evaluate_tenant": {"queue": "refresh"},
+    "alerts.evaluate_all": {"queue": "refresh"},
+    "kpis.rebuild_tenant": {"queue": "bulk"},
+    "kpis.rebuild_all": {"queue": "bulk"},
+    "pipeline.analyze_stale_tables": {"queue": "bulk"},
+}
 # The sweep catches dirty days whose refresh task was lost (worker down, broker restart).
+# The nightly fan-out rebuilds the tenants whose data changed since their last rebuild; the
+# weekly one rebuilds every tenant (it also corrects edits made below the services, such as
+# raw SQL, which no change marker sees). Statistics upkeep analyses bulk-loaded tables.
 CELERY_BEAT_SCHEDULE = {
     "kpis-refresh-dirty-sweep": {"task": "kpis.refresh_dirty_sweep", "schedule": 60.0},
     "alerts-evaluate-all": {"task": "alerts.evaluate_all", "schedule": 15 * 60.0},
     "kpis-rebuild-all-nightly": {
         "task": "kpis.rebuild_all",
-        "schedule": crontab(hour=18, minute=30),  # 03:30 in Tokyo
+        "schedule": crontab(hour=18, minute=30, day_of_week="1-6"),  # 03:30 in Tokyo
+    },
+    "kpis-rebuild-all-weekly": {
+        "task": "kpis.rebuild_all",
+        "schedule": crontab(hour=18, minute=30, day_of_week=0),  # Monday 03:30 in Tokyo
+        "kwargs": {"force": True},
+    },
+    "pipeline-analyze-stale-tables": {
+        "task": "pipeline.analyze_stale_tables",
+        "schedule": 5 * 60.0,
     },
 }
 

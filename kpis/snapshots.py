@@ -873,7 +873,7 @@ def _rebuild(tenant: Tenant, side_connection: bool, began: float) -> RefreshResu
     requested, previous = _forget_all(tenant)
     failed = _fail_outside(tenant, at, previous)
     if span is None:
-        _rebuild_done(tenant, requested)
+        _rebuild_done(tenant, requested, at)
         return RefreshResult(0, 0, 0, time.perf_counter() - began, tuple(failed))
     start, end = span
     days = [start + timedelta(days=n) for n in range((end - start).days)]
@@ -907,7 +907,7 @@ def _rebuild(tenant: Tenant, side_connection: bool, began: float) -> RefreshResu
     # (each statement sees what had committed when it began), so the days marked by
     # such writes recount their activities instead of adding the listed ones.
     DirtyDay.objects.filter(added_activities__isnull=False).update(added_activities=None)
-    _rebuild_done(tenant, requested)
+    _rebuild_done(tenant, requested, at)
     run_periods_refreshed(tenant.pk, None)
     return RefreshResult(len(days), len(periods), rows, time.perf_counter() - began, tuple(failed))
 
@@ -957,7 +957,7 @@ def _rebuild_by_days(tenant: Tenant, began: float) -> RefreshResult:
             batch_size=BULK_BATCH,
         )
         failed = _fail_outside(tenant, now, previous)
-        _rebuild_done(tenant, requested)
+        _rebuild_done(tenant, requested, now)
         for _ in range(_REBUILD_BATCHES):
             result = kpi_snapshots_refresh_dirty(tenant=tenant)
             days, periods, rows = days + result.days, periods + result.periods, rows + result.rows
@@ -976,13 +976,18 @@ def _rebuild_requested(tenant: Tenant) -> datetime | None:
     )
 
 
-def _rebuild_done(tenant: Tenant, requested: datetime | None) -> None:
+def _rebuild_done(tenant: Tenant, requested: datetime | None, began: datetime) -> None:
     """Clear the tenant's pending mark in the rebuild's own transaction, unless a change
-    asked for another rebuild after this one began (that one clears it)."""
+    asked for another rebuild after this one began (that one clears it); and its changed
+    mark (the nightly rebuild skips it until a write marks it again), unless a write marked
+    it after this rebuild began."""
     if requested is not None:
         Tenant.objects.filter(pk=tenant.pk, kpi_rebuild_requested_at=requested).update(
             kpi_rebuild_requested_at=None
         )
+    # NOTE: a write marked before `began` but committed after this rebuild's reads left its
+    # dirty days, which the next refresh counts: its tenant needs no rebuild for it.
+    Tenant.objects.filter(pk=tenant.pk, kpi_changed_at__lt=began).update(kpi_changed_at=None)
 
 
 def _rebuild_activity_measures(tenant: Tenant, periods: list[Period], zone) -> dict[Any, Any]:

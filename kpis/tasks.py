@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 from celery import shared_task
+from django.db.models import Q
 
-from kpis.refresh import kpi_rebuild_started, kpi_refresh_schedule, kpi_refresh_started
+from kpis.refresh import (
+    kpi_rebuild_schedule,
+    kpi_rebuild_started,
+    kpi_refresh_schedule,
+    kpi_refresh_started,
+)
 from kpis.snapshots import (
     kpi_snapshots_rebuild,
     kpi_snapshots_refresh_dirty,
@@ -23,7 +29,8 @@ def refresh_tenant_task(tenant_id: int) -> dict[str, int]:
     """Refresh the tenant's due dirty days until none is left (idempotent: safe to run
     twice). Days that fail are recorded and left for their retry (the sweep queues it)."""
     kpi_refresh_started(tenant_id)
-    analyze_stale_tables()  # a large import just landed: plan the refresh on fresh statistics
+    # NOTE: no statistics upkeep here: it runs on the bulk queue (pipeline.statistics), so a
+    # tenant's refresh never waits for the ANALYZE of another tenant's bulk load.
     days = failed = 0
     for _ in range(MAX_PASSES):
         with tenant_context(tenant_id):
@@ -53,6 +60,8 @@ def refresh_dirty_sweep_task() -> list[int]:
 def rebuild_tenant_task(tenant_id: int) -> dict[str, int]:
     """Recompute the tenant's snapshots from raw rows, then prepare its open periods."""
     kpi_rebuild_started(tenant_id)
+    # On the bulk queue: a rebuild right after a large import is what stale statistics
+    # slow down most (minutes instead of a second), and no refresh waits for it here.
     analyze_stale_tables()
     with tenant_context(tenant_id):
         tenant = Tenant.objects.get(pk=tenant_id)
@@ -63,11 +72,23 @@ def rebuild_tenant_task(tenant_id: int) -> dict[str, int]:
 
 
 @shared_task(name="kpis.rebuild_all", acks_late=True)
-def rebuild_all_task() -> list[int]:
-    """Nightly: queue a full rebuild per tenant (corrects what incremental refreshes cannot
-    see, such as an activity deleted outside the services)."""
+def rebuild_all_task(force: bool = False) -> list[int]:
+    """Nightly: queue a full rebuild (bulk queue) of every tenant whose data a write marked
+    since its last rebuild, or that waits for one; `force` (weekly): of every tenant.
+
+    The rebuild corrects what incremental refreshes cannot see: an edit below the services
+    (raw SQL), which no change marker sees either, is corrected by the weekly forced run
+    (or `rebuild_kpi_snapshots`). Returns the tenants queued.
+    """
     # The Tenant table is not tenant-owned; each rebuild runs in its tenant's context.
-    tenant_ids = sorted(Tenant.objects.values_list("pk", flat=True))
-    for tenant_id in tenant_ids:
-        rebuild_tenant_task.delay(tenant_id)
-    return tenant_ids
+    tenants = Tenant.objects.order_by("pk")
+    if not force:
+        tenants = tenants.filter(
+            Q(kpi_changed_at__isnull=False) | Q(kpi_rebuild_requested_at__isnull=False)
+        )
+    # NOTE: through the once-per-tenant guard: a rebuild still queued is not queued again.
+    return [
+        tenant_id
+        for tenant_id in tenants.values_list("pk", flat=True)
+        if kpi_rebuild_schedule(tenant_id)
+    ]

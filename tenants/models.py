@@ -51,6 +51,15 @@ class Tenant(models.Model):
         help_text="Set while a full rebuild of the KPI snapshots waits or runs: values read "
         "meanwhile are marked pending.",
     )
+    kpi_changed_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        default=now,
+        editable=False,
+        help_text="When the first write since the last full rebuild of the KPI snapshots "
+        "marked days dirty (empty: nothing since); the nightly rebuild skips the workspace "
+        "while it is empty.",
+    )
     created_at = models.DateTimeField(default=now, editable=False)
 
     class Meta:

@@ -241,25 +241,34 @@ CELERY_TASK_TIME_LIMIT = 360
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_RESULT_EXPIRES = 3600
 CELERY_TIMEZONE = "UTC"
-# Two queues: `default` (refreshes, alerts, heartbeat: latency matters) and `bulk` (full
-# rebuilds, minutes each), so a night of rebuilds never delays a refresh. docker-compose
-# runs a worker per queue; `make worker` runs one consuming both.
+# --- Celery queues: latency-sensitive work never waits behind bulk work -----------------
+# `default`: a tenant's snapshot refresh after a write, alert evaluation, the minute sweep,
+# the worker heartbeat. `bulk`: full rebuilds, the nightly fan-out, planner statistics
+# upkeep. `notifications`: deliveries (webhooks, e-mail), so a slow endpoint never holds up
+# refreshes or evaluations. docker-compose runs a worker per kind (`-Q default,notifications`
+# and `-Q bulk`); a worker started without -Q consumes every queue declared here (`make
+# worker` does that).
 CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_QUEUES = {"default": {}, "bulk": {}, "notifications": {}}
 CELERY_TASK_ROUTES = {
     "kpis.rebuild_tenant": {"queue": "bulk"},
     "kpis.rebuild_all": {"queue": "bulk"},
-    # Deliveries (webhooks, e-mail) run on their own queue, so a slow endpoint never holds
-    # up snapshot refreshes or evaluations.
+    "pipeline.analyze_stale_tables": {"queue": "bulk"},
     "notifications.*": {"queue": "notifications"},
 }
 # TRICKY: Celery must not replace the logging set up from LOGGING below (its root handler
 # plus Django's printed every line twice); backend/celery.py answers its setup_logging.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # The local hour at which each tenant's nightly rebuild is queued (kpis.rebuild_all runs
-# hourly and queues the tenants for which it is now this hour in their own time zone).
+# hourly and queues the tenants for which it is now this hour in their own time zone, when
+# their data changed since their last rebuild; on their local Monday whatever changed).
 KPI_NIGHTLY_REBUILD_HOUR = env.int("KPI_NIGHTLY_REBUILD_HOUR", default=3)
 HEALTH_HEARTBEAT_INTERVAL = env.int("HEALTH_HEARTBEAT_INTERVAL", default=30)
 # The sweep catches dirty days whose refresh task was lost (worker down, broker restart).
+# The hourly fan-out rebuilds, at each tenant's local night, the tenants whose data changed
+# since their last rebuild, and every tenant on its local Monday (that also corrects edits
+# made below the services, such as raw SQL, which no change marker sees). Statistics upkeep
+# analyses bulk-loaded tables.
 CELERY_BEAT_SCHEDULE = {
     "kpis-refresh-dirty-sweep": {"task": "kpis.refresh_dirty_sweep", "schedule": 60.0},
     "alerts-evaluate-all": {"task": "alerts.evaluate_all", "schedule": 15 * 60.0},
@@ -271,6 +280,10 @@ CELERY_BEAT_SCHEDULE = {
     "notifications-retry-due-webhooks": {
         "task": "notifications.retry_due_webhooks",
         "schedule": 60.0,
+    },
+    "pipeline-analyze-stale-tables": {
+        "task": "pipeline.analyze_stale_tables",
+        "schedule": 5 * 60.0,
     },
 }
 

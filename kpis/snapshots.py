@@ -60,6 +60,9 @@ class RefreshResult:
     seconds: float
     # Days that could not be computed: kept dirty with the reason, retried later.
     failed: tuple[FailedDay, ...] = ()
+    # Snapshot rows a rebuild inserted, updated or deleted (None: not counted apart from
+    # `rows`, the rows computed).
+    written: int | None = None
 
 
 @dataclass(frozen=True)
@@ -126,11 +129,17 @@ def _unnest(entries: list[Entry]) -> tuple[str, dict[str, Any]]:
     return f"SELECT * FROM unnest({arrays}) AS e({', '.join(columns)})", params
 
 
-_INSERT = "INSERT INTO kpis_kpisnapshot (tenant_id, computed_at, {columns})"
+_SNAPSHOTS = "kpis_kpisnapshot"
+# A PostgreSQL rebuild computes every row into this temporary table of its connection, then
+# writes to the snapshot table only the difference (see `_stage_apply`).
+_STAGE = "kpi_rebuild_rows"
+_INSERT_INTO = "INSERT INTO {table} (tenant_id, computed_at, {columns})"
+_INSERT = _INSERT_INTO.replace("{table}", _SNAPSHOTS)
 
 
-def _insert(tenant: Tenant, entries: list[Entry], at) -> int:
-    """Insert snapshot rows: one INSERT ... SELECT FROM unnest(arrays) on PostgreSQL."""
+def _insert(tenant: Tenant, entries: list[Entry], at, table: str = _SNAPSHOTS) -> int:
+    """Insert snapshot rows (into `table`, PostgreSQL: the snapshots or the rebuild's stage):
+    one INSERT ... SELECT FROM unnest(arrays) on PostgreSQL."""
     if not entries:
         return 0
     if not _is_postgres():
@@ -155,7 +164,8 @@ def _insert(tenant: Tenant, entries: list[Entry], at) -> int:
     columns = ", ".join((*_KEY_COLUMNS, *_MEASURE_COLUMNS))
     with connection.cursor() as cursor:
         cursor.execute(
-            f"{_INSERT.format(columns=columns)} SELECT %(tenant)s, %(at)s, e.* FROM ({rows}) e",
+            f"{_INSERT_INTO.format(table=table, columns=columns)} "
+            f"SELECT %(tenant)s, %(at)s, e.* FROM ({rows}) e",
             params | {"tenant": tenant.pk, "at": at},
         )
     return len(entries)
@@ -472,13 +482,13 @@ SELECT (SELECT count(*) FROM updated) + (SELECT count(*) FROM inserted)
 )
 
 
-def _rollup_sql(*, sources: str) -> str:
+def _rollup_sql(*, sources: str, table: str = _SNAPSHOTS) -> str:
     columns = ", ".join((*_KEY_COLUMNS, *_MEASURE_COLUMNS))
     return _ROLLUP.format(
         sources=sources,
         sums=", ".join(f"sum({name}) AS {name}" for name in SUMMED_COLUMNS),
         merged=", ".join(f"coalesce({name}, 0) AS {name}" for name in _MEASURE_COLUMNS),
-        insert=_INSERT.format(columns=columns),
+        insert=_INSERT_INTO.format(table=table, columns=columns),
         columns=", ".join(_MEASURE_COLUMNS),
         all_zero=" AND ".join(f"{name} = 0" for name in _MEASURE_COLUMNS),
     )
@@ -489,6 +499,14 @@ def _summed(alias: str, sign: str = "") -> str:
 
 
 _REBUILD_ROLLUP = _rollup_sql(sources=_FROM_DAYS.format(summed=_summed("s")))
+# The same, from the day rows of the rebuild's stage into the stage.
+_STAGED_ROLLUP = _rollup_sql(
+    sources=_FROM_DAYS.format(summed=_summed("s")).replace(
+        f"JOIN {_SNAPSHOTS} s", f"JOIN {_STAGE} s"
+    ),
+    table=_STAGE,
+)
+assert _STAGED_ROLLUP.count(_STAGE) == 2
 
 
 def _refresh_sync(rows: str) -> str:
@@ -518,6 +536,7 @@ def _write_periods(
     distinct: dict[Period, aggregates.Rows],
     *,
     days: tuple[list[date], list[Entry]] | None = None,
+    staged: bool = False,
 ) -> int:
     """Roll every coarse period up from its day rows, plus the periods' distinct counts.
 
@@ -527,7 +546,8 @@ def _write_periods(
     On PostgreSQL one statement writes all periods. Without `days` (a rebuild, which
     deleted every row already) they are summed from their stored day rows; with `days`
     (the changed days and their new day rows) the statement also replaces those days' rows
-    and moves the periods' stored rows by the change. Returns the rows written.
+    and moves the periods' stored rows by the change. `staged` (a rebuild): from the day
+    rows of the rebuild's stage, into it. Returns the rows written.
     """
     if not _is_postgres():
         return sum(
@@ -553,7 +573,7 @@ def _write_periods(
     }
     if days is None:
         with connection.cursor() as cursor:
-            cursor.execute(_REBUILD_ROLLUP, params)
+            cursor.execute(_STAGED_ROLLUP if staged else _REBUILD_ROLLUP, params)
             return cursor.rowcount
     day_list, entries = days
     rows, day_params = _unnest(entries)
@@ -840,13 +860,16 @@ def kpi_snapshots_rebuild(*, tenant: Tenant, side_connection: bool = False) -> R
     return _rebuild_by_days(tenant, began)
 
 
-def _forget_all(tenant: Tenant) -> tuple[datetime | None, dict[date, int]]:
-    """Drop every snapshot, membership row and dirty mark of the tenant, in the caller's
-    locked transaction. Returns when the rebuild was asked for, and the failed attempts of
-    the marks dropped (a day failing again counts on from them)."""
+def _forget_all(
+    tenant: Tenant, *, snapshots: bool = True
+) -> tuple[datetime | None, dict[date, int]]:
+    """Drop every snapshot (unless not `snapshots`), membership row and dirty mark of the
+    tenant, in the caller's locked transaction. Returns when the rebuild was asked for, and
+    the failed attempts of the marks dropped (a day failing again counts on from them)."""
     requested = _rebuild_requested(tenant)
     previous = dict(DirtyDay.objects.filter(attempts__gt=0).values_list("day", "attempts"))
-    KpiSnapshot.objects.all().delete()
+    if snapshots:
+        KpiSnapshot.objects.all().delete()
     DirtyDay.objects.all().delete()
     if _is_postgres():
         pg_members.forget()
@@ -870,11 +893,15 @@ def _rebuild(tenant: Tenant, side_connection: bool, began: float) -> RefreshResu
     side_connection = side_connection and _is_postgres() and _nothing_written()
     _lock_tenant(tenant)
     span = data_day_range(tenant=tenant)
-    requested, previous = _forget_all(tenant)
+    # PostgreSQL: the stored rows stay; the new ones are computed into a stage and only the
+    # difference is written (a rebuild of an unchanged tenant writes no snapshot row).
+    staged = _is_postgres()
+    requested, previous = _forget_all(tenant, snapshots=not staged)
     failed = _fail_outside(tenant, at, previous)
     if span is None:
-        _rebuild_done(tenant, requested)
-        return RefreshResult(0, 0, 0, time.perf_counter() - began, tuple(failed))
+        written = KpiSnapshot.objects.all().delete()[0] if staged else None
+        _rebuild_done(tenant, requested, at)
+        return RefreshResult(0, 0, 0, time.perf_counter() - began, tuple(failed), written=written)
     start, end = span
     days = [start + timedelta(days=n) for n in range((end - start).days)]
     periods = _enclosing_periods(days, tenant.fiscal_year_start_month)
@@ -898,18 +925,88 @@ def _rebuild(tenant: Tenant, side_connection: bool, began: float) -> RefreshResu
                 )
         elif _is_postgres():
             by_grain = _rebuild_activity_measures(tenant, periods, zone)
-        # Every row was deleted above: the days are inserted without deleting again.
+        # Every row was deleted above (or goes to an empty stage): the days are inserted
+        # without deleting again.
         entries = _day_entries(tenant, [(start, end)], zone, by_grain.get(Grain.DAY), others)
-        rows = _insert(tenant, entries, at)
+        if staged:
+            _stage_create()
+        rows = _insert(tenant, entries, at, table=_STAGE if staged else _SNAPSHOTS)
         distinct = {period: by_grain[period] for period in periods if period in by_grain}
-        rows += _write_periods(tenant, periods, zone, at, distinct)
+        rows += _write_periods(tenant, periods, zone, at, distinct, staged=staged)
+        written = _stage_apply(tenant) if staged else rows
     # TRICKY: activities added while the rebuild ran may or may not be in its counts
     # (each statement sees what had committed when it began), so the days marked by
     # such writes recount their activities instead of adding the listed ones.
     DirtyDay.objects.filter(added_activities__isnull=False).update(added_activities=None)
-    _rebuild_done(tenant, requested)
+    _rebuild_done(tenant, requested, at)
     run_periods_refreshed(tenant.pk, None)
-    return RefreshResult(len(days), len(periods), rows, time.perf_counter() - began, tuple(failed))
+    return RefreshResult(
+        len(days), len(periods), rows, time.perf_counter() - began, tuple(failed), written=written
+    )
+
+
+def _stage_create() -> None:
+    """An empty stage for a rebuild's rows (PostgreSQL): a temporary table of this
+    connection with the snapshot table's columns, dropped by `_stage_apply`."""
+    columns = ", ".join(("tenant_id", "computed_at", *_KEY_COLUMNS, *_MEASURE_COLUMNS))
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS pg_temp.{_STAGE}")
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE {_STAGE} AS SELECT {columns} FROM {_SNAPSHOTS} WITH NO DATA"
+        )
+
+
+# TRICKY: the three sub-statements see the table as it was before the statement and touch
+# disjoint rows (keys in both and changed; stored only; staged only), so the snapshot table
+# ends equal to the stage, row for row. A row whose values did not change is not written at
+# all: it keeps its computed_at, its place and its index entries (no dead tuple).
+_STAGE_APPLY = """
+WITH updated AS (
+    UPDATE {snapshots} s SET computed_at = t.computed_at, period_end = t.period_end, {assign}
+    FROM {stage} t
+    WHERE s.tenant_id = %(tenant)s AND {same_key}
+      AND (s.period_end, {s_values}) IS DISTINCT FROM (t.period_end, {t_values})
+    RETURNING 1
+),
+deleted AS (
+    DELETE FROM {snapshots} s
+    WHERE s.tenant_id = %(tenant)s AND NOT EXISTS (SELECT 1 FROM {stage} t WHERE {same_key})
+    RETURNING 1
+),
+inserted AS (
+    {insert}
+    SELECT %(tenant)s, t.computed_at, {t_columns}
+    FROM {stage} t
+    WHERE NOT EXISTS (
+        SELECT 1 FROM {snapshots} s WHERE s.tenant_id = %(tenant)s AND {same_key}
+    )
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM updated), (SELECT count(*) FROM deleted),
+       (SELECT count(*) FROM inserted)
+""".format(
+    snapshots=_SNAPSHOTS,
+    stage=_STAGE,
+    assign=", ".join(f"{name} = t.{name}" for name in _MEASURE_COLUMNS),
+    same_key=" AND ".join(f"s.{name} = t.{name}" for name in _KEY_COLUMNS if name != "period_end"),
+    s_values=", ".join(f"s.{name}" for name in _MEASURE_COLUMNS),
+    t_values=", ".join(f"t.{name}" for name in _MEASURE_COLUMNS),
+    insert=_INSERT.format(columns=", ".join((*_KEY_COLUMNS, *_MEASURE_COLUMNS))),
+    t_columns=", ".join(f"t.{name}" for name in (*_KEY_COLUMNS, *_MEASURE_COLUMNS)),
+)
+
+
+def _stage_apply(tenant: Tenant) -> int:
+    """Make the tenant's snapshot rows equal to the stage's, writing only the rows that
+    differ, then drop the stage. Returns the rows inserted, updated or deleted."""
+    with connection.cursor() as cursor:
+        # NOTE: a temporary table has no statistics until analysed: the joins below are
+        # planned on its real size (a large tenant stages 100,000s of rows).
+        cursor.execute(f"ANALYZE pg_temp.{_STAGE}")
+        cursor.execute(_STAGE_APPLY, {"tenant": tenant.pk})
+        updated, deleted, inserted = cursor.fetchone()
+        cursor.execute(f"DROP TABLE pg_temp.{_STAGE}")
+    return updated + deleted + inserted
 
 
 # A day-by-day rebuild refreshes its days in batches until none is due; a bound all the same.
@@ -957,7 +1054,7 @@ def _rebuild_by_days(tenant: Tenant, began: float) -> RefreshResult:
             batch_size=BULK_BATCH,
         )
         failed = _fail_outside(tenant, now, previous)
-        _rebuild_done(tenant, requested)
+        _rebuild_done(tenant, requested, now)
         for _ in range(_REBUILD_BATCHES):
             result = kpi_snapshots_refresh_dirty(tenant=tenant)
             days, periods, rows = days + result.days, periods + result.periods, rows + result.rows
@@ -976,13 +1073,18 @@ def _rebuild_requested(tenant: Tenant) -> datetime | None:
     )
 
 
-def _rebuild_done(tenant: Tenant, requested: datetime | None) -> None:
+def _rebuild_done(tenant: Tenant, requested: datetime | None, began: datetime) -> None:
     """Clear the tenant's pending mark in the rebuild's own transaction, unless a change
-    asked for another rebuild after this one began (that one clears it)."""
+    asked for another rebuild after this one began (that one clears it); and its changed
+    mark (the nightly rebuild skips it until a write marks it again), unless a write marked
+    it after this rebuild began."""
     if requested is not None:
         Tenant.objects.filter(pk=tenant.pk, kpi_rebuild_requested_at=requested).update(
             kpi_rebuild_requested_at=None
         )
+    # NOTE: a write marked before `began` but committed after this rebuild's reads left its
+    # dirty days, which the next refresh counts: its tenant needs no rebuild for it.
+    Tenant.objects.filter(pk=tenant.pk, kpi_changed_at__lt=began).update(kpi_changed_at=None)
 
 
 def _rebuild_activity_measures(tenant: Tenant, periods: list[Period], zone) -> dict[Any, Any]:

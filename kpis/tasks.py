@@ -8,9 +8,15 @@ from zoneinfo import ZoneInfo
 from celery import shared_task
 from django.conf import settings
 from django.core.cache import cache
+from django.db.models import Q
 from django.utils import timezone
 
-from kpis.refresh import kpi_rebuild_started, kpi_refresh_schedule, kpi_refresh_started
+from kpis.refresh import (
+    kpi_rebuild_schedule,
+    kpi_rebuild_started,
+    kpi_refresh_schedule,
+    kpi_refresh_started,
+)
 from kpis.snapshots import (
     kpi_snapshots_rebuild,
     kpi_snapshots_refresh_dirty,
@@ -29,7 +35,8 @@ def refresh_tenant_task(tenant_id: int) -> dict[str, int]:
     """Refresh the tenant's due dirty days until none is left (idempotent: safe to run
     twice). Days that fail are recorded and left for their retry (the sweep queues it)."""
     kpi_refresh_started(tenant_id)
-    analyze_stale_tables()  # a large import just landed: plan the refresh on fresh statistics
+    # NOTE: no statistics upkeep here: it runs on the bulk queue (pipeline.statistics), so a
+    # tenant's refresh never waits for the ANALYZE of another tenant's bulk load.
     days = failed = 0
     for _ in range(MAX_PASSES):
         with tenant_context(tenant_id):
@@ -59,6 +66,8 @@ def refresh_dirty_sweep_task() -> list[int]:
 def rebuild_tenant_task(tenant_id: int) -> dict[str, int]:
     """Recompute the tenant's snapshots from raw rows, then prepare its open periods."""
     kpi_rebuild_started(tenant_id)
+    # On the bulk queue: a rebuild right after a large import is what stale statistics
+    # slow down most (minutes instead of a second), and no refresh waits for it here.
     analyze_stale_tables()
     with tenant_context(tenant_id):
         tenant = Tenant.objects.get(pk=tenant_id)
@@ -66,6 +75,10 @@ def rebuild_tenant_task(tenant_id: int) -> dict[str, int]:
     with tenant_context(tenant_id):
         warmed = kpi_snapshots_warm(tenant=tenant)
     return {"tenant_id": tenant_id, "days": result.days, "rows": result.rows, "warmed": warmed}
+
+
+# The local weekday on which every tenant is rebuilt, changed or not (Monday).
+WEEKLY_FULL_REBUILD_WEEKDAY = 0
 
 
 def _tenants_in_their_rebuild_hour(*, now: dt.datetime) -> list[tuple[int, dt.date]]:
@@ -82,19 +95,35 @@ def _tenants_in_their_rebuild_hour(*, now: dt.datetime) -> list[tuple[int, dt.da
 
 
 @shared_task(name="kpis.rebuild_all", acks_late=True)
-def rebuild_all_task(now: str | None = None) -> list[int]:
-    """Hourly: queue a full rebuild of each tenant for which it is now the nightly rebuild
-    hour in its own time zone (corrects what incremental refreshes cannot see, such as an
-    activity deleted outside the services). `now` (ISO 8601) is for tests and replays.
+def rebuild_all_task(now: str | None = None, force: bool = False) -> list[int]:
+    """Hourly: queue a full rebuild (bulk queue) of each tenant for which it is now the
+    nightly rebuild hour in its own time zone and whose data a write marked since its last
+    rebuild, or that waits for one; on its local Monday (or with `force`) whatever changed.
 
-    Idempotent: a tenant is queued at most once per local night, however often this runs
-    (a redelivered task, a repeated hour when clocks go back).
+    The rebuild corrects what incremental refreshes cannot see: an edit below the services
+    (raw SQL), which no change marker sees either, is corrected by the weekly run (or
+    `rebuild_kpi_snapshots`). `now` (ISO 8601) is for tests and replays. Idempotent: a
+    tenant is queued at most once per local night, however often this runs (a redelivered
+    task, a repeated hour when clocks go back), and not while a rebuild of it is queued.
+    Returns the tenants queued.
     """
     moment = dt.datetime.fromisoformat(now) if now else timezone.now()
+    due = _tenants_in_their_rebuild_hour(now=moment)
+    changed = set(
+        Tenant.objects.filter(
+            Q(kpi_changed_at__isnull=False) | Q(kpi_rebuild_requested_at__isnull=False),
+            pk__in=[tenant_id for tenant_id, _ in due],
+        ).values_list("pk", flat=True)
+    )
     queued = []
-    for tenant_id, local_day in _tenants_in_their_rebuild_hour(now=moment):
-        # NOTE: kept two days: long enough to outlive the local night in any time zone.
-        if cache.add(f"kpis:nightly-rebuild:{tenant_id}:{local_day}", 1, timeout=48 * 3600):
-            rebuild_tenant_task.delay(tenant_id)
+    for tenant_id, local_day in due:
+        weekly = force or local_day.weekday() == WEEKLY_FULL_REBUILD_WEEKDAY
+        if not (weekly or tenant_id in changed):
+            continue
+        # NOTE: the night's key is kept two days: long enough to outlive the local night in
+        # any time zone. Then the once-per-tenant guard: a rebuild still queued is not
+        # queued again.
+        night = f"kpis:nightly-rebuild:{tenant_id}:{local_day}"
+        if cache.add(night, 1, timeout=48 * 3600) and kpi_rebuild_schedule(tenant_id):
             queued.append(tenant_id)
     return queued

@@ -11,6 +11,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from pipeline.models import DirtyKind
+from pipeline.statistics import analyze_soon
 from tenants.models import Tenant
 
 DirtyListener = Callable[[int], None]
@@ -104,6 +105,8 @@ def mark_activities_added(
         if len(ids) > ADDED_ACTIVITIES_CAP:
             by_day[day] = None
     _upsert(tenant, by_day, rescan=False, kinds=DirtyKind.ACTIVITIES, notify=notify)
+    # A large batch may leave the planner's statistics behind: analysed soon, off this path.
+    analyze_soon(rows=len(added))
 
 
 # NOTE: one upsert merges a new mark into a day already dirty: the kinds add up, a rescan
@@ -143,6 +146,10 @@ _DIALECTS = {
 }
 
 
+# The nightly rebuild skips a tenant whose data no write marked since its last rebuild.
+_CHANGED = "UPDATE tenants_tenant SET kpi_changed_at = %s WHERE id = %s AND kpi_changed_at IS NULL"
+
+
 def _upsert(
     tenant: Tenant,
     days: dict[date, list[int] | None],
@@ -175,6 +182,9 @@ def _upsert(
         ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
+        # NOTE: one statement per batch, and a no-op (no row lock) once the tenant is marked
+        # changed: only the first batch after a rebuild writes the tenant row.
+        cursor.execute(_CHANGED, [now, tenant.pk])
     if notify:
         notify_days_dirty(tenant.pk)
 

@@ -5,10 +5,12 @@ statistics of the tables it reads; with none (a table never analysed) or stale o
 table that grew tenfold since), PostgreSQL picks nested loops sized for a handful of rows
 and a rebuild that takes a third of a second takes minutes (seen: 0.35 s -> 90 s for 6,000
 leads). Autovacuum's analyse catches up eventually, and not at all where it is switched
-off. So the rebuild command and the snapshot tasks (which follow every ingestion and every
-seed) call `analyze_stale_tables` first: it reads the table counters (one query) and
-analyses only the tables that changed by more than a fifth since their last analysis,
-through the schema owner's connection (ANALYZE needs the owner; the app role is not).
+off. So `analyze_stale_tables` reads the table counters (one query) and analyses only the
+tables that changed by more than a fifth since their last analysis, through the schema
+owner's connection (ANALYZE needs the owner; the app role is not). It runs off every
+tenant's request path, on the bulk queue: every few minutes (beat), before a rebuild (the
+rebuild task and command), after a seed, and soon after a large ingestion batch
+(`analyze_soon`), so no tenant's refresh pays for another tenant's bulk load.
 Elsewhere (SQLite, no owner alias, or `PLANNER_STATISTICS_UPKEEP = False`, as in tests) it
 does nothing.
 """
@@ -19,7 +21,8 @@ import logging
 from collections.abc import Iterable
 
 from django.conf import settings
-from django.db import connections
+from django.core.cache import cache
+from django.db import connections, transaction
 
 from pipeline.models import Activity, Deal, DealStageChange, DirtyDay, Lead, StageTransition
 
@@ -31,6 +34,10 @@ PIPELINE_TABLES: tuple[str, ...] = tuple(
 )
 STALE_SHARE = 0.2  # of the rows at the last analysis, as autovacuum_analyze_scale_factor
 STALE_MIN_ROWS = 1_000  # below that, plans do not go wrong enough to matter
+# A write of at least this many rows queues an analysis at once rather than at the next beat.
+ANALYZE_SOON_ROWS = 5_000
+ANALYZE_SOON_KEY = "pipeline:analyze-queued"
+ANALYZE_SOON_TTL_SECONDS = 60
 
 _STALE = """
 SELECT relname FROM pg_stat_user_tables
@@ -61,6 +68,20 @@ def analyze_stale_tables(tables: Iterable[str] = PIPELINE_TABLES) -> list[str]:
         analyze_tables(stale)
         logger.info("Analysed tables with stale planner statistics: %s", ", ".join(stale))
     return stale
+
+
+def analyze_soon(*, rows: int) -> bool:
+    """After the caller's transaction commits, queue one statistics upkeep on the bulk queue
+    when it wrote at least ANALYZE_SOON_ROWS rows (at most one queued a minute, whatever
+    the tenants). Returns whether it will queue."""
+    if rows < ANALYZE_SOON_ROWS or not _enabled():
+        return False
+    if not cache.add(ANALYZE_SOON_KEY, 1, timeout=ANALYZE_SOON_TTL_SECONDS):
+        return False
+    from pipeline.tasks import analyze_stale_tables_task
+
+    transaction.on_commit(analyze_stale_tables_task.delay)
+    return True
 
 
 def analyze_tables(tables: Iterable[str] = PIPELINE_TABLES) -> None:

@@ -66,6 +66,18 @@ class Tenant(models.Model):
         ),
         verbose_name=_("KPI rebuild requested at"),
     )
+    kpi_changed_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        default=now,
+        editable=False,
+        help_text=_(
+            "When the first write since the last full rebuild of the KPI snapshots marked "
+            "days dirty (empty: nothing since); the nightly rebuild skips the workspace while "
+            "it is empty."
+        ),
+        verbose_name=_("KPI data changed at"),
+    )
     created_at = models.DateTimeField(default=now, editable=False, verbose_name=_("created at"))
 
     class Meta:

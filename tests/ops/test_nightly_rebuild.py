@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from django.core.cache import cache
 
+from kpis.refresh import kpi_rebuild_started
 from kpis.tasks import rebuild_all_task, rebuild_tenant_task
 from tests.factories import TenantFactory
 
@@ -31,11 +32,13 @@ def test_each_tenant_is_rebuilt_at_three_in_its_own_night_once(queued: list[int]
     assert rebuild_all_task.run(now="2026-01-15T18:30:00+00:00") == [tokyo.pk]
     # and again in the same hour (a redelivery): nothing more
     assert rebuild_all_task.run(now="2026-01-15T18:45:00+00:00") == []
-    # at 08:30 UTC the next morning it is 03:30 in New York only
+    # at 08:30 UTC the next morning it is 03:30 in New York only (every new tenant starts
+    # marked changed, so each is rebuilt at its first night)
     assert rebuild_all_task.run(now="2026-01-16T08:30:00+00:00") == [new_york.pk]
     # at any other hour nobody
     assert rebuild_all_task.run(now="2026-01-16T12:30:00+00:00") == []
-    # the next Tokyo night queues Tokyo again
+    # the next Tokyo night, once the first rebuild has started, queues Tokyo again
+    kpi_rebuild_started(tokyo.pk)
     assert rebuild_all_task.run(now="2026-01-16T18:30:00+00:00") == [tokyo.pk]
     # then the rebuilds were queued exactly in that order, the inactive tenant never
     assert queued == [tokyo.pk, new_york.pk, tokyo.pk]

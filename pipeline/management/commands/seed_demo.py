@@ -8,6 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from pipeline.demo import seed_demo
+from pipeline.statistics import analyze_stale_tables
 
 
 class Command(BaseCommand):
@@ -40,6 +41,8 @@ class Command(BaseCommand):
             )
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
+        # A seed is a bulk load: plan what follows (its rebuild) on fresh statistics.
+        analyze_stale_tables()
         for warning in result.warnings:
             self.stderr.write(self.style.WARNING(warning))
         if any(result.replaced.values()):

@@ -32,6 +32,7 @@ from pipeline.graphql.deal_stages import DealStageMutation
 from pipeline.graphql.ingestion import IngestionMutation
 from pipeline.graphql.mutations import PipelineMutation
 from pipeline.graphql.queries import PipelineQuery
+from reports.graphql.dashboards import DashboardMutation, DashboardQuery
 from tenants.graphql.errors import PublicErrorsOnly
 from tenants.graphql.mutations import TenantMutation
 from tenants.graphql.queries import TenantQuery
@@ -46,6 +47,7 @@ Query = merge_types(
         TreeQuery,
         SnapshotHealthQuery,
         AlertQuery,
+        DashboardQuery,
     ),
 )
 Mutation = merge_types(
@@ -58,6 +60,7 @@ Mutation = merge_types(
         KpiMutation,
         TreeMutation,
         AlertMutation,
+        DashboardMutation,
     ),
 )
 

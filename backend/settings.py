@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "kpis",
     "handoff",
     "alerts",
+    "reports",
 ]
 
 MIDDLEWARE = [

@@ -1,0 +1,82 @@
+"""Dashboards (stored widget layouts) and the reports generated per period."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils.timezone import now
+
+from tenants.models import Membership, TenantOwnedModel
+from tenants.scopes import Role
+
+
+class Dashboard(TenantOwnedModel):
+    """A stored layout of widgets: shared with the workspace, or personal to its owner."""
+
+    name = models.CharField(max_length=200)
+    owner = models.ForeignKey(
+        Membership,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        help_text="Who created it; a personal dashboard is seen by its owner only.",
+    )
+    is_shared = models.BooleanField(default=True)
+    default_for_role = models.CharField(
+        max_length=20,
+        blank=True,
+        choices=[(r.value, r.value) for r in Role],
+        help_text="Shown first to members of this role (one per role; shared only).",
+    )
+    created_at = models.DateTimeField(default=now, editable=False)
+    updated_at = models.DateTimeField(default=now)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "default_for_role"],
+                condition=~models.Q(default_for_role=""),
+                name="dashboard_one_default_per_role",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(is_shared=True) | models.Q(owner__isnull=False),
+                name="dashboard_personal_has_owner",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(default_for_role="") | models.Q(is_shared=True),
+                name="dashboard_role_default_is_shared",
+            ),
+        ]
+        indexes = [models.Index(fields=["tenant", "owner"], name="dashboard_tenant_owner")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class WidgetKind(models.TextChoices):
+    KPI_TREE = "kpi_tree", "KPI tree"
+    KPI_TILES = "kpi_tiles", "KPI tiles"
+    SERIES = "series", "Series chart"
+    FUNNEL = "funnel", "Funnel"
+    LEADERBOARD = "leaderboard", "Leaderboard"
+    ALERTS = "alerts", "Open alerts"
+
+
+class DashboardWidget(TenantOwnedModel):
+    """One widget of a dashboard: its kind, its place and its validated configuration."""
+
+    dashboard = models.ForeignKey(Dashboard, on_delete=models.CASCADE, related_name="widgets")
+    kind = models.CharField(max_length=20, choices=WidgetKind.choices)
+    title = models.CharField(max_length=200, blank=True)
+    order = models.PositiveIntegerField(default=0)
+    config = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["order", "id"]
+        indexes = [
+            models.Index(fields=["tenant", "dashboard", "order"], name="widget_tenant_dash_order")
+        ]
+
+    def __str__(self) -> str:
+        return self.title or self.kind

@@ -33,6 +33,7 @@ from pipeline.graphql.ingestion import IngestionMutation
 from pipeline.graphql.mutations import PipelineMutation
 from pipeline.graphql.queries import PipelineQuery
 from reports.graphql.dashboards import DashboardMutation, DashboardQuery
+from reports.graphql.reports import ReportMutation, ReportQuery
 from tenants.graphql.errors import PublicErrorsOnly
 from tenants.graphql.mutations import TenantMutation
 from tenants.graphql.queries import TenantQuery
@@ -48,6 +49,7 @@ Query = merge_types(
         SnapshotHealthQuery,
         AlertQuery,
         DashboardQuery,
+        ReportQuery,
     ),
 )
 Mutation = merge_types(
@@ -61,6 +63,7 @@ Mutation = merge_types(
         TreeMutation,
         AlertMutation,
         DashboardMutation,
+        ReportMutation,
     ),
 )
 

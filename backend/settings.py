@@ -199,6 +199,8 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "kpis-refresh-dirty-sweep": {"task": "kpis.refresh_dirty_sweep", "schedule": 60.0},
     "alerts-evaluate-all": {"task": "alerts.evaluate_all", "schedule": 15 * 60.0},
+    # Each tenant's weekly and monthly reports, due at its local midnight.
+    "reports-generate-due": {"task": "reports.generate_due_all", "schedule": crontab(minute=5)},
     "kpis-rebuild-all-nightly": {
         "task": "kpis.rebuild_all",
         "schedule": crontab(hour=18, minute=30),  # 03:30 in Tokyo

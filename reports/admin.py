@@ -10,7 +10,7 @@ from django.db.models import Model
 from django.http import HttpRequest
 
 from reports.dashboards import widget_config_validate
-from reports.models import Dashboard, DashboardWidget
+from reports.models import Dashboard, DashboardWidget, Report
 from tenants.admin_scoping import TenantScopedAdmin, request_principal
 from tenants.errors import PublicError
 from tenants.models import Membership
@@ -79,3 +79,19 @@ class DashboardAdmin(TenantScopedAdmin):
             if tenant is not None and inline_form.instance is not None:
                 inline_form.instance.tenant = tenant
         super().save_formset(request, form, formset, change)
+
+
+@admin.register(Report)
+class ReportAdmin(TenantScopedAdmin):
+    """Generated reports, read-only (regenerate them over GraphQL)."""
+
+    list_display = ["kind", "period_label", "scope_type", "scope_key", "generated_at"]
+    list_filter = ["kind", "scope_type"]
+    fields = ["kind", "period_label", "scope_type", "scope_key", "language", "generated_at", "data"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False

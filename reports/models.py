@@ -80,3 +80,44 @@ class DashboardWidget(TenantOwnedModel):
 
     def __str__(self) -> str:
         return self.title or self.kind
+
+
+class ReportKind(models.TextChoices):
+    WEEKLY = "weekly", "Weekly"
+    MONTHLY = "monthly", "Monthly"
+    EXECUTIVE = "executive", "Executive (経営層向け)"
+
+
+class Report(TenantOwnedModel):
+    """A report of one closed period and scope, generated once: its data and its HTML."""
+
+    kind = models.CharField(max_length=10, choices=ReportKind.choices)
+    grain = models.CharField(max_length=8)
+    period_label = models.CharField(max_length=12)
+    period_start = models.DateField()
+    period_end = models.DateField(help_text="The first day after the period.")
+    scope_type = models.CharField(max_length=10)
+    scope_key = models.CharField(max_length=50, blank=True)
+    language = models.CharField(max_length=2)
+    generated_at = models.DateTimeField(default=now)
+    regenerated_count = models.PositiveIntegerField(default=0)
+    data = models.JSONField(default=dict)
+    html = models.TextField()
+
+    class Meta:
+        ordering = ["-period_start", "kind", "scope_type", "scope_key"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "kind", "period_start", "scope_type", "scope_key"],
+                name="report_once_per_period_and_scope",
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["tenant", "kind", "scope_type", "scope_key", "-period_start"],
+                name="report_tenant_kind_scope",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.period_label} {self.scope_type}:{self.scope_key}"

@@ -32,6 +32,7 @@ from pipeline.graphql.deal_stages import DealStageMutation
 from pipeline.graphql.ingestion import IngestionMutation
 from pipeline.graphql.mutations import PipelineMutation
 from pipeline.graphql.queries import PipelineQuery
+from reports.graphql.checklist import ChecklistMutation, ChecklistQuery
 from reports.graphql.dashboards import DashboardMutation, DashboardQuery
 from reports.graphql.reports import ReportMutation, ReportQuery
 from tenants.graphql.errors import PublicErrorsOnly
@@ -50,6 +51,7 @@ Query = merge_types(
         AlertQuery,
         DashboardQuery,
         ReportQuery,
+        ChecklistQuery,
     ),
 )
 Mutation = merge_types(
@@ -64,6 +66,7 @@ Mutation = merge_types(
         AlertMutation,
         DashboardMutation,
         ReportMutation,
+        ChecklistMutation,
     ),
 )
 

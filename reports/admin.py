@@ -10,7 +10,7 @@ from django.db.models import Model
 from django.http import HttpRequest
 
 from reports.dashboards import widget_config_validate
-from reports.models import Dashboard, DashboardWidget, Report
+from reports.models import ChecklistDecision, Dashboard, DashboardWidget, Report, SharedKpi
 from tenants.admin_scoping import TenantScopedAdmin, request_principal
 from tenants.errors import PublicError
 from tenants.models import Membership
@@ -95,3 +95,19 @@ class ReportAdmin(TenantScopedAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
+
+
+@admin.register(ChecklistDecision)
+class ChecklistDecisionAdmin(TenantScopedAdmin):
+    """The checklist items a person decides (review meetings, MQL/SQL agreement, ...)."""
+
+    list_display = ["item", "value", "decided_by", "decided_at"]
+    fields = ["item", "value", "decided_at"]
+
+
+@admin.register(SharedKpi)
+class SharedKpiAdmin(TenantScopedAdmin):
+    """KPIs shared by marketing, inside sales and field sales (共通KPI)."""
+
+    list_display = ["kpi_key", "owner_department", "note"]
+    fields = ["kpi_key", "owner_department", "note"]

@@ -121,3 +121,56 @@ class Report(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.period_label} {self.scope_type}:{self.scope_key}"
+
+
+class ChecklistDecision(TenantOwnedModel):
+    """A KPI-design checklist item that needs a human decision, as recorded (not guessed)."""
+
+    class Item(models.TextChoices):
+        REVIEW_MEETINGS = "review_meetings", "Weekly/monthly review meetings (振り返りミーティング)"
+        MQL_SQL_AGREED = "mql_sql_agreed", "MQL/SQL definitions agreed (MQL・SQLの定義の合意)"
+        HANDOFF_RULES = "handoff_rules", "Lead handoff rules documented (リード引き渡しルール)"
+        REVIEW_CYCLE = "review_cycle", "KPI review cycle (KPI見直しのサイクル)"
+
+    item = models.CharField(max_length=30, choices=Item.choices)
+    value = models.TextField(
+        max_length=1000, help_text="What was decided: cadence, where it is documented, by whom."
+    )
+    decided_by = models.ForeignKey(
+        Membership, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField(default=now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "item"], name="checklist_decision_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.item}: {self.value[:40]}"
+
+
+class Department(models.TextChoices):
+    MARKETING = "marketing", "Marketing (マーケティング)"
+    INSIDE_SALES = "inside_sales", "Inside sales (インサイドセールス)"
+    FIELD_SALES = "field_sales", "Field sales (フィールドセールス)"
+
+
+class SharedKpi(TenantOwnedModel):
+    """A KPI the departments share (共通KPI): one definition and one number for all of them."""
+
+    kpi_key = models.CharField(max_length=50)
+    owner_department = models.CharField(
+        max_length=20, choices=Department.choices, help_text="The department accountable for it."
+    )
+    note = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=now, editable=False)
+
+    class Meta:
+        ordering = ["kpi_key"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "kpi_key"], name="shared_kpi_once")
+        ]
+
+    def __str__(self) -> str:
+        return self.kpi_key

@@ -10,6 +10,7 @@ period (a rep without activity gets none); the executive report is the workspace
 from __future__ import annotations
 
 import zlib
+import zoneinfo
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -99,7 +100,7 @@ def _render(tenant: Tenant, report: Report) -> None:
         period=period_containing(report.grain, report.period_start, tenant.fiscal_year_start_month),
         scope=KpiScope(report.scope_type, report.scope_key),
     )
-    local = timezone.localtime(report.generated_at, timezone=_zone(tenant))
+    local = timezone.localtime(report.generated_at, timezone=zoneinfo.ZoneInfo(tenant.timezone))
     report.html = report_html(
         data=report.data,
         language=tenant.language,
@@ -111,12 +112,6 @@ def _render(tenant: Tenant, report: Report) -> None:
         ),
         generated_at=local.strftime("%Y-%m-%d %H:%M %Z"),
     )
-
-
-def _zone(tenant: Tenant):  # type: ignore[no-untyped-def]
-    import zoneinfo
-
-    return zoneinfo.ZoneInfo(tenant.timezone)
 
 
 def report_generate(

@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import models
 from django.utils.timezone import now
 
 from tenants.models import Membership, TenantOwnedModel
 from tenants.scopes import Role
+
+
+def owner_deleted(collector: Any, field: Any, sub_objs: Any, using: str) -> None:
+    """When a member is deleted, their personal dashboards go with them; the shared ones
+    they created stay, without an owner."""
+    personal = [d for d in sub_objs if not d.is_shared]
+    shared = [d for d in sub_objs if d.is_shared]
+    if personal:
+        models.CASCADE(collector, field, personal, using)
+    if shared:
+        collector.add_field_update(field, None, shared)
 
 
 class Dashboard(TenantOwnedModel):
@@ -17,7 +30,7 @@ class Dashboard(TenantOwnedModel):
         Membership,
         null=True,
         blank=True,
-        on_delete=models.CASCADE,
+        on_delete=owner_deleted,
         related_name="+",
         help_text="Who created it; a personal dashboard is seen by its owner only.",
     )

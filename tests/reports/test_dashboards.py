@@ -420,3 +420,21 @@ def test_bad_period_and_scope_are_typed_errors(graphql: Any, token_a: str, tenan
     )
     assert body["errors"][0]["extensions"]["code"] == "NOT_FOUND"
     assert json.dumps(body).count("Dashboard not found.") == 1
+
+
+def test_deleting_a_member_deletes_their_personal_dashboards_only(
+    tenant_a: Any, sales: dict[str, Any]
+) -> None:
+    # given ren owns a personal and a shared dashboard
+    from tenants.models import Membership
+
+    ren = sales["reps"][0]
+    with tenant_context(tenant_a):
+        personal = Dashboard.objects.create(tenant=tenant_a, name="Mine", owner=ren,
+                                            is_shared=False)  # fmt: skip
+        shared = Dashboard.objects.create(tenant=tenant_a, name="Ours", owner=ren)
+        # when ren's membership is deleted
+        Membership.objects.filter(pk=ren.pk).delete()
+        # then
+        assert not Dashboard.objects.filter(pk=personal.pk).exists()
+        assert Dashboard.objects.get(pk=shared.pk).owner_id is None

@@ -334,3 +334,20 @@ def test_tenant_b_never_sees_a_report_of_a(
 def test_bad_paging_is_a_typed_error(graphql: Any, token_a: str) -> None:
     _, body = graphql("query { reports(first: 0) { totalCount } }", token=token_a)
     assert body["errors"][0]["extensions"] == {"code": "VALIDATION", "field": "first"}
+
+
+def test_the_command_generates_what_is_due_once(tenant_a: Any) -> None:
+    from django.core.management import call_command
+
+    with tenant_context(tenant_a):
+        from reports.models import Dashboard
+
+        Dashboard.objects.all().delete()
+    call_command("generate_due_reports", "--tenant", "acme", "--with-dashboards")
+    with tenant_context(tenant_a):
+        count = Report.objects.count()
+        assert Dashboard.objects.count() == 6
+    call_command("generate_due_reports")
+    with tenant_context(tenant_a):
+        # the workspace's weekly, monthly and executive reports of the last closed periods
+        assert count == Report.objects.count() == 3

@@ -34,6 +34,9 @@ from pipeline.graphql.deal_stages import DealStageMutation
 from pipeline.graphql.ingestion import IngestionMutation
 from pipeline.graphql.mutations import PipelineMutation
 from pipeline.graphql.queries import PipelineQuery
+from reports.graphql.checklist import ChecklistMutation, ChecklistQuery
+from reports.graphql.dashboards import DashboardMutation, DashboardQuery
+from reports.graphql.reports import ReportMutation, ReportQuery
 from tenants.graphql.errors import PublicErrorsOnly
 from tenants.graphql.mutations import TenantMutation
 from tenants.graphql.queries import TenantQuery
@@ -49,6 +52,9 @@ Query = merge_types(
         SnapshotHealthQuery,
         AlertQuery,
         NotificationQuery,
+        DashboardQuery,
+        ReportQuery,
+        ChecklistQuery,
     ),
 )
 Mutation = merge_types(
@@ -62,6 +68,9 @@ Mutation = merge_types(
         TreeMutation,
         AlertMutation,
         NotificationMutation,
+        DashboardMutation,
+        ReportMutation,
+        ChecklistMutation,
     ),
 )
 

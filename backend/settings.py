@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "kpis",
     "handoff",
     "alerts",
+    "reports",
     "console",
 ]
 
@@ -254,6 +255,8 @@ CELERY_TASK_ROUTES = {
     "kpis.rebuild_tenant": {"queue": "bulk"},
     "kpis.rebuild_all": {"queue": "bulk"},
     "pipeline.analyze_stale_tables": {"queue": "bulk"},
+    # Report generation reads whole periods of every scope: bulk work, never before a refresh.
+    "reports.*": {"queue": "bulk"},
     "notifications.*": {"queue": "notifications"},
 }
 # TRICKY: Celery must not replace the logging set up from LOGGING below (its root handler
@@ -272,6 +275,8 @@ HEALTH_HEARTBEAT_INTERVAL = env.int("HEALTH_HEARTBEAT_INTERVAL", default=30)
 CELERY_BEAT_SCHEDULE = {
     "kpis-refresh-dirty-sweep": {"task": "kpis.refresh_dirty_sweep", "schedule": 60.0},
     "alerts-evaluate-all": {"task": "alerts.evaluate_all", "schedule": 15 * 60.0},
+    # Each tenant's weekly and monthly reports, due at its local midnight.
+    "reports-generate-due": {"task": "reports.generate_due_all", "schedule": crontab(minute=5)},
     "kpis-rebuild-all-hourly": {"task": "kpis.rebuild_all", "schedule": crontab(minute=30)},
     "ops-worker-heartbeat": {
         "task": "ops.worker_heartbeat",

@@ -97,9 +97,39 @@ def kpi_leaderboard(
 ) -> tuple[list[LeaderboardEntry], int]:
     """Reps, teams or sources ranked by `kpi` in `period` (best first, nulls last): the
     entries from `offset` on, at most `limit`, and how many are ranked in all."""
-    candidates = _candidates(by, period)
+    candidates = leaderboard_candidates(by=by, period=period)
     periods = [period] + ([comparison_period] if comparison_period else [])
     values = kpi_values(tenant=tenant, kpis=[kpi], periods=periods, scopes=list(candidates))
+    return leaderboard_rank(
+        kpi=kpi,
+        period=period,
+        candidates=candidates,
+        values=values,
+        comparison_period=comparison_period,
+        limit=limit,
+        offset=offset,
+    )
+
+
+def leaderboard_candidates(*, by: str, period: Period) -> dict[KpiScope, str]:
+    """The scopes competing in a leaderboard of `period`, with their labels."""
+    return _candidates(by, period)
+
+
+def leaderboard_rank(
+    *,
+    kpi: KpiDefinition,
+    period: Period,
+    candidates: dict[KpiScope, str],
+    values: dict[tuple[str, Period, KpiScope], KpiValue],
+    comparison_period: Period | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[LeaderboardEntry], int]:
+    """kpi_leaderboard from values read already (kpi_values over the candidates): no query.
+
+    NOTE: a dashboard reads the values of all its leaderboards at once, then ranks each here.
+    """
     ranked = sorted(
         ((candidates[scope], values[(kpi.key, period, scope)]) for scope in candidates),
         key=_rank_key(kpi),

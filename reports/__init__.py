@@ -1,0 +1,1 @@
+"""Reports, dashboards, the KPI design checklist, shared KPIs and exports."""

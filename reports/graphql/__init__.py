@@ -1,0 +1,1 @@
+"""GraphQL API of reports and dashboards."""

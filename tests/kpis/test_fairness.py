@@ -229,14 +229,14 @@ def test_a_real_worker_started_without_queues_runs_refreshes_and_rebuilds(tenant
     cache.clear()
     assert not app.conf.task_always_eager
     with start_worker(app, perform_ping_check=False, pool="solo", concurrency=1):
-        # when a write commits (its refresh goes to the refresh queue)
+        # when a write commits (its refresh goes to the default queue)
         _call(tenant_a)
         deadline = time.monotonic() + 20
         while calls() == 0 and time.monotonic() < deadline:
             time.sleep(0.05)
         assert calls() == 1
         # and a forced fan-out queues a rebuild on the bulk queue
-        result = rebuild_all_task.delay(force=True).get(timeout=20)
+        result = rebuild_all_task.delay(now=TOKYO_NIGHT, force=True).get(timeout=20)
         assert result == [tenant_a.pk]
         deadline = time.monotonic() + 20
         while _changed_at(tenant_a) is not None and time.monotonic() < deadline:

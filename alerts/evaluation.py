@@ -110,20 +110,28 @@ class _Calendar:
     now: datetime
     zone: zoneinfo.ZoneInfo
     off: set[date]
+    # NOTE: every (rule, scope) judged in a period asks for the same days: count each period
+    # once per evaluation (200 rules over every rep asked about 1,750 times for 10 periods).
+    _days: dict[Period, dict[str, Any]] = field(default_factory=dict, compare=False, repr=False)
 
     def working_days(self, start: date, end: date) -> int:
         return count_working_days(start, end, self.off)
 
     def period_days(self, period: Period) -> dict[str, Any]:
-        total = self.working_days(period.start, period.end)
-        elapsed = self.working_days(period.start, min(period.end, self.today + timedelta(days=1)))
-        return {
-            "label": period.label,
-            "start": period.start.isoformat(),
-            "end": period.end.isoformat(),
-            "workingDays": total,
-            "elapsedWorkingDays": elapsed,
-        }
+        days = self._days.get(period)
+        if days is None:
+            total = self.working_days(period.start, period.end)
+            elapsed = self.working_days(
+                period.start, min(period.end, self.today + timedelta(days=1))
+            )
+            days = self._days[period] = {
+                "label": period.label,
+                "start": period.start.isoformat(),
+                "end": period.end.isoformat(),
+                "workingDays": total,
+                "elapsedWorkingDays": elapsed,
+            }
+        return dict(days)  # a copy: each explanation owns its dict
 
 
 def _rule_periods(rule: AlertRule, today: date, fiscal_start: int) -> list[Period]:

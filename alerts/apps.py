@@ -9,6 +9,7 @@ class AlertsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        import alerts.tasks  # noqa: F401  (registered before a service queues one by name)
         from alerts.scheduling import alerts_periods_refreshed
         from kpis.hooks import register_periods_refreshed
 

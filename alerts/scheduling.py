@@ -7,6 +7,8 @@ from datetime import date
 
 from django.core.cache import cache
 
+from tenants.task_queue import enqueue
+
 QUEUED_TTL_SECONDS = 30
 
 
@@ -16,13 +18,11 @@ def _queued_key(tenant_id: int) -> str:
 
 def alerts_evaluation_schedule(tenant_id: int) -> bool:
     """Queue an evaluation of the tenant unless one is queued and not yet started."""
-    from alerts.tasks import evaluate_tenant_task
-
     # NOTE: as kpis.refresh's flag: it expires on its own, so a lost task blocks nothing
     # for long, and the 15-minute beat evaluates every tenant anyway.
     if not cache.add(_queued_key(tenant_id), 1, timeout=QUEUED_TTL_SECONDS):
         return False
-    evaluate_tenant_task.delay(tenant_id)
+    enqueue("alerts.evaluate_tenant", tenant_id)
     return True
 
 

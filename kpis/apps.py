@@ -14,6 +14,7 @@ class KpisConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_delete, post_save, pre_save
 
+        import kpis.tasks  # noqa: F401  (registered before a service queues one by name)
         from kpis.refresh import (
             DEAL_STAGE_MEANING,
             MEMBERSHIP_TEAM,

@@ -12,6 +12,8 @@ from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
+from tenants.task_queue import enqueue
+
 QUEUED_TTL_SECONDS = 30
 
 
@@ -19,13 +21,13 @@ def _queued_key(tenant_id: int) -> str:
     return f"kpis:refresh-queued:{tenant_id}"
 
 
-def _queue_once(key: str, task: Any, tenant_id: int) -> bool:
-    """Queue `task` for the tenant unless the flag `key` says one is queued, not started."""
+def _queue_once(key: str, task_name: str, tenant_id: int) -> bool:
+    """Queue the task for the tenant unless the flag `key` says one is queued, not started."""
     # NOTE: the flag expires on its own so a lost task cannot block the next one for long;
     # the periodic sweep and the nightly rebuild pick up whatever a lost task left.
     if not cache.add(key, 1, timeout=QUEUED_TTL_SECONDS):
         return False
-    task.delay(tenant_id)
+    enqueue(task_name, tenant_id)
     return True
 
 
@@ -34,9 +36,7 @@ def kpi_refresh_schedule(tenant_id: int) -> bool:
 
     Called after commit of every write that marked days dirty. Returns whether it queued.
     """
-    from kpis.tasks import refresh_tenant_task
-
-    return _queue_once(_queued_key(tenant_id), refresh_tenant_task, tenant_id)
+    return _queue_once(_queued_key(tenant_id), "kpis.refresh_tenant", tenant_id)
 
 
 def kpi_refresh_started(tenant_id: int) -> None:
@@ -54,9 +54,7 @@ def kpi_rebuild_schedule(tenant_id: int) -> bool:
     A rep's activities, leads and deals count for the rep's current team, so moving a rep
     re-attributes the rep's whole history: only a rebuild recounts it.
     """
-    from kpis.tasks import rebuild_tenant_task
-
-    return _queue_once(_rebuild_key(tenant_id), rebuild_tenant_task, tenant_id)
+    return _queue_once(_rebuild_key(tenant_id), "kpis.rebuild_tenant", tenant_id)
 
 
 def kpi_rebuild_request(tenant_id: int) -> None:

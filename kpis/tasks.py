@@ -22,9 +22,9 @@ from kpis.snapshots import (
     kpi_snapshots_refresh_dirty,
     kpi_snapshots_warm,
 )
+from pipeline.cross_tenant import tenants_with_dirty_days
 from pipeline.statistics import analyze_stale_tables
 from tenants.context import tenant_context
-from tenants.cross_tenant import tenants_with_dirty_days
 from tenants.models import Tenant
 
 MAX_PASSES = 20

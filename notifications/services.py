@@ -26,6 +26,7 @@ from notifications.targets import webhook_target_check
 from tenants.context import tenant_context
 from tenants.errors import ErrorCode, NotFound, ValidationFailed
 from tenants.models import Membership, Tenant
+from tenants.task_queue import enqueue
 
 MAX_RECIPIENTS = 500
 MAX_ENDPOINTS = 20
@@ -185,16 +186,14 @@ def _add_deliveries(tenant: Tenant, events: list[Event], now: datetime) -> list[
 
 
 def _enqueue_on_commit(tenant_id: int, email_event_ids: list[int], delivery_ids: list[int]) -> None:
-    from notifications.tasks import deliver_webhook_task, send_event_emails_task
-
-    def enqueue() -> None:
+    def queue_deliveries() -> None:
         if email_event_ids:
-            send_event_emails_task.delay(tenant_id, email_event_ids)
+            enqueue("notifications.send_event_emails", tenant_id, email_event_ids)
         for delivery_id in delivery_ids:
-            deliver_webhook_task.delay(tenant_id, delivery_id)
+            enqueue("notifications.deliver_webhook", tenant_id, delivery_id)
 
     if email_event_ids or delivery_ids:
-        transaction.on_commit(enqueue)
+        transaction.on_commit(queue_deliveries)
 
 
 # --- Inbox ----------------------------------------------------------------------------
@@ -525,8 +524,6 @@ def _send(claim: _Claim) -> webhook_http.Response:
 def webhook_delivery_redeliver(*, tenant: Tenant, delivery: WebhookDelivery) -> WebhookDelivery:
     """Send a delivery again now, whatever its state: one more attempt (a dead or
     succeeded delivery gets a single try; a failing one simply does not wait)."""
-    from notifications.tasks import deliver_webhook_task
-
     locked = WebhookDelivery.objects.select_for_update().filter(pk=delivery.pk).first()
     if locked is None:
         raise NotFound("Webhook delivery", field="deliveryId")
@@ -534,7 +531,7 @@ def webhook_delivery_redeliver(*, tenant: Tenant, delivery: WebhookDelivery) -> 
     locked.next_attempt_at = timezone.now()
     locked.save(update_fields=["state", "next_attempt_at"])
     tenant_id, delivery_id = locked.tenant_id, locked.pk
-    transaction.on_commit(lambda: deliver_webhook_task.delay(tenant_id, delivery_id))
+    transaction.on_commit(lambda: enqueue("notifications.deliver_webhook", tenant_id, delivery_id))
     return locked
 
 

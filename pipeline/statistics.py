@@ -25,6 +25,7 @@ from django.core.cache import cache
 from django.db import connections, transaction
 
 from pipeline.models import Activity, Deal, DealStageChange, DirtyDay, Lead, StageTransition
+from tenants.task_queue import enqueue
 
 logger = logging.getLogger(__name__)
 
@@ -78,9 +79,7 @@ def analyze_soon(*, rows: int) -> bool:
         return False
     if not cache.add(ANALYZE_SOON_KEY, 1, timeout=ANALYZE_SOON_TTL_SECONDS):
         return False
-    from pipeline.tasks import analyze_stale_tables_task
-
-    transaction.on_commit(analyze_stale_tables_task.delay)
+    transaction.on_commit(lambda: enqueue("pipeline.analyze_stale_tables"))
     return True
 
 

@@ -14,12 +14,16 @@ import contextvars
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from django.db import connections, transaction
 
-if TYPE_CHECKING:
-    from tenants.models import Tenant
+
+class HasPk(Protocol):
+    """A Tenant, as far as a scope needs one (models imports this module: no import back)."""
+
+    pk: int
+
 
 TENANT_SETTING = "app.tenant_id"
 # NOTE: no longer read by any policy (the app role can set any custom setting itself); kept
@@ -111,7 +115,7 @@ def _scoped(scope: _Scope, using: str) -> Iterator[None]:
 
 
 @contextmanager
-def tenant_context(tenant: Tenant | int, *, using: str = "default") -> Iterator[None]:
+def tenant_context(tenant: HasPk | int, *, using: str = "default") -> Iterator[None]:
     """Run the block in one transaction that sees only `tenant`'s rows."""
     tenant_id = tenant if isinstance(tenant, int) else tenant.pk
     with _scoped(_Scope(tenant_id=tenant_id), using):

@@ -80,44 +80,6 @@ def user_tenant_ids(*, user: AbstractBaseUser) -> list[int]:
     return sorted(ids)
 
 
-def tenants_with_dirty_days() -> list[int]:
-    """Ids of the tenants with at least one dirty day due now: never failed, or past its
-    retry time (the sweep's question)."""
-    from django.db.models import Q
-    from django.utils import timezone
-
-    from pipeline.models import DirtyDay
-
-    if _is_postgres():
-        with connection.cursor() as cursor:
-            cursor.execute(f"SELECT * FROM public.{rls.DIRTY_TENANTS_FUNCTION}()")
-            return [row[0] for row in cursor.fetchall()]
-    with dangerously_all_tenants():
-        due = Q(retry_at__isnull=True) | Q(retry_at__lte=timezone.now())
-        return sorted(set(DirtyDay.objects.filter(due).values_list("tenant_id", flat=True)))
-
-
-def dirty_day_backlog() -> tuple[int, int]:
-    """(dirty days due now, dirty days whose latest refresh failed), over every tenant:
-    counts only, for the readiness probe."""
-    from django.db.models import Count, Q
-    from django.utils import timezone
-
-    from pipeline.models import DirtyDay
-
-    if _is_postgres():
-        with connection.cursor() as cursor:
-            cursor.execute(f"SELECT due, failed FROM public.{rls.DIRTY_BACKLOG_FUNCTION}()")
-            due, failed = cursor.fetchone()
-            return int(due), int(failed)
-    with dangerously_all_tenants():
-        counts = DirtyDay.objects.aggregate(
-            due=Count("pk", filter=Q(retry_at__isnull=True) | Q(retry_at__lte=timezone.now())),
-            failed=Count("pk", filter=Q(failed_at__isnull=False)),
-        )
-    return counts["due"], counts["failed"]
-
-
 @transaction.atomic
 def user_delete(*, user: AbstractBaseUser) -> None:
     """Delete an account: its rows in each tenant first (each in that tenant's context),

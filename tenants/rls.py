@@ -16,6 +16,7 @@ that path needs.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from django.apps import apps
@@ -35,8 +36,6 @@ OWNER_POLICY_NAME = "schema_owner_maintenance"
 TOKEN_FOR_KEY_FUNCTION = "app_api_token_for_key"
 USER_MEMBERSHIPS_FUNCTION = "app_user_memberships"
 USER_TENANT_IDS_FUNCTION = "app_user_tenant_ids"
-DIRTY_TENANTS_FUNCTION = "app_tenants_with_dirty_days"
-DIRTY_BACKLOG_FUNCTION = "app_dirty_day_backlog"
 # The tenant the transaction's setting proves (NULL when it proves none), read by the policies.
 CURRENT_TENANT_FUNCTION = "app_current_tenant"
 # Where the proof's key lives: a schema the app role has no privilege on.
@@ -148,23 +147,42 @@ def enable_policies(cursor: Any, *, owner_sees_all: bool) -> None:
             )
 
 
+@dataclass(frozen=True)
+class CrossTenantFunction:
+    """A SECURITY DEFINER function an app above tenants needs (e.g. pipeline's sweep over
+    dirty days): `returns` and `body` name tables as {key}, each key a model of `tables`."""
+
+    name: str
+    args: str
+    returns: str
+    body: str
+    tables: tuple[tuple[str, Any], ...]
+
+
+_registered: dict[str, CrossTenantFunction] = {}
+
+
+def register_cross_tenant_function(function: CrossTenantFunction) -> CrossTenantFunction:
+    """Called from an AppConfig.ready(): created with the others after every migrate."""
+    _registered[function.name] = function
+    return function
+
+
+def _table(model: Any) -> str:
+    return f'public."{model._meta.db_table}"'
+
+
 def cross_tenant_functions() -> list[tuple[str, str, sql.Composable]]:
     """(name, argument types, CREATE statement) of each cross-tenant function.
 
     Each returns only what one path needs, for exactly the key it is given: no pattern,
     no list, no "all" (tests/tenants/test_rls_hardening.py calls them with hostile input).
     """
-    from pipeline.models import DirtyDay
     from tenants.models import ApiToken, Membership, Tenant
 
     tables = {
-        key: f'public."{model._meta.db_table}"'
-        for key, model in (
-            ("token", ApiToken),
-            ("membership", Membership),
-            ("tenant", Tenant),
-            ("dirty", DirtyDay),
-        )
+        key: _table(model)
+        for key, model in (("token", ApiToken), ("membership", Membership), ("tenant", Tenant))
     }
     # TRICKY: a SECURITY DEFINER function runs as its owner, so it pins search_path (no
     # object of the caller's can shadow a table or an operator) and names tables in full.
@@ -173,13 +191,15 @@ def cross_tenant_functions() -> list[tuple[str, str, sql.Composable]]:
         "STABLE STRICT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS "
     )
 
-    def function(name: str, args: str, returns: str, body: str) -> tuple[str, str, Any]:
+    def function(
+        name: str, args: str, returns: str, body: str, names: dict[str, str] = tables
+    ) -> tuple[str, str, Any]:
         arg_types = ", ".join(a.split()[-1] for a in args.split(", ")) if args else ""
         statement = sql.SQL(head).format(
             name=sql.Identifier(name),
             args=sql.SQL(args),
-            returns=sql.SQL(returns.format(**tables)),
-        ) + sql.Literal(body.format(**tables))
+            returns=sql.SQL(returns.format(**names)),
+        ) + sql.Literal(body.format(**names))
         return name, arg_types, statement
 
     # TRICKY: the setting is "<tenant id>.<hex HMAC-SHA256 of '<tenant id>:<backend pid>'>";
@@ -224,24 +244,15 @@ def cross_tenant_functions() -> list[tuple[str, str, sql.Composable]]:
             "SELECT tenant_id FROM {membership} WHERE user_id = p_user_id UNION "
             "SELECT tenant_id FROM {token} WHERE created_by_id = p_user_id ORDER BY 1",
         ),
-        # The minute sweep: which tenants have dirty days due now (ids only): never failed,
-        # or failed and past their retry time.
+    ] + [
         function(
-            DIRTY_TENANTS_FUNCTION,
-            "",
-            "SETOF bigint",
-            "SELECT DISTINCT tenant_id FROM {dirty} WHERE retry_at IS NULL OR retry_at <= now() "
-            "ORDER BY 1",
-        ),
-        # The readiness probe: how many dirty days are due now and how many have failed,
-        # over all tenants (two counts, nothing that names a tenant or a day).
-        function(
-            DIRTY_BACKLOG_FUNCTION,
-            "",
-            "TABLE(due bigint, failed bigint)",
-            "SELECT count(*) FILTER (WHERE retry_at IS NULL OR retry_at <= now()), "
-            "count(*) FILTER (WHERE failed_at IS NOT NULL) FROM {dirty}",
-        ),
+            f.name,
+            f.args,
+            f.returns,
+            f.body,
+            {key: _table(model) for key, model in f.tables},
+        )
+        for f in sorted(_registered.values(), key=lambda f: f.name)
     ]
 
 

@@ -99,7 +99,7 @@ def check_worker_heartbeat() -> dict[str, Any] | None:
 def check_refresh_backlog() -> dict[str, Any]:
     """Dirty days due now and failed ones, over all tenants (counts only). Fails only past
     HEALTH_MAX_DUE_DIRTY_DAYS, when that is set."""
-    from tenants.cross_tenant import dirty_day_backlog
+    from pipeline.cross_tenant import dirty_day_backlog
 
     due, failed = dirty_day_backlog()
     details = {"due": due, "failed": failed}

@@ -178,7 +178,7 @@ def test_readiness_shows_no_tenant_data(backlog: None, no_broker: None, tenant_a
 @pytest.mark.postgres
 @pytest.mark.django_db
 def test_the_app_role_counts_the_backlog_only_through_the_narrow_function(backlog: None) -> None:
-    from tenants.cross_tenant import dirty_day_backlog
+    from pipeline.cross_tenant import dirty_day_backlog
 
     # given the app role with no tenant set sees no dirty day at all (row-level security)
     with connections["default"].cursor() as cursor:

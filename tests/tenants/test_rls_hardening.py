@@ -15,6 +15,7 @@ from django.apps import apps
 from django.conf import settings
 from django.db import DatabaseError, OperationalError, connection, connections, transaction
 
+from pipeline import cross_tenant as pipeline_cross_tenant
 from pipeline.models import DirtyDay, Lead
 from tenants import cross_tenant, members, rls, services, tokens
 from tenants.context import TENANT_SETTING, statement_timeout_raised, tenant_context
@@ -181,7 +182,7 @@ def test_membership_and_dirty_day_functions_answer_only_their_narrow_question(
             _rows(f"SELECT * FROM public.{rls.USER_MEMBERSHIPS_FUNCTION}(%s)", [value])
             for value in (None, -1, 0)
         ]
-        cursor.execute(f"SELECT * FROM public.{rls.DIRTY_TENANTS_FUNCTION}()")
+        cursor.execute(f"SELECT * FROM public.{pipeline_cross_tenant.DIRTY_TENANTS_FUNCTION}()")
         dirty_columns = [c.name for c in cursor.description]
         dirty = cursor.fetchall()
     # then only tenant ids and roles come back, never names, emails or other columns
@@ -352,5 +353,5 @@ def test_cross_tenant_selectors_answer_through_the_functions(tenant_a, tenant_b,
     wrong = cross_tenant.api_token_for_key(key_id=token.key_id, secret_hash="0" * 64)
     assert (found.pk, found.tenant.slug, wrong) == (token.pk, "globex", None)
     assert cross_tenant.user_memberships(user=b_rows["membership"].user) == [(tenant_b.pk, "admin")]
-    assert cross_tenant.tenants_with_dirty_days() == [tenant_b.pk]
+    assert pipeline_cross_tenant.tenants_with_dirty_days() == [tenant_b.pk]
     assert TENANT_SETTING == "app.tenant_id"

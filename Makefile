@@ -8,6 +8,9 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.lock requirements-dev.lock 
 # Tests run in production mode (DEBUG off) with a throwaway key.
 TEST_ENV := DJANGO_DEBUG=0 DJANGO_SECRET_KEY=test-only-secret-key-not-for-production
 RUN_ENV := DJANGO_DEBUG=$${DJANGO_DEBUG:-1}
+# The demo's seeding steps fire alerts and finish reports: their e-mails go to memory, not to
+# the terminal (the console backend prints the ones sent while the server runs).
+SEED_ENV := $(RUN_ENV) EMAIL_BACKEND=django.core.mail.backends.locmem.EmailBackend
 
 .PHONY: venv run test lint format schema worker beat bench clean
 
@@ -26,8 +29,8 @@ run: venv
 	$(RUN_ENV) $(PY) manage.py seed_demo --tenant acme --leads 6000 --months 6 --seed 42
 	$(RUN_ENV) $(PY) manage.py rebuild_kpi_snapshots --tenant acme
 	$(RUN_ENV) $(PY) manage.py seed_demo_targets --tenant acme
-	$(RUN_ENV) $(PY) manage.py seed_demo_alerts --tenant acme
-	$(RUN_ENV) $(PY) manage.py generate_due_reports --tenant acme --with-dashboards
+	$(SEED_ENV) $(PY) manage.py seed_demo_alerts --tenant acme
+	$(SEED_ENV) $(PY) manage.py generate_due_reports --tenant acme --with-dashboards
 	$(RUN_ENV) $(PY) manage.py demo_tenant --tenant acme
 	$(RUN_ENV) $(PY) manage.py runserver 127.0.0.1:8000
 

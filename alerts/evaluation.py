@@ -35,6 +35,7 @@ from django.db.models import Max, Q
 from django.utils import timezone
 
 from alerts import business_hours
+from alerts.bulk_writes import alerts_bulk_update
 from alerts.models import Alert, AlertEvent, AlertKind, AlertRule, RuleScope
 from alerts.notifying import alerts_publish
 from kpis.catalogue import Direction, KpiDefinition
@@ -551,7 +552,7 @@ def _apply(
                 touched.remove(alert.pk)
     result.notified = [alert.pk for alert in notified]
     if changed:
-        Alert.objects.bulk_update(changed, fields=_UPDATED, batch_size=500)
+        alerts_bulk_update(changed)
     if touched:
         Alert.objects.filter(pk__in=touched).update(last_evaluated_at=now)
     if events:
@@ -566,21 +567,6 @@ def _apply(
         resolved=[a for a in changed if a.state == Alert.State.RESOLVED and a.pk in resolved_ids],
         now=now,
     )
-
-
-_UPDATED = [
-    "state",
-    "value",
-    "threshold",
-    "sample",
-    "explanation",
-    "last_fired_at",
-    "last_evaluated_at",
-    "resolved_at",
-    "acknowledged_at",
-    "acknowledged_by",
-    "last_notified_at",
-]
 
 
 def _set_numbers(alert: Alert, outcome: Outcome, *, drivers: Any = None) -> bool:

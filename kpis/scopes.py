@@ -17,6 +17,10 @@ class ScopeType(models.TextChoices):
     SOURCE = "source", "Source (channel)"
 
 
+# TextChoices.values builds a new list on every call; scopes are made by the thousand.
+_SCOPE_TYPES = frozenset(ScopeType.values)
+
+
 @dataclass(frozen=True)
 class KpiScope:
     """A scope as stored in snapshots: its type and key.
@@ -29,7 +33,7 @@ class KpiScope:
     key: str = ""
 
     def __post_init__(self) -> None:
-        if self.type not in ScopeType.values:
+        if self.type not in _SCOPE_TYPES:
             raise ValueError(f"Unknown scope type {self.type!r}.")
         if self.type == ScopeType.TENANT and self.key:
             raise ValueError("The tenant scope has no key.")

@@ -23,6 +23,8 @@ from strawberry_django.optimizer import DjangoOptimizerExtension
 
 from alerts.graphql.mutations import AlertMutation
 from alerts.graphql.queries import AlertQuery
+from handoff.graphql.mutations import HandoffMutation
+from handoff.graphql.queries import HandoffQuery
 from kpis.graphql.funnel import FunnelQuery
 from kpis.graphql.health import SnapshotHealthQuery
 from kpis.graphql.mutations import KpiMutation
@@ -51,6 +53,7 @@ Query = merge_types(
         TreeQuery,
         SnapshotHealthQuery,
         AlertQuery,
+        HandoffQuery,
         NotificationQuery,
         DashboardQuery,
         ReportQuery,
@@ -67,6 +70,7 @@ Mutation = merge_types(
         KpiMutation,
         TreeMutation,
         AlertMutation,
+        HandoffMutation,
         NotificationMutation,
         DashboardMutation,
         ReportMutation,

@@ -258,6 +258,8 @@ CELERY_TASK_ROUTES = {
     # Report generation reads whole periods of every scope: bulk work, never before a refresh.
     "reports.*": {"queue": "bulk"},
     "notifications.*": {"queue": "notifications"},
+    # Qualifying leads is short, per tenant and user-visible: not bulk work.
+    "handoff.*": {"queue": "default"},
 }
 # TRICKY: Celery must not replace the logging set up from LOGGING below (its root handler
 # plus Django's printed every line twice); backend/celery.py answers its setup_logging.
@@ -275,6 +277,8 @@ HEALTH_HEARTBEAT_INTERVAL = env.int("HEALTH_HEARTBEAT_INTERVAL", default=30)
 CELERY_BEAT_SCHEDULE = {
     "kpis-refresh-dirty-sweep": {"task": "kpis.refresh_dirty_sweep", "schedule": 60.0},
     "alerts-evaluate-all": {"task": "alerts.evaluate_all", "schedule": 15 * 60.0},
+    # Behaviour windows (clicked twice in 14 days) move with the clock, not only with data.
+    "handoff-evaluate-all": {"task": "handoff.evaluate_all", "schedule": 60 * 60.0},
     # Each tenant's weekly and monthly reports, due at its local midnight.
     "reports-generate-due": {"task": "reports.generate_due_all", "schedule": crontab(minute=5)},
     "kpis-rebuild-all-hourly": {"task": "kpis.rebuild_all", "schedule": crontab(minute=30)},

@@ -1,0 +1,1 @@
+"""GraphQL API of handoff: rule sets, agreed versions, the audit trail, dry runs, handoffs."""

@@ -84,6 +84,39 @@ class KpiSnapshot(TenantOwnedModel):
         return f"{self.grain} {self.period_start} {self.scope_type}:{self.scope_key}"
 
 
+class KpiMeasureValue(TenantOwnedModel):
+    """A registered (another app's) measure for one (grain, period, scope); see kpis.measures.
+
+    Built-in measures are columns of KpiSnapshot; a registered one gets a row here instead,
+    so an app adds a measure without a migration of kpis. A read fetches the rows of the
+    registered measures its KPIs need in one more indexed query. Only non-zero values are
+    stored; a missing row reads as zero.
+    """
+
+    grain = models.CharField(max_length=8, choices=Grain.choices, verbose_name=_("grain"))
+    period_start = models.DateField(verbose_name=_("period start"))
+    scope_type = models.CharField(
+        max_length=8, choices=ScopeType.choices, verbose_name=_("scope type")
+    )
+    scope_key = models.CharField(max_length=50, blank=True, verbose_name=_("scope"))
+    measure = models.CharField(max_length=40, verbose_name=_("measure"))
+    value = models.DecimalField(max_digits=24, decimal_places=6, verbose_name=_("value"))
+    computed_at = models.DateTimeField(default=now, verbose_name=_("computed at"))
+
+    class Meta:
+        verbose_name = _("KPI measure value")
+        verbose_name_plural = _("KPI measure values")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "grain", "period_start", "scope_type", "scope_key", "measure"],
+                name="kpimeasurevalue_unique",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.measure} {self.grain} {self.period_start} {self.scope_type}:{self.scope_key}"
+
+
 class KpiCustomDefinition(TenantOwnedModel):
     """A tenant-defined KPI built from the catalogue's measures."""
 

@@ -24,11 +24,12 @@ from django.db.models import Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from kpis import aggregates, failures, pg_aggregates, pg_literals, pg_members
+from kpis import aggregates, failures, measure_store, pg_aggregates, pg_literals, pg_members
 from kpis import side_connection as side_connection_work
 from kpis.catalogue import ADDITIVE_MEASURES, DISTINCT_MEASURES
 from kpis.failures import FailedDay
 from kpis.hooks import run_periods_refreshed
+from kpis.measures import kind_columns
 from kpis.models import KpiSnapshot
 from kpis.periods import COARSE_GRAINS, Grain, Period, period_containing
 from pipeline.models import (
@@ -82,15 +83,7 @@ def _lock_tenant(tenant: Tenant) -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [7_240_001, tenant.pk])
 
 
-def _ranges(days: Iterable[date]) -> list[tuple[date, date]]:
-    """Consecutive runs of `days` as half-open [start, end) ranges."""
-    ranges: list[tuple[date, date]] = []
-    for day in sorted(set(days)):
-        if ranges and ranges[-1][1] == day:
-            ranges[-1] = (ranges[-1][0], day + timedelta(days=1))
-        else:
-            ranges.append((day, day + timedelta(days=1)))
-    return ranges
+_ranges = measure_store.day_ranges
 
 
 def _enclosing_periods(days: Iterable[date], fiscal_start: int) -> list[Period]:
@@ -175,15 +168,16 @@ def _is_postgres() -> bool:
     return connection.vendor == "postgresql"
 
 
-# The stored measures each kind of change can move; every stored measure has one kind.
-KIND_MEASURES: dict[DirtyKind, tuple[str, ...]] = {
-    DirtyKind.ACTIVITIES: (*pg_aggregates.ACTIVITY_COUNTS, *DISTINCT_COLUMNS),
-    DirtyKind.LEADS: ("leads_created",),
-    DirtyKind.TRANSITIONS: tuple(pg_aggregates.TRANSITION_COUNTS),
-    DirtyKind.DEALS: (
-        "deals_created", "pipeline_created", "won_deals", "revenue", "weighted_pipeline_change",
-    ),
-}  # fmt: skip
+# The stored columns each kind of change can move, from the measures' declarations; every
+# built-in measure has one kind.
+KIND_MEASURES: dict[DirtyKind, tuple[str, ...]] = kind_columns()
+# The SQL computes each kind's columns together: a declaration must match what it computes.
+assert set(KIND_MEASURES[DirtyKind.ACTIVITIES]) == {
+    *pg_aggregates.ACTIVITY_COUNTS,
+    *DISTINCT_COLUMNS,
+}
+assert set(KIND_MEASURES[DirtyKind.TRANSITIONS]) == set(pg_aggregates.TRANSITION_COUNTS)
+assert set(_MEASURE_COLUMNS) == {name for names in KIND_MEASURES.values() for name in names}
 _KIND_AGGREGATES = {
     DirtyKind.LEADS: (pg_aggregates.lead_measures,),
     DirtyKind.TRANSITIONS: (pg_aggregates.transition_measures,),
@@ -625,6 +619,8 @@ def _refresh_days(
         if not _is_postgres():
             rows = _write_days(tenant, _ranges(days), zone, at) if days else 0
             rows += _write_periods(tenant, periods, zone, at, {})
+            # Every measure of the days is recomputed here, whatever their marks say.
+            rows += measure_store.refresh(tenant=tenant, days=days, kinds=None, zone=zone, at=at)
         elif days:
             rescan = set(rescan)
             changes = {
@@ -659,6 +655,13 @@ def _refresh_days(
             )
             entries = _changed_day_entries(tenant, days, changes, zone, activities, added_days)
             rows = _write_periods(tenant, periods, zone, at, distinct, days=(days, entries))
+            rows += measure_store.refresh(
+                tenant=tenant,
+                days=days,
+                kinds={day: int(change.kinds) for day, change in changes.items()},
+                zone=zone,
+                at=at,
+            )
         else:
             rows = 0
     return RefreshResult(len(days), len(periods), rows, time.perf_counter() - began)
@@ -870,6 +873,7 @@ def _forget_all(
     previous = dict(DirtyDay.objects.filter(attempts__gt=0).values_list("day", "attempts"))
     if snapshots:
         KpiSnapshot.objects.all().delete()
+        measure_store.forget()
     DirtyDay.objects.all().delete()
     if _is_postgres():
         pg_members.forget()
@@ -900,6 +904,7 @@ def _rebuild(tenant: Tenant, side_connection: bool, began: float) -> RefreshResu
     failed = _fail_outside(tenant, at, previous)
     if span is None:
         written = KpiSnapshot.objects.all().delete()[0] if staged else None
+        measure_store.rebuild(tenant=tenant, span=None, zone=zone, at=at)
         _rebuild_done(tenant, requested, at)
         return RefreshResult(0, 0, 0, time.perf_counter() - began, tuple(failed), written=written)
     start, end = span
@@ -934,6 +939,7 @@ def _rebuild(tenant: Tenant, side_connection: bool, began: float) -> RefreshResu
         distinct = {period: by_grain[period] for period in periods if period in by_grain}
         rows += _write_periods(tenant, periods, zone, at, distinct, staged=staged)
         written = _stage_apply(tenant) if staged else rows
+        measure_store.rebuild(tenant=tenant, span=span, zone=zone, at=at)
     # TRICKY: activities added while the rebuild ran may or may not be in its counts
     # (each statement sees what had committed when it began), so the days marked by
     # such writes recount their activities instead of adding the listed ones.

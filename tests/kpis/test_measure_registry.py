@@ -15,7 +15,7 @@ from kpis import snapshots
 from kpis.catalogue import BUILTIN_KPIS, MEASURES
 from kpis.definitions import kpi_custom_create
 from kpis.measures import Counting, Measure, kind_columns, register_measure, unregister_measure
-from kpis.models import KpiMeasureValue
+from kpis.models import KpiMeasureValue, KpiTreeNode
 from kpis.periods import Grain, period_containing
 from kpis.scopes import KpiScope
 from kpis.selectors import kpi_definitions, kpi_values
@@ -316,3 +316,37 @@ def test_graphql_lists_the_registered_measures(graphql: Any, tenant_a: Any, regi
     _, secret = services.api_token_create(tenant=tenant_a, name="p", scopes=["records:read"])
     _, body = graphql(MEASURE_LIST, token=secret)
     assert body["errors"][0]["extensions"]["code"] == "PERMISSION_DENIED"
+
+
+def test_trees_read_a_registered_measure_on_both_paths(
+    tenant_a: Any, registered, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kpis.periods import parse_period
+    from kpis.trees import evaluation, pg_reading
+    from kpis.trees.editing import kpi_tree_node_add
+    from kpis.trees.template import kpi_tree_ensure_default
+
+    # given the default tree with a node of a KPI over a registered measure
+    world = _setup(tenant_a)
+    with tenant_context(tenant_a):
+        _kpis(tenant_a)
+        _call(tenant_a, world, dt.date(2026, 6, 1), 0, 0, 400)
+        _call(tenant_a, world, dt.date(2026, 6, 2), 1, 1, 100)
+        kpi_snapshots_refresh_dirty(tenant=tenant_a)
+    tree = kpi_tree_ensure_default(tenant=tenant_a)
+    with tenant_context(tenant_a):
+        root = KpiTreeNode.objects.get(tree=tree, parent=None)
+    kpi_tree_node_add(tenant=tenant_a, tree=tree, parent=root, kind="kpi", kpi_key="talk_per_call")
+
+    def actual() -> Any:
+        result = evaluation.kpi_tree_evaluate(
+            tenant=tenant_a, tree=tree, period=parse_period("FY2026"), scope=KpiScope.tenant()
+        )
+        [node] = [n for n in result.nodes if n.node.kpi_key == "talk_per_call"]
+        return node.actual.numerator, node.actual.denominator, node.actual.value
+
+    # when it is evaluated (one round trip on PostgreSQL), and through the ORM
+    first = actual()
+    monkeypatch.setattr(pg_reading, "available", lambda: False)
+    # then both read the registered measure: 500 s over 2 calls
+    assert first == actual() == (500, 2, Decimal(250))

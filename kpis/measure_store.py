@@ -9,7 +9,7 @@ Both run in the snapshot pass's transaction, under its tenant lock.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -18,7 +18,7 @@ from django.db.models import Q
 
 from kpis import failures
 from kpis.measures import Measure, is_dirty, registered_measures
-from kpis.models import KpiMeasureValue
+from kpis.models import KpiMeasureBuild, KpiMeasureValue
 from kpis.periods import COARSE_GRAINS, Grain, Period, period_containing
 from tenants.models import Tenant
 
@@ -114,13 +114,31 @@ def _period_filter(periods: Iterable[Period]) -> Q:
     return where
 
 
-def refresh(*, tenant: Tenant, days: list[date], kinds: dict[date, int] | None, zone, at) -> int:
+def refresh(
+    *,
+    tenant: Tenant,
+    days: list[date],
+    kinds: dict[date, int] | None,
+    zone,
+    at,
+    span: Callable[[], tuple[date, date] | None],
+) -> int:
     """Recompute the registered measures on `days` (those their day's `kinds` make dirty;
-    None: every one) and move their enclosing periods by the change. Returns rows written."""
+    None: every one) and move their enclosing periods by the change. A measure the tenant
+    has not built yet is built whole over `span()` (the tenant's days with data) instead.
+    Returns rows written."""
+    measures = registered_measures()
+    if not measures:
+        return 0
+    built = set(KpiMeasureBuild.objects.values_list("measure", flat=True))
     written = 0
     fiscal_start = tenant.fiscal_year_start_month
     cache: dict = {}
-    for measure in registered_measures():
+    for measure in measures:
+        if measure.key not in built:
+            written += _rebuild_measure(measure, tenant, span(), zone, at, cache)
+            KpiMeasureBuild.objects.create(tenant=tenant, measure=measure.key, built_at=at)
+            continue
         dirty = [day for day in days if kinds is None or is_dirty(measure, kinds[day])]
         if not dirty:
             continue
@@ -142,35 +160,46 @@ def refresh(*, tenant: Tenant, days: list[date], kinds: dict[date, int] | None, 
 
 def rebuild(*, tenant: Tenant, span: tuple[date, date] | None, zone, at) -> int:
     """Recompute every registered measure over `span` (the tenant's days with data) and
-    sum its periods; rows outside it go. Writes only the rows that differ."""
-    measures = registered_measures()
-    if not measures:
-        return 0
-    # NOTE: values of measures no longer registered are kept: an app switched off for a
-    # deploy gets its history back when it returns, and nothing reads them meanwhile.
+    sum its periods; rows outside it go. Writes only the rows that differ. Values of a
+    measure no longer registered go (nothing kept them current)."""
+    keys = [measure.key for measure in registered_measures()]
+    KpiMeasureValue.objects.exclude(measure__in=keys).delete()
+    KpiMeasureBuild.objects.exclude(measure__in=keys).delete()
     written = 0
-    fiscal_start = tenant.fiscal_year_start_month
     cache: dict = {}
-    for measure in measures:
-        stored = _stored(measure, Q())
-        new: Values = {}
-        covered = _union(
-            span, measure.span(tenant_id=tenant.pk, zone=zone) if measure.span else None
-        )
-        if covered is not None:
-            first, end = covered
-            days = [first + timedelta(days=n) for n in range((end - first).days)]
-            # NOTE: a measure's own span is not clamped as the pipeline's is: days outside
-            # the supported range have no periods.
-            days = [day for day in days if failures.is_supported(day)]
-            new = _days_values(measure, tenant, days, zone)
-            for (_, day, scope_type, scope_key), value in list(new.items()):
-                for grain in COARSE_GRAINS:
-                    period = _period_of(grain, day, fiscal_start, cache)
-                    key = (grain, period.start, scope_type, scope_key)
-                    new[key] = new.get(key, Decimal(0)) + value
-        written += _write(tenant, measure, stored, new, at)
+    for measure in registered_measures():
+        written += _rebuild_measure(measure, tenant, span, zone, at, cache)
+    built = set(KpiMeasureBuild.objects.values_list("measure", flat=True))
+    KpiMeasureBuild.objects.bulk_create(
+        [
+            KpiMeasureBuild(tenant=tenant, measure=key, built_at=at)
+            for key in keys
+            if key not in built
+        ]
+    )
     return written
+
+
+def _rebuild_measure(
+    measure: Measure, tenant: Tenant, span: tuple[date, date] | None, zone, at, cache: dict
+) -> int:
+    """Every value of `measure` from its days over `span` (and its own span)."""
+    stored = _stored(measure, Q())
+    new: Values = {}
+    covered = _union(span, measure.span(tenant_id=tenant.pk, zone=zone) if measure.span else None)
+    if covered is not None:
+        first, end = covered
+        days = [first + timedelta(days=n) for n in range((end - first).days)]
+        # NOTE: a measure's own span is not clamped as the pipeline's is: days outside the
+        # supported range have no periods.
+        days = [day for day in days if failures.is_supported(day)]
+        new = _days_values(measure, tenant, days, zone)
+        for (_, day, scope_type, scope_key), value in list(new.items()):
+            for grain in COARSE_GRAINS:
+                period = _period_of(grain, day, tenant.fiscal_year_start_month, cache)
+                key = (grain, period.start, scope_type, scope_key)
+                new[key] = new.get(key, Decimal(0)) + value
+    return _write(tenant, measure, stored, new, at)
 
 
 def _union(
@@ -182,5 +211,7 @@ def _union(
 
 
 def forget() -> None:
-    """Drop every registered measure value of the tenant in context (a rebuild by days)."""
+    """Drop every registered measure value of the tenant in context (a rebuild by days: its
+    first refresh builds each measure whole again)."""
     KpiMeasureValue.objects.all().delete()
+    KpiMeasureBuild.objects.all().delete()

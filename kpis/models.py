@@ -117,6 +117,28 @@ class KpiMeasureValue(TenantOwnedModel):
         return f"{self.measure} {self.grain} {self.period_start} {self.scope_type}:{self.scope_key}"
 
 
+class KpiMeasureBuild(TenantOwnedModel):
+    """A registered measure whose KpiMeasureValue rows the tenant has complete.
+
+    TRICKY: a refresh moves a period by the change of its dirty days, which is right only
+    when the period held every other day already; a measure registered on a tenant with
+    data (a deploy adding it) is built whole by its first refresh, then marked here.
+    """
+
+    measure = models.CharField(max_length=40, verbose_name=_("measure"))
+    built_at = models.DateTimeField(default=now, verbose_name=_("built at"))
+
+    class Meta:
+        verbose_name = _("KPI measure build")
+        verbose_name_plural = _("KPI measure builds")
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "measure"], name="kpimeasurebuild_unique")
+        ]
+
+    def __str__(self) -> str:
+        return self.measure
+
+
 class KpiCustomDefinition(TenantOwnedModel):
     """A tenant-defined KPI built from the catalogue's measures."""
 

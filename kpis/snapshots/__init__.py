@@ -427,7 +427,14 @@ def _refresh_days(
             rows = _write_days(tenant, day_ranges(days), zone, at) if days else 0
             rows += _write_periods(tenant, periods, zone, at, {})
             # Every measure of the days is recomputed here, whatever their marks say.
-            rows += measure_store.refresh(tenant=tenant, days=days, kinds=None, zone=zone, at=at)
+            rows += measure_store.refresh(
+                tenant=tenant,
+                days=days,
+                kinds=None,
+                zone=zone,
+                at=at,
+                span=lambda: data_day_range(tenant=tenant),
+            )
         elif days:
             rescan = set(rescan)
             changes = {
@@ -468,6 +475,7 @@ def _refresh_days(
                 kinds={day: int(change.kinds) for day, change in changes.items()},
                 zone=zone,
                 at=at,
+                span=lambda: data_day_range(tenant=tenant),
             )
         else:
             rows = 0

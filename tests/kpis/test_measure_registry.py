@@ -350,3 +350,38 @@ def test_trees_read_a_registered_measure_on_both_paths(
     monkeypatch.setattr(pg_reading, "available", lambda: False)
     # then both read the registered measure: 500 s over 2 calls
     assert first == actual() == (500, 2, Decimal(250))
+
+
+def test_a_measure_registered_on_a_tenant_with_data_is_built_whole_by_its_first_refresh(
+    tenant_a: Any,
+) -> None:
+    # given a tenant whose calls were counted before the test app's measures existed
+    world = _setup(tenant_a)
+    monday = dt.date(2026, 6, 1)
+    with tenant_context(tenant_a):
+        _call(tenant_a, world, monday, 0, 0, 400)
+        kpi_snapshots_rebuild(tenant=tenant_a)
+    register()
+    try:
+        with tenant_context(tenant_a):
+            _kpis(tenant_a)
+            # when a deploy registers them and the next call's day is refreshed
+            _call(tenant_a, world, monday + dt.timedelta(days=3), 1, 1, 100)
+            kpi_snapshots_refresh_dirty(tenant=tenant_a)
+            # then June counts the call from before the measure too
+            month = _values(tenant_a, world, Grain.MONTH, monday)
+            assert month[("talk_per_call", "tenant", "")] == (500, 2, Decimal(250))
+            # and later refreshes move it by their days only, as a rebuild agrees
+            _call(tenant_a, world, monday + dt.timedelta(days=4), 1, 1, 50)
+            kpi_snapshots_refresh_dirty(tenant=tenant_a)
+            month = _values(tenant_a, world, Grain.MONTH, monday)
+            assert month[("talk_per_call", "tenant", "")] == (550, 3, Decimal(550) / 3)
+            refreshed = _table()
+            kpi_snapshots_rebuild(tenant=tenant_a)
+            assert _table() == refreshed
+    finally:
+        unregister()
+    # and a rebuild once they are gone drops their values
+    with tenant_context(tenant_a):
+        kpi_snapshots_rebuild(tenant=tenant_a)
+        assert not KpiMeasureValue.objects.exists()

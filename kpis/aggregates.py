@@ -107,6 +107,36 @@ def _day(field: str, zone: zoneinfo.ZoneInfo) -> Any:
     return TruncDate(field, tzinfo=zone)
 
 
+def attributed_daily(
+    queryset: QuerySet,
+    *,
+    day_field: str,
+    zone: zoneinfo.ZoneInfo,
+    rep: str | None,
+    team: Any,
+    source: str,
+    value: Any,
+) -> dict[Key, Any]:
+    """Per tenant-local day of `day_field` and per scope, the aggregate `value` of the
+    `queryset`'s rows: the portable `daily` of a registered measure (kpis.measures).
+
+    `rep`: the field of the row's rep (None: no rep scope); `team`: an expression of its
+    team (None: no team scope); `source`: the field of its lead source. Rows attribute to
+    the scopes as the built-in measures' do (see this module's docstring).
+    """
+    out: Rows = {}
+    _collect(
+        out,
+        queryset,
+        period=_day(day_field, zone),
+        rep=rep,
+        team=team,
+        source=source,
+        aggregates={"value": value},
+    )
+    return {key: values["value"] for key, values in out.items() if values.get("value")}
+
+
 def activity_measures(
     out: Rows, *, start: date, end: date, zone: zoneinfo.ZoneInfo, distinct: bool = True
 ) -> None:

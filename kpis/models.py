@@ -84,6 +84,61 @@ class KpiSnapshot(TenantOwnedModel):
         return f"{self.grain} {self.period_start} {self.scope_type}:{self.scope_key}"
 
 
+class KpiMeasureValue(TenantOwnedModel):
+    """A registered (another app's) measure for one (grain, period, scope); see kpis.measures.
+
+    Built-in measures are columns of KpiSnapshot; a registered one gets a row here instead,
+    so an app adds a measure without a migration of kpis. A read fetches the rows of the
+    registered measures its KPIs need in one more indexed query. Only non-zero values are
+    stored; a missing row reads as zero.
+    """
+
+    grain = models.CharField(max_length=8, choices=Grain.choices, verbose_name=_("grain"))
+    period_start = models.DateField(verbose_name=_("period start"))
+    scope_type = models.CharField(
+        max_length=8, choices=ScopeType.choices, verbose_name=_("scope type")
+    )
+    scope_key = models.CharField(max_length=50, blank=True, verbose_name=_("scope"))
+    measure = models.CharField(max_length=40, verbose_name=_("measure"))
+    value = models.DecimalField(max_digits=24, decimal_places=6, verbose_name=_("value"))
+    computed_at = models.DateTimeField(default=now, verbose_name=_("computed at"))
+
+    class Meta:
+        verbose_name = _("KPI measure value")
+        verbose_name_plural = _("KPI measure values")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "grain", "period_start", "scope_type", "scope_key", "measure"],
+                name="kpimeasurevalue_unique",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.measure} {self.grain} {self.period_start} {self.scope_type}:{self.scope_key}"
+
+
+class KpiMeasureBuild(TenantOwnedModel):
+    """A registered measure whose KpiMeasureValue rows the tenant has complete.
+
+    TRICKY: a refresh moves a period by the change of its dirty days, which is right only
+    when the period held every other day already; a measure registered on a tenant with
+    data (a deploy adding it) is built whole by its first refresh, then marked here.
+    """
+
+    measure = models.CharField(max_length=40, verbose_name=_("measure"))
+    built_at = models.DateTimeField(default=now, verbose_name=_("built at"))
+
+    class Meta:
+        verbose_name = _("KPI measure build")
+        verbose_name_plural = _("KPI measure builds")
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "measure"], name="kpimeasurebuild_unique")
+        ]
+
+    def __str__(self) -> str:
+        return self.measure
+
+
 class KpiCustomDefinition(TenantOwnedModel):
     """A tenant-defined KPI built from the catalogue's measures."""
 

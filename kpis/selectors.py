@@ -21,7 +21,8 @@ from kpis.catalogue import (
     KpiDefinition,
 )
 from kpis.definitions import KEY_PATTERN
-from kpis.models import KpiCustomDefinition, KpiSnapshot
+from kpis.measures import registered_measures
+from kpis.models import KpiCustomDefinition, KpiMeasureValue, KpiSnapshot
 from kpis.numbers import ratio
 from kpis.periods import Grain, Period
 from kpis.scopes import KpiScope
@@ -151,6 +152,27 @@ def snapshot_columns(needed: Iterable[str]) -> tuple[str, ...]:
     )
 
 
+def registered_keys(needed: Iterable[str]) -> list[str]:
+    """The registered (app) measures among `needed`, stored as KpiMeasureValue rows."""
+    needed = set(needed)
+    return [measure.key for measure in registered_measures() if measure.key in needed]
+
+
+def registered_rows(
+    *, periods: Sequence[Period], scopes: Sequence[KpiScope], keys: Sequence[str]
+) -> list[tuple[Any, ...]]:
+    """The stored values of the registered measures `keys` over the periods and scopes, in
+    one indexed query (none without keys): (grain, period_start, scope_type, scope_key,
+    measure, value)."""
+    if not keys or not periods or not scopes:
+        return []
+    return list(
+        KpiMeasureValue.objects.filter(
+            period_filter(periods), scope_filter(scopes), measure__in=sorted(keys)
+        ).values_list("grain", "period_start", "scope_type", "scope_key", "measure", "value")
+    )
+
+
 def measure_values(
     *,
     tenant: Tenant,
@@ -159,7 +181,8 @@ def measure_values(
     needed: Iterable[str] | None = None,
     off_days: set[date] | None = None,
 ) -> dict[tuple[Period, KpiScope], dict[str, Any]]:
-    """Every measure (or only those `needed`) for each (period, scope), in four queries at most.
+    """Every measure (or only those `needed`) for each (period, scope), in four queries at most
+    (five when registered measures are needed).
 
     Missing snapshot rows are zeros. Stocks are summed from the day changes before each
     period's end; working days come from the tenant's calendar, whose days off over the
@@ -187,6 +210,7 @@ def measure_values(
     if needed & CALENDAR_MEASURES:
         off = days_off(tenant, first, last) if off_days is None else off_days
     dirty = set(DirtyDay.objects.filter(day__gte=first, day__lt=last).values_list("day", flat=True))
+    registered = registered_rows(periods=periods, scopes=scopes, keys=registered_keys(needed))
     return measures_from_rows(
         periods=periods,
         scopes=scopes,
@@ -197,6 +221,7 @@ def measure_values(
         off=off,
         dirty=dirty,
         rebuilding=tenant.kpi_rebuild_requested_at is not None,
+        registered=registered,
     )
 
 
@@ -273,21 +298,25 @@ def measures_from_rows(
     off: set[date],
     dirty: set[date],
     rebuilding: bool = False,
+    registered: Iterable[Sequence[Any]] = (),
 ) -> dict[tuple[Period, KpiScope], dict[str, Any]]:
     """measure_values from what it reads, so that a reader of its own gives the same result.
 
     `rows` are snapshot rows (grain, period_start, scope_type, scope_key, computed_at,
     *row_columns), rows of other periods or scopes ignored; `stocks` are stock_levels;
     `off` the days off and `dirty` the days waiting for a refresh over measure_days;
-    `rebuilding`: a rebuild of the tenant waits, so every value is pending.
+    `rebuilding`: a rebuild of the tenant waits, so every value is pending; `registered`
+    the registered_rows of the registered measures needed (zero where missing).
     """
     needed = set(needed)
     columns = snapshot_columns(needed)
     picks = [(name, row_columns.index(name)) for name in columns]
     periods = list(dict.fromkeys(periods))
     scopes = list(dict.fromkeys(scopes))
+    extra = registered_keys(needed)
     result: dict[tuple[Period, KpiScope], dict[str, Any]] = {
         (period, scope): dict.fromkeys(columns, 0)
+        | dict.fromkeys(extra, Decimal(0))
         | {"weighted_pipeline": Decimal(0), "_computed_at": None, "_pending": False}
         for period in periods
         for scope in scopes
@@ -306,6 +335,11 @@ def measures_from_rows(
             for name, index in picks:
                 values[name] = row[index]
             values["_computed_at"] = computed_at
+    for grain, start, scope_type, scope_key, key, value in registered:
+        for period in by_start.get((grain, start), []):
+            values = result.get((period, KpiScope(scope_type, scope_key)))
+            if values is not None and key in values:
+                values[key] = _as_stored(key, value)
     if "weighted_pipeline" in needed:
         for (period, scope), values in result.items():
             values["weighted_pipeline"] = stocks.get(scope, {}).get(period.end) or Decimal(0)
@@ -317,6 +351,15 @@ def measures_from_rows(
         values["rep_working_days"] = values.get("active_reps", 0) * values["working_days"]
         values["_pending"] = rebuilding or any(period.contains(day) for day in dirty)
     return result
+
+
+def _as_stored(key: str, value: Decimal) -> Decimal | int:
+    """A registered measure's value as a built-in column of its kind reads: a count as an
+    int (the table stores 6 decimal places for every measure), money as stored."""
+    measure = MEASURES.get(key)
+    if measure is not None and not measure.money and value == value.to_integral_value():
+        return int(value)
+    return value
 
 
 def kpi_value(

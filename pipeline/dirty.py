@@ -34,6 +34,25 @@ def notify_days_dirty(tenant_id: int) -> None:
         transaction.on_commit(lambda listener=listener: listener(tenant_id))
 
 
+# Kinds other apps register for their own rows (bits above DirtyKind.ALL), by name.
+_app_kinds: dict[str, DirtyKind] = {}
+# DirtyDay.kinds is a PositiveSmallIntegerField: 15 bits, the first four built in.
+_MAX_KIND = 1 << 14
+
+
+def register_dirty_kind(name: str) -> DirtyKind:
+    """A DirtyKind bit of its own for an app's rows (idempotent by name), to pass as
+    `mark_days_dirty(kinds=...)` and to name in the measures those rows feed: a refresh
+    then recomputes only those measures on the days marked."""
+    if name in _app_kinds:
+        return _app_kinds[name]
+    bit = (DirtyKind.ALL + 1) << len(_app_kinds)
+    if bit > _MAX_KIND:
+        raise ValueError("No DirtyKind bit is left for another app.")
+    _app_kinds[name] = DirtyKind(bit)
+    return _app_kinds[name]
+
+
 # Beyond this many added ids a day is recounted instead, its periods' distinct counts from
 # raw rows (about a second for a fiscal year of a million activities): every mark rewrites
 # the list, and a refresh reads each listed row on its own.

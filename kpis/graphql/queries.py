@@ -18,7 +18,14 @@ from kpis.graphql.inputs import (
     resolve_period,
     resolve_scope,
 )
-from kpis.graphql.types import KpiDefinitionType, KpiScopeType, KpiValueType, PeriodType
+from kpis.graphql.types import (
+    KpiDefinitionType,
+    KpiMeasureType,
+    KpiScopeType,
+    KpiValueType,
+    PeriodType,
+)
+from kpis.measures import MEASURES
 from tenants.errors import ValidationFailed
 from tenants.graphql.context import Info
 from tenants.scopes import Scope
@@ -85,6 +92,13 @@ class KpiQuery:
         return [
             KpiDefinitionType.from_definition(kpi) for kpi in selectors.kpi_catalogue(tenant=tenant)
         ]
+
+    @strawberry.field(
+        description="Every measure a KPI of the workspace may divide (createKpi names them)."
+    )
+    def kpi_measures(self, info: Info) -> list[KpiMeasureType]:
+        info.context.require_scope(Scope.KPIS_READ)
+        return [KpiMeasureType.from_measure(measure) for measure in MEASURES.values()]
 
     @strawberry.field(
         description=(

@@ -10,6 +10,7 @@ from strawberry.relay import to_base64
 
 from kpis.catalogue import KpiDefinition
 from kpis.graphql.inputs import GrainEnum, ScopeTypeEnum
+from kpis.measures import Measure
 from kpis.numbers import shown
 from kpis.periods import Period
 from kpis.scopes import KpiScope, ScopeType
@@ -27,6 +28,28 @@ class PeriodType:
     def from_period(cls, period: Period) -> PeriodType:
         return cls(
             label=period.label, grain=GrainEnum(period.grain), start=period.start, end=period.end
+        )
+
+
+@strawberry.type(
+    name="KpiMeasure",
+    description="A measure KPIs divide: built in, or registered by another app.",
+)
+class KpiMeasureType:
+    key: str = strawberry.field(description="What a KPI names as numerator or denominator.")
+    description: str
+    counting: str = strawberry.field(description="sum, distinct, stock or calendar.")
+    money: bool
+    builtin: bool
+
+    @classmethod
+    def from_measure(cls, measure: Measure) -> KpiMeasureType:
+        return cls(
+            key=measure.key,
+            description=measure.description,
+            counting=str(measure.counting),
+            money=measure.money,
+            builtin=measure.builtin,
         )
 
 

@@ -32,6 +32,8 @@ from kpis.selectors import (
     kpi_values_from_measures,
     measure_days,
     measures_from_rows,
+    registered_keys,
+    registered_rows,
     stock_levels,
 )
 from kpis.targets import (
@@ -241,6 +243,8 @@ def _from_rows(
         if "weighted_pipeline" in measures
         else {}
     )
+    # NOTE: registered (app) measures are one more query, only for a tree that names one.
+    registered = registered_rows(periods=periods, scopes=[scope], keys=registered_keys(measures))
     values = kpi_values_from_measures(
         kpis=kpis,
         measures=measures_from_rows(
@@ -253,6 +257,7 @@ def _from_rows(
             off=off,
             dirty=rows.dirty,
             rebuilding=tenant.kpi_rebuild_requested_at is not None,
+            registered=registered,
         ),
     )
     targets = target_values_from_rows(

@@ -1,4 +1,5 @@
-"""Computing and storing KPI snapshots: dirty-day refreshes and full rebuilds.
+"""Computing and storing KPI snapshots: dirty-day refreshes and full rebuilds (orchestration;
+the SQL is in `sql`, what the passes share in `common`, the warming ahead of them in `warm`).
 
 A refresh replaces, in one transaction, the day rows of the dirty days and the rows of every
 coarser period containing them; readers see the old or the new snapshot, never half of one.
@@ -24,13 +25,23 @@ from django.db.models import Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from kpis import aggregates, failures, pg_aggregates, pg_literals, pg_members
+from kpis import aggregates, failures, measure_store, pg_aggregates, pg_literals, pg_members
 from kpis import side_connection as side_connection_work
-from kpis.catalogue import ADDITIVE_MEASURES, DISTINCT_MEASURES
 from kpis.failures import FailedDay
 from kpis.hooks import run_periods_refreshed
+from kpis.measures import kind_columns
 from kpis.models import KpiSnapshot
-from kpis.periods import COARSE_GRAINS, Grain, Period, period_containing
+from kpis.periods import Grain, Period
+from kpis.snapshots import sql
+from kpis.snapshots.common import (
+    data_day_range,
+    day_ranges,
+    enclosing_periods,
+    is_postgres,
+    lock_tenant,
+)
+from kpis.snapshots.sql import DISTINCT_COLUMNS, SUMMED_COLUMNS
+from kpis.snapshots.warm import kpi_snapshots_warm as kpi_snapshots_warm
 from pipeline.models import (
     Activity,
     Deal,
@@ -45,10 +56,8 @@ from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
 
-SUMMED_COLUMNS: tuple[str, ...] = (*ADDITIVE_MEASURES, "weighted_pipeline_change")
 # Beyond this many listed (added) activities in one refresh, its days are recounted instead.
 MAX_LISTED_PER_REFRESH = 20_000
-DISTINCT_COLUMNS: tuple[str, ...] = DISTINCT_MEASURES
 BULK_BATCH = 2000
 
 
@@ -74,39 +83,8 @@ class DayChange:
     added_activities: tuple[int, ...] | None = None
 
 
-def _lock_tenant(tenant: Tenant) -> None:
-    # TRICKY: two workers refreshing one tenant would each delete and insert the same rows;
-    # a transaction-level advisory lock serialises them (the second then finds little left).
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [7_240_001, tenant.pk])
-
-
-def _ranges(days: Iterable[date]) -> list[tuple[date, date]]:
-    """Consecutive runs of `days` as half-open [start, end) ranges."""
-    ranges: list[tuple[date, date]] = []
-    for day in sorted(set(days)):
-        if ranges and ranges[-1][1] == day:
-            ranges[-1] = (ranges[-1][0], day + timedelta(days=1))
-        else:
-            ranges.append((day, day + timedelta(days=1)))
-    return ranges
-
-
-def _enclosing_periods(days: Iterable[date], fiscal_start: int) -> list[Period]:
-    periods = {
-        period_containing(grain, day, fiscal_start) for day in days for grain in COARSE_GRAINS
-    }
-    return sorted(periods, key=lambda p: (COARSE_GRAINS.index(p.grain), p.start))
-
-
 Entry = tuple[str, date, date, str, str, dict[str, Any]]
 """A snapshot row to insert: grain, period start and end, scope type and key, measures."""
-
-_MEASURE_COLUMNS: tuple[str, ...] = (*SUMMED_COLUMNS, *DISTINCT_COLUMNS)
-_KEY_COLUMNS: tuple[str, ...] = (
-    "grain", "period_start", "period_end", "scope_type", "scope_key",
-)  # fmt: skip
 
 
 def _unnest(entries: list[Entry]) -> tuple[str, dict[str, Any]]:
@@ -118,31 +96,23 @@ def _unnest(entries: list[Entry]) -> tuple[str, dict[str, Any]]:
     types = {field.column: field.db_type(connection) for field in KpiSnapshot._meta.concrete_fields}
     params: dict[str, Any] = {
         f"e_{name}": pg_literals.texts(entry[index] for entry in entries)
-        for index, name in enumerate(_KEY_COLUMNS)
+        for index, name in enumerate(sql.KEY_COLUMNS)
     }
     params |= {
         f"e_{name}": pg_literals.numbers(entry[5].get(name, 0) for entry in entries)
-        for name in _MEASURE_COLUMNS
+        for name in sql.MEASURE_COLUMNS
     }
-    columns = (*_KEY_COLUMNS, *_MEASURE_COLUMNS)
+    columns = (*sql.KEY_COLUMNS, *sql.MEASURE_COLUMNS)
     arrays = ", ".join(f"%(e_{name})s::{types[name]}[]" for name in columns)
     return f"SELECT * FROM unnest({arrays}) AS e({', '.join(columns)})", params
 
 
-_SNAPSHOTS = "kpis_kpisnapshot"
-# A PostgreSQL rebuild computes every row into this temporary table of its connection, then
-# writes to the snapshot table only the difference (see `_stage_apply`).
-_STAGE = "kpi_rebuild_rows"
-_INSERT_INTO = "INSERT INTO {table} (tenant_id, computed_at, {columns})"
-_INSERT = _INSERT_INTO.replace("{table}", _SNAPSHOTS)
-
-
-def _insert(tenant: Tenant, entries: list[Entry], at, table: str = _SNAPSHOTS) -> int:
+def _insert(tenant: Tenant, entries: list[Entry], at, table: str = sql.SNAPSHOTS) -> int:
     """Insert snapshot rows (into `table`, PostgreSQL: the snapshots or the rebuild's stage):
     one INSERT ... SELECT FROM unnest(arrays) on PostgreSQL."""
     if not entries:
         return 0
-    if not _is_postgres():
+    if not is_postgres():
         KpiSnapshot.objects.bulk_create(
             [
                 KpiSnapshot(
@@ -161,29 +131,26 @@ def _insert(tenant: Tenant, entries: list[Entry], at, table: str = _SNAPSHOTS) -
         )
         return len(entries)
     rows, params = _unnest(entries)
-    columns = ", ".join((*_KEY_COLUMNS, *_MEASURE_COLUMNS))
+    columns = ", ".join((*sql.KEY_COLUMNS, *sql.MEASURE_COLUMNS))
     with connection.cursor() as cursor:
         cursor.execute(
-            f"{_INSERT_INTO.format(table=table, columns=columns)} "
+            f"{sql.INSERT_INTO.format(table=table, columns=columns)} "
             f"SELECT %(tenant)s, %(at)s, e.* FROM ({rows}) e",
             params | {"tenant": tenant.pk, "at": at},
         )
     return len(entries)
 
 
-def _is_postgres() -> bool:
-    return connection.vendor == "postgresql"
-
-
-# The stored measures each kind of change can move; every stored measure has one kind.
-KIND_MEASURES: dict[DirtyKind, tuple[str, ...]] = {
-    DirtyKind.ACTIVITIES: (*pg_aggregates.ACTIVITY_COUNTS, *DISTINCT_COLUMNS),
-    DirtyKind.LEADS: ("leads_created",),
-    DirtyKind.TRANSITIONS: tuple(pg_aggregates.TRANSITION_COUNTS),
-    DirtyKind.DEALS: (
-        "deals_created", "pipeline_created", "won_deals", "revenue", "weighted_pipeline_change",
-    ),
-}  # fmt: skip
+# The stored columns each kind of change can move, from the measures' declarations; every
+# built-in measure has one kind.
+KIND_MEASURES: dict[DirtyKind, tuple[str, ...]] = kind_columns()
+# The SQL computes each kind's columns together: a declaration must match what it computes.
+assert set(KIND_MEASURES[DirtyKind.ACTIVITIES]) == {
+    *pg_aggregates.ACTIVITY_COUNTS,
+    *DISTINCT_COLUMNS,
+}
+assert set(KIND_MEASURES[DirtyKind.TRANSITIONS]) == set(pg_aggregates.TRANSITION_COUNTS)
+assert set(sql.MEASURE_COLUMNS) == {name for names in KIND_MEASURES.values() for name in names}
 _KIND_AGGREGATES = {
     DirtyKind.LEADS: (pg_aggregates.lead_measures,),
     DirtyKind.TRANSITIONS: (pg_aggregates.transition_measures,),
@@ -192,7 +159,7 @@ _KIND_AGGREGATES = {
 
 
 def _stored_day_rows(tenant: Tenant, days: list[date]) -> aggregates.Rows:
-    columns = ", ".join(_MEASURE_COLUMNS)
+    columns = ", ".join(sql.MEASURE_COLUMNS)
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT period_start, scope_type, scope_key, {columns} FROM kpis_kpisnapshot "
@@ -203,7 +170,9 @@ def _stored_day_rows(tenant: Tenant, days: list[date]) -> aggregates.Rows:
         )
         return {
             (day, scope_type, scope_key): {
-                name: value for name, value in zip(_MEASURE_COLUMNS, values, strict=True) if value
+                name: value
+                for name, value in zip(sql.MEASURE_COLUMNS, values, strict=True)
+                if value
             }
             for day, scope_type, scope_key, *values in cursor.fetchall()
         }
@@ -230,7 +199,7 @@ def _changed_day_entries(
             fresh, replaced = activities, kind_days - added_days
         else:
             fresh, replaced = {}, kind_days
-            for start, end in _ranges(kind_days):
+            for start, end in day_ranges(kind_days):
                 for measures in _KIND_AGGREGATES[kind]:
                     measures(fresh, tenant_id=tenant.pk, start=start, end=end, zone=zone)
         for (day, *_), values in rows.items():
@@ -272,7 +241,7 @@ def _daily_measures(
     """Day measures of [start, end); `activities` holds the days' activity measures (counts
     and distinct counts) and `others` those of `_other_measures`, when the caller computed
     them."""
-    if not _is_postgres():
+    if not is_postgres():
         return aggregates.daily_measures(start=start, end=end, zone=zone)
     out: aggregates.Rows = {}
     if activities is None:
@@ -360,174 +329,6 @@ def _write_period(
     return _insert(tenant, entries, at)
 
 
-# The periods a statement writes, and their distinct counts (computed before it).
-_PERIODS = """
-WITH per AS (
-    SELECT * FROM unnest(%(grains)s::text[], %(starts)s::date[], %(ends)s::date[])
-        AS p(grain, period_start, period_end)
-),
-dist AS (
-    SELECT * FROM unnest(%(d_grains)s::text[], %(d_starts)s::date[], %(d_types)s::text[],
-                         %(d_keys)s::text[], %(d_leads)s::bigint[], %(d_reps)s::bigint[])
-        AS d(grain, period_start, scope_type, scope_key, leads_touched, active_reps)
-),"""
-
-# TRICKY: a coarse row exists when any of its measures is non-zero, as a day row does: the
-# day sums of a scope can all be zero (a weighted pipeline change undone within the period)
-# while its distinct counts are not (a meeting makes a rep active), and the other way round.
-_ROLLUP = (
-    _PERIODS
-    + """
-sums AS (
-    SELECT grain, period_start, scope_type, scope_key, {sums}
-    FROM ({sources}) x
-    GROUP BY 1, 2, 3, 4
-),
-merged AS (
-    SELECT grain, period_start, scope_type, scope_key, {merged}
-    FROM sums FULL JOIN dist USING (grain, period_start, scope_type, scope_key)
-)
-{insert}
-SELECT %(tenant)s, %(at)s, m.grain, m.period_start, p.period_end, m.scope_type, m.scope_key,
-       {columns}
-FROM merged m JOIN per p USING (grain, period_start)
-WHERE NOT ({all_zero})
-"""
-)
-
-# Every day row of the periods (a rebuild).
-_FROM_DAYS = """
-    SELECT p.grain, p.period_start, s.scope_type, s.scope_key, {summed}
-    FROM per p
-    JOIN kpis_kpisnapshot s
-        ON s.tenant_id = %(tenant)s AND s.grain = 'day'
-        AND s.period_start >= p.period_start AND s.period_start < p.period_end"""
-
-# TRICKY: a refresh sets the changed days' rows and moves each enclosing period by the
-# difference, in one statement: the period's old row plus the days' new rows minus their
-# old rows (sums of stored values, so exact). Reading every day row of a fiscal year would
-# cost more than the rest of the refresh. The rows are rewritten in place: a key already
-# stored is updated (no index entry or foreign-key check when the update stays on its page,
-# which the table's fillfactor leaves room for), a new one inserted, and one whose measures
-# all became zero deleted; the sub-statements touch disjoint rows.
-_SYNC = (
-    _PERIODS
-    + """
-new_days AS MATERIALIZED (
-    {rows}
-),
-old_days AS MATERIALIZED (
-    SELECT s.id, s.grain, s.period_start, s.scope_type, s.scope_key, {summed}
-    FROM kpis_kpisnapshot s
-    WHERE s.tenant_id = %(tenant)s AND s.grain = 'day' AND s.period_start = ANY(%(days)s::date[])
-      -- NOTE: bounds the index range; the planner filters the array over every day row.
-      AND s.period_start BETWEEN %(first_day)s AND %(last_day)s
-),
-old_periods AS MATERIALIZED (
-    SELECT s.id, s.grain, s.period_start, s.scope_type, s.scope_key, {summed}
-    FROM per p
-    JOIN kpis_kpisnapshot s
-        ON s.tenant_id = %(tenant)s AND s.grain = p.grain AND s.period_start = p.period_start
-),
-sums AS (
-    SELECT grain, period_start, scope_type, scope_key, {sums}
-    FROM (
-        SELECT grain, period_start, scope_type, scope_key, {plain} FROM old_periods
-        UNION ALL
-        SELECT p.grain, p.period_start, n.scope_type, n.scope_key, {new}
-        FROM new_days n
-        JOIN per p ON n.period_start >= p.period_start AND n.period_start < p.period_end
-        UNION ALL
-        SELECT p.grain, p.period_start, o.scope_type, o.scope_key, {negated}
-        FROM old_days o
-        JOIN per p ON o.period_start >= p.period_start AND o.period_start < p.period_end
-    ) x
-    GROUP BY 1, 2, 3, 4
-),
-merged AS (
-    SELECT grain, period_start, scope_type, scope_key, {merged}
-    FROM sums FULL JOIN dist USING (grain, period_start, scope_type, scope_key)
-),
-target AS (
-    SELECT grain, period_start, period_end, scope_type, scope_key, {columns} FROM new_days
-    UNION ALL
-    SELECT m.grain, m.period_start, p.period_end, m.scope_type, m.scope_key, {m_columns}
-    FROM merged m JOIN per p USING (grain, period_start)
-),
-changes AS MATERIALIZED (
-    SELECT o.id, t.*, t.grain IS NULL OR ({all_zero}) AS gone
-    FROM (SELECT id, grain, period_start, scope_type, scope_key FROM old_days
-          UNION ALL
-          SELECT id, grain, period_start, scope_type, scope_key FROM old_periods) o
-    FULL JOIN target t USING (grain, period_start, scope_type, scope_key)
-),
-updated AS (
-    UPDATE kpis_kpisnapshot s SET computed_at = %(at)s, {assign}
-    FROM changes c
-    WHERE s.id = c.id AND NOT c.gone
-    RETURNING 1
-),
-deleted AS (
-    DELETE FROM kpis_kpisnapshot s USING changes c WHERE s.id = c.id AND c.gone
-),
-inserted AS (
-    {insert}
-    SELECT %(tenant)s, %(at)s, {key_columns}, {columns}
-    FROM changes c
-    WHERE c.id IS NULL AND NOT c.gone
-    RETURNING 1
-)
-SELECT (SELECT count(*) FROM updated) + (SELECT count(*) FROM inserted)
-"""
-)
-
-
-def _rollup_sql(*, sources: str, table: str = _SNAPSHOTS) -> str:
-    columns = ", ".join((*_KEY_COLUMNS, *_MEASURE_COLUMNS))
-    return _ROLLUP.format(
-        sources=sources,
-        sums=", ".join(f"sum({name}) AS {name}" for name in SUMMED_COLUMNS),
-        merged=", ".join(f"coalesce({name}, 0) AS {name}" for name in _MEASURE_COLUMNS),
-        insert=_INSERT_INTO.format(table=table, columns=columns),
-        columns=", ".join(_MEASURE_COLUMNS),
-        all_zero=" AND ".join(f"{name} = 0" for name in _MEASURE_COLUMNS),
-    )
-
-
-def _summed(alias: str, sign: str = "") -> str:
-    return ", ".join(f"{sign}{alias}.{name} AS {name}" for name in SUMMED_COLUMNS)
-
-
-_REBUILD_ROLLUP = _rollup_sql(sources=_FROM_DAYS.format(summed=_summed("s")))
-# The same, from the day rows of the rebuild's stage into the stage.
-_STAGED_ROLLUP = _rollup_sql(
-    sources=_FROM_DAYS.format(summed=_summed("s")).replace(
-        f"JOIN {_SNAPSHOTS} s", f"JOIN {_STAGE} s"
-    ),
-    table=_STAGE,
-)
-assert _STAGED_ROLLUP.count(_STAGE) == 2
-
-
-def _refresh_sync(rows: str) -> str:
-    columns = ", ".join(_MEASURE_COLUMNS)
-    return _SYNC.format(
-        rows=rows,
-        summed=_summed("s"),
-        plain=", ".join(SUMMED_COLUMNS),
-        new=_summed("n"),
-        negated=_summed("o", "-"),
-        sums=", ".join(f"sum({name}) AS {name}" for name in SUMMED_COLUMNS),
-        columns=columns,
-        m_columns=", ".join(f"m.{name}" for name in _MEASURE_COLUMNS),
-        merged=", ".join(f"coalesce({name}, 0) AS {name}" for name in _MEASURE_COLUMNS),
-        all_zero=" AND ".join(f"t.{name} = 0" for name in _MEASURE_COLUMNS),
-        assign=", ".join(f"{name} = c.{name}" for name in _MEASURE_COLUMNS),
-        insert=_INSERT.format(columns=", ".join((*_KEY_COLUMNS, *_MEASURE_COLUMNS))),
-        key_columns=", ".join(f"c.{name}" for name in _KEY_COLUMNS),
-    )
-
-
 def _write_periods(
     tenant: Tenant,
     periods: list[Period],
@@ -549,7 +350,7 @@ def _write_periods(
     and moves the periods' stored rows by the change. `staged` (a rebuild): from the day
     rows of the rebuild's stage, into it. Returns the rows written.
     """
-    if not _is_postgres():
+    if not is_postgres():
         return sum(
             _write_period(tenant, period, zone, at, distinct.get(period)) for period in periods
         )
@@ -573,7 +374,7 @@ def _write_periods(
     }
     if days is None:
         with connection.cursor() as cursor:
-            cursor.execute(_STAGED_ROLLUP if staged else _REBUILD_ROLLUP, params)
+            cursor.execute(sql.STAGED_ROLLUP if staged else sql.REBUILD_ROLLUP, params)
             return cursor.rowcount
     day_list, entries = days
     rows, day_params = _unnest(entries)
@@ -583,7 +384,7 @@ def _write_periods(
         "last_day": max(day_list),
     }
     with connection.cursor() as cursor:
-        cursor.execute(_refresh_sync(rows), params)
+        cursor.execute(sql.refresh_sync(rows), params)
         return cursor.fetchone()[0]
 
 
@@ -596,7 +397,7 @@ def kpi_snapshots_refresh_days(*, tenant: Tenant, days: Iterable[date]) -> Refre
     # Days outside the supported range are never computed (see kpis.failures).
     days = sorted(day for day in set(days) if failures.is_supported(day))
     with transaction.atomic():
-        _lock_tenant(tenant)
+        lock_tenant(tenant)
         # TRICKY: a mark left behind would list activities this counts, and the refresh that
         # later handles it would count them again. Locked first: a write marking one of the
         # days meanwhile waits, then marks it anew for rows this did not see.
@@ -620,11 +421,20 @@ def _refresh_days(
     days = sorted(set(days))
     zone = zoneinfo.ZoneInfo(tenant.timezone)
     at = timezone.now()
-    with pg_aggregates.refresh_settings() if _is_postgres() else nullcontext():
-        periods = _enclosing_periods(days, tenant.fiscal_year_start_month)
-        if not _is_postgres():
-            rows = _write_days(tenant, _ranges(days), zone, at) if days else 0
+    with pg_aggregates.refresh_settings() if is_postgres() else nullcontext():
+        periods = enclosing_periods(days, tenant.fiscal_year_start_month)
+        if not is_postgres():
+            rows = _write_days(tenant, day_ranges(days), zone, at) if days else 0
             rows += _write_periods(tenant, periods, zone, at, {})
+            # Every measure of the days is recomputed here, whatever their marks say.
+            rows += measure_store.refresh(
+                tenant=tenant,
+                days=days,
+                kinds=None,
+                zone=zone,
+                at=at,
+                span=lambda: data_day_range(tenant=tenant),
+            )
         elif days:
             rescan = set(rescan)
             changes = {
@@ -643,7 +453,7 @@ def _refresh_days(
             recount = [day for day in activity_days if changes[day].added_activities is None]
             if recount:
                 pg_members.forget(
-                    periods=_enclosing_periods(recount, tenant.fiscal_year_start_month),
+                    periods=enclosing_periods(recount, tenant.fiscal_year_start_month),
                     days=recount,
                 )
             distinct, activities, added_days = pg_members.distinct_counts_for_days(
@@ -659,6 +469,14 @@ def _refresh_days(
             )
             entries = _changed_day_entries(tenant, days, changes, zone, activities, added_days)
             rows = _write_periods(tenant, periods, zone, at, distinct, days=(days, entries))
+            rows += measure_store.refresh(
+                tenant=tenant,
+                days=days,
+                kinds={day: int(change.kinds) for day, change in changes.items()},
+                zone=zone,
+                at=at,
+                span=lambda: data_day_range(tenant=tenant),
+            )
         else:
             rows = 0
     return RefreshResult(len(days), len(periods), rows, time.perf_counter() - began)
@@ -717,7 +535,7 @@ def kpi_snapshots_refresh_dirty(*, tenant: Tenant, limit: int | None = None) -> 
     began = time.perf_counter()
     try:
         with transaction.atomic():
-            _lock_tenant(tenant)
+            lock_tenant(tenant)
             dirty = _due_marks(limit, now)
             if not dirty:
                 return RefreshResult(0, 0, 0, 0.0)
@@ -752,7 +570,7 @@ def _refresh_isolating(
     errors: dict[date, str] = {}
     days = periods = rows = 0
     with transaction.atomic():
-        _lock_tenant(tenant)
+        lock_tenant(tenant)
         dirty = _due_marks(limit, now)
         outside = [mark for mark in dirty if not failures.is_supported(mark[1])]
         if outside:
@@ -790,32 +608,6 @@ def _refresh_isolating(
             days, periods, rows = days + result.days, periods + result.periods, rows + result.rows
         failed = failures.record_failures(tenant=tenant, errors=errors, now=now)
     return RefreshResult(days, periods, rows, time.perf_counter() - began, tuple(failed))
-
-
-def data_day_range(*, tenant: Tenant) -> tuple[date, date] | None:
-    """The tenant-local dates [first, last + 1) that hold any pipeline row, within the
-    supported range (rows outside it are never computed: see kpis.failures)."""
-    zone = zoneinfo.ZoneInfo(tenant.timezone)
-    lo, hi = failures.supported_instants(zone)
-    instants = []
-    for model, fields in (
-        (Activity, ("occurred_at",)),
-        (Lead, ("created_at",)),
-        (StageTransition, ("at",)),
-        (Deal, ("created_at", "closed_at")),
-    ):
-        for field in fields:
-            # NOTE: a range on the indexed timestamp, as the isnull test was: same plan.
-            first = model.objects.order_by(field).filter(
-                **{f"{field}__gte": lo, f"{field}__lt": hi}
-            )
-            low = first.values_list(field, flat=True).first()
-            high = first.order_by(f"-{field}").values_list(field, flat=True).first()
-            instants.extend(moment for moment in (low, high) if moment is not None)
-    if not instants:
-        return None
-    days = [moment.astimezone(zone).date() for moment in instants]
-    return min(days), max(days) + timedelta(days=1)
 
 
 def _nothing_written() -> bool:
@@ -870,8 +662,9 @@ def _forget_all(
     previous = dict(DirtyDay.objects.filter(attempts__gt=0).values_list("day", "attempts"))
     if snapshots:
         KpiSnapshot.objects.all().delete()
+        measure_store.forget()
     DirtyDay.objects.all().delete()
-    if _is_postgres():
+    if is_postgres():
         pg_members.forget()
     return requested, previous
 
@@ -890,22 +683,23 @@ def _rebuild(tenant: Tenant, side_connection: bool, began: float) -> RefreshResu
     zone = zoneinfo.ZoneInfo(tenant.timezone)
     at = timezone.now()
     statement_timeout_raised()  # NOTE: a large tenant's rebuild outlasts the role's limit
-    side_connection = side_connection and _is_postgres() and _nothing_written()
-    _lock_tenant(tenant)
+    side_connection = side_connection and is_postgres() and _nothing_written()
+    lock_tenant(tenant)
     span = data_day_range(tenant=tenant)
     # PostgreSQL: the stored rows stay; the new ones are computed into a stage and only the
     # difference is written (a rebuild of an unchanged tenant writes no snapshot row).
-    staged = _is_postgres()
+    staged = is_postgres()
     requested, previous = _forget_all(tenant, snapshots=not staged)
     failed = _fail_outside(tenant, at, previous)
     if span is None:
         written = KpiSnapshot.objects.all().delete()[0] if staged else None
+        measure_store.rebuild(tenant=tenant, span=None, zone=zone, at=at)
         _rebuild_done(tenant, requested, at)
         return RefreshResult(0, 0, 0, time.perf_counter() - began, tuple(failed), written=written)
     start, end = span
     days = [start + timedelta(days=n) for n in range((end - start).days)]
-    periods = _enclosing_periods(days, tenant.fiscal_year_start_month)
-    with pg_aggregates.bulk_settings() if _is_postgres() else nullcontext():
+    periods = enclosing_periods(days, tenant.fiscal_year_start_month)
+    with pg_aggregates.bulk_settings() if is_postgres() else nullcontext():
         by_grain: dict[Any, Any] = {}
         others = None
         if side_connection:
@@ -923,17 +717,18 @@ def _rebuild(tenant: Tenant, side_connection: bool, began: float) -> RefreshResu
                     tenant.pk,
                     exc_info=True,
                 )
-        elif _is_postgres():
+        elif is_postgres():
             by_grain = _rebuild_activity_measures(tenant, periods, zone)
         # Every row was deleted above (or goes to an empty stage): the days are inserted
         # without deleting again.
         entries = _day_entries(tenant, [(start, end)], zone, by_grain.get(Grain.DAY), others)
         if staged:
             _stage_create()
-        rows = _insert(tenant, entries, at, table=_STAGE if staged else _SNAPSHOTS)
+        rows = _insert(tenant, entries, at, table=sql.STAGE if staged else sql.SNAPSHOTS)
         distinct = {period: by_grain[period] for period in periods if period in by_grain}
         rows += _write_periods(tenant, periods, zone, at, distinct, staged=staged)
         written = _stage_apply(tenant) if staged else rows
+        measure_store.rebuild(tenant=tenant, span=span, zone=zone, at=at)
     # TRICKY: activities added while the rebuild ran may or may not be in its counts
     # (each statement sees what had committed when it began), so the days marked by
     # such writes recount their activities instead of adding the listed ones.
@@ -948,52 +743,13 @@ def _rebuild(tenant: Tenant, side_connection: bool, began: float) -> RefreshResu
 def _stage_create() -> None:
     """An empty stage for a rebuild's rows (PostgreSQL): a temporary table of this
     connection with the snapshot table's columns, dropped by `_stage_apply`."""
-    columns = ", ".join(("tenant_id", "computed_at", *_KEY_COLUMNS, *_MEASURE_COLUMNS))
+    columns = ", ".join(("tenant_id", "computed_at", *sql.KEY_COLUMNS, *sql.MEASURE_COLUMNS))
     with connection.cursor() as cursor:
-        cursor.execute(f"DROP TABLE IF EXISTS pg_temp.{_STAGE}")
+        cursor.execute(f"DROP TABLE IF EXISTS pg_temp.{sql.STAGE}")
         cursor.execute(
-            f"CREATE TEMPORARY TABLE {_STAGE} AS SELECT {columns} FROM {_SNAPSHOTS} WITH NO DATA"
+            f"CREATE TEMPORARY TABLE {sql.STAGE} AS SELECT {columns} "
+            f"FROM {sql.SNAPSHOTS} WITH NO DATA"
         )
-
-
-# TRICKY: the three sub-statements see the table as it was before the statement and touch
-# disjoint rows (keys in both and changed; stored only; staged only), so the snapshot table
-# ends equal to the stage, row for row. A row whose values did not change is not written at
-# all: it keeps its computed_at, its place and its index entries (no dead tuple).
-_STAGE_APPLY = """
-WITH updated AS (
-    UPDATE {snapshots} s SET computed_at = t.computed_at, period_end = t.period_end, {assign}
-    FROM {stage} t
-    WHERE s.tenant_id = %(tenant)s AND {same_key}
-      AND (s.period_end, {s_values}) IS DISTINCT FROM (t.period_end, {t_values})
-    RETURNING 1
-),
-deleted AS (
-    DELETE FROM {snapshots} s
-    WHERE s.tenant_id = %(tenant)s AND NOT EXISTS (SELECT 1 FROM {stage} t WHERE {same_key})
-    RETURNING 1
-),
-inserted AS (
-    {insert}
-    SELECT %(tenant)s, t.computed_at, {t_columns}
-    FROM {stage} t
-    WHERE NOT EXISTS (
-        SELECT 1 FROM {snapshots} s WHERE s.tenant_id = %(tenant)s AND {same_key}
-    )
-    RETURNING 1
-)
-SELECT (SELECT count(*) FROM updated), (SELECT count(*) FROM deleted),
-       (SELECT count(*) FROM inserted)
-""".format(
-    snapshots=_SNAPSHOTS,
-    stage=_STAGE,
-    assign=", ".join(f"{name} = t.{name}" for name in _MEASURE_COLUMNS),
-    same_key=" AND ".join(f"s.{name} = t.{name}" for name in _KEY_COLUMNS if name != "period_end"),
-    s_values=", ".join(f"s.{name}" for name in _MEASURE_COLUMNS),
-    t_values=", ".join(f"t.{name}" for name in _MEASURE_COLUMNS),
-    insert=_INSERT.format(columns=", ".join((*_KEY_COLUMNS, *_MEASURE_COLUMNS))),
-    t_columns=", ".join(f"t.{name}" for name in (*_KEY_COLUMNS, *_MEASURE_COLUMNS)),
-)
 
 
 def _stage_apply(tenant: Tenant) -> int:
@@ -1002,10 +758,10 @@ def _stage_apply(tenant: Tenant) -> int:
     with connection.cursor() as cursor:
         # NOTE: a temporary table has no statistics until analysed: the joins below are
         # planned on its real size (a large tenant stages 100,000s of rows).
-        cursor.execute(f"ANALYZE pg_temp.{_STAGE}")
-        cursor.execute(_STAGE_APPLY, {"tenant": tenant.pk})
+        cursor.execute(f"ANALYZE pg_temp.{sql.STAGE}")
+        cursor.execute(sql.STAGE_APPLY, {"tenant": tenant.pk})
         updated, deleted, inserted = cursor.fetchone()
-        cursor.execute(f"DROP TABLE pg_temp.{_STAGE}")
+        cursor.execute(f"DROP TABLE pg_temp.{sql.STAGE}")
     return updated + deleted + inserted
 
 
@@ -1044,7 +800,7 @@ def _rebuild_by_days(tenant: Tenant, began: float) -> RefreshResult:
     days = periods = rows = 0
     with transaction.atomic():
         statement_timeout_raised()
-        _lock_tenant(tenant)
+        lock_tenant(tenant)
         requested, previous = _forget_all(tenant)
         DirtyDay.objects.bulk_create(
             [
@@ -1108,51 +864,3 @@ def _rebuild_activity_measures(tenant: Tenant, periods: list[Period], zone) -> d
         for key, values in rows.items():
             result[starts[(grain, key[0])]][key] = values
     return result
-
-
-def _warm_days(anchors: Iterable[date], fiscal_start: int) -> list[date]:
-    """The days a late write most likely lands on: from the start of each anchor's month
-    (or of its week, when that starts earlier) through the anchor."""
-    days: set[date] = set()
-    for anchor in anchors:
-        first = min(
-            period_containing(Grain.MONTH, anchor, fiscal_start).start,
-            period_containing(Grain.WEEK, anchor, fiscal_start).start,
-        )
-        days.update(first + timedelta(days=n) for n in range((anchor - first).days + 1))
-    return sorted(days)
-
-
-def kpi_snapshots_warm(*, tenant: Tenant, today: date | None = None) -> int:
-    """Build the membership rows of the open periods (those containing today and the latest
-    day with data, and every week of their months), and the members of each of their days
-    so far, so the first refresh of such a day after a rebuild is as fast as the next ones.
-
-    Periods and days with a pending refresh are left to it: their raw rows may be newer
-    than the stored snapshot, whose counts the refresh moves by what is new to them.
-    Returns how many periods were built. PostgreSQL only (a no-op elsewhere).
-    """
-    if not _is_postgres():
-        return 0
-    zone = zoneinfo.ZoneInfo(tenant.timezone)
-    today = today or timezone.now().astimezone(zone).date()
-    span = data_day_range(tenant=tenant)
-    anchors = {today} | ({span[1] - timedelta(days=1)} if span else set())
-    fiscal_start = tenant.fiscal_year_start_month
-    days = _warm_days(anchors, fiscal_start)
-    with transaction.atomic():
-        _lock_tenant(tenant)
-        dirty = set(DirtyDay.objects.values_list("day", flat=True))
-        # Days outside the supported range have no periods (and hold no snapshot).
-        pending = set(_enclosing_periods(filter(failures.is_supported, dirty), fiscal_start))
-        periods = [p for p in _enclosing_periods(days, fiscal_start) if p not in pending]
-        days = [day for day in days if day not in dirty]
-        built = pg_members.warm(tenant_id=tenant.pk, periods=periods, days=days, zone=zone)
-        # TRICKY: a write committed while the members were read may be in them but not in
-        # the stored counts; the days it marked, and their periods, drop their members and
-        # are built again from raw rows by their refresh.
-        late = set(filter(failures.is_supported, DirtyDay.objects.values_list("day", flat=True)))
-        late -= dirty
-        if late:
-            pg_members.forget(periods=_enclosing_periods(late, fiscal_start), days=late)
-        return built

@@ -1,0 +1,64 @@
+"""What the snapshot passes share: the tenant's lock, day ranges, enclosing periods and the
+days a tenant has data on."""
+
+from __future__ import annotations
+
+import zoneinfo
+from collections.abc import Iterable
+from datetime import date, timedelta
+
+from django.db import connection
+
+from kpis import failures, measure_store
+from kpis.periods import COARSE_GRAINS, Period, period_containing
+from pipeline.models import Activity, Deal, Lead, StageTransition
+from tenants.models import Tenant
+
+
+def lock_tenant(tenant: Tenant) -> None:
+    # TRICKY: two workers refreshing one tenant would each delete and insert the same rows;
+    # a transaction-level advisory lock serialises them (the second then finds little left).
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [7_240_001, tenant.pk])
+
+
+# Consecutive runs of days as half-open [start, end) ranges.
+day_ranges = measure_store.day_ranges
+
+
+def enclosing_periods(days: Iterable[date], fiscal_start: int) -> list[Period]:
+    periods = {
+        period_containing(grain, day, fiscal_start) for day in days for grain in COARSE_GRAINS
+    }
+    return sorted(periods, key=lambda p: (COARSE_GRAINS.index(p.grain), p.start))
+
+
+def is_postgres() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def data_day_range(*, tenant: Tenant) -> tuple[date, date] | None:
+    """The tenant-local dates [first, last + 1) that hold any pipeline row, within the
+    supported range (rows outside it are never computed: see kpis.failures)."""
+    zone = zoneinfo.ZoneInfo(tenant.timezone)
+    lo, hi = failures.supported_instants(zone)
+    instants = []
+    for model, fields in (
+        (Activity, ("occurred_at",)),
+        (Lead, ("created_at",)),
+        (StageTransition, ("at",)),
+        (Deal, ("created_at", "closed_at")),
+    ):
+        for field in fields:
+            # NOTE: a range on the indexed timestamp, as the isnull test was: same plan.
+            first = model.objects.order_by(field).filter(
+                **{f"{field}__gte": lo, f"{field}__lt": hi}
+            )
+            low = first.values_list(field, flat=True).first()
+            high = first.order_by(f"-{field}").values_list(field, flat=True).first()
+            instants.extend(moment for moment in (low, high) if moment is not None)
+    if not instants:
+        return None
+    days = [moment.astimezone(zone).date() for moment in instants]
+    return min(days), max(days) + timedelta(days=1)

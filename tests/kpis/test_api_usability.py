@@ -8,6 +8,8 @@ import datetime as dt
 from typing import Any
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from kpis.snapshots import kpi_snapshots_rebuild
 from pipeline import services as pipeline_services
@@ -120,3 +122,135 @@ def test_an_unknown_source_is_refused_by_series_and_funnels_too(
         _, body = graphql(query, token=token_a)
         assert error(body)[0:2] == ("NOT_FOUND", "scope")
         assert "Known sources: 'referral', 'web'." in error(body)[2]
+
+
+SERIES_LIST = """query($kpis: [String!]!, $grain: Grain!, $start: Date!, $end: Date!,
+                      $scope: ScopeInput, $comparison: Comparison) {
+  kpiSeriesList(kpis: $kpis, grain: $grain, start: $start, end: $end, scope: $scope,
+                comparison: $comparison) {
+    kpi { key }
+    grain
+    points { period { label } value { value numerator } comparison { period { label } value } }
+  }
+}"""
+SERIES_ONE = """query($kpi: String!) {
+  kpiSeries(kpi: $kpi, grain: MONTH, start: "2026-04-01", end: "2026-06-30",
+            comparison: PREVIOUS_PERIOD) {
+    kpi { key }
+    grain
+    points { period { label } value { value numerator } comparison { period { label } value } }
+  }
+}"""
+MANY = [
+    "calls", "connects", "connect_rate", "leads", "won_deals", "win_rate", "meetings_set",
+    "opportunities", "revenue", "weighted_pipeline",
+]  # fmt: skip
+
+
+@pytest.fixture
+def calls(tenant_a: Any) -> None:
+    """A's calls: 2 in April (1 connected), 3 in June (2 connected), one lead in June."""
+    from tenants import members
+    from tenants.scopes import Role
+    from tests.factories import UserFactory
+
+    rep = members.membership_add(tenant=tenant_a, user=UserFactory(username="ren"), role=Role.REP)
+    with tenant_context(tenant_a):
+        lead = pipeline_services.lead_create(
+            tenant=tenant_a, company="c", source="web",
+            created_at=dt.datetime(2026, 6, 2, 1, tzinfo=UTC),
+        )  # fmt: skip
+        plan = [(4, "connected"), (4, "busy"), (6, "connected"), (6, "connected"), (6, "busy")]
+        for index, (month, outcome) in enumerate(plan):
+            pipeline_services.activity_create(
+                tenant=tenant_a, lead=lead, rep=rep, type="call", call_outcome=outcome,
+                occurred_at=dt.datetime(2026, month, 3 + index, 1, tzinfo=UTC),
+            )  # fmt: skip
+        kpi_snapshots_rebuild(tenant=tenant_a)
+
+
+def test_a_series_list_gives_one_series_per_kpi_equal_to_the_single_form(
+    graphql: Any, token_a: str, calls: None
+) -> None:
+    # when a chart asks for three KPIs at once
+    variables = {"kpis": ["calls", "connect_rate", "leads"], "grain": "MONTH",
+                 "start": "2026-04-01", "end": "2026-06-30",
+                 "comparison": "PREVIOUS_PERIOD"}  # fmt: skip
+    _, body = graphql(SERIES_LIST, variables, token=token_a)
+    listed = body["data"]["kpiSeriesList"]
+    # then one series per KPI, in the order asked
+    assert [series["kpi"]["key"] for series in listed] == ["calls", "connect_rate", "leads"]
+    assert [(p["period"]["label"], p["value"]["value"]) for p in listed[1]["points"]] == [
+        ("2026-04", "50.0000"), ("2026-05", None), ("2026-06", "66.6667"),
+    ]  # fmt: skip
+    assert [p["value"]["numerator"] for p in listed[0]["points"]] == ["2", "0", "3"]
+    # and each is exactly what the single-KPI form (still working) gives
+    for series in listed:
+        _, one = graphql(SERIES_ONE, {"kpi": series["kpi"]["key"]}, token=token_a)
+        assert one["data"]["kpiSeries"] == series
+
+
+def test_a_series_list_costs_the_same_queries_whatever_the_number_of_kpis(
+    graphql: Any, token_a: str, calls: None, django_assert_max_num_queries: Any
+) -> None:
+    base = {"grain": "DAY", "start": "2026-04-01", "end": "2026-06-30",
+            "comparison": "SAME_PERIOD_LAST_YEAR"}  # fmt: skip
+    # a stock and a calendar KPI: every kind of read the other KPIs need
+    few = ["weighted_pipeline", "calls_per_rep_day"]
+    graphql(SERIES_LIST, {**base, "kpis": few}, token=token_a)  # the token's first use
+    with CaptureQueriesContext(connection) as one:
+        graphql(SERIES_LIST, {**base, "kpis": few}, token=token_a)
+    with django_assert_max_num_queries(len(one.captured_queries)):
+        _, body = graphql(SERIES_LIST, {**base, "kpis": MANY}, token=token_a)
+    assert len(body["data"]["kpiSeriesList"]) == 10
+    assert all(len(series["points"]) == 91 for series in body["data"]["kpiSeriesList"])
+    assert len(one.captured_queries) <= 20
+
+
+@pytest.mark.parametrize(
+    ("variables", "expected"),
+    [
+        ({"kpis": []}, ("VALIDATION", "kpis", "Ask for at least one KPI.")),
+        ({"kpis": ["calls"] * 51}, ("VALIDATION", "kpis", "At most 50 KPIs per request.")),
+        ({"kpis": ["calls", "nope"]}, ("NOT_FOUND", "kpis", "KPI 'nope' not found.")),
+        # 11 KPIs x 366 days is over the cap, 10 x 366 is not
+        ({"kpis": [*MANY, "mqls"], "grain": "DAY", "start": "2025-01-01", "end": "2026-01-01"},
+         ("BATCH_TOO_LARGE", "kpis", "11 KPIs x 366 points is over 4000 values; ask for fewer "
+          "KPIs, a shorter range or a coarser grain.")),
+        ({"kpis": ["calls"], "start": "2026-07-01"},
+         ("VALIDATION", "end", "The range ends before it starts.")),
+    ],
+)  # fmt: skip
+def test_bad_series_lists_are_typed_errors(
+    graphql: Any, token_a: str, variables: dict[str, Any], expected: tuple[str, str, str]
+) -> None:
+    base = {"grain": "MONTH", "start": "2026-04-01", "end": "2026-06-30"}
+    _, body = graphql(SERIES_LIST, {**base, **variables}, token=token_a)
+    assert body["data"] is None
+    assert error(body) == expected
+
+
+def test_the_cap_counts_kpis_times_points(graphql: Any, token_a: str) -> None:
+    variables = {"kpis": MANY, "grain": "DAY", "start": "2025-01-01", "end": "2026-01-01"}
+    _, body = graphql(SERIES_LIST, variables, token=token_a)
+    assert "errors" not in body, body
+    assert len(body["data"]["kpiSeriesList"]) == 10
+
+
+def test_a_series_list_of_tenant_b_shows_none_of_a(
+    graphql: Any, token_b: str, calls: None, tenant_a: Any
+) -> None:
+    from kpis import definitions
+
+    with tenant_context(tenant_a):
+        definitions.kpi_custom_create(
+            tenant=tenant_a, key="a_only", name_ja="A社のKPI", numerator="calls", unit="count",
+            category="activity", layer="volume", direction="higher_is_better",
+        )  # fmt: skip
+    variables = {"kpis": ["calls"], "grain": "MONTH", "start": "2026-04-01", "end": "2026-06-30"}
+    _, body = graphql(SERIES_LIST, variables, token=token_b)
+    assert [p["value"]["numerator"] for p in body["data"]["kpiSeriesList"][0]["points"]] == [
+        "0", "0", "0"
+    ]  # fmt: skip
+    _, body = graphql(SERIES_LIST, {**variables, "kpis": ["calls", "a_only"]}, token=token_b)
+    assert error(body) == ("NOT_FOUND", "kpis", "KPI 'a_only' not found.")

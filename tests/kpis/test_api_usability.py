@@ -5,6 +5,7 @@ request, and values for display beside the exact ones."""
 from __future__ import annotations
 
 import datetime as dt
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import pytest
@@ -254,3 +255,106 @@ def test_a_series_list_of_tenant_b_shows_none_of_a(
     ]  # fmt: skip
     _, body = graphql(SERIES_LIST, {**variables, "kpis": ["calls", "a_only"]}, token=token_b)
     assert error(body) == ("NOT_FOUND", "kpis", "KPI 'a_only' not found.")
+
+
+DISPLAY = """{
+  kpiValues(period: "2026-06", kpis: ["pipeline_created", "weighted_pipeline", "calls",
+                                      "connect_rate", "calls_per_rep_day", "win_rate"]) {
+    value { kpi { key } value display asInt minorUnits currency }
+  }
+}"""
+
+
+def _seed_display(tenant: Any, username: str) -> None:
+    """A deal of 12,345.45 at the first stage (10 %: 1,234.545 weighted), 3 calls, 2 connected."""
+    from pipeline.models import DealStage
+    from tenants import members
+    from tenants.scopes import Role
+    from tests.factories import UserFactory
+
+    rep = members.membership_add(tenant=tenant, user=UserFactory(username=username), role=Role.REP)
+    with tenant_context(tenant):
+        at = dt.datetime(2026, 6, 2, 1, tzinfo=UTC)
+        lead = pipeline_services.lead_create(tenant=tenant, company="c", created_at=at)
+        first = DealStage.objects.order_by("order").first()
+        pipeline_services.deal_create(
+            tenant=tenant, lead=lead, amount=Decimal("12345.45"), stage=first, created_at=at
+        )
+        for index, outcome in enumerate(["connected", "connected", "busy"]):
+            pipeline_services.activity_create(
+                tenant=tenant, lead=lead, rep=rep, type="call", call_outcome=outcome,
+                occurred_at=dt.datetime(2026, 6, 3 + index, 1, tzinfo=UTC),
+            )  # fmt: skip
+        kpi_snapshots_rebuild(tenant=tenant)
+
+
+def test_values_come_for_display_beside_the_exact_value(graphql: Any, tenant_a: Any) -> None:
+    from tenants import services
+    from tests.factories import TenantFactory
+
+    usd = TenantFactory(slug="us-co", currency="USD", holiday_country="US", language="en")
+    tokens = {}
+    for tenant, username in ((tenant_a, "ren"), (usd, "rob")):
+        _seed_display(tenant, username)
+        tokens[tenant.currency] = services.api_token_create(
+            tenant=tenant, name="bi", scopes=["kpis:read"]
+        )[1]
+    found = {}
+    for currency, token in tokens.items():
+        _, body = graphql(DISPLAY, token=token)
+        rows = body["data"]["kpiValues"]
+        found[currency] = {row["value"]["kpi"]["key"]: row["value"] for row in rows}
+    jpy, usd_values = found["JPY"], found["USD"]
+    # money: the exact value unchanged, display and minor units at the currency's minor unit
+    assert jpy["weighted_pipeline"] == {
+        "kpi": {"key": "weighted_pipeline"}, "value": "1234.5450", "display": "1235",
+        "asInt": None, "minorUnits": 1235, "currency": "JPY",
+    }  # fmt: skip
+    assert usd_values["weighted_pipeline"] == {
+        "kpi": {"key": "weighted_pipeline"}, "value": "1234.5450", "display": "1234.55",
+        "asInt": None, "minorUnits": 123455, "currency": "USD",
+    }  # fmt: skip
+    assert (jpy["pipeline_created"]["display"], jpy["pipeline_created"]["minorUnits"]) == (
+        "12345", 12345
+    )  # fmt: skip
+    assert usd_values["pipeline_created"]["minorUnits"] == 1234545
+    # counts as integers, rates to 1 (percent) or 2 (ratio) decimals, null stays null
+    for values in (jpy, usd_values):
+        assert values["calls"] == {
+            "kpi": {"key": "calls"}, "value": "3.0000", "display": "3", "asInt": 3,
+            "minorUnits": None, "currency": None,
+        }  # fmt: skip
+        assert (values["connect_rate"]["value"], values["connect_rate"]["display"]) == (
+            "66.6667", "66.7"
+        )  # fmt: skip
+        assert values["connect_rate"]["asInt"] is None
+        per_day = values["calls_per_rep_day"]
+        exact = Decimal(per_day["value"])  # 4 decimals here, enough to check 2
+        assert per_day["display"] == str(exact.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+        assert [values["win_rate"][k] for k in ("value", "display", "asInt", "minorUnits")] == [
+            None, None, None, None
+        ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("value", "unit", "currency", "display", "minor"),
+    [
+        ("1234.5", "money", "JPY", "1235", 1235),
+        ("-1234.5", "money", "JPY", "-1235", -1235),
+        ("1234.505", "money", "USD", "1234.51", 123451),
+        ("0.0005", "money", "KWD", "0.001", 1),
+        ("30000000.005", "money", "USD", "30000000.01", 3_000_000_001),  # past 2^31
+        ("-0.004", "money", "USD", "0.00", 0),
+        ("12.5", "count", "JPY", "13", None),
+        ("33.3333333", "percent", "USD", "33.3", None),
+        ("1.005", "ratio", "USD", "1.01", None),
+    ],
+)
+def test_display_rounds_the_exact_value_half_up(
+    value: str, unit: str, currency: str, display: str, minor: int | None
+) -> None:
+    from kpis.numbers import displayed, minor_units
+
+    assert displayed(Decimal(value), unit=unit, currency=currency) == display
+    if minor is not None:
+        assert minor_units(Decimal(value), currency=currency) == minor

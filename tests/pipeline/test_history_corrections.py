@@ -410,3 +410,56 @@ def test_a_backdated_deal_change_marks_the_next_stored_change_too(tenant_a: Any)
     # then both days are refreshed, and the result equals a rebuild
     assert dirty_days(tenant_a) >= {dt.date(2026, 2, 23), dt.date(2026, 3, 5)}
     assert_refresh_equals_rebuild(tenant_a)
+
+
+CORRECT = """mutation($input: IngestRecordsInput!) {
+  ingestRecords(input: $input) {
+    leadStageChanges { created updated unchanged rejected withdrawn }
+    dealStageChanges { created updated unchanged rejected withdrawn }
+    rowErrors { kind index field code }
+  }
+}"""
+CORRECT_JSON = """mutation($input: IngestRecordsJsonInput!) {
+  ingestRecordsJson(input: $input) {
+    leadStageChanges { updated withdrawn rejected }
+    rowErrors { kind index field code }
+  }
+}"""
+
+
+def test_corrections_over_graphql_stay_in_their_tenant(
+    graphql: Any, tenant_a: Any, token_a: str, token_b: str, lead_a: None
+) -> None:
+    rows = [
+        {"leadExternalId": "L1", "toStage": "sql", "at": at(2, 20), "movedTo": at(2, 25)},
+        {"leadExternalId": "L1", "toStage": "mql", "at": at(1, 10), "movedTo": at(1, 12)},
+    ]
+    # when B's token sends them, they name no lead of B: nothing changes for A
+    _, body = graphql(CORRECT, {"input": {"sourceSystem": "sfa", "leadStageChanges": rows}},
+                      token=token_b)  # fmt: skip
+    assert [e["code"] for e in body["data"]["ingestRecords"]["rowErrors"]] == [
+        "UNKNOWN_REFERENCE"
+    ] * 2
+    assert history(tenant_a) == [("lead", "mql", jst(1, 10)), ("mql", "sql", jst(2, 20))]
+    # when A's token sends them (typed input), both move
+    _, body = graphql(CORRECT, {"input": {"sourceSystem": "sfa", "leadStageChanges": rows}},
+                      token=token_a)  # fmt: skip
+    payload = body["data"]["ingestRecords"]
+    assert payload["rowErrors"] == []
+    assert payload["leadStageChanges"] == {
+        "created": 0, "updated": 2, "unchanged": 0, "rejected": 0, "withdrawn": 0
+    }  # fmt: skip
+    assert history(tenant_a) == [("lead", "mql", jst(1, 12)), ("mql", "sql", jst(2, 25))]
+    # and the JSON input withdraws; a wrong type is a row error
+    withdraw = [
+        {"leadExternalId": "L1", "toStage": "sql", "at": at(2, 25), "withdrawn": True},
+        {"leadExternalId": "L1", "toStage": "mql", "at": at(1, 12), "withdrawn": "yes"},
+    ]
+    batch = {"sourceSystem": "sfa", "leadStageChanges": withdraw}
+    _, body = graphql(CORRECT_JSON, {"input": batch}, token=token_a)
+    payload = body["data"]["ingestRecordsJson"]
+    assert payload["leadStageChanges"] == {"updated": 0, "withdrawn": 1, "rejected": 1}
+    assert payload["rowErrors"] == [
+        {"kind": "LEAD_STAGE_CHANGE", "index": 1, "field": "withdrawn", "code": "INVALID"}
+    ]
+    assert history(tenant_a) == [("lead", "mql", jst(1, 12))]

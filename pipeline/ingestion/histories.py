@@ -27,9 +27,7 @@ _NO_SUCH_CHANGE = "No stored stage change of this {what} has this stage and time
 _BEFORE_CREATION = "A change cannot be moved before the {} was created."
 
 
-def _correction(
-    batch: Batch, kind: IngestKind, index: int, errors: Errors, moved_to: Any, withdrawn: bool
-) -> str | None:
+def _correction(errors: Errors, moved_to: dt.datetime | None, withdrawn: bool) -> str | None:
     """A row's correction: "move", "withdraw" or None (an addition); a row error when both."""
     if withdrawn and moved_to is not None:
         errors.append(("movedTo", RowErrorCode.INVALID, "Move or withdraw a change, not both."))
@@ -136,7 +134,7 @@ def ingest_lead_stage_changes(batch: Batch) -> None:
     seen: dict[tuple[int, str, dt.datetime], int] = {}
     for index, raw in enumerate(batch.rows(kind)):
         (lead_id, to_stage, at, reason, moved_to, withdrawn), errors = reader.read(raw)
-        action = _correction(batch, kind, index, errors, moved_to, withdrawn)
+        action = _correction(errors, moved_to, withdrawn)
         if not errors:
             first = seen.setdefault((lead_id, to_stage, at), index)
             if first != index:
@@ -290,7 +288,7 @@ def ingest_deal_stage_changes(batch: Batch) -> None:
     seen: dict[tuple[int, int, dt.datetime], int] = {}
     for index, raw in enumerate(batch.rows(kind)):
         (deal_id, stage_id, at, moved_to, withdrawn), errors = reader.read(raw)
-        action = _correction(batch, kind, index, errors, moved_to, withdrawn)
+        action = _correction(errors, moved_to, withdrawn)
         if not errors:
             first = seen.setdefault((deal_id, stage_id, at), index)
             if first != index:

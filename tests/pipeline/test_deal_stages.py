@@ -145,7 +145,7 @@ def test_a_stage_with_deals_or_history_stays(graphql, tenant_a, config_a):
 
 
 def test_stages_need_config_write_and_stay_in_their_tenant(graphql, tenant_a, tenant_b, token_a):
-    config_b = services.api_token_create(tenant=tenant_b, name="ops", scopes=["records:read"])[1]
+    config_b = services.api_token_create(tenant=tenant_b, name="ops", scopes=["config:write"])[1]
     target = stage_id(tenant_a, "提案")
     denied = run(graphql, CREATE, {"input": {"name": "x", "winProbability": "0.5"}}, token_a)
     assert [e["code"] for e in denied["errors"]] == ["PERMISSION_DENIED"]

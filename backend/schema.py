@@ -29,6 +29,7 @@ from kpis.graphql.funnel import FunnelQuery
 from kpis.graphql.health import SnapshotHealthQuery
 from kpis.graphql.mutations import KpiMutation
 from kpis.graphql.queries import KpiQuery
+from kpis.graphql.scalars import SCALAR_MAP
 from kpis.graphql.trees import TreeMutation, TreeQuery
 from notifications.graphql.mutations import NotificationMutation
 from notifications.graphql.queries import NotificationQuery
@@ -133,5 +134,6 @@ schema = strawberry.Schema(
         relay_max_results=settings.GRAPHQL_MAX_PAGE_SIZE,
         # Suggestions ("Did you mean ...?") would reveal the schema to anonymous callers.
         disable_field_suggestions=True,
+        scalar_map=SCALAR_MAP,
     ),
 )

@@ -14,6 +14,11 @@ counts. Two modes:
   lead: its first entry into the stage minus its first entry into the previous stage (its
   creation for mql); leads that lack that entry are left out.
 
+Beside it, each stage after `lead` has the median time from the lead's creation: per
+transition in period mode (its time minus the lead's creation), per lead in cohort mode (its
+first entry into the stage minus its creation); an entry not after the creation is left out,
+as for mql's time from the previous stage, so mql's two medians are equal.
+
 Periods are half-open [start, end) between the tenant's local midnights. Rates are exact
 percentages (x 100), null when the denominator is 0; the API rounds them when shown.
 """
@@ -81,6 +86,7 @@ class FunnelStep:
     overall_conversion: Decimal | None
     drop_off: int | None
     median_seconds_from_previous: Decimal | None
+    median_seconds_from_creation: Decimal | None = None
 
 
 @dataclass(frozen=True)
@@ -113,8 +119,9 @@ class FunnelResult:
 @dataclass
 class _Tally:
     counts: dict[str, int] = field(default_factory=dict)
-    # Durations in whole microseconds, per stage.
+    # Durations in whole microseconds, per stage: from the previous stage, from creation.
     durations: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+    from_creation: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
 
 
 # What a breakdown groups by. Leads created in a period group by their owner then (period
@@ -276,12 +283,16 @@ def _period_tally(
         .order_by()
     )
     group_values = [transition_field] if transition_field else []
-    for row in timed.values("to_stage", "at", "previous_at", *group_values):
+    for row in timed.values("to_stage", "at", "previous_at", "lead__created_at", *group_values):
+        key = row[transition_field] if transition_field else None
+        if row["lead__created_at"] < row["at"]:
+            tallies[key].from_creation[row["to_stage"]].append(
+                _microseconds(row["at"], row["lead__created_at"])
+            )
         # NOTE: skipped here rather than in SQL, where the WHERE clause would repeat the
         # correlated subqueries.
         if row["previous_at"] is None:
             continue
-        key = row[transition_field] if transition_field else None
         tallies[key].durations[row["to_stage"]].append(_microseconds(row["at"], row["previous_at"]))
     return tallies
 
@@ -330,6 +341,9 @@ def _cohort_tally(
     for key, firsts in per_lead.values():
         for stage, previous in _STEPS:
             entered, entered_previous = firsts.get(stage), firsts.get(previous)
+            created = firsts[Stage.LEAD]
+            if entered is not None and created < entered:
+                tallies[key].from_creation[stage].append(_microseconds(entered, created))
             # NOTE: a lead can reach a stage before its first entry into the previous one
             # (recycled → sql, later → mql); it has no time from that previous stage, like
             # a lead that never entered it.
@@ -368,6 +382,7 @@ def _group(key: GroupKey, label: str | None, tally: _Tally) -> FunnelGroup:
                 overall_conversion=ratio(count, leads, multiplier=100),
                 drop_off=None if previous is None else previous - count,
                 median_seconds_from_previous=_median_seconds(tally.durations.get(stage, [])),
+                median_seconds_from_creation=_median_seconds(tally.from_creation.get(stage, [])),
             )
         )
         previous = count

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -11,10 +12,12 @@ from kpis.models import KpiSnapshot
 from kpis.periods import Period, periods_overlapping
 from kpis.scopes import NO_SOURCE_LABEL, KpiScope, ScopeType
 from kpis.selectors import KpiValue, kpi_values
-from tenants.errors import ValidationFailed
+from tenants.errors import ErrorCode, PublicError, ValidationFailed
 from tenants.models import Membership, Team, Tenant
 
 MAX_SERIES_POINTS = 400
+# KPIs x points of one series request: ten 400-point lines, or fifty 80-point ones.
+MAX_SERIES_CELLS = 4_000
 
 
 @dataclass(frozen=True)
@@ -165,6 +168,32 @@ def kpi_series(
     comparison: str | None = None,
 ) -> list[tuple[KpiValue, KpiValue | None]]:
     """The KPI for every period of `grain` overlapping the dates [start, end]."""
+    (series,) = kpi_series_many(
+        tenant=tenant,
+        kpis=[kpi],
+        grain=grain,
+        start=start,
+        end=end,
+        scope=scope,
+        comparison=comparison,
+    )
+    return series
+
+
+def kpi_series_many(
+    *,
+    tenant: Tenant,
+    kpis: Sequence[KpiDefinition],
+    grain: str,
+    start: date,
+    end: date,
+    scope: KpiScope,
+    comparison: str | None = None,
+) -> list[list[tuple[KpiValue, KpiValue | None]]]:
+    """kpi_series of each KPI (in order), read together: the same queries as for one KPI.
+
+    BATCH_TOO_LARGE when KPIs x points exceeds MAX_SERIES_CELLS.
+    """
     if end < start:
         raise ValidationFailed("The range ends before it starts.", field="end")
     periods = periods_overlapping(
@@ -176,18 +205,28 @@ def kpi_series(
             "coarser grain.",
             field="start",
         )
+    if len(kpis) * len(periods) > MAX_SERIES_CELLS:
+        raise PublicError(
+            f"{len(kpis)} KPIs x {len(periods)} points is over {MAX_SERIES_CELLS} values; "
+            "ask for fewer KPIs, a shorter range or a coarser grain.",
+            code=ErrorCode.BATCH_TOO_LARGE,
+            field="kpis",
+        )
     shifted: dict[Period, Period] = {}
     if comparison == "previous_period":
         shifted = {p: p.previous() for p in periods}
     elif comparison == "same_period_last_year":
         shifted = {p: p.same_period_last_year() for p in periods}
     values = kpi_values(
-        tenant=tenant, kpis=[kpi], periods=[*periods, *shifted.values()], scopes=[scope]
+        tenant=tenant, kpis=kpis, periods=[*periods, *shifted.values()], scopes=[scope]
     )
     return [
-        (
-            values[(kpi.key, period, scope)],
-            values[(kpi.key, shifted[period], scope)] if period in shifted else None,
-        )
-        for period in periods
+        [
+            (
+                values[(kpi.key, period, scope)],
+                values[(kpi.key, shifted[period], scope)] if period in shifted else None,
+            )
+            for period in periods
+        ]
+        for kpi in kpis
     ]

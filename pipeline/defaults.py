@@ -1,4 +1,4 @@
-"""Defaults a new tenant starts with: its deal stages."""
+"""Defaults a new tenant starts with: its deal stages, named in the workspace's language."""
 
 from __future__ import annotations
 
@@ -18,9 +18,30 @@ DEFAULT_DEAL_STAGES: tuple[tuple[str, str, bool, bool], ...] = (
     ("失注", "0", False, True),
 )
 
+# The same process for an English-speaking workspace: same probabilities, same order.
+DEFAULT_DEAL_STAGES_EN: tuple[tuple[str, str, bool, bool], ...] = (
+    ("First meeting", "0.10", False, False),
+    ("Discovery", "0.20", False, False),
+    ("Proposal", "0.40", False, False),
+    ("Quote", "0.60", False, False),
+    ("Negotiation", "0.80", False, False),
+    ("Won", "1", True, False),
+    ("Lost", "0", False, True),
+)
+
+_BY_LANGUAGE: dict[str, tuple[tuple[str, str, bool, bool], ...]] = {
+    Tenant.Language.JA: DEFAULT_DEAL_STAGES,
+    Tenant.Language.EN: DEFAULT_DEAL_STAGES_EN,
+}
+
+
+def default_deal_stages(language: str) -> tuple[tuple[str, str, bool, bool], ...]:
+    """The default stages named in `language` (Japanese for a language without a set)."""
+    return _BY_LANGUAGE.get(language, DEFAULT_DEAL_STAGES)
+
 
 def deal_stages_seed_defaults(tenant: Tenant) -> None:
-    """Give a new tenant the default deal stages (idempotent)."""
+    """Give a new tenant the default deal stages in its language (idempotent)."""
     if DealStage.objects.filter(tenant=tenant).exists():
         return
     DealStage.objects.bulk_create(
@@ -32,5 +53,7 @@ def deal_stages_seed_defaults(tenant: Tenant) -> None:
             is_won=won,
             is_lost=lost,
         )
-        for position, (name, probability, won, lost) in enumerate(DEFAULT_DEAL_STAGES, start=1)
+        for position, (name, probability, won, lost) in enumerate(
+            default_deal_stages(tenant.language), start=1
+        )
     )

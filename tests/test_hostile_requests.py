@@ -202,7 +202,8 @@ def _numbers_and_text() -> list[Case]:
              field="kpi", message="KPI 'ca\\x00lls' not found."),
         Case("unknown source", 'query { kpiValues(period: "2026-01", kpis: ["calls"], '
              'scope: {type: SOURCE, source: "nosuch"}) { value { value } } }',
-             code="NOT_FOUND", field="scope", message="Lead source 'nosuch' not found."),
+             code="NOT_FOUND", field="scope",
+             message="Lead source 'nosuch' not found. No lead has a source yet."),
         Case("source NUL", 'query { kpiValues(period: "2026-01", kpis: ["calls"], '
              'scope: {type: SOURCE, source: "a\\u0000"}) { value { value } } }', field="scope"),
     ]  # fmt: skip

@@ -58,10 +58,18 @@ class FunnelStepType:
     median_seconds_from_previous: float | None = strawberry.field(
         description="Median time from the previous stage, in seconds; null when none."
     )
+    median_seconds_from_creation: float | None = strawberry.field(
+        description=(
+            "Median time from the lead's creation to this stage, in seconds (per transition "
+            "in PERIOD mode, per lead's first entry in COHORT mode); null for `lead` and when "
+            "none."
+        )
+    )
 
     @classmethod
     def from_step(cls, step: funnels.FunnelStep) -> FunnelStepType:
         median = step.median_seconds_from_previous
+        from_creation = step.median_seconds_from_creation
         return cls(
             stage=Stage(step.stage),
             count=step.count,
@@ -69,6 +77,7 @@ class FunnelStepType:
             overall_conversion=shown(step.overall_conversion),
             drop_off=step.drop_off,
             median_seconds_from_previous=None if median is None else float(median),
+            median_seconds_from_creation=None if from_creation is None else float(from_creation),
         )
 
 

@@ -87,6 +87,35 @@ def _source_known(source: str) -> bool:
     )
 
 
+# How many of the tenant's sources an unknown-source error lists (a CRM may send hundreds).
+KNOWN_SOURCES_SHOWN = 20
+
+
+def known_sources(limit: int = KNOWN_SOURCES_SHOWN) -> list[str]:
+    """The first `limit` sources (alphabetical) of the tenant in context: its leads' and those
+    kept in snapshots (leads since deleted), without "" (leads without a source)."""
+    leads = Lead.objects.exclude(source="").values_list("source", flat=True).distinct()
+    kept = (
+        KpiSnapshot.objects.filter(scope_type=ScopeType.SOURCE)
+        .exclude(scope_key="")
+        .values_list("scope_key", flat=True)
+        .distinct()
+    )
+    found = set(leads.order_by("source")[:limit]) | set(kept.order_by("scope_key")[:limit])
+    return sorted(found)[:limit]
+
+
+def unknown_source(source: str, *, field: str) -> PublicError:
+    """The error for a source no lead has, naming it and listing the tenant's known ones."""
+    known = known_sources()
+    listed = ", ".join(shown(name) for name in known)
+    more = ", …" if len(known) == KNOWN_SOURCES_SHOWN else ""
+    tail = f"Known sources: {listed}{more}." if known else "No lead has a source yet."
+    return PublicError(
+        f"Lead source {shown(source)} not found. {tail}", code=ErrorCode.NOT_FOUND, field=field
+    )
+
+
 def parse_scope(scope: ScopeInput | None, *, field: str = "scope") -> KpiScope:
     """The KpiScope an input names, without reading the database: a team or rep id is only
     decoded, so the caller checks that it is the tenant's (for a batch, in one query)."""
@@ -107,7 +136,7 @@ def resolve_scope(info: Info, scope: ScopeInput | None, *, field: str = "scope")
     if plain is not None:
         if plain.type == ScopeType.SOURCE and plain.key and not _source_known(plain.key):
             # NOTE: a typo ("Web" for "web") would otherwise read as a row of zeros.
-            raise NotFound(f"Lead source {shown(plain.key)}", field=field)
+            raise unknown_source(plain.key, field=field)
         return plain
     assert scope is not None and scope.id is not None
     if scope.type == ScopeTypeEnum.TEAM:

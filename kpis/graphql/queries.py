@@ -9,6 +9,7 @@ from typing import Annotated
 import strawberry
 
 from kpis import leaderboards, selectors
+from kpis.catalogue import KpiDefinition
 from kpis.graphql.inputs import (
     Comparison,
     GrainEnum,
@@ -26,7 +27,8 @@ from kpis.graphql.types import (
     PeriodType,
 )
 from kpis.measures import MEASURES
-from tenants.errors import ValidationFailed
+from tenants.bounds import shown
+from tenants.errors import NotFound, ValidationFailed
 from tenants.graphql.context import Info
 from tenants.scopes import Scope
 
@@ -75,6 +77,45 @@ class LeaderboardType:
     by: LeaderboardBy
     entries: list[LeaderboardEntryType]
     total_count: int = strawberry.field(description="How many are ranked in all.")
+
+
+def _series(
+    info: Info,
+    definitions: list[KpiDefinition],
+    grain: GrainEnum,
+    start: date,
+    end: date,
+    scope: ScopeInput | None,
+    comparison: Comparison | None,
+) -> list[KpiSeries]:
+    """The series of each KPI for kpiSeries and kpiSeriesList, read together."""
+    tenant = info.context.require_tenant()
+    the_scope = resolve_scope(info, scope)
+    found = leaderboards.kpi_series_many(
+        tenant=tenant,
+        kpis=definitions,
+        grain=grain.value,
+        start=start,
+        end=end,
+        scope=the_scope,
+        comparison=comparison.value if comparison else None,
+    )
+    return [
+        KpiSeries(
+            kpi=KpiDefinitionType.from_definition(definition),
+            scope=KpiScopeType.from_scope(the_scope),
+            grain=grain,
+            points=[
+                KpiSeriesPoint(
+                    period=PeriodType.from_period(value.period),
+                    value=KpiValueType.from_value(value),
+                    comparison=KpiValueType.from_value(other) if other else None,
+                )
+                for value, other in series
+            ],
+        )
+        for definition, series in zip(definitions, found, strict=True)
+    ]
 
 
 def _check_kpi_count(keys: list[str]) -> None:
@@ -146,7 +187,7 @@ class KpiQuery:
     @strawberry.field(
         description=(
             "One KPI over time for charts: every period of `grain` overlapping the dates "
-            "[start, end] (at most 400 points)."
+            "[start, end] (at most 400 points). Several KPIs: kpiSeriesList."
         )
     )
     def kpi_series(
@@ -168,29 +209,43 @@ class KpiQuery:
             fiscal_start=tenant.fiscal_year_start_month,
         )
         definition = selectors.kpi_definition(tenant=tenant, key=kpi)
-        the_scope = resolve_scope(info, scope)
-        series = leaderboards.kpi_series(
-            tenant=tenant,
-            kpi=definition,
+        (series,) = _series(info, [definition], grain, start, end, scope, comparison)
+        return series
+
+    @strawberry.field(
+        description=(
+            "Several KPIs over time in one request (a chart of many lines): one series per "
+            "KPI, in the order asked, each as kpiSeries gives it. At most "
+            f"{MAX_KPIS_PER_REQUEST} KPIs and {leaderboards.MAX_SERIES_CELLS} values (KPIs x "
+            "points) per request (else BATCH_TOO_LARGE); the same SQL queries whatever the "
+            "number of KPIs."
+        )
+    )
+    def kpi_series_list(
+        self,
+        info: Info,
+        kpis: list[str],
+        grain: GrainEnum,
+        start: date,
+        end: date,
+        scope: ScopeInput | None = None,
+        comparison: Comparison | None = None,
+    ) -> list[KpiSeries]:
+        tenant = info.context.require_scope(Scope.KPIS_READ)
+        _check_kpi_count(kpis)
+        check_series_range(
             grain=grain.value,
             start=start,
             end=end,
-            scope=the_scope,
-            comparison=comparison.value if comparison else None,
+            comparison=comparison,
+            fiscal_start=tenant.fiscal_year_start_month,
         )
-        return KpiSeries(
-            kpi=KpiDefinitionType.from_definition(definition),
-            scope=KpiScopeType.from_scope(the_scope),
-            grain=grain,
-            points=[
-                KpiSeriesPoint(
-                    period=PeriodType.from_period(value.period),
-                    value=KpiValueType.from_value(value),
-                    comparison=KpiValueType.from_value(other) if other else None,
-                )
-                for value, other in series
-            ],
-        )
+        found = selectors.kpi_definitions(tenant=tenant, keys=kpis)
+        unknown = [key for key in kpis if key not in found]
+        if unknown:
+            raise NotFound(f"KPI {shown(unknown[0])}", field="kpis")
+        definitions = [found[key] for key in dict.fromkeys(kpis)]
+        return _series(info, definitions, grain, start, end, scope, comparison)
 
     @strawberry.field(description="Reps, teams or sources ranked by one KPI (best first).")
     def leaderboard(

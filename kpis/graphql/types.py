@@ -8,13 +8,19 @@ from decimal import Decimal
 import strawberry
 from strawberry.relay import to_base64
 
-from kpis.catalogue import KpiDefinition
+from kpis.catalogue import KpiDefinition, Unit
 from kpis.graphql.inputs import GrainEnum, ScopeTypeEnum
+from kpis.graphql.scalars import BigInt
 from kpis.measures import Measure
-from kpis.numbers import shown
+from kpis.numbers import as_int, displayed, minor_units, shown
 from kpis.periods import Period
 from kpis.scopes import KpiScope, ScopeType
 from kpis.selectors import KpiValue
+from tenants.graphql.context import Info
+
+
+def _currency(info: Info) -> str:
+    return info.context.require_tenant().currency
 
 
 @strawberry.type(name="Period", description="A half-open range [start, end) of tenant-local dates.")
@@ -126,10 +132,49 @@ class KpiValueType:
     pending: bool = strawberry.field(
         description="Some day of the period changed and waits for its refresh."
     )
+    exact: strawberry.Private[Decimal | None] = None
+    unit: strawberry.Private[str] = ""
+
+    @strawberry.field(
+        description=(
+            "The exact value rounded half up for display: a count as an integer (1235), money "
+            "at the workspace currency's minor unit (JPY 1235, USD 1234.50), a percent to 1 "
+            "decimal (33.3), a ratio to 2 (1.50); null when the value is null."
+        )
+    )
+    def display(self, info: Info) -> str | None:
+        return displayed(self.exact, unit=self.unit, currency=_currency(info))
+
+    @strawberry.field(
+        name="asInt",
+        description=(
+            "A count as an integer (the exact value rounded half up); null for rates and money, "
+            "and when the value is null."
+        ),
+    )
+    def as_int(self) -> BigInt | None:
+        return as_int(self.exact) if self.unit == Unit.COUNT else None
+
+    @strawberry.field(
+        description=(
+            "Money in the workspace currency's minor unit, rounded half up (USD 1234.505 is "
+            "123451 cents, JPY 1234.5 is 1235 yen); null for other units and a null value."
+        )
+    )
+    def minor_units(self, info: Info) -> BigInt | None:
+        if self.unit != Unit.MONEY:
+            return None
+        return minor_units(self.exact, currency=_currency(info))
+
+    @strawberry.field(description="The workspace's currency (ISO 4217) for money; else null.")
+    def currency(self, info: Info) -> str | None:
+        return _currency(info) if self.unit == Unit.MONEY else None
 
     @classmethod
     def from_value(cls, value: KpiValue) -> KpiValueType:
         return cls(
+            exact=value.value,
+            unit=str(value.kpi.unit),
             kpi=KpiDefinitionType.from_definition(value.kpi),
             period=PeriodType.from_period(value.period),
             scope=KpiScopeType.from_scope(value.scope),

@@ -98,15 +98,39 @@ class LeadStageChangeInput:
     to_stage: str = strawberry.field(
         description="lead, mql, sql, meeting, opportunity, won, lost, recycled."
     )
-    at: str = strawberry.field(description=_TIME)
+    at: str = strawberry.field(
+        description=f"{_TIME} With movedTo or withdrawn: the time the change was sent with."
+    )
     reason: str | None = None
+    moved_to: str | None = strawberry.field(
+        default=None,
+        description=(
+            f"Correct the stored change (leadExternalId, toStage, at): move it here. {_TIME}"
+        ),
+    )
+    withdrawn: bool | None = strawberry.field(
+        default=None,
+        description="Correct the stored change (leadExternalId, toStage, at): remove it.",
+    )
 
 
 @strawberry.input(description="A deal entering a stage at the partner's own (past) time.")
 class DealStageChangeInput:
     deal_external_id: str
     stage_name: str
-    at: str = strawberry.field(description=_TIME)
+    at: str = strawberry.field(
+        description=f"{_TIME} With movedTo or withdrawn: the time the change was sent with."
+    )
+    moved_to: str | None = strawberry.field(
+        default=None,
+        description=(
+            f"Correct the stored change (dealExternalId, stageName, at): move it here. {_TIME}"
+        ),
+    )
+    withdrawn: bool | None = strawberry.field(
+        default=None,
+        description="Correct the stored change (dealExternalId, stageName, at): remove it.",
+    )
 
 
 @strawberry.input(
@@ -163,6 +187,9 @@ class IngestCounts:
     updated: int
     unchanged: int
     rejected: int
+    withdrawn: int = strawberry.field(
+        default=0, description="Stage changes withdrawn (stage-change kinds only)."
+    )
 
 
 @strawberry.type(name="RowError", description="A batch row that was not stored, and why.")

@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from pipeline.bounds import INTEGER_TEXT
+from pipeline.defaults import DEFAULT_DEAL_STAGES, default_deal_stages
 from pipeline.imports.models import ImportPreset
 from pipeline.imports.presets import PRESETS, Preset
 from pipeline.ingestion.results import IngestKind
@@ -110,10 +111,26 @@ def import_config_load(*, tenant: Tenant, name: str, time_zone: str | None = Non
         source_system=(row.source_system if row is not None else "") or base.source_system,
         zone=zoneinfo.ZoneInfo(zone_name),
         columns=_text_map(row.columns, "columns") if row is not None else {},
-        stages={**base.stages, **(_text_map(row.stages, "stages") if row is not None else {})},
+        stages={
+            **_in_language(base.stages, tenant.language),
+            **(_text_map(row.stages, "stages") if row is not None else {}),
+        },
         owners=_text_map(row.owners, "owners") if row is not None else {},
         values=values,
     )
+
+
+def _in_language(stages: dict[str, str], language: str) -> dict[str, str]:
+    """The built-in stage mapping for a workspace whose default deal stages are named in
+    `language`: the Japanese default names it targets become that language's."""
+    names = dict(
+        zip(
+            (stage[0] for stage in DEFAULT_DEAL_STAGES),
+            (stage[0] for stage in default_deal_stages(language)),
+            strict=True,
+        )
+    )
+    return {text: names.get(target, target) for text, target in stages.items()}
 
 
 def header_resolve(config: Config, header: list[str]) -> dict[str, int]:

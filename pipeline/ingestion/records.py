@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from pipeline.ingestion.batch import EXTERNAL_ID_MAX, Batch
 from pipeline.ingestion.fields import Field, RowReader
 from pipeline.ingestion.results import IngestKind, RowErrorCode
-from pipeline.ingestion.upsert import Upserted, external_id_in, records_upsert
+from pipeline.ingestion.upsert import Upserted, external_id_in, records_upsert, rows_update
 from pipeline.models import Activity, Deal, DealStageChange, DirtyKind, Lead
 
 # Parsed rows: (external_id, *values in the order of the kind's fields).
@@ -259,6 +260,7 @@ def ingest_deals(batch: Batch) -> None:
     # The stage a deal row sets (new, or moved) is an implied stage change.
     by_pk = {stage.pk: stage for stage in stages.values()}
     created = set(upserted.created)
+    reclosed: dict[tuple[int, int, dt.datetime], dt.datetime] = {}
     for row in parsed:
         external_id = row[0]
         if external_id not in changed or external_id in with_history:
@@ -266,6 +268,12 @@ def ingest_deals(batch: Batch) -> None:
         stage_id = row[stage_at]
         is_new = external_id in created
         if not is_new and upserted.before[external_id][0] == stage_id:
+            old_closed_at = upserted.before[external_id][2]
+            if by_pk[stage_id].is_closed and old_closed_at and row[closed_at] != old_closed_at:
+                # The closing change moves with closed_at: left at the old time, the deal
+                # would count as closed from then on (both days are dirty already).
+                key = (upserted.ids[external_id], stage_id, old_closed_at)
+                reclosed[key] = row[closed_at]
             continue
         if by_pk[stage_id].is_closed and row[closed_at]:
             at = row[closed_at]
@@ -277,6 +285,35 @@ def ingest_deals(batch: Batch) -> None:
             tenant=batch.tenant, deal_id=deal_id, stage_id=stage_id, at=at
         )
         batch.dirty[DirtyKind.DEALS].append(at)
+    _move_closing_changes(batch, reclosed)
+
+
+def _move_closing_changes(
+    batch: Batch, moves: dict[tuple[int, int, dt.datetime], dt.datetime | None]
+) -> None:
+    """Move each deal's closing stage change (deal, stage, old closed_at) to its new closed_at
+    (None: the deal row no longer says when it closed, the change stays), in two queries."""
+    moves = {key: at for key, at in moves.items() if at is not None}
+    if not moves:
+        return
+    stored = {
+        (deal_id, stage_id, at): pk
+        for pk, deal_id, stage_id, at in DealStageChange.objects.filter(
+            deal_id__in={deal_id for deal_id, _, _ in moves}
+        ).values_list("pk", "deal_id", "stage_id", "at")
+    }
+    updates, duplicates = [], []
+    for (deal_id, stage_id, old), new in moves.items():
+        pk = stored.get((deal_id, stage_id, old))
+        if pk is None:
+            continue
+        if (deal_id, stage_id, new) in stored:
+            duplicates.append(pk)  # the new closing was sent already: the old one goes
+        else:
+            updates.append((pk, new))
+    if duplicates:
+        DealStageChange.objects.filter(pk__in=duplicates).delete()
+    rows_update(model=DealStageChange, tenant=batch.tenant, columns=["at"], rows=updates)
 
 
 def _currency(batch: Batch) -> Field:

@@ -57,6 +57,7 @@ class KindCounts:
     updated: int = 0
     unchanged: int = 0
     rejected: int = 0
+    withdrawn: int = 0  # stage changes a partner took back
 
 
 _KIND_ORDER = {kind: position for position, kind in enumerate(IngestKind)}

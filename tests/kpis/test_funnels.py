@@ -748,3 +748,94 @@ def test_api_query_count_does_not_grow_with_leads(
         )
     assert "errors" not in body, body
     assert len(body["data"]["funnel"]["groups"]) == many_leads
+
+
+# --- median time from the lead's creation --------------------------------------------------
+
+
+def from_creation(group: FunnelGroup) -> list[tuple[str, Decimal | None]]:
+    return [(step.stage, step.median_seconds_from_creation) for step in group.steps]
+
+
+def test_period_median_from_creation_is_per_transition(tenant_a, april):
+    # when April is computed in period mode
+    (group,) = compute(tenant_a, "2025-04").groups
+    # then each April transition counts its time since its lead's creation (L4 since March)
+    assert from_creation(group) == [
+        ("lead", None),
+        # 3600 (L1), 7200 (L2), 266400 (L2's second mql), 1776600 (L3): as from the previous
+        ("mql", D(136800)),
+        # 90000 (L1), 93600 and 374400 (L2's two), 1209600 (L4): (93600 + 374400) / 2
+        ("sql", D(234000)),
+        # 176400 (L1), 1299600 (L4)
+        ("meeting", D(738000)),
+        # 349200 (L1), 1555200 (L4)
+        ("opportunity", D(952200)),
+        ("won", D(781200)),
+    ]
+
+
+def test_cohort_median_from_creation_is_per_lead_first_entry(tenant_a, april):
+    # when April's cohort (L1, L2, L3, L6) is computed
+    (group,) = compute(tenant_a, "2025-04", mode=FunnelMode.COHORT).groups
+    # then each lead's first entry counts once, even after the period (L3's sql in May)
+    assert from_creation(group) == [
+        ("lead", None),
+        ("mql", D(7200)),  # 3600, 7200, 1776600
+        ("sql", D(93600)),  # 90000, 93600 (L2's first sql), 1778400 (L3, 1 May 00:00)
+        ("meeting", D(176400)),
+        ("opportunity", D(349200)),
+        ("won", D(781200)),
+    ]
+    # and March's cohort (L4) counts from its creation on 25 March
+    (march,) = compute(tenant_a, "2025-03", mode=FunnelMode.COHORT).groups
+    assert from_creation(march)[1:5] == [
+        ("mql", D(259200)), ("sql", D(1209600)), ("meeting", D(1299600)),
+        ("opportunity", D(1555200)),
+    ]  # fmt: skip
+
+
+def test_median_from_creation_skips_the_creation_instant_and_averages_even_counts(tenant_a):
+    # given a lead imported at sql at its creation instant, and two reaching sql after 1 s
+    # and 2 s without an mql (recycled first)
+    start = jst(4, 1, 9)
+    lead_with(tenant_a, created_at=start, path=((Stage.RECYCLED, start), (SQL, start)))
+    for seconds in (1, 2):
+        at = start + dt.timedelta(seconds=seconds)
+        lead_with(tenant_a, created_at=start, path=((Stage.RECYCLED, at), (SQL, at)))
+    # then both modes give 1.5 s from creation though none has a time from mql
+    for mode in (FunnelMode.PERIOD, FunnelMode.COHORT):
+        (group,) = compute(tenant_a, "2025-04", mode=mode).groups
+        sql = group.steps[2]
+        assert (sql.count, sql.median_seconds_from_previous) == (3, None)
+        assert sql.median_seconds_from_creation == D("1.5")
+
+
+def test_median_from_creation_follows_scope_and_breakdown(tenant_a, april, rita, sam):
+    # rita's April (L1, L2): sql 90000, 93600, 374400 -> 93600
+    (group,) = compute(tenant_a, "2025-04", scope=KpiScope.rep(rita.pk)).groups
+    assert group.steps[2].median_seconds_from_creation == D(93600)
+    by_rep = compute(tenant_a, "2025-04", breakdown=FunnelBreakdown.REP)
+    medians = {g.key: g.steps[1].median_seconds_from_creation for g in by_rep.groups}
+    # rita: mql 3600, 7200, 266400; sam: L3's 1776600
+    assert (medians[rita.pk], medians[sam.pk]) == (D(7200), D(1776600))
+
+
+FROM_CREATION = """query($mode: FunnelMode) {
+  funnel(period: "2025-04", mode: $mode) {
+    groups { steps { stage medianSecondsFromPrevious medianSecondsFromCreation } }
+  }
+}"""
+
+
+def test_median_from_creation_over_graphql(graphql, tenant_a, token_a, token_b, april):
+    _, body = graphql(FROM_CREATION, {"mode": "COHORT"}, token=token_a)
+    (group,) = body["data"]["funnel"]["groups"]
+    assert [(s["stage"], s["medianSecondsFromCreation"]) for s in group["steps"]] == [
+        ("LEAD", None), ("MQL", 7200.0), ("SQL", 93600.0), ("MEETING", 176400.0),
+        ("OPPORTUNITY", 349200.0), ("WON", 781200.0),
+    ]  # fmt: skip
+    # and tenant B sees none of A's times
+    _, body = graphql(FROM_CREATION, {"mode": "PERIOD"}, token=token_b)
+    (group,) = body["data"]["funnel"]["groups"]
+    assert {s["medianSecondsFromCreation"] for s in group["steps"]} == {None}

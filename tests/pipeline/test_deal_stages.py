@@ -188,3 +188,28 @@ def test_a_new_win_probability_rebuilds_the_weighted_pipeline(
     with tenant_context(tenant_a):
         kpi_snapshots_rebuild(tenant=tenant_a)
     assert run(graphql, WEIGHTED, None, config_a)[0]["value"]["numerator"] == "550000.000000"
+
+
+def test_a_new_workspace_gets_default_stages_in_its_language(graphql: Any, db: None) -> None:
+    # given an English-speaking US workspace and a Japanese one
+    english = services.tenant_create(
+        slug="us-co", name="US Co", timezone_name="America/New_York", currency="USD",
+        holiday_country="US", language="en",
+    )  # fmt: skip
+    japanese = services.tenant_create(slug="jp-co", name="JP Co")
+    # then each has the same process, named in its language
+    english_names = [name for _, name in names(english)]
+    assert english_names == [
+        "First meeting", "Discovery", "Proposal", "Quote", "Negotiation", "Won", "Lost"
+    ]  # fmt: skip
+    assert [name for _, name in names(japanese)] == DEFAULTS
+    with tenant_context(english):
+        stages = list(DealStage.objects.order_by("order"))
+    assert [str(s.win_probability) for s in stages] == [
+        "0.1000", "0.2000", "0.4000", "0.6000", "0.8000", "1.0000", "0.0000"
+    ]  # fmt: skip
+    assert [(s.is_won, s.is_lost) for s in stages][-2:] == [(True, False), (False, True)]
+    # and over GraphQL the English workspace's token sees only its English stages
+    token = services.api_token_create(tenant=english, name="ops", scopes=["records:read"])[1]
+    listed = run(graphql, STAGES, None, token)
+    assert [stage["name"] for stage in listed] == english_names

@@ -447,3 +447,28 @@ def test_presets_are_managed_in_the_admin(client: Any, admin_a: Any, tenant_a: A
         "salesforce-leads",
         {"Nurturing": "recycled"},
     )
+
+
+def test_an_english_workspace_maps_crm_stages_to_its_english_stages(
+    tenant_a: Any, reps: Any
+) -> None:
+    # given an English workspace, whose default stages are named in English
+    from pipeline.defaults import DEFAULT_DEAL_STAGES, DEFAULT_DEAL_STAGES_EN
+    from pipeline.models import DealStage
+    from tenants.models import Tenant
+
+    Tenant.objects.filter(pk=tenant_a.pk).update(language=Tenant.Language.EN)
+    with tenant_context(tenant_a):
+        for (japanese, *_), (english, *_) in zip(
+            DEFAULT_DEAL_STAGES, DEFAULT_DEAL_STAGES_EN, strict=True
+        ):
+            DealStage.objects.filter(name=japanese).update(name=english)
+    # when HubSpot deals are imported
+    run("hubspot-contacts")
+    out = run("hubspot-deals")
+    # then "Appointment scheduled" and "Closed won" land in First meeting and Won, and
+    # "Negotiation" (refused by a Japanese workspace) is a stage name as it is
+    assert "  deal: 3 created, 0 updated, 0 unchanged, 0 refused\n" in out
+    with tenant_context(tenant_a):
+        stages = dict(Deal.objects.values_list("external_id", "stage__name"))
+    assert stages == {"7001": "First meeting", "7002": "Won", "7003": "Negotiation"}

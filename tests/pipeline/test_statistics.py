@@ -62,7 +62,7 @@ def test_switched_off_it_neither_reads_nor_analyses(settings: Any) -> None:
 
 @pytest.mark.postgres
 def test_an_unseen_tenants_batch_probes_the_unique_external_id_index(
-    tenant_a: Any, tenant_b: Any
+    tenant_a: Any, tenant_b: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Statistics that cover only tenant A estimate about one row for tenant B: the probe
     of existing external ids must still take the unique index, not an index on tenant_id
@@ -84,6 +84,8 @@ def test_an_unseen_tenants_batch_probes_the_unique_external_id_index(
             ],
         }  # fmt: skip
 
+    # Only the ingestion's own statements are explained: no refresh runs inline (eager).
+    monkeypatch.setattr("kpis.refresh._queue_once", lambda *args: False)
     # given planner statistics taken when only tenant A had activities
     with tenant_context(tenant_a):
         result = records_ingest(tenant=tenant_a, batch=batch("a"), actor_label="test")

@@ -118,7 +118,7 @@ export const DASHBOARD_QUERY = `query ConsoleDashboard(
       id period acknowledgedAt
       rule { name kpi }
       scope { type id source }
-      explanation { value threshold summary improvementAction }
+      explanation { value threshold neededPerRemainingDay remainingWorkingDays improvementAction }
     }
   }
 }`;

@@ -316,12 +316,25 @@ function renderAlerts() {
     const about = [kpi ? kpiName(kpi) : null, scopeName(alert.scope), alert.period].filter(Boolean);
     return h("li", { class: "alert", dataset: { alertId: alert.id } },
       h("h3", {}, alert.rule.name, " ", h("span", { class: "muted" }, about.join(" · "))),
-      alert.explanation.summary ? h("p", {}, alert.explanation.summary) : null,
+      paceSummary(alert.explanation, kpi),
       h("p", {}, h("strong", {}, `${t("alerts.action")}: `), alert.explanation.improvementAction),
       alert.acknowledgedAt
         ? h("p", { class: "acknowledged" }, `✓ ${t("alerts.acknowledged")}`)
         : h("button", { type: "button", class: "ack", onclick: (event) => acknowledge(alert, event.currentTarget) }, t("alerts.acknowledge")));
   }));
+}
+
+/** What each remaining working day needs, for pace alerts, written in the page's language
+ *  from the explanation's numbers (the API stores no sentence). */
+function paceSummary(explanation, kpi) {
+  const needed = num(explanation.neededPerRemainingDay);
+  if (needed === null || !kpi) return null;
+  const amount = kpi.unit === "money"
+    ? fmt(needed, "money")
+    : needed.toLocaleString(language() === "ja" ? "ja-JP" : "en-US", { minimumFractionDigits: 1, maximumFractionDigits: 1 });
+  const name = language() === "ja" ? kpi.nameJa : kpi.nameEn.toLowerCase();
+  return h("p", { class: "alert-summary", dataset: { needed: explanation.neededPerRemainingDay } },
+    t("alerts.needed", { needed: amount, kpi: name, remaining: explanation.remainingWorkingDays ?? "—" }));
 }
 
 /** A scope's name for people: the team's or rep's name, the source, or the workspace. */

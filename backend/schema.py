@@ -37,6 +37,7 @@ from pipeline.graphql.queries import PipelineQuery
 from reports.graphql.checklist import ChecklistMutation, ChecklistQuery
 from reports.graphql.dashboards import DashboardMutation, DashboardQuery
 from reports.graphql.reports import ReportMutation, ReportQuery
+from reports.graphql.subscriptions import ReportSubscriptionMutation, ReportSubscriptionQuery
 from tenants.graphql.errors import PublicErrorsOnly
 from tenants.graphql.mutations import TenantMutation
 from tenants.graphql.queries import TenantQuery
@@ -54,6 +55,7 @@ Query = merge_types(
         NotificationQuery,
         DashboardQuery,
         ReportQuery,
+        ReportSubscriptionQuery,
         ChecklistQuery,
     ),
 )
@@ -70,6 +72,7 @@ Mutation = merge_types(
         NotificationMutation,
         DashboardMutation,
         ReportMutation,
+        ReportSubscriptionMutation,
         ChecklistMutation,
     ),
 )

@@ -512,7 +512,10 @@ async function start() {
     return;
   }
   $("workspace-name").textContent = `· ${tenant.name}`;
-  [state.scopes, state.dashboards] = await Promise.all([loadScopes(), loadDashboards()]);
+  // NOTE: one request at a time: the page never needs two at once, and a development server
+  // on SQLite shares one connection between its threads.
+  state.scopes = await loadScopes();
+  state.dashboards = await loadDashboards();
   for (const kpi of state.scopes.catalogue) state.kpis.set(kpi.key, kpi);
   // The dashboard picked last time in this workspace, if it is still there.
   const remembered = window.localStorage.getItem(`${DASHBOARD_KEY}.${tenant.slug}`) || "";

@@ -101,10 +101,6 @@ def _decimal(value: Fraction | Decimal | None) -> Decimal | None:
     return number.quantize(_STORED, rounding=ROUND_HALF_UP)
 
 
-def _one_decimal(value: Fraction) -> str:
-    return str(as_decimal(value).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
-
-
 @dataclass(frozen=True)
 class _Calendar:
     today: date
@@ -221,9 +217,6 @@ def _judge_kpi(
             "remainingWorkingDays": remaining,
             "neededPerRemainingDay": _text(needed),
         }
-        if needed is not None:
-            name = kpi.name_en.lower()
-            more["summary"] = f"{_one_decimal(needed)} more {name} a day"
         return outcome(FIRING if v < expected else OK, expected, **more)
     if rule.kind == AlertKind.DROP_VS_PREVIOUS:
         previous = values[(kpi.key, period.previous(), scope)]

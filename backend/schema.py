@@ -40,6 +40,7 @@ from pipeline.graphql.queries import PipelineQuery
 from reports.graphql.checklist import ChecklistMutation, ChecklistQuery
 from reports.graphql.dashboards import DashboardMutation, DashboardQuery
 from reports.graphql.reports import ReportMutation, ReportQuery
+from reports.graphql.subscriptions import ReportSubscriptionMutation, ReportSubscriptionQuery
 from tenants.graphql.errors import PublicErrorsOnly
 from tenants.graphql.mutations import TenantMutation
 from tenants.graphql.queries import TenantQuery
@@ -58,6 +59,7 @@ Query = merge_types(
         NotificationQuery,
         DashboardQuery,
         ReportQuery,
+        ReportSubscriptionQuery,
         ChecklistQuery,
     ),
 )
@@ -75,6 +77,7 @@ Mutation = merge_types(
         NotificationMutation,
         DashboardMutation,
         ReportMutation,
+        ReportSubscriptionMutation,
         ChecklistMutation,
     ),
 )

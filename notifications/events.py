@@ -21,8 +21,9 @@ class Channel(StrEnum):
 
 
 class EventType(StrEnum):
-    """The event types known today (alerts registers their renderers); report.ready and
-    handoff.* are registered by their apps as plain keys of the same registry."""
+    """The event types known today (alerts registers their renderers); report.ready
+    (reports) and handoff.* are registered by their apps as plain keys of the same
+    registry."""
 
     ALERT_FIRED = "alert.fired"
     ALERT_RESOLVED = "alert.resolved"
@@ -49,6 +50,9 @@ class EventTypeSpec:
     label_en: str
     label_ja: str
     render: Renderer
+    # The e-mail's closing line per language ("how to stop receiving this"); {tenant} is the
+    # workspace's name. None: the alert wording.
+    email_footer: dict[str, str] | None = None
 
 
 _registry: dict[str, EventTypeSpec] = {}

@@ -10,7 +10,14 @@ from django.db.models import Model
 from django.http import HttpRequest
 
 from reports.dashboards import widget_config_validate
-from reports.models import ChecklistDecision, Dashboard, DashboardWidget, Report, SharedKpi
+from reports.models import (
+    ChecklistDecision,
+    Dashboard,
+    DashboardWidget,
+    Report,
+    ReportSubscription,
+    SharedKpi,
+)
 from tenants.admin_scoping import TenantScopedAdmin, request_principal
 from tenants.errors import PublicError
 from tenants.models import Membership
@@ -111,3 +118,41 @@ class SharedKpiAdmin(TenantScopedAdmin):
 
     list_display = ["kpi_key", "owner_department", "note"]
     fields = ["kpi_key", "owner_department", "note"]
+
+
+class ReportSubscriptionForm(forms.ModelForm):
+    class Meta:
+        model = ReportSubscription
+        # NOTE: `member` is added by the admin inside a request (its choices need the
+        # tenant in context), not at import.
+        fields = ["kind", "subscribed"]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        # The tenant is not a form field, so Django cannot check the unique constraint.
+        taken = ReportSubscription.objects.filter(
+            member=data.get("member"), kind=data.get("kind")
+        ).exclude(pk=self.instance.pk)
+        if data.get("member") is not None and taken.exists():
+            raise forms.ValidationError("This member already has a setting for this kind.")
+        return data
+
+
+@admin.register(ReportSubscription)
+class ReportSubscriptionAdmin(TenantScopedAdmin):
+    """Members' choices about reports: no row means the member receives their own view."""
+
+    form = ReportSubscriptionForm
+    list_display = ["member", "kind", "subscribed", "updated_at"]
+    list_filter = ["kind", "subscribed"]
+    fields = ["member", "kind", "subscribed"]
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        tenant = request_principal(request).tenant
+        if db_field.name == "member":
+            kwargs["queryset"] = (
+                Membership.objects.filter(tenant_id=tenant.pk)
+                if tenant is not None
+                else Membership.all_tenants.none()
+            )
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)

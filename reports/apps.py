@@ -1,4 +1,5 @@
-"""App config for reports: gives every new tenant its default dashboards (one per role)."""
+"""App config for reports: gives every new tenant its default dashboards (one per role) and
+registers the report.ready event type with notifications."""
 
 from django.apps import AppConfig
 
@@ -12,3 +13,7 @@ class ReportsConfig(AppConfig):
         from tenants.hooks import register_tenant_created
 
         register_tenant_created(dashboards_seed_defaults)
+
+        from reports.delivery import report_event_type_register
+
+        report_event_type_register()

@@ -3,8 +3,9 @@ kind, period and scope, and regenerated on demand.
 
 Schedule: WEEKLY for each ISO week, MONTHLY and EXECUTIVE for each month, due from the
 tenant's local midnight that closes the period (the hourly beat generates them within the
-hour). Scopes, from one schedule: the workspace, each team, and each rep with data in the
-period (a rep without activity gets none); the executive report is the workspace's only.
+hour). A new report publishes `report.ready` (reports/delivery.py) in the same transaction.
+Scopes, from one schedule: the workspace, each team, and each rep with data in the period
+(a rep without activity gets none); the executive report is the workspace's only.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from kpis.periods import Grain, Period, local_date, period_containing
 from kpis.scopes import KpiScope, ScopeType
 from kpis.targets import reading_context
 from reports.content import report_content
+from reports.delivery import report_ready_publish
 from reports.models import Report, ReportKind
 from reports.rendering import LABELS, report_html
 from tenants.models import Membership, Team, Tenant
@@ -92,7 +94,8 @@ def _lock(tenant: Tenant) -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_LOCK_NAMESPACE, tenant.pk])
 
 
-def _render(tenant: Tenant, report: Report) -> None:
+def _render(tenant: Tenant, report: Report) -> str:
+    """Fill the report's data and HTML; returns the scope's name in the tenant's language."""
     report.language = tenant.language
     report.data = report_content(
         tenant=tenant,
@@ -101,17 +104,17 @@ def _render(tenant: Tenant, report: Report) -> None:
         scope=KpiScope(report.scope_type, report.scope_key),
     )
     local = timezone.localtime(report.generated_at, timezone=zoneinfo.ZoneInfo(tenant.timezone))
+    label = scope_label(
+        tenant=tenant, scope=KpiScope(report.scope_type, report.scope_key), language=tenant.language
+    )
     report.html = report_html(
         data=report.data,
         language=tenant.language,
         tenant_name=tenant.name,
-        scope_label=scope_label(
-            tenant=tenant,
-            scope=KpiScope(report.scope_type, report.scope_key),
-            language=tenant.language,
-        ),
+        scope_label=label,
         generated_at=local.strftime("%Y-%m-%d %H:%M %Z"),
     )
+    return label
 
 
 def report_generate(
@@ -137,12 +140,16 @@ def report_generate(
             generated_at=now or timezone.now(),
             **key,
         )
-        _render(tenant, report)
+        label = _render(tenant, report)
         try:
             with transaction.atomic():
                 report.save()
         except IntegrityError:
             return Report.objects.get(**key), False
+        # NOTE: published in the report's own transaction, so the event exists exactly when
+        # the report does; only creation publishes (never report_regenerate), and the dedup
+        # key (the report's id) stops a second publication anyway.
+        report_ready_publish(tenant=tenant, report=report, scope_name=label)
         return report, True
 
 

@@ -187,3 +187,28 @@ class SharedKpi(TenantOwnedModel):
 
     def __str__(self) -> str:
         return self.kpi_key
+
+
+class ReportSubscription(TenantOwnedModel):
+    """A member's choice about one kind of report. Without a row the role's default holds
+    (every member whose role has a view of the report is subscribed); a row records an
+    opt-out, or an opt-in again."""
+
+    member = models.ForeignKey(
+        Membership, on_delete=models.CASCADE, related_name="report_subscriptions"
+    )
+    kind = models.CharField(max_length=10, choices=ReportKind.choices)
+    subscribed = models.BooleanField(default=True)
+    updated_at = models.DateTimeField(default=now)
+
+    class Meta:
+        ordering = ["member_id", "kind"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "member", "kind"], name="report_subscription_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        state = "subscribed" if self.subscribed else "opted out"
+        return f"{self.member_id} {self.kind}: {state}"

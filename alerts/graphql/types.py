@@ -10,8 +10,11 @@ from typing import Any
 import strawberry
 from strawberry import relay
 
+from alerts import explaining
 from alerts.models import Alert, AlertComment, AlertEvent, AlertKind, AlertRule, Channel, RuleScope
 from kpis.graphql.inputs import GrainEnum
+from tenants.errors import ValidationFailed
+from tenants.graphql.context import Info
 
 RULE, ALERT, MEMBER, TEAM = "AlertRule", "Alert", "Membership", "Team"
 
@@ -140,7 +143,6 @@ class AlertExplanationType:
     elapsed_working_days: int | None
     remaining_working_days: int | None
     needed_per_remaining_day: Decimal | None
-    summary: str | None = strawberry.field(description='e.g. "3.2 more meetings set a day".')
     last_activity_at: datetime | None
     silent_working_hours: Decimal | None
     reason: str | None = strawberry.field(
@@ -149,6 +151,21 @@ class AlertExplanationType:
     )
     drivers: list[AlertDriverType] | None
     improvement_action: str
+    stored: strawberry.Private[dict[str, Any]]
+
+    @strawberry.field(
+        description="For pace alerts, what each remaining working day needs, in `language` "
+        '(ja or en; default: the workspace\'s language): "10.1 more meetings set a day" / '
+        '"商談設定数を1日あたりあと10.1". Written on read from the numbers.'
+    )
+    def summary(self, info: Info, language: str | None = None) -> str | None:
+        tenant = info.context.tenant
+        if language is None:
+            language = tenant.language if tenant is not None else "ja"
+        elif language not in explaining.LANGUAGES:
+            raise ValidationFailed("Choose ja or en.", field="language")
+        currency = tenant.currency if tenant is not None else ""
+        return explaining.pace_summary(self.stored, language, currency=currency)
 
     @classmethod
     def of(cls, data: dict[str, Any]) -> AlertExplanationType:
@@ -166,7 +183,6 @@ class AlertExplanationType:
             elapsed_working_days=period.get("elapsedWorkingDays"),
             remaining_working_days=data.get("remainingWorkingDays"),
             needed_per_remaining_day=_number(data.get("neededPerRemainingDay")),
-            summary=data.get("summary"),
             last_activity_at=None if last is None else datetime.fromisoformat(last),
             silent_working_hours=_number(data.get("silentWorkingHours")),
             reason=data.get("reason"),
@@ -183,6 +199,7 @@ class AlertExplanationType:
                 for d in drivers
             ],
             improvement_action=data.get("improvementAction", ""),
+            stored=data,
         )
 
 

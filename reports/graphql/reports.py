@@ -23,6 +23,7 @@ from kpis.graphql.types import KpiScopeType, PeriodType
 from kpis.periods import period_containing
 from kpis.scopes import KpiScope
 from reports import exports
+from reports.delivery import member_view
 from reports.generation import report_regenerate
 from reports.models import Report, ReportKind
 from tenants.errors import ValidationFailed
@@ -30,7 +31,7 @@ from tenants.graphql.base import resolve_global_id
 from tenants.graphql.context import Info
 from tenants.graphql.errors import MutationError, run_mutation
 from tenants.principal import Principal
-from tenants.scopes import Role, Scope
+from tenants.scopes import Scope
 
 REPORT = "Report"
 
@@ -92,11 +93,9 @@ def own_view(principal: Principal) -> KpiScope:
     """The scope a member reads reports of by default: a rep their own, a manager their
     team's, everyone else (and tokens) the workspace's."""
     member = principal.membership
-    if member is not None and member.role == Role.REP:
-        return KpiScope.rep(member.pk)
-    if member is not None and member.role == Role.MANAGER and member.team_id is not None:
-        return KpiScope.team(member.team_id)
-    return KpiScope.tenant()
+    if member is None:
+        return KpiScope.tenant()
+    return member_view(role=member.role, team_id=member.team_id, member_id=member.pk)
 
 
 def _report(info: Info, id: relay.GlobalID) -> Report:

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from django.conf import settings as django_settings
+from strawberry.relay import to_base64
 
 from alerts.demo import demo_alerts_seed
 from alerts.models import Alert
@@ -26,8 +27,12 @@ from backend import views as backend_views
 from backend.schema import schema
 from kpis.demo import demo_targets_seed
 from kpis.periods import period_containing
+from kpis.scopes import KpiScope
 from kpis.snapshots import kpi_snapshots_rebuild
 from pipeline.demo import seed_demo
+from reports.dashboards import DEFAULT_LAYOUTS, widget_config_validate
+from reports.generation import report_generate
+from reports.models import Dashboard, DashboardWidget, ReportKind
 from tenants import members
 from tenants.context import tenant_context
 from tenants.scopes import Role
@@ -121,7 +126,38 @@ def workspace(tenant_a: Any, tenant_b: Any, admin_a: Any) -> dict[str, Any]:
     team = TeamFactory(tenant=tenant_b, name="Globex team")  # another tenant's team
     with tenant_context(tenant_a):
         firing = Alert.objects.filter(state="firing").count()
-    return {"tenant": tenant_a, "other_team": team, "firing": firing}
+        # A shared dashboard with every kind of widget, picked in the console's picker.
+        check = Dashboard.objects.create(tenant=tenant_a, name="Console check", is_shared=True)
+        layout = [
+            ("kpi_tiles", {"kpis": TILE_KPIS}),
+            ("kpi_tree", {}),
+            ("series", {"kpis": ["calls"], "grain": "week", "points": 8}),
+            ("funnel", {"mode": "period"}),
+            ("leaderboard", {"kpi": "calls", "by": "rep", "first": 10}),
+            ("alerts", {"first": 20}),
+        ]
+        DashboardWidget.objects.bulk_create(
+            DashboardWidget(
+                tenant=tenant_a,
+                dashboard=check,
+                kind=kind,
+                order=order,
+                config=widget_config_validate(tenant=tenant_a, kind=kind, config=config),
+            )
+            for order, (kind, config) in enumerate(layout, start=1)
+        )
+        last_month = period_containing("month", now.date()).previous()
+        report, _ = report_generate(
+            tenant=tenant_a, kind=ReportKind.MONTHLY, period=last_month, scope=KpiScope.tenant()
+        )
+    return {
+        "tenant": tenant_a,
+        "other_team": team,
+        "firing": firing,
+        "check": to_base64("Dashboard", check.pk),
+        "report": to_base64("Report", report.pk),
+        "last_month": last_month.label,
+    }
 
 
 @pytest.fixture
@@ -181,16 +217,21 @@ def _raw(page: Any, query: str, variables: dict[str, Any] | None = None) -> dict
     )
 
 
-def _wait_loaded(page: Any, *, period: str, scope: str = "TENANT") -> None:
+def _wait_loaded(
+    page: Any, *, period: str, scope: str = "TENANT", dashboard: str | None = None
+) -> None:
+    shown = "" if dashboard is None else f'[data-loaded-dashboard="{dashboard}"]'
     page.wait_for_selector(
-        f'#console[data-loaded-period="{period}"][data-loaded-scope="{scope}"][aria-busy="false"]'
+        f'#console[data-loaded-period="{period}"][data-loaded-scope="{scope}"]{shown}'
+        '[aria-busy="false"]'
     )
 
 
-def _check_tiles(page: Any, api: dict[str, Any]) -> None:
+def _check_tiles(page: Any, api: dict[str, Any], kpis: list[str] = TILE_KPIS) -> None:
     targets = {t["kpi"]["key"]: t["value"] for t in api["kpiTargets"]}
     shown = page.locator("#tiles .tile")
-    assert shown.count() == len(TILE_KPIS)
+    assert shown.count() == len(kpis)
+    assert [shown.nth(i).get_attribute("data-kpi") for i in range(len(kpis))] == kpis
     for point in api["kpiValues"]:
         key, unit = point["value"]["kpi"]["key"], point["value"]["kpi"]["unit"]
         value = point["value"]["value"]
@@ -242,13 +283,31 @@ def test_console_end_to_end(workspace: dict[str, Any], page: Any) -> None:
     page.select_option("#workspace", "acme")
     page.get_by_role("button", name="切り替え").click()
 
-    # then the dashboard of the current month loads in the tenant's language (Japanese)
+    # then her role's default dashboard of the current month loads in the tenant's language
+    # (Japanese), its widgets in the stored order
     _wait_loaded(page, period=month)
+    name, layout = DEFAULT_LAYOUTS[Role.ADMIN]
+    assert page.locator("#dashboard-name").inner_text() == name
+    assert page.locator("#widgets > .widget").evaluate_all(
+        "cards => cards.map(card => card.dataset.widgetKind)"
+    ) == [kind.upper() for kind, _ in layout]
+    default_tiles = layout[0][1]["kpis"]
+    api = _api(page, {"period": month, "scope": None, "kpis": default_tiles})
+    _check_tiles(page, api, default_tiles)
+    _check_funnel(page, api)
     assert page.locator("#tree-title").inner_text() == "KPIツリー"
+    page.screenshot(path=str(SCREENSHOTS / "console-default-dashboard-ja.png"), full_page=True)
+
+    # when she picks the dashboard with every kind of widget
+    page.select_option("#dashboard-picker", label="Console check")
+    _wait_loaded(page, period=month, dashboard=workspace["check"])
+    assert page.locator("#dashboard-name").inner_text() == "Console check"
     assert page.locator("#period-label").inner_text() == month
     api = _api(page, {"period": month, "scope": None, "kpis": TILE_KPIS})
     _check_tiles(page, api)
     _check_funnel(page, api)
+    assert page.locator("#series .series-last").count() == 1
+    assert page.locator("#leaderboard tbody tr").count() > 0
     page.screenshot(path=str(SCREENSHOTS / "console-dashboard-ja.png"), full_page=True)
     # and the reports panel shows only when the API has reports (feature detection)
     panel = page.locator("#reports-panel[data-detected]")
@@ -257,9 +316,17 @@ def test_console_end_to_end(workspace: dict[str, Any], page: Any) -> None:
     assert panel.get_attribute("data-detected") == ("present" if has_reports else "absent")
     assert panel.is_visible() == has_reports
 
-    # when she goes to the previous month
+    # when she goes to the previous month: one request brings the whole dashboard
+    requests: list[str] = []
+    page.on(
+        "request",
+        lambda request: (
+            requests.append(request.post_data or "") if request.url.endswith("/graphql/") else None
+        ),
+    )
     page.get_by_role("button", name="前の期間").click()
     _wait_loaded(page, period=previous_month)
+    assert len(requests) == 1 and "ConsoleDashboard" in requests[0]
     # then the tiles and the funnel follow, equal to the API's answer for that month
     api = _api(page, {"period": previous_month, "scope": None, "kpis": TILE_KPIS})
     _check_tiles(page, api)
@@ -340,10 +407,21 @@ def test_console_end_to_end(workspace: dict[str, Any], page: Any) -> None:
     _check_tiles(page, _api(page, {"period": week, "scope": None, "kpis": TILE_KPIS}))
     page.screenshot(path=str(SCREENSHOTS / "console-dashboard-en-week.png"), full_page=True)
 
-    # and the choice survives a reload (stored in the browser)
+    # and the choices survive a reload (stored in the browser): language and dashboard
     page.reload()
-    _wait_loaded(page, period=month)
+    _wait_loaded(page, period=month, dashboard=workspace["check"])
     assert page.locator("#tree-title").inner_text() == "KPI tree"
+
+    # when she follows a report e-mail's link to the console's view of the report
+    report = workspace["report"]
+    page.goto(f"/app/#report={report}")
+    page.wait_for_selector(f'#report-view[data-report-id="{report}"]:not([hidden])')
+    title = page.locator("#report-view-title").inner_text()
+    assert title == f"Monthly report {workspace['last_month']}"
+    # then the stored HTML shows in a sandboxed frame (the workspace's language)
+    heading = page.frame_locator("#report-frame").locator("h1")
+    assert "月次レポート" in heading.inner_text()
+    page.screenshot(path=str(SCREENSHOTS / "console-report-view.png"), full_page=True)
 
 
 @pytest.fixture

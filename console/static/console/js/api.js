@@ -1,7 +1,6 @@
 // The console's only door to data: the public GraphQL API at /graphql/, with the member's
-// session (CSRF token in X-CSRFToken). The page asks for a whole dashboard in one request
-// (loadDashboard); when the `dashboard(id, period, scope, comparison)` query exists, only
-// DASHBOARD_QUERY and toDashboard below change: the rest of the console reads the same shape.
+// session (CSRF token in X-CSRFToken). The page asks for a whole stored dashboard, every
+// widget's data, in one request: `dashboard(id, period, scope, comparison)` (loadDashboard).
 
 const ENDPOINT = "/graphql/";
 
@@ -77,92 +76,67 @@ export async function loadScopes() {
   };
 }
 
-export const DASHBOARD_QUERY = `query ConsoleDashboard(
-  $period: String!, $scope: ScopeInput, $tiles: [String!], $kpi: String!,
-  $start: Date!, $end: Date!, $previousStart: Date!, $previousEnd: Date!
-) {
-  kpiValues(period: $period, kpis: $tiles, scope: $scope, comparison: PREVIOUS_PERIOD) {
+const DASHBOARDS_QUERY = `query ConsoleDashboards {
+  dashboards(first: 100) { items { id name shared defaultForRole } }
+}`;
+
+/** The dashboards the member sees (shared ones and their own), by name. */
+export async function loadDashboards() {
+  return (await gql(DASHBOARDS_QUERY)).dashboards.items;
+}
+
+export const DASHBOARD_QUERY = `query ConsoleDashboard($id: ID, $period: String!, $scope: ScopeInput) {
+  dashboard(id: $id, period: $period, scope: $scope, comparison: PREVIOUS_PERIOD) {
+    dashboard { id name defaultForRole }
     period { label start end }
-    value { kpi { ${KPI_FIELDS} } ${VALUE_FIELDS} }
-    comparison { period { label } ${VALUE_FIELDS} }
-  }
-  kpiTargets(period: $period, scope: $scope, kpis: $tiles) { kpi { key } value }
-  kpiTree(period: $period, scope: $scope, comparison: PREVIOUS_PERIOD) {
-    period { label } projectedKgi bottleneckNodeId headcount workingDays elapsedWorkingDays
-    nodes {
-      id parentId kind depth label required requiredRounded basis target attainment gap
-      kpi { ${KPI_FIELDS} }
-      actual { ${VALUE_FIELDS} }
-      comparisonActual { value }
-    }
-  }
-  current: kpiSeries(kpi: $kpi, grain: DAY, start: $start, end: $end, scope: $scope) {
-    kpi { ${KPI_FIELDS} }
-    points { period { label start } value { ${VALUE_FIELDS} } }
-  }
-  previous: kpiSeries(kpi: $kpi, grain: DAY, start: $previousStart, end: $previousEnd, scope: $scope) {
-    points { period { label start } value { ${VALUE_FIELDS} } }
-  }
-  funnel(period: $period, scope: $scope, comparison: PREVIOUS_PERIOD) {
-    groups { steps { stage count stepConversion overallConversion dropOff } lost }
-    comparison { groups { steps { stage count } } }
-  }
-  leaderboard(kpi: $kpi, period: $period, by: REP, first: 10, comparison: PREVIOUS_PERIOD) {
-    kpi { ${KPI_FIELDS} }
-    totalCount
-    entries { rank label scope { type id } value { value } comparison { value } }
-  }
-  alerts(state: FIRING, first: 20) {
-    totalCount
-    items {
-      id period acknowledgedAt
-      rule { name kpi }
-      scope { type id source }
-      explanation { value threshold summary improvementAction }
+    comparisonPeriod { label }
+    widgets {
+      id kind title order missingKpis
+      tiles { kpi { ${KPI_FIELDS} } value { ${VALUE_FIELDS} } comparison { ${VALUE_FIELDS} } target }
+      series {
+        kpi { ${KPI_FIELDS} } grain
+        points { period { label start } value { ${VALUE_FIELDS} } comparison { value } }
+      }
+      tree {
+        period { label } projectedKgi bottleneckNodeId headcount workingDays elapsedWorkingDays
+        nodes {
+          id parentId kind depth label required requiredRounded basis target attainment gap
+          kpi { ${KPI_FIELDS} }
+          actual { ${VALUE_FIELDS} }
+          comparisonActual { value }
+        }
+      }
+      funnel {
+        groups { steps { stage count stepConversion overallConversion dropOff } lost }
+        comparison { groups { steps { stage count } } }
+      }
+      leaderboard {
+        kpi { ${KPI_FIELDS} } by totalCount
+        entries { rank label scope { type id } value { value } comparison { value } }
+      }
+      alerts {
+        totalCount
+        items {
+          id period acknowledgedAt
+          rule { name kpi }
+          scope { type id source }
+          explanation { value threshold neededPerRemainingDay remainingWorkingDays improvementAction }
+        }
+      }
     }
   }
 }`;
 
-function lastDay(day) {
-  return new Date(day.getTime() - 86400000).toISOString().slice(0, 10);
+/** The variables of DASHBOARD_QUERY: a dashboard id (null: the member's role default), a
+ *  period ({label}) and a scope ({type, id}). */
+export function dashboardVariables({ id, period, scope }) {
+  return { id: id || null, period: period.label, scope: scope.type === "TENANT" ? null : scope };
 }
 
-/** The variables of DASHBOARD_QUERY for a period ({label, start, end}), its predecessor,
- *  a scope ({type, id}), the tile KPIs and the KPI charted and ranked. */
-export function dashboardVariables({ period, previous, scope, tiles, kpi }) {
-  return {
-    period: period.label,
-    scope: scope.type === "TENANT" ? null : scope,
-    tiles,
-    kpi,
-    start: period.start.toISOString().slice(0, 10),
-    end: lastDay(period.end),
-    previousStart: previous.start.toISOString().slice(0, 10),
-    previousEnd: lastDay(previous.end),
-  };
-}
-
-/** Every widget's data for one period and scope, in one request. */
+/** A whole dashboard (layout and every widget's data) for one period and scope, in one
+ *  request. */
 export async function loadDashboard(args) {
-  return toDashboard(await gql(DASHBOARD_QUERY, dashboardVariables(args)));
-}
-
-/** The API's answer in the shape the widgets read. */
-function toDashboard(data) {
-  const targets = new Map(data.kpiTargets.map((target) => [target.kpi.key, target.value]));
-  return {
-    tiles: data.kpiValues.map((point) => ({
-      kpi: point.value.kpi,
-      value: point.value,
-      previous: point.comparison,
-      target: targets.get(point.value.kpi.key) ?? null,
-    })),
-    tree: data.kpiTree,
-    series: { kpi: data.current.kpi, current: data.current.points, previous: data.previous.points },
-    funnel: data.funnel,
-    leaderboard: data.leaderboard,
-    alerts: data.alerts,
-  };
+  return (await gql(DASHBOARD_QUERY, dashboardVariables(args))).dashboard;
 }
 
 const ACKNOWLEDGE = `mutation ConsoleAcknowledge($id: ID!) {
@@ -176,15 +150,26 @@ export async function acknowledgeAlert(id) {
   return payload.alert;
 }
 
-/** The stored reports, or null when this server has no `reports` field yet (feature
- *  detection with the cheapest selection; introspection may be off in production). */
+const REPORTS_QUERY = `query ConsoleReports {
+  reports(first: 20) { items { id kind period { label } scope { type id } generatedAt } }
+}`;
+
+/** The member's own reports (a rep their own, a manager their team's, others the
+ *  workspace's), latest first; null when this server has no `reports` field (feature
+ *  detection; introspection may be off in production). */
 export async function loadReports() {
-  const body = await gql("query ConsoleReports { reports { __typename } }", {}, { allowErrors: true });
+  const body = await gql(REPORTS_QUERY, {}, { allowErrors: true });
   const errors = body.errors || [];
   if (errors.some((error) => /Cannot query field ['"]reports['"]/.test(error.message))) return null;
   const reports = body.data && body.data.reports;
-  if (Array.isArray(reports)) return reports;
-  if (reports && Array.isArray(reports.items)) return reports.items;
-  if (reports && Array.isArray(reports.edges)) return reports.edges.map((edge) => edge.node);
-  return [];
+  return reports && Array.isArray(reports.items) ? reports.items : [];
+}
+
+const REPORT_QUERY = `query ConsoleReport($id: ID!) {
+  report(id: $id) { id kind period { label } scope { type id } html }
+}`;
+
+/** One report with its self-contained HTML. */
+export async function loadReport(id) {
+  return (await gql(REPORT_QUERY, { id })).report;
 }

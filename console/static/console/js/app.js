@@ -1,16 +1,14 @@
-// The dashboard page: pickers, widgets and the language switch. Data comes only from
-// api.js (the public GraphQL API); this module renders it.
-import { acknowledgeAlert, loadContext, loadDashboard, loadReports, loadScopes } from "./api.js";
+// The dashboard page: pickers, the member's stored dashboard (its widgets in order) and the
+// language switch. Data comes only from api.js (the public GraphQL API); this module renders it.
+import {
+  acknowledgeAlert, loadContext, loadDashboard, loadDashboards, loadReport, loadReports, loadScopes,
+} from "./api.js";
 import { lineChart } from "./charts.js";
 import { formatChange, formatRatio, formatValue, num } from "./format.js";
 import { initialLanguage, kpiName, language, setLanguage, t } from "./i18n.js";
-import { isoDate, periodContaining, shiftPeriod, todayIn } from "./periods.js";
+import { periodContaining, shiftPeriod, todayIn } from "./periods.js";
 
-// The KPI tiles: the funnel from leads to revenue with the activity that drives it.
-const TILE_KPIS = [
-  "leads", "calls", "connect_rate", "meetings_set", "meeting_rate", "opportunities", "won_deals", "revenue",
-];
-const DEFAULT_CHART_KPI = "calls";
+const DASHBOARD_KEY = "console.dashboard";
 
 const state = {
   me: null,
@@ -18,8 +16,10 @@ const state = {
   kpis: new Map(),
   period: null,
   scope: { type: "TENANT" },
-  kpi: DEFAULT_CHART_KPI,
-  data: null,
+  dashboards: [],
+  dashboardId: "", // "": the member's role default
+  data: null, // the DashboardView
+  sections: [], // {widget, root}: each widget's card, in order
   selectedNodeId: null,
   reports: null,
   loading: 0,
@@ -84,12 +84,13 @@ function fillScopes() {
   select.value = current;
 }
 
-function fillKpis() {
-  const select = $("chart-kpi");
+function fillDashboards() {
+  const select = $("dashboard-picker");
   select.replaceChildren(
-    ...state.scopes.catalogue.map((kpi) => h("option", { value: kpi.key }, kpiName(kpi))),
+    h("option", { value: "" }, t("dashboard.default")),
+    ...state.dashboards.map((d) => h("option", { value: d.id }, d.name)),
   );
-  select.value = state.kpi;
+  select.value = state.dashboardId;
 }
 
 function scopeValue(scope) {
@@ -105,11 +106,65 @@ function showPeriod() {
 }
 
 // --- Widgets ----------------------------------------------------------------------------
+// Each widget of the dashboard gets a card; the first widget of each kind keeps the ids the
+// page always had (#tiles, #tree, #tree-detail, #series, #funnel, #leaderboard, #alerts), the
+// others are found by class inside their card.
 
-function renderTiles() {
-  const list = $("tiles");
+const BODY = {
+  KPI_TILES: { id: "tiles", tag: "ul", cls: "tiles", title: "tiles.title" },
+  KPI_TREE: { id: "tree", tag: "div", cls: "tree-body", title: "tree.title" },
+  SERIES: { id: "series", tag: "div", cls: "series-body", title: "series.title" },
+  FUNNEL: { id: "funnel", tag: "div", cls: "funnel-body", title: "funnel.title" },
+  LEADERBOARD: { id: "leaderboard", tag: "div", cls: "leaderboard-body", title: "leaderboard.title" },
+  ALERTS: { id: "alerts", tag: "ul", cls: "alerts", title: "alerts.title" },
+};
+
+function buildSections() {
+  const seen = new Set();
+  state.sections = state.data.widgets.filter((widget) => BODY[widget.kind]).map((widget) => {
+    const spec = BODY[widget.kind];
+    const first = !seen.has(widget.kind);
+    seen.add(widget.kind);
+    const titleId = first ? `${spec.id}-title` : `widget-${widget.id}-title`;
+    const body = h(spec.tag, { id: first ? spec.id : null, class: `widget-body ${spec.cls}` });
+    const root = h("section", {
+      class: `card widget widget-${widget.kind}`,
+      "aria-labelledby": titleId,
+      dataset: { widgetId: widget.id, widgetKind: widget.kind },
+    },
+    h("h2", { id: titleId, class: "widget-title" }),
+    widget.kind === "KPI_TREE" ? h("p", { id: first ? "tree-summary" : null, class: "tree-summary muted" }) : null,
+    body,
+    widget.kind === "KPI_TREE"
+      ? h("div", { id: first ? "tree-detail" : null, class: "detail tree-detail", hidden: true, "aria-live": "polite" })
+      : null,
+    h("p", { class: "missing" }));
+    return { widget, root, body };
+  });
+  $("widgets").replaceChildren(...(state.sections.length
+    ? state.sections.map((section) => section.root)
+    : [h("p", { class: "muted card" }, t("dashboard.empty"))]));
+}
+
+function renderSection(section) {
+  const { widget, root, body } = section;
+  root.querySelector(".widget-title").textContent = widget.title || t(BODY[widget.kind].title);
+  root.querySelector(".missing").textContent = widget.missingKpis.length
+    ? t("dashboard.missing", { kpis: widget.missingKpis.join(", ") }) : "";
+  const render = {
+    KPI_TILES: renderTiles, KPI_TREE: renderTree, SERIES: renderSeries,
+    FUNNEL: renderFunnel, LEADERBOARD: renderLeaderboard, ALERTS: renderAlerts,
+  }[widget.kind];
+  render(widget, body, root);
+}
+
+function renderKind(kind) {
+  for (const section of state.sections) if (section.widget.kind === kind) renderSection(section);
+}
+
+function renderTiles(widget, list) {
   list.replaceChildren(
-    ...state.data.tiles.map(({ kpi, value, previous, target }) => {
+    ...widget.tiles.map(({ kpi, value, comparison: previous, target }) => {
       const attainment = target !== null && num(target) !== 0 && value.value !== null
         ? num(value.value) / num(target) : null;
       return h("li", { class: "tile", dataset: { kpi: kpi.key } },
@@ -131,9 +186,9 @@ function renderTiles() {
   );
 }
 
-function renderTree() {
-  const { tree } = state.data;
-  $("tree-summary").textContent = t("tree.summary", {
+function renderTree(widget, body, root) {
+  const { tree } = widget;
+  root.querySelector(".tree-summary").textContent = t("tree.summary", {
     workingDays: tree.workingDays,
     elapsed: tree.elapsedWorkingDays ?? tree.workingDays,
     headcount: tree.headcount,
@@ -167,13 +222,13 @@ function renderTree() {
           branch(node.id));
       }));
   };
-  $("tree").replaceChildren(branch("root") || h("p", { class: "muted" }, t("empty")));
-  renderTreeDetail();
+  body.replaceChildren(branch("root") || h("p", { class: "muted" }, t("empty")));
+  renderTreeDetail(tree, root.querySelector(".tree-detail"));
 }
 
 function selectNode(id) {
   state.selectedNodeId = state.selectedNodeId === id ? null : id;
-  renderTree();
+  renderKind("KPI_TREE");
 }
 
 /** Required per rep per working day: the plan's volume spread over reps and days. */
@@ -183,9 +238,7 @@ function perRepDay(node, tree) {
   return num(node.required) / tree.headcount / tree.workingDays;
 }
 
-function renderTreeDetail() {
-  const detail = $("tree-detail");
-  const { tree } = state.data;
+function renderTreeDetail(tree, detail) {
   const node = tree.nodes.find((n) => n.id === state.selectedNodeId);
   if (!node) {
     detail.hidden = true;
@@ -218,44 +271,40 @@ function renderTreeDetail() {
   );
 }
 
-function renderSeries() {
-  const { kpi, current, previous } = state.data.series;
-  const cumulative = kpi.unit === "count" || kpi.unit === "money";
-  // Days after the tenant's today have no data yet: the line stops at today.
-  const today = isoDate(todayIn(state.me.tenant.timezone));
-  const values = (points) => {
-    let sum = 0;
-    return points.map((p) => {
-      if (p.period.start > today) return null;
-      const v = num(p.value.value);
-      if (!cumulative) return v;
-      sum += v ?? 0;
-      return sum;
-    });
-  };
-  const total = (points) => points.reduce((acc, p) => acc + (num(p.value.value) ?? 0), 0);
-  const title = `${kpiName(kpi)} · ${t(cumulative ? "series.cumulative" : "series.daily")}`;
-  const chart = lineChart({
-    title,
-    format: (v) => fmt(v, kpi.unit),
-    lines: [
-      { className: "previous", values: values(previous) },
-      { className: "current", values: values(current) },
-    ],
-  });
-  const legend = h("ul", { class: "legend" },
-    h("li", { class: "current" }, t("series.current"),
-      cumulative ? [": ", h("strong", { class: "series-total-current", dataset: { value: total(current) } }, fmt(total(current), kpi.unit))] : null),
-    h("li", { class: "previous" }, t("series.previous"),
-      cumulative ? [": ", h("strong", { class: "series-total-previous", dataset: { value: total(previous) } }, fmt(total(previous), kpi.unit))] : null));
-  $("series").replaceChildren(h("p", { class: "muted" }, title), chart, legend);
+/** The widget's KPIs over its periods; one KPI is drawn against the previous periods too. */
+function renderSeries(widget, body) {
+  const all = widget.series || [];
+  if (!all.length) {
+    body.replaceChildren(h("p", { class: "muted" }, t("empty")));
+    return;
+  }
+  const unit = all[0].kpi.unit;
+  const values = (points, pick) => points.map((p) => num(pick(p)));
+  const lines = all.length === 1
+    ? [
+      { className: "previous", values: values(all[0].points, (p) => (p.comparison ? p.comparison.value : null)) },
+      { className: "current", values: values(all[0].points, (p) => p.value.value) },
+    ]
+    : all.map((series, index) => ({ className: index ? `line-${index}` : "current", values: values(series.points, (p) => p.value.value) }));
+  const title = `${all.map((series) => kpiName(series.kpi)).join(" · ")} · ${t(`grain.${all[0].grain}`)}`;
+  const points = all[0].points;
+  const range = points.length ? `${points[0].period.label} – ${points[points.length - 1].period.label}` : "";
+  const last = (series) => series.points.length ? series.points[series.points.length - 1].value.value : null;
+  body.replaceChildren(
+    h("p", { class: "muted" }, title, " ", h("span", {}, range)),
+    lineChart({ title, format: (v) => fmt(v, unit), lines }),
+    h("ul", { class: "legend" },
+      all.map((series, index) => h("li", { class: index ? `line-${index}` : "current", dataset: { kpi: series.kpi.key } },
+        `${kpiName(series.kpi)}: `, h("strong", { class: "series-last", dataset: { value: last(series) ?? "" } }, fmt(last(series), series.kpi.unit)))),
+      all.length === 1 ? h("li", { class: "previous" }, t("series.previous")) : null));
 }
 
-function renderFunnel() {
-  const group = state.data.funnel.groups[0];
-  const previousGroup = state.data.funnel.comparison && state.data.funnel.comparison.groups[0];
+function renderFunnel(widget, body) {
+  const { funnel } = widget;
+  const group = funnel.groups[0];
+  const previousGroup = funnel.comparison && funnel.comparison.groups[0];
   if (!group || !group.steps.length) {
-    $("funnel").replaceChildren(h("p", { class: "muted" }, t("empty")));
+    body.replaceChildren(h("p", { class: "muted" }, t("empty")));
     return;
   }
   const first = Math.max(1, group.steps[0].count);
@@ -263,7 +312,7 @@ function renderFunnel() {
     const step = previousGroup && previousGroup.steps.find((s) => s.stage === stage);
     return step ? step.count : null;
   };
-  $("funnel").replaceChildren(h("table", { class: "funnel" },
+  body.replaceChildren(h("table", { class: "funnel" },
     h("thead", {}, h("tr", {},
       h("th", { scope: "col" }, t("funnel.stage")), h("th", { scope: "col" }, t("funnel.count")),
       h("th", { scope: "col" }, t("funnel.conversion")), h("th", { scope: "col" }, t("funnel.dropOff")),
@@ -284,15 +333,15 @@ function dropOffText(dropOff) {
   return `${dropOff > 0 ? "−" : "+"}${fmt(Math.abs(dropOff), "count")}`;
 }
 
-function renderLeaderboard() {
-  const board = state.data.leaderboard;
+function renderLeaderboard(widget, body) {
+  const board = widget.leaderboard;
   if (!board.entries.length) {
-    $("leaderboard").replaceChildren(h("p", { class: "muted" }, t("empty")));
+    body.replaceChildren(h("p", { class: "muted" }, t("empty")));
     return;
   }
   const unit = board.kpi.unit;
-  $("leaderboard").replaceChildren(
-    h("p", { class: "muted" }, kpiName(board.kpi)),
+  body.replaceChildren(
+    h("p", { class: "muted" }, kpiName(board.kpi), " · ", t(`leaderboard.by.${board.by}`)),
     h("table", { class: "leaderboard" },
       h("thead", {}, h("tr", {},
         h("th", { scope: "col" }, t("leaderboard.rank")), h("th", { scope: "col" }, t("leaderboard.name")),
@@ -304,9 +353,8 @@ function renderLeaderboard() {
         h("td", { class: "num" }, fmt(entry.comparison ? entry.comparison.value : null, unit)))))));
 }
 
-function renderAlerts() {
-  const { items } = state.data.alerts;
-  const list = $("alerts");
+function renderAlerts(widget, list) {
+  const { items } = widget.alerts;
   if (!items.length) {
     list.replaceChildren(h("li", { class: "muted" }, t("alerts.none")));
     return;
@@ -316,12 +364,25 @@ function renderAlerts() {
     const about = [kpi ? kpiName(kpi) : null, scopeName(alert.scope), alert.period].filter(Boolean);
     return h("li", { class: "alert", dataset: { alertId: alert.id } },
       h("h3", {}, alert.rule.name, " ", h("span", { class: "muted" }, about.join(" · "))),
-      alert.explanation.summary ? h("p", {}, alert.explanation.summary) : null,
+      paceSummary(alert.explanation, kpi),
       h("p", {}, h("strong", {}, `${t("alerts.action")}: `), alert.explanation.improvementAction),
       alert.acknowledgedAt
         ? h("p", { class: "acknowledged" }, `✓ ${t("alerts.acknowledged")}`)
-        : h("button", { type: "button", class: "ack", onclick: (event) => acknowledge(alert, event.currentTarget) }, t("alerts.acknowledge")));
+        : h("button", { type: "button", class: "ack", onclick: (event) => acknowledge(alert.id, event.currentTarget) }, t("alerts.acknowledge")));
   }));
+}
+
+/** What each remaining working day needs, for pace alerts, written in the page's language
+ *  from the explanation's numbers (the API stores no sentence). */
+function paceSummary(explanation, kpi) {
+  const needed = num(explanation.neededPerRemainingDay);
+  if (needed === null || !kpi) return null;
+  const amount = kpi.unit === "money"
+    ? fmt(needed, "money")
+    : needed.toLocaleString(language() === "ja" ? "ja-JP" : "en-US", { minimumFractionDigits: 1, maximumFractionDigits: 1 });
+  const name = language() === "ja" ? kpi.nameJa : kpi.nameEn.toLowerCase();
+  return h("p", { class: "alert-summary", dataset: { needed: explanation.neededPerRemainingDay } },
+    t("alerts.needed", { needed: amount, kpi: name, remaining: explanation.remainingWorkingDays ?? "—" }));
 }
 
 /** A scope's name for people: the team's or rep's name, the source, or the workspace. */
@@ -338,17 +399,24 @@ function scopeName(scope) {
   return t("scope.tenant");
 }
 
-async function acknowledge(alert, button) {
+async function acknowledge(alertId, button) {
   button.disabled = true;
   try {
-    const result = await acknowledgeAlert(alert.id);
-    alert.acknowledgedAt = result.acknowledgedAt;
-    renderAlerts();
+    const result = await acknowledgeAlert(alertId);
+    // The same alert may be listed by several alert widgets.
+    for (const { widget } of state.sections) {
+      for (const alert of widget.alerts ? widget.alerts.items : []) {
+        if (alert.id === alertId) alert.acknowledgedAt = result.acknowledgedAt;
+      }
+    }
+    renderKind("ALERTS");
   } catch (error) {
     button.disabled = false;
     setStatus(t("status.error", { message: error.message }), true);
   }
 }
+
+// --- Reports ----------------------------------------------------------------------------
 
 function renderReports() {
   const panel = $("reports-panel");
@@ -356,44 +424,60 @@ function renderReports() {
   panel.dataset.detected = state.reports === null ? "absent" : "present";
   if (state.reports === null) return;
   $("reports").replaceChildren(state.reports.length
-    ? h("ul", {}, state.reports.map((report) => h("li", {}, report.title || report.name || report.period || report.__typename)))
+    ? h("ul", { class: "report-list" }, state.reports.map((report) => h("li", {},
+      h("a", { href: `#report=${encodeURIComponent(report.id)}`, dataset: { reportId: report.id } },
+        `${t(`report.${report.kind}`)} ${report.period.label}`))))
     : h("p", { class: "muted" }, t("reports.none")));
 }
 
-function renderAll() {
-  if (!state.data) return;
-  renderTiles();
-  renderTree();
-  renderSeries();
-  renderFunnel();
-  renderLeaderboard();
-  renderAlerts();
+/** The report named in the address (#report=<id>, the link report e-mails carry), shown in
+ *  a sandboxed frame: its HTML is self-contained and may run no script (same origin only so
+ *  that it paints and prints like the page). */
+async function showReportFromHash() {
+  const match = /^#report=(.+)$/.exec(window.location.hash);
+  const view = $("report-view");
+  if (!match) {
+    view.hidden = true;
+    $("report-frame").srcdoc = "";
+    return;
+  }
+  try {
+    const report = await loadReport(decodeURIComponent(match[1]));
+    $("report-view-title").textContent = `${t(`report.${report.kind}`)} ${report.period.label}`;
+    $("report-frame").srcdoc = report.html;
+    view.hidden = false;
+    view.dataset.reportId = report.id;
+    view.scrollIntoView();
+  } catch (error) {
+    setStatus(t("status.error", { message: error.message }), true);
+  }
 }
 
 // --- Loading ----------------------------------------------------------------------------
+
+function renderAll() {
+  if (!state.data) return;
+  $("dashboard-name").textContent = state.data.dashboard.name;
+  for (const section of state.sections) renderSection(section);
+}
 
 async function refresh() {
   const ticket = ++state.loading;
   showPeriod();
   setStatus(t("status.loading"));
   $("console").setAttribute("aria-busy", "true");
-  const fy = state.me.tenant.fiscalYearStartMonth;
   try {
-    const data = await loadDashboard({
-      period: state.period,
-      previous: shiftPeriod(state.period, -1, fy),
-      scope: state.scope,
-      tiles: TILE_KPIS,
-      kpi: state.kpi,
-    });
+    const data = await loadDashboard({ id: state.dashboardId, period: state.period, scope: state.scope });
     if (ticket !== state.loading) return; // a later request superseded this one
     state.data = data;
-    if (!data.tree.nodes.some((n) => n.id === state.selectedNodeId)) state.selectedNodeId = null;
+    const trees = data.widgets.filter((w) => w.tree).flatMap((w) => w.tree.nodes);
+    if (!trees.some((n) => n.id === state.selectedNodeId)) state.selectedNodeId = null;
+    buildSections();
     renderAll();
     setStatus(t("status.loaded", { time: new Date().toLocaleTimeString(language() === "ja" ? "ja-JP" : "en-US") }));
     $("console").dataset.loadedPeriod = state.period.label;
     $("console").dataset.loadedScope = scopeValue(state.scope);
-    $("console").dataset.loadedKpi = state.kpi;
+    $("console").dataset.loadedDashboard = data.dashboard.id;
   } catch (error) {
     if (ticket === state.loading) setStatus(t("status.error", { message: error.message }), true);
   } finally {
@@ -405,7 +489,7 @@ function changeLanguage(lang) {
   setLanguage(lang, { remember: true });
   if (state.scopes) {
     fillScopes();
-    fillKpis();
+    fillDashboards();
   }
   renderAll();
   renderReports();
@@ -428,15 +512,22 @@ async function start() {
     return;
   }
   $("workspace-name").textContent = `· ${tenant.name}`;
+  // NOTE: one request at a time: the page never needs two at once, and a development server
+  // on SQLite shares one connection between its threads.
   state.scopes = await loadScopes();
+  state.dashboards = await loadDashboards();
   for (const kpi of state.scopes.catalogue) state.kpis.set(kpi.key, kpi);
+  // The dashboard picked last time in this workspace, if it is still there.
+  const remembered = window.localStorage.getItem(`${DASHBOARD_KEY}.${tenant.slug}`) || "";
+  state.dashboardId = state.dashboards.some((d) => d.id === remembered) ? remembered : "";
   fillScopes();
-  fillKpis();
+  fillDashboards();
   state.period = periodContaining("MONTH", todayIn(tenant.timezone), tenant.fiscalYearStartMonth);
   $("dashboard").hidden = false;
   await refresh();
   state.reports = await loadReports().catch(() => null);
   renderReports();
+  await showReportFromHash();
 }
 
 $("lang").addEventListener("change", (event) => changeLanguage(event.target.value));
@@ -461,9 +552,16 @@ $("scope").addEventListener("change", (event) => {
   state.scope = type === "TENANT" ? { type: "TENANT" } : { type, id };
   refresh();
 });
-$("chart-kpi").addEventListener("change", (event) => {
-  state.kpi = event.target.value;
+$("dashboard-picker").addEventListener("change", (event) => {
+  state.dashboardId = event.target.value;
+  window.localStorage.setItem(`${DASHBOARD_KEY}.${state.me.tenant.slug}`, state.dashboardId);
+  state.selectedNodeId = null;
   refresh();
+});
+window.addEventListener("hashchange", () => { showReportFromHash(); });
+$("report-close").addEventListener("click", () => {
+  window.history.replaceState(null, "", window.location.pathname + window.location.search);
+  showReportFromHash();
 });
 
 start();

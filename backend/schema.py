@@ -37,6 +37,7 @@ from pipeline.graphql.queries import PipelineQuery
 from reports.graphql.checklist import ChecklistMutation, ChecklistQuery
 from reports.graphql.dashboards import DashboardMutation, DashboardQuery
 from reports.graphql.reports import ReportMutation, ReportQuery
+from tenants.graphql.absences import AbsenceMutation, AbsenceQuery
 from tenants.graphql.errors import PublicErrorsOnly
 from tenants.graphql.mutations import TenantMutation
 from tenants.graphql.queries import TenantQuery
@@ -45,6 +46,7 @@ Query = merge_types(
     "Query",
     (
         TenantQuery,
+        AbsenceQuery,
         PipelineQuery,
         KpiQuery,
         FunnelQuery,
@@ -61,6 +63,7 @@ Mutation = merge_types(
     "Mutation",
     (
         TenantMutation,
+        AbsenceMutation,
         PipelineMutation,
         DealStageMutation,
         IngestionMutation,

@@ -21,7 +21,7 @@ from tenants.admin_scoping import (
     request_principal,
 )
 from tenants.errors import PublicError
-from tenants.models import ApiToken, Membership, Team, Tenant, TenantClosure
+from tenants.models import ApiToken, MemberAbsence, Membership, Team, Tenant, TenantClosure
 from tenants.scopes import TOKEN_SCOPES, Scope
 
 # What each token scope lets a partner tool do, as the admin shows it.
@@ -58,6 +58,8 @@ class TenantForm(forms.ModelForm):
             "currency",
             "fiscal_year_start_month",
             "holiday_country",
+            "business_opens",
+            "business_closes",
             "is_active",
         ]
 
@@ -111,6 +113,12 @@ class TeamAdmin(TenantScopedAdmin):
 @admin.register(TenantClosure)
 class TenantClosureAdmin(TenantScopedAdmin):
     list_display = ["date", "name"]
+
+
+@admin.register(MemberAbsence)
+class MemberAbsenceAdmin(TenantScopedAdmin):
+    list_display = ["member", "start_date", "end_date", "note"]
+    list_filter = ["start_date"]
 
 
 @admin.register(Membership)

@@ -258,6 +258,8 @@ CELERY_TASK_ROUTES = {
     # Report generation reads whole periods of every scope: bulk work, never before a refresh.
     "reports.*": {"queue": "bulk"},
     "notifications.*": {"queue": "notifications"},
+    # SLA steps are small per tenant and due within minutes: next to alerts.
+    "handoff.*": {"queue": "default"},
 }
 # TRICKY: Celery must not replace the logging set up from LOGGING below (its root handler
 # plus Django's printed every line twice); backend/celery.py answers its setup_logging.
@@ -275,6 +277,8 @@ HEALTH_HEARTBEAT_INTERVAL = env.int("HEALTH_HEARTBEAT_INTERVAL", default=30)
 CELERY_BEAT_SCHEDULE = {
     "kpis-refresh-dirty-sweep": {"task": "kpis.refresh_dirty_sweep", "schedule": 60.0},
     "alerts-evaluate-all": {"task": "alerts.evaluate_all", "schedule": 15 * 60.0},
+    # Handoff SLA reminders, escalations and overdue returns (戻し).
+    "handoff-sla-all": {"task": "handoff.sla_all", "schedule": 5 * 60.0},
     # Each tenant's weekly and monthly reports, due at its local midnight.
     "reports-generate-due": {"task": "reports.generate_due_all", "schedule": crontab(minute=5)},
     "kpis-rebuild-all-hourly": {"task": "kpis.rebuild_all", "schedule": crontab(minute=30)},

@@ -1,4 +1,5 @@
-"""App config for handoff."""
+"""App config for handoff: registers the JSON-part validators of routing, SLA and return
+rules, and the handoff event types with notifications."""
 
 from django.apps import AppConfig
 
@@ -6,3 +7,10 @@ from django.apps import AppConfig
 class HandoffConfig(AppConfig):
     name = "handoff"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # Importing registers each part's validator (handoff.validation).
+        from handoff import routing, sla_rules  # noqa: F401
+        from handoff.notifying import handoff_event_types_register
+
+        handoff_event_types_register()

@@ -79,13 +79,15 @@ def route_lead(
     owner: Membership | None = None,
     at: dt.datetime | None = None,
     actor: Membership | None = None,
+    exclude: frozenset[int] = frozenset(),
 ) -> Assignment | None:
     """Assign `lead` for `stage` (`mql` or `sql`): to `owner` when one is chosen, else by the
     version's routing rule for the stage; None when neither applies (nothing changes).
 
     Every assignment records why: the rule version, the strategy, the rotation slot, and the
     members passed over with their reason. When nobody in the team can take the lead, the
-    assignment is recorded with no member and the lead keeps its owner.
+    assignment is recorded with no member and the lead keeps its owner. `exclude` names
+    members a reassignment must pass over (the current owner).
     """
     at = at or timezone.now()
     rule = ((version.routing if version is not None else None) or {}).get(stage)
@@ -105,7 +107,7 @@ def route_lead(
             if member is None:
                 reason["skipped"] = [{"memberId": rule["ownerId"], "reason": "inactive"}]
         else:
-            member, pick = _round_robin(tenant, stage, rule, at)
+            member, pick = _round_robin(tenant, stage, rule, at, exclude)
             reason |= {
                 "strategy": ROUND_ROBIN,
                 "teamId": rule["teamId"],
@@ -137,7 +139,7 @@ def route_lead(
 
 
 def _round_robin(
-    tenant: Tenant, stage: str, rule: dict[str, Any], at: dt.datetime
+    tenant: Tenant, stage: str, rule: dict[str, Any], at: dt.datetime, exclude: frozenset[int]
 ) -> tuple[Membership | None, Pick]:
     # TRICKY: the rotation row is locked for the rest of the transaction, so two leads routed
     # at once take consecutive slots instead of both taking the same member.
@@ -157,6 +159,7 @@ def _round_robin(
         on_leave=members_on_leave(tenant=tenant, day=local_date(at, zone), member_ids=member_ids),
         load=_loads(stage, member_ids, capacity_window(at, cap["period"], zone)) if cap else {},
         cap=cap["max"] if cap else None,
+        excluded=exclude,
     )
     if pick.next_position != state.position:
         state.position = pick.next_position

@@ -311,7 +311,12 @@ def _run_step(
         )
     elif step["action"] == REASSIGN:
         lead = Lead.objects.get(pk=handoff.lead_id)
-        assignment = route_lead(lead=lead, stage="sql", version=handoff.version)
+        assignment = route_lead(
+            lead=lead,
+            stage="sql",
+            version=handoff.version,
+            exclude=frozenset({handoff.owner_id} if handoff.owner_id else ()),
+        )
         if assignment is not None and assignment.member_id is not None:
             result.reassigned += 1
             handoff.owner_id = assignment.member_id

@@ -31,6 +31,7 @@ MAX_CAPACITY = 100_000
 SKIP_INACTIVE = "inactive"
 SKIP_ON_LEAVE = "onLeave"
 SKIP_CAPACITY = "capacity"
+SKIP_CURRENT_OWNER = "currentOwner"  # a reassignment looks for someone else
 
 
 def _id(value: Any, *, type_name: str, field: str) -> int:
@@ -181,6 +182,7 @@ def pick_member(
     on_leave: set[int],
     load: dict[int, int],
     cap: int | None,
+    excluded: frozenset[int] | set[int] = frozenset(),
 ) -> Pick:
     """The next eligible member from `position` in `order`, skipping inactive members,
     members on leave and members at their capacity (`load` ≥ `cap`). Pure and deterministic:
@@ -193,7 +195,9 @@ def pick_member(
         slot = (position + offset) % len(order)
         member = order[slot]
         reason = (
-            SKIP_INACTIVE
+            SKIP_CURRENT_OWNER
+            if member in excluded
+            else SKIP_INACTIVE
             if member in inactive
             else SKIP_ON_LEAVE
             if member in on_leave

@@ -108,6 +108,8 @@ def handoff_open(
 def _may_decide(handoff: Handoff, actor: Membership | None) -> None:
     # NOTE: the owner decides; managers and admins may decide for them (tokens act as the
     # tenant's integration, actor None).
+    if actor is not None and actor.tenant_id != handoff.tenant_id:
+        raise PermissionDenied("Only the handoff's owner or a manager can accept or return it.")
     if actor is None or actor.pk == handoff.owner_id:
         return
     if actor.role not in (Role.MANAGER, Role.ADMIN):

@@ -54,3 +54,16 @@ def validate_part(part: str, value: Any) -> Any:
 def validate_parts(parts: dict[str, Any]) -> dict[str, Any]:
     """Each given part (model field name → value) validated and normalised."""
     return {part: validate_part(part, value) for part, value in parts.items()}
+
+
+def _register_own() -> None:
+    # NOTE: imported here, not at the top: the parsers import nothing of this module, and
+    # keeping the registry free of them lets other parts register without cycles.
+    from handoff.conditions import validate_conditions
+    from handoff.requirements import validate_requirements
+
+    register_part_validator("mql_conditions", validate_conditions)
+    register_part_validator("sql_requirements", validate_requirements)
+
+
+_register_own()

@@ -23,6 +23,7 @@ from strawberry_django.optimizer import DjangoOptimizerExtension
 
 from alerts.graphql.mutations import AlertMutation
 from alerts.graphql.queries import AlertQuery
+from handoff.graphql.queue import HandoffQueueMutation, HandoffQueueQuery
 from kpis.graphql.funnel import FunnelQuery
 from kpis.graphql.health import SnapshotHealthQuery
 from kpis.graphql.mutations import KpiMutation
@@ -53,6 +54,7 @@ Query = merge_types(
         TreeQuery,
         SnapshotHealthQuery,
         AlertQuery,
+        HandoffQueueQuery,
         NotificationQuery,
         DashboardQuery,
         ReportQuery,
@@ -70,6 +72,7 @@ Mutation = merge_types(
         KpiMutation,
         TreeMutation,
         AlertMutation,
+        HandoffQueueMutation,
         NotificationMutation,
         DashboardMutation,
         ReportMutation,

@@ -15,6 +15,7 @@ from handoff.assigning import route_lead
 from handoff.audit import audit_record
 from handoff.models import Handoff, HandoffState, RuleVersion
 from handoff.notifying import RETURNED, SLA_BREACHED, SLA_REMINDER, handoff_publish, managers_of
+from handoff.selectors import active_version
 from handoff.sla_rules import NOTIFY_MANAGER, REASSIGN, REMIND_OWNER, percent_elapsed
 from pipeline.lifecycle import Stage
 from pipeline.models import Lead, StageTransition
@@ -32,11 +33,6 @@ RETURN_NOTE_MAX = 500
 NO_MEETING_REASON = "noMeetingInTime"
 # A deadline of at most 720 business hours (80 working days) falls within a year.
 _DEADLINE_DAYS = 370
-
-
-def active_version() -> RuleVersion | None:
-    """The tenant's active rule version (in the current tenant context)."""
-    return RuleVersion.objects.filter(status="active").first()
 
 
 def _calendar(tenant: Tenant, first: dt.datetime, last: dt.datetime) -> BusinessHours:

@@ -1,0 +1,1 @@
+"""GraphQL of handoff: rule sets and versions, and the handoff queue, routing and SLAs."""

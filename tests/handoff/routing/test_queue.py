@@ -287,9 +287,7 @@ def test_member_absences_over_graphql(graphql, admin_a, tenant_a, tenant_b, sell
     )
     _, body = graphql("{ memberAbsences { edges { node { note } } } }", token=secret)
     assert body["data"]["memberAbsences"]["edges"] == []
-    remove = (
-        "mutation ($id: ID!) { removeMemberAbsence(id: $id) { removedId errors { code } } }"
-    )
+    remove = "mutation ($id: ID!) { removeMemberAbsence(id: $id) { removedId errors { code } } }"
     _, body = graphql(remove, {"id": absence_id}, token=secret)
     assert body["data"]["removeMemberAbsence"]["errors"] == [{"code": "NOT_FOUND"}]
     _, body = graphql(remove, {"id": absence_id}, user=admin_a, tenant="acme")

@@ -1,5 +1,5 @@
 """App config for handoff: registers the JSON-part validators of routing, SLA and return
-rules, and the handoff event types with notifications."""
+rules, the handoff event types with notifications, and the routing admin."""
 
 from django.apps import AppConfig
 
@@ -10,7 +10,7 @@ class HandoffConfig(AppConfig):
 
     def ready(self) -> None:
         # Importing registers each part's validator (handoff.validation).
-        from handoff import routing, sla_rules  # noqa: F401
+        from handoff import admin_routing, routing, sla_rules  # noqa: F401
         from handoff.notifying import handoff_event_types_register
 
         handoff_event_types_register()

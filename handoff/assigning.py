@@ -22,7 +22,7 @@ from pipeline.services import lead_update
 from tenants.absences import members_on_leave
 from tenants.context import tenant_context
 from tenants.errors import NotFound
-from tenants.models import Membership, Tenant
+from tenants.models import Membership, Team, Tenant
 from tenants.scopes import Role
 
 # Who a round-robin hands leads to: the people who work them.
@@ -141,6 +141,9 @@ def route_lead(
 def _round_robin(
     tenant: Tenant, stage: str, rule: dict[str, Any], at: dt.datetime, exclude: frozenset[int]
 ) -> tuple[Membership | None, Pick]:
+    if not Team.objects.filter(pk=rule["teamId"]).exists():
+        # a deleted team, or an id from another tenant: nobody to route to
+        return None, Pick(None, None, 0, [{"teamId": rule["teamId"], "reason": "unknownTeam"}])
     # TRICKY: the rotation row is locked for the rest of the transaction, so two leads routed
     # at once take consecutive slots instead of both taking the same member.
     RotationState.objects.get_or_create(tenant=tenant, stage=stage, team_id=rule["teamId"])

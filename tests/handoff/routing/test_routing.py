@@ -151,6 +151,7 @@ def test_another_tenants_team_routes_to_nobody(tenant_a, tenant_b, sellers) -> N
     version = make_version(tenant_a, routing={"sql": {"teamId": foreign_team.pk}})
     (assignment,) = _route(tenant_a, version, 1)
     assert assignment.member_id is None
+    assert assignment.reason["skipped"] == [{"teamId": foreign_team.pk, "reason": "unknownTeam"}]
 
 
 @pytest.mark.parametrize(

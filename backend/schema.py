@@ -23,6 +23,8 @@ from strawberry_django.optimizer import DjangoOptimizerExtension
 
 from alerts.graphql.mutations import AlertMutation
 from alerts.graphql.queries import AlertQuery
+from handoff.graphql.mutations import HandoffMutation
+from handoff.graphql.queries import HandoffQuery
 from handoff.graphql.queue import HandoffQueueMutation, HandoffQueueQuery
 from kpis.graphql.funnel import FunnelQuery
 from kpis.graphql.health import SnapshotHealthQuery
@@ -54,6 +56,7 @@ Query = merge_types(
         TreeQuery,
         SnapshotHealthQuery,
         AlertQuery,
+        HandoffQuery,
         HandoffQueueQuery,
         NotificationQuery,
         DashboardQuery,
@@ -72,6 +75,7 @@ Mutation = merge_types(
         KpiMutation,
         TreeMutation,
         AlertMutation,
+        HandoffMutation,
         HandoffQueueMutation,
         NotificationMutation,
         DashboardMutation,

@@ -153,6 +153,12 @@ def _inner(tree: ConditionTree, *, now: dt.datetime, leads: QuerySet[Lead]) -> Q
             annotations[_column(index)] = ExpressionWrapper(
                 _leaf_q(leaf), output_field=BooleanField()
             )
+    if tree.mode == "all":
+        # NOTE: a top-level attribute condition of `all` must hold anyway; filtering on it
+        # in the inner select spares the windowed counts of every lead it rules out.
+        leads = leads.filter(
+            *(_leaf_q(c) for c in tree.children if isinstance(c, Leaf) and c.kind != "activity")
+        )
     return leads.order_by().annotate(**annotations).values("pk", *annotations)
 
 

@@ -1,47 +1,39 @@
-"""Celery tasks of handoff's routing and SLAs: the SLA steps and overdue returns of one
-tenant, and their 5-minute fan-out (queue `default`)."""
+"""Celery tasks of handoff: qualify one tenant's leads, and the periodic fan-out."""
 
 from __future__ import annotations
 
 from celery import shared_task
 
-from handoff.handoffs import handoff_overdue_returns_run, handoff_sla_steps_run
+from handoff.qualification import handoff_evaluate
 from tenants.context import tenant_context
 from tenants.models import Tenant
 
 
 @shared_task(
-    name="handoff.sla_tenant",
+    name="handoff.evaluate_tenant",
     acks_late=True,
     reject_on_worker_lost=True,
-    soft_time_limit=120,
-    time_limit=150,
+    soft_time_limit=300,
+    time_limit=330,
 )
-def handoff_sla_tenant_task(tenant_id: int) -> dict[str, int]:
-    """Run due reminder/escalation steps and overdue returns (idempotent: steps are claimed
-    once, a returned lead is no longer SQL)."""
+def evaluate_tenant_task(tenant_id: int) -> dict[str, int]:
+    """Move the leads the active version qualifies to mql (idempotent: a second run, even
+    one racing this one, moves nobody twice)."""
     with tenant_context(tenant_id):
         tenant = Tenant.objects.filter(pk=tenant_id, is_active=True).first()
-        if tenant is None:
-            return {"tenant_id": tenant_id}
-        steps = handoff_sla_steps_run(tenant=tenant)
-        returns = handoff_overdue_returns_run(tenant=tenant)
-    return {
-        "tenant_id": tenant_id,
-        "reminded": steps.reminded,
-        "escalated": steps.escalated,
-        "reassigned": steps.reassigned,
-        "breached": steps.breached,
-        "returned": returns.returned,
-    }
+        if tenant is None:  # deleted or switched off since the task was queued
+            return {"tenant_id": tenant_id, "moved": 0}
+        result = handoff_evaluate(tenant=tenant)
+    return {"tenant_id": tenant_id, "moved": len(result.moved)}
 
 
-@shared_task(name="handoff.sla_all", acks_late=True)
-def handoff_sla_all_task() -> list[int]:
-    """Every 5 minutes: SLA clocks move with business hours, not with data."""
+@shared_task(name="handoff.evaluate_all", acks_late=True)
+def evaluate_all_task() -> list[int]:
+    """Periodically: behaviour windows move with the clock, not only with new records."""
+    # NOTE: Tenant is not tenant-owned: listing the workspaces needs no cross-tenant scope.
     tenant_ids = list(
         Tenant.objects.filter(is_active=True).order_by("pk").values_list("pk", flat=True)
     )
     for tenant_id in tenant_ids:
-        handoff_sla_tenant_task.delay(tenant_id)
+        evaluate_tenant_task.delay(tenant_id)
     return tenant_ids

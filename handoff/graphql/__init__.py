@@ -1,1 +1,2 @@
-"""GraphQL of handoff: rule sets and versions, and the handoff queue, routing and SLAs."""
+"""GraphQL API of handoff: rule sets, agreed versions, the audit trail, dry runs, handoffs,
+the handoff queue and the routing simulation."""

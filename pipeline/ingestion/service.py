@@ -11,6 +11,7 @@ from django.db import connection, transaction
 
 from pipeline.bounds import text_problem
 from pipeline.dirty import mark_activities_added, mark_days_dirty, mark_lead_history_dirty
+from pipeline.hooks import run_records_arrived
 from pipeline.ingestion.batch import Batch
 from pipeline.ingestion.fields import Naming
 from pipeline.ingestion.histories import ingest_deal_stage_changes, ingest_lead_stage_changes
@@ -61,6 +62,7 @@ def records_ingest(
                     )
                 return IngestResult.from_json(previous.response, replayed=True)
         result = _run(Batch(tenant=tenant, batch=batch, actor_label=actor_label, naming=naming))
+        run_records_arrived(tenant.pk)
         if idempotency_key is not None:
             IngestionRequest.objects.create(
                 tenant=tenant,

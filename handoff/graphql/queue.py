@@ -196,7 +196,7 @@ class HandoffQueueQuery:
     @strawberry.field(
         description=(
             "SQL handoffs awaiting acceptance, soonest due first, with the SLA business time "
-            "left (records:read); filter by owner or by the owners' team."
+            "left (handoff:read); filter by owner or by the owners' team."
         )
     )
     def handoff_queue(
@@ -207,7 +207,7 @@ class HandoffQueueQuery:
         first: int = 50,
         offset: int = 0,
     ) -> HandoffPage:
-        tenant = info.context.require_scope(Scope.RECORDS_READ)
+        tenant = info.context.require_scope(Scope.HANDOFF_READ)
         owner = (
             None
             if owner_id is None
@@ -232,14 +232,14 @@ class HandoffQueueQuery:
     @strawberry.field(
         description=(
             "Replay the last `weeks` weeks of leads that became MQL or SQL through a rule "
-            "version's routing and SLA (kpis:read): distribution, load per rep, capacity "
+            "version's routing and SLA (handoff:read): distribution, load per rep, capacity "
             "overflows and SLA effect. Changes nothing."
         )
     )
     def routing_simulation(
         self, info: Info, version_id: relay.GlobalID, weeks: int = 4
     ) -> RoutingSimulationType:
-        tenant = info.context.require_scope(Scope.KPIS_READ)
+        tenant = info.context.require_scope(Scope.HANDOFF_READ)
         version = resolve_global_id(
             info, version_id, model=RuleVersion, type_name=VERSION, what="Rule version",
             field="versionId",
@@ -252,11 +252,11 @@ class HandoffQueueQuery:
 @strawberry.type
 class HandoffQueueMutation:
     @strawberry.mutation(
-        description="Accept a handed-over SQL (records:write; its owner or a manager)."
+        description="Accept a handed-over SQL (handoff:write; its owner or a manager)."
     )
     def handoff_accept(self, info: Info, id: relay.GlobalID) -> HandoffPayload:
         def build() -> HandoffPayload:
-            info.context.require_scope(Scope.RECORDS_WRITE)
+            info.context.require_scope(Scope.HANDOFF_WRITE)
             handoff = handoff_accept(handoff=_handoff(info, id), actor=_actor(info))
             return HandoffPayload(handoff=HandoffType.of(handoff))
 
@@ -265,12 +265,12 @@ class HandoffQueueMutation:
     @strawberry.mutation(
         description=(
             "Return a handed-over SQL to nurture (戻し) with one of its allowed reasons "
-            "(records:write; its owner or a manager)."
+            "(handoff:write; its owner or a manager)."
         )
     )
     def handoff_return(self, info: Info, input: HandoffReturnInput) -> HandoffPayload:
         def build() -> HandoffPayload:
-            info.context.require_scope(Scope.RECORDS_WRITE)
+            info.context.require_scope(Scope.HANDOFF_WRITE)
             handoff = handoff_return(
                 handoff=_handoff(info, input.id),
                 reason=input.reason,

@@ -108,9 +108,20 @@ def test_queue_filters_by_owner_and_team(graphql, admin_a, queue, sellers, field
     assert body["data"]["handoffQueue"]["totalCount"] == 3
 
 
+@pytest.fixture
+def handoff_token_b(tenant_b) -> str:
+    from tenants import services
+
+    _, secret = services.api_token_create(
+        tenant=tenant_b, name="sfa", scopes=["handoff:read", "handoff:write"]
+    )
+    return secret
+
+
 def test_queue_of_another_tenant_is_empty_and_its_ids_unknown(
-    graphql, token_b, admin_a, tenant_b, queue, sellers
+    graphql, handoff_token_b, queue, sellers
 ) -> None:
+    token_b = handoff_token_b
     _, body = graphql(QUEUE, token=token_b)
     assert body["data"]["handoffQueue"] == {"totalCount": 0, "items": []}
     # A's member id through B's token is not found
@@ -142,12 +153,8 @@ def test_accept_and_return_over_graphql(graphql, tenant_a, queue, sellers) -> No
         assert late.lead.stage == Stage.RECYCLED
 
 
-def test_another_tenant_cannot_accept_or_return(graphql, tenant_a, tenant_b, queue) -> None:
-    from tenants import services
-
-    _, secret = services.api_token_create(
-        tenant=tenant_b, name="rw", scopes=["records:read", "records:write"]
-    )
+def test_another_tenant_cannot_accept_or_return(graphql, tenant_a, handoff_token_b, queue) -> None:
+    secret = handoff_token_b
     early = queue[0]
     _, body = graphql(ACCEPT, {"id": gid("Handoff", early.pk)}, token=secret)
     (error,) = body["data"]["handoffAccept"]["errors"]
@@ -164,7 +171,7 @@ def test_a_read_only_caller_cannot_accept(graphql, token_a, queue) -> None:
     from tenants import services
 
     _, secret = services.api_token_create(
-        tenant=queue[0].tenant, name="ro", scopes=["records:read"]
+        tenant=queue[0].tenant, name="ro", scopes=["handoff:read", "records:write"]
     )
     _, body = graphql(ACCEPT, {"id": gid("Handoff", queue[0].pk)}, token=secret)
     assert body["data"]["handoffAccept"]["errors"][0]["code"] == "PERMISSION_DENIED"
@@ -234,7 +241,10 @@ def test_routing_simulation_replays_and_changes_nothing(
         assert not Assignment.objects.exists() and not RotationState.objects.exists()
 
 
-def test_simulation_of_another_tenants_version_is_not_found(graphql, token_b, tenant_a) -> None:
+def test_simulation_of_another_tenants_version_is_not_found(
+    graphql, handoff_token_b, tenant_a
+) -> None:
+    token_b = handoff_token_b
     draft = make_version(tenant_a, status="draft")
 
     _, body = graphql(

@@ -110,3 +110,34 @@ def test_days_off_include_the_japanese_holiday(tenant_a) -> None:
     with tenant_context(tenant_a):
         off = days_off(tenant_a, date(2026, 11, 1), date(2026, 12, 1))
     assert date(2026, 11, 23) in off
+
+
+UPDATE = """
+mutation ($input: UpdateTenantInput!) {
+  updateTenant(input: $input) { tenant { businessOpens businessCloses } errors { code field } }
+}
+"""
+
+
+@pytest.mark.django_db
+def test_business_hours_over_graphql(graphql, admin_a, tenant_a) -> None:
+    # when an admin sets 10:00-19:00
+    _, body = graphql(
+        UPDATE,
+        {"input": {"businessOpens": "10:00:00", "businessCloses": "19:00:00"}},
+        user=admin_a,
+        tenant="acme",
+    )
+    assert body["data"]["updateTenant"] == {
+        "tenant": {"businessOpens": "10:00:00", "businessCloses": "19:00:00"},
+        "errors": [],
+    }
+    # then closing before opening is refused and changes nothing
+    _, body = graphql(
+        UPDATE, {"input": {"businessCloses": "08:00:00"}}, user=admin_a, tenant="acme"
+    )
+    assert body["data"]["updateTenant"]["errors"] == [
+        {"code": "VALIDATION", "field": "businessCloses"}
+    ]
+    tenant_a.refresh_from_db()
+    assert (tenant_a.business_opens, tenant_a.business_closes) == (time(10), time(19))

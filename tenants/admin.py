@@ -63,6 +63,25 @@ class TenantForm(forms.ModelForm):
             "is_active",
         ]
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # NOTE: left empty, business hours keep their value (09:00-18:00 for a new workspace),
+        # so a form posted without them, as before they existed, still saves.
+        for name in ("business_opens", "business_closes"):
+            self.fields[name].required = False
+
+    def _clean_hours(self, name: str) -> Any:
+        value = self.cleaned_data.get(name)
+        if value is None:
+            value = getattr(self.instance, name, None) or Tenant._meta.get_field(name).default
+        return value
+
+    def clean_business_opens(self) -> Any:
+        return self._clean_hours("business_opens")
+
+    def clean_business_closes(self) -> Any:
+        return self._clean_hours("business_closes")
+
 
 @admin.register(Tenant)
 class TenantAdmin(admin.ModelAdmin):

@@ -31,6 +31,7 @@ run: venv
 	$(RUN_ENV) $(PY) manage.py seed_demo_targets --tenant acme
 	$(SEED_ENV) $(PY) manage.py seed_demo_alerts --tenant acme
 	$(SEED_ENV) $(PY) manage.py seed_demo_handoff --tenant acme
+	$(SEED_ENV) $(PY) manage.py seed_demo_handoff_queue --tenant acme
 	$(SEED_ENV) $(PY) manage.py generate_due_reports --tenant acme --with-dashboards
 	$(RUN_ENV) $(PY) manage.py demo_tenant --tenant acme
 	$(RUN_ENV) $(PY) manage.py runserver 127.0.0.1:8000

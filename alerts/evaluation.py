@@ -25,7 +25,7 @@ from __future__ import annotations
 import zoneinfo
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from typing import Any
@@ -34,7 +34,6 @@ from django.db import connection, transaction
 from django.db.models import Max, OuterRef, Q, Subquery
 from django.utils import timezone
 
-from alerts import business_hours
 from alerts.bulk_writes import alerts_bulk_update
 from alerts.models import Alert, AlertEvent, AlertKind, AlertRule, RuleScope
 from alerts.notifying import alerts_publish
@@ -45,6 +44,7 @@ from kpis.selectors import kpi_definitions, kpi_values_from_measures, measure_va
 from kpis.targets import as_decimal, query_target_values, reading_context
 from kpis.trees.decomposition import exact
 from pipeline.models import Activity
+from tenants import business_hours
 from tenants.calendars import count_working_days, days_off
 from tenants.models import Membership, Team, Tenant
 from tenants.scopes import Role
@@ -107,6 +107,8 @@ class _Calendar:
     now: datetime
     zone: zoneinfo.ZoneInfo
     off: set[date]
+    opens: time = business_hours.OPENS
+    closes: time = business_hours.CLOSES
     # NOTE: every (rule, scope) judged in a period asks for the same days: count each period
     # once per evaluation (200 rules over every rep asked about 1,750 times for 10 periods).
     _days: dict[Period, dict[str, Any]] = field(default_factory=dict, compare=False, repr=False)
@@ -238,14 +240,24 @@ def _judge_silence(
 ) -> Outcome:
     hours = int(rule.threshold)
     start = business_hours.window_start(
-        now=calendar.now, hours=hours, zone=calendar.zone, off=calendar.off
+        now=calendar.now,
+        hours=hours,
+        zone=calendar.zone,
+        off=calendar.off,
+        opens=calendar.opens,
+        closes=calendar.closes,
     )
     last = last_activity.get(scope)
     silent = (
         None
         if last is None
         else business_hours.working_hours_between(
-            last, calendar.now, zone=calendar.zone, off=calendar.off
+            last,
+            calendar.now,
+            zone=calendar.zone,
+            off=calendar.off,
+            opens=calendar.opens,
+            closes=calendar.closes,
         )
     )
     silent_hours = None if silent is None else Fraction(int(silent.total_seconds()), 3600)
@@ -375,7 +387,14 @@ def alerts_evaluate(*, tenant: Tenant, now: datetime | None = None) -> Evaluatio
         if silence_plan:
             first = min(first, today - timedelta(days=business_hours.LOOKBACK_DAYS))
         last = max([p.end for p in read_periods] + [today + timedelta(days=1)])
-        calendar = _Calendar(today, now, zone, days_off(tenant, first, last))
+        calendar = _Calendar(
+            today,
+            now,
+            zone,
+            days_off(tenant, first, last),
+            opens=tenant.business_opens,
+            closes=tenant.business_closes,
+        )
 
         values: dict = {}
         targets: dict = {}

@@ -25,6 +25,7 @@ from alerts.graphql.mutations import AlertMutation
 from alerts.graphql.queries import AlertQuery
 from handoff.graphql.mutations import HandoffMutation
 from handoff.graphql.queries import HandoffQuery
+from handoff.graphql.queue import HandoffQueueMutation, HandoffQueueQuery
 from kpis.graphql.funnel import FunnelQuery
 from kpis.graphql.health import SnapshotHealthQuery
 from kpis.graphql.mutations import KpiMutation
@@ -41,6 +42,7 @@ from reports.graphql.checklist import ChecklistMutation, ChecklistQuery
 from reports.graphql.dashboards import DashboardMutation, DashboardQuery
 from reports.graphql.reports import ReportMutation, ReportQuery
 from reports.graphql.subscriptions import ReportSubscriptionMutation, ReportSubscriptionQuery
+from tenants.graphql.absences import AbsenceMutation, AbsenceQuery
 from tenants.graphql.errors import PublicErrorsOnly
 from tenants.graphql.mutations import TenantMutation
 from tenants.graphql.queries import TenantQuery
@@ -49,6 +51,7 @@ Query = merge_types(
     "Query",
     (
         TenantQuery,
+        AbsenceQuery,
         PipelineQuery,
         KpiQuery,
         FunnelQuery,
@@ -56,6 +59,7 @@ Query = merge_types(
         SnapshotHealthQuery,
         AlertQuery,
         HandoffQuery,
+        HandoffQueueQuery,
         NotificationQuery,
         DashboardQuery,
         ReportQuery,
@@ -67,6 +71,7 @@ Mutation = merge_types(
     "Mutation",
     (
         TenantMutation,
+        AbsenceMutation,
         PipelineMutation,
         DealStageMutation,
         IngestionMutation,
@@ -74,6 +79,7 @@ Mutation = merge_types(
         TreeMutation,
         AlertMutation,
         HandoffMutation,
+        HandoffQueueMutation,
         NotificationMutation,
         DashboardMutation,
         ReportMutation,

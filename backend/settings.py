@@ -258,7 +258,7 @@ CELERY_TASK_ROUTES = {
     # Report generation reads whole periods of every scope: bulk work, never before a refresh.
     "reports.*": {"queue": "bulk"},
     "notifications.*": {"queue": "notifications"},
-    # Qualifying leads is short, per tenant and user-visible: not bulk work.
+    # Qualifying leads and SLA steps are short, per tenant and user-visible: not bulk work.
     "handoff.*": {"queue": "default"},
 }
 # TRICKY: Celery must not replace the logging set up from LOGGING below (its root handler
@@ -279,6 +279,8 @@ CELERY_BEAT_SCHEDULE = {
     "alerts-evaluate-all": {"task": "alerts.evaluate_all", "schedule": 15 * 60.0},
     # Behaviour windows (clicked twice in 14 days) move with the clock, not only with data.
     "handoff-evaluate-all": {"task": "handoff.evaluate_all", "schedule": 60 * 60.0},
+    # Handoff SLA reminders, escalations and overdue returns (戻し).
+    "handoff-sla-all": {"task": "handoff.sla_all", "schedule": 5 * 60.0},
     # Each tenant's weekly and monthly reports, due at its local midnight.
     "reports-generate-due": {"task": "reports.generate_due_all", "schedule": crontab(minute=5)},
     "kpis-rebuild-all-hourly": {"task": "kpis.rebuild_all", "schedule": crontab(minute=30)},

@@ -226,3 +226,20 @@ class Qualification(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.stage} v{self.version_id} lead {self.lead_id}"
+
+
+# NOTE: routing and SLA models live in their own module (a separate concern, and a separate
+# author's file); imported here so Django registers them with the app.
+from handoff.routing_models import Assignment, Handoff, HandoffState, RotationState  # noqa: E402
+
+__all__ = [
+    "Approval",
+    "Assignment",
+    "AuditEntry",
+    "Handoff",
+    "HandoffState",
+    "Qualification",
+    "RotationState",
+    "RuleSet",
+    "RuleVersion",
+]

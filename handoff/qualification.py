@@ -18,6 +18,7 @@ from django.utils import timezone
 from handoff.audit import actor_label_of, audit_record
 from handoff.conditions import ATTRIBUTE_KEY, parse_conditions
 from handoff.evaluation import Verdict, activity_filter, qualifying_leads
+from handoff.handoffs import lead_entered_stage
 from handoff.models import AuditEntry, Qualification, QualificationStage, RuleVersion
 from handoff.requirements import parse_requirements
 from handoff.selectors import active_version
@@ -78,6 +79,8 @@ def handoff_evaluate(*, tenant: Tenant, now: dt.datetime | None = None) -> Evalu
                         actor_label=SYSTEM,
                         reason=_reason_text(version),
                     )
+                    # routing (when the version has it for mql), in the same transaction
+                    lead_entered_stage(lead=lead, transition=transition, version=version)
             except PublicError:
                 # NOTE: moved meanwhile, or its history runs past `now` (a future-dated
                 # import): not this evaluation's lead to move.
@@ -273,6 +276,8 @@ def handoff_to_sql(
             actor_label=actor_label or actor_label_of(actor),
             reason=_reason_text(version),
         )
+        # routing (when the version has it for sql), then the handoff awaiting acceptance
+        lead_entered_stage(lead=lead, transition=transition, version=version)
         qualification = Qualification.objects.create(
             tenant=tenant,
             lead=lead,

@@ -21,7 +21,7 @@ from tenants.admin_scoping import (
     request_principal,
 )
 from tenants.errors import PublicError
-from tenants.models import ApiToken, Membership, Team, Tenant, TenantClosure
+from tenants.models import ApiToken, MemberAbsence, Membership, Team, Tenant, TenantClosure
 from tenants.scopes import TOKEN_SCOPES, Scope
 
 # What each token scope lets a partner tool do, as the admin shows it.
@@ -58,8 +58,29 @@ class TenantForm(forms.ModelForm):
             "currency",
             "fiscal_year_start_month",
             "holiday_country",
+            "business_opens",
+            "business_closes",
             "is_active",
         ]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # NOTE: left empty, business hours keep their value (09:00-18:00 for a new workspace),
+        # so a form posted without them, as before they existed, still saves.
+        for name in ("business_opens", "business_closes"):
+            self.fields[name].required = False
+
+    def _clean_hours(self, name: str) -> Any:
+        value = self.cleaned_data.get(name)
+        if value is None:
+            value = getattr(self.instance, name, None) or Tenant._meta.get_field(name).default
+        return value
+
+    def clean_business_opens(self) -> Any:
+        return self._clean_hours("business_opens")
+
+    def clean_business_closes(self) -> Any:
+        return self._clean_hours("business_closes")
 
 
 @admin.register(Tenant)
@@ -111,6 +132,12 @@ class TeamAdmin(TenantScopedAdmin):
 @admin.register(TenantClosure)
 class TenantClosureAdmin(TenantScopedAdmin):
     list_display = ["date", "name"]
+
+
+@admin.register(MemberAbsence)
+class MemberAbsenceAdmin(TenantScopedAdmin):
+    list_display = ["member", "start_date", "end_date", "note"]
+    list_filter = ["start_date"]
 
 
 @admin.register(Membership)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import zoneinfo
 from datetime import date, timedelta
 from functools import lru_cache
 
 import holidays
 
+from tenants.business_hours import BusinessHours
 from tenants.models import Tenant, TenantClosure
 
 
@@ -51,3 +53,13 @@ def _working(start: date, end: date, off: set[date]) -> list[date]:
             days.append(day)
         day += timedelta(days=1)
     return days
+
+
+def business_hours_for(tenant: Tenant, start: date, end: date) -> BusinessHours:
+    """The tenant's business hours with its days off in [start, end) (one query)."""
+    return BusinessHours(
+        zone=zoneinfo.ZoneInfo(tenant.timezone),
+        off=frozenset(days_off(tenant, start, end)),
+        opens=tenant.business_opens,
+        closes=tenant.business_closes,
+    )

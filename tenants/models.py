@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import zoneinfo
 from typing import Any
 
@@ -55,6 +56,16 @@ class Tenant(models.Model):
     language = models.CharField(
         max_length=2, choices=Language.choices, default=Language.JA, verbose_name=_("language")
     )
+    business_opens = models.TimeField(
+        default=datetime.time(9, 0),
+        help_text=_("Local time business hours start on working days (handoff SLAs, silence)."),
+        verbose_name=_("business hours open"),
+    )
+    business_closes = models.TimeField(
+        default=datetime.time(18, 0),
+        help_text=_("Local time business hours end on working days; after the opening time."),
+        verbose_name=_("business hours close"),
+    )
     is_active = models.BooleanField(default=True, verbose_name=_("active"))
     kpi_rebuild_requested_at = models.DateTimeField(
         null=True,
@@ -84,9 +95,27 @@ class Tenant(models.Model):
         verbose_name = _("workspace")
         verbose_name_plural = _("workspaces")
         ordering = ["slug"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(business_opens__lt=models.F("business_closes")),
+                name="tenant_business_hours_order",
+                violation_error_message=_("Business hours must open before they close."),
+            )
+        ]
 
     def __str__(self) -> str:
         return self.slug
+
+    def clean(self) -> None:
+        if (
+            self.business_opens is not None
+            and self.business_closes is not None
+            and self.business_opens >= self.business_closes
+        ):
+            raise ValidationError(
+                {"business_closes": _("Business hours must open before they close.")},
+                code="invalid_business_hours",
+            )
 
 
 class TenantQuerySet(models.QuerySet):
@@ -266,3 +295,33 @@ class ApiToken(TenantOwnedModel):
     def is_usable(self, at: Any = None) -> bool:
         at = at or now()
         return self.revoked_at is None and (self.expires_at is None or self.expires_at > at)
+
+
+class MemberAbsence(TenantOwnedModel):
+    """A member's leave (休暇) from one day to another, both included: routing skips them."""
+
+    member = models.ForeignKey(
+        Membership, on_delete=models.CASCADE, related_name="absences", verbose_name=_("member")
+    )
+    start_date = models.DateField(verbose_name=_("first day"))
+    end_date = models.DateField(verbose_name=_("last day"))
+    note = models.CharField(max_length=200, blank=True, verbose_name=_("note"))
+    created_at = models.DateTimeField(default=now, editable=False, verbose_name=_("created at"))
+
+    class Meta:
+        verbose_name = _("member absence")
+        verbose_name_plural = _("member absences")
+        ordering = ["start_date", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(start_date__lte=models.F("end_date")),
+                name="memberabsence_dates_order",
+                violation_error_message=_("An absence cannot end before it starts."),
+            )
+        ]
+        indexes = [
+            models.Index(fields=["tenant", "end_date", "start_date"], name="memberabsence_days")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.member} {self.start_date}..{self.end_date}"

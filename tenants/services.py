@@ -74,7 +74,16 @@ def tenant_create(
 
 
 _TENANT_SETTINGS = frozenset(
-    {"name", "timezone", "currency", "fiscal_year_start_month", "holiday_country", "language"}
+    {
+        "name",
+        "timezone",
+        "currency",
+        "fiscal_year_start_month",
+        "holiday_country",
+        "language",
+        "business_opens",
+        "business_closes",
+    }
 )
 
 

@@ -103,10 +103,18 @@ class UpdateTenantInput:
         description="The public-holiday calendar of working days, e.g. JP, US, GB.",
     )
     language: str | None = strawberry.field(default=strawberry.UNSET, description="ja or en.")
+    business_opens: dt.time | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="Local time business hours start on working days (handoff SLAs, silence).",
+    )
+    business_closes: dt.time | None = strawberry.field(
+        default=strawberry.UNSET, description="Local time business hours end; after the opening."
+    )
 
 
 _TENANT_SETTINGS = (
     "name", "timezone", "currency", "fiscal_year_start_month", "holiday_country", "language",
+    "business_opens", "business_closes",
 )  # fmt: skip
 
 

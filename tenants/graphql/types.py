@@ -25,6 +25,8 @@ class TenantType:
     fiscal_year_start_month: auto
     holiday_country: auto
     language: str
+    business_opens: auto
+    business_closes: auto
 
     @strawberry_django.field(description="Days off besides public holidays.")
     def closures(self, info: Info) -> list[ClosureType]:

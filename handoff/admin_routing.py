@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from handoff.routing_models import Assignment, Handoff
+from handoff.models import Assignment, Handoff
 from tenants.admin_scoping import ReadOnlyTenantScopedAdmin
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from strawberry import relay
 
-from handoff.routing_models import Assignment, Handoff
+from handoff.models import Assignment, Handoff
 from notifications.events import Channel, EventTypeSpec, Message, register_event_type
 from notifications.services import EventDraft, events_publish
 from pipeline.models import Lead

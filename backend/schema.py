@@ -23,6 +23,7 @@ from strawberry_django.optimizer import DjangoOptimizerExtension
 
 from alerts.graphql.mutations import AlertMutation
 from alerts.graphql.queries import AlertQuery
+from backend.replica import ReplicaReadsExtension
 from kpis.graphql.funnel import FunnelQuery
 from kpis.graphql.health import SnapshotHealthQuery
 from kpis.graphql.mutations import KpiMutation
@@ -112,6 +113,8 @@ def _extensions() -> list:
         lambda: MaxTokensLimiter(max_token_count=settings.GRAPHQL_MAX_TOKENS),
         PublicErrorsOnly,
         QuerysetOptimizer,
+        # Query operations read from DATABASE_REPLICA_URL when set (a no-op otherwise).
+        ReplicaReadsExtension,
         # Front ends send the same few documents again and again: parse and validate once.
         lambda: ParserCache(maxsize=256),
         lambda: ValidationCache(maxsize=256),

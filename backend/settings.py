@@ -129,6 +129,21 @@ else:
     _owner_db["OPTIONS"] = {"timeout": 20}
     DATABASES = {"default": _owner_db}
 
+# A streaming replica of the primary for GraphQL query operations (backend/replica.py);
+# reached as the app role, so row-level security holds there too. PostgreSQL only.
+if IS_POSTGRES and env.str("DATABASE_REPLICA_URL", default=""):
+    _replica_db = env.db("DATABASE_REPLICA_URL")
+    _replica_db["CONN_MAX_AGE"] = _owner_db["CONN_MAX_AGE"]
+    _replica_db["CONN_HEALTH_CHECKS"] = True
+    _replica_db["ATOMIC_REQUESTS"] = False
+    _replica_db.setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", _owner_db["OPTIONS"]["connect_timeout"]
+    )
+    # Tests read the test database through it rather than create another one.
+    _replica_db["TEST"] = {"MIRROR": "default"}
+    DATABASES["replica"] = _replica_db
+DATABASE_ROUTERS = ["backend.replica.ReplicaRouter"]
+
 DATABASE_APP_ROLE = DATABASES["default"]["USER"] if IS_POSTGRES else ""
 DATABASE_APP_PASSWORD = DATABASES["default"].get("PASSWORD", "") if IS_POSTGRES else ""
 # Tests flush tables between transactional tests, which needs TRUNCATE; production does not.

@@ -32,6 +32,7 @@ from kpis.graphql.trees import TreeMutation, TreeQuery
 from notifications.graphql.mutations import NotificationMutation
 from notifications.graphql.queries import NotificationQuery
 from pipeline.graphql.deal_stages import DealStageMutation
+from pipeline.graphql.imports import CrmImportMutation
 from pipeline.graphql.ingestion import IngestionMutation
 from pipeline.graphql.mutations import PipelineMutation
 from pipeline.graphql.queries import PipelineQuery
@@ -65,6 +66,7 @@ Mutation = merge_types(
         PipelineMutation,
         DealStageMutation,
         IngestionMutation,
+        CrmImportMutation,
         KpiMutation,
         TreeMutation,
         AlertMutation,

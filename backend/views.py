@@ -250,22 +250,28 @@ def _transport_refusal(request: HttpRequest) -> HttpResponse | None:
     except ValueError:
         length = 0
     if content_type == MULTIPART:
-        return _multipart_refusal(request, length)
+        return _upload_too_large(length)
     if length > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
         return _too_large()
     return None
 
 
-def _multipart_refusal(request: HttpRequest, length: int) -> HttpResponse | None:
-    """A JSON refusal of a multipart body that is too large or cannot be parsed."""
+def _upload_too_large(length: int) -> HttpResponse | None:
     # The file, plus the JSON fields around it.
     limit = settings.CRM_IMPORT_MAX_UPLOAD_BYTES + settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-    if length > limit:
-        return graphql_error_response(
-            f"The upload is over {limit} bytes; split the file.",
-            code=ErrorCode.BATCH_TOO_LARGE,
-            status=413,
-        )
+    if length <= limit:
+        return None
+    return graphql_error_response(
+        f"The upload is over {limit} bytes; split the file.",
+        code=ErrorCode.BATCH_TOO_LARGE,
+        status=413,
+    )
+
+
+def _multipart_refusal(request: HttpRequest) -> HttpResponse | None:
+    """A JSON refusal of a multipart body that cannot be parsed, or None (then parsed)."""
+    if request.content_type != MULTIPART:
+        return None
     if not request.content_params.get("boundary"):
         return _malformed("The multipart body has no boundary in its Content-Type.")
     # NOTE: parsed here, before CSRF and GraphQL read it, so a broken body is a typed 400.
@@ -295,15 +301,21 @@ def graphql_view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpRespons
         return refusal
     # API tokens are not ambient credentials, so CSRF does not apply to them; browser
     # sessions (GraphiQL, dashboards on the same site) keep Django's CSRF check.
-    if request.META.get("HTTP_AUTHORIZATION"):
-        return _view(request, *args, **kwargs)
+    has_token = bool(request.META.get("HTTP_AUTHORIZATION"))
     principal = getattr(request, "principal", None)
-    if principal is None or not principal.is_authenticated:
+    if not has_token and (principal is None or not principal.is_authenticated):
         return graphql_error_response(
             "Sign in or send 'Authorization: Bearer <API token>'.",
             code=ErrorCode.UNAUTHENTICATED,
             status=401,
         )
+    # NOTE: only now, so an anonymous caller never gets an upload parsed (a bad token was
+    # refused by the middleware already).
+    refusal = _multipart_refusal(request)
+    if refusal is not None:
+        return refusal
+    if has_token:
+        return _view(request, *args, **kwargs)
     return _view_with_csrf(request, *args, **kwargs)
 
 

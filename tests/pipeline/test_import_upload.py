@@ -259,6 +259,9 @@ def test_an_upload_over_the_limit_is_refused_before_it_is_read(
 def test_only_callers_who_may_write_records_can_import(
     client: Client, tenant_a: Any, reps: Any
 ) -> None:
+    # an anonymous upload is refused before its body is read
+    status, body = upload(client)
+    assert (status, body["errors"][0]["extensions"]["code"]) == (401, "UNAUTHENTICATED")
     # a read-only token and a viewer are refused, and nothing is stored
     _, reader = services.api_token_create(tenant=tenant_a, name="bi", scopes=["kpis:read"])
     assert error(upload(client, token=reader)[1])[0] == "PERMISSION_DENIED"

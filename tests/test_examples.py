@@ -1,5 +1,5 @@
 """examples/: every GraphQL operation there runs against a small demo tenant and returns
-data without errors, so the examples the README points newcomers to stay true."""
+data without errors, so the examples README.md points newcomers to stay true."""
 
 from __future__ import annotations
 

@@ -11,6 +11,11 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backend.settings")
 app = Celery("backend", include=["backend.ops.heartbeat"])
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+if app.conf.task_always_eager and not app.conf.broker_url:
+    # NOTE: eager tasks still take a producer to serialize their arguments; with no broker
+    # at all kombu makes up an AMQP connection to localhost and warns on every command.
+    # The in-process transport never connects anywhere.
+    app.conf.broker_url = "memory://localhost/"
 
 
 @signals.setup_logging.connect

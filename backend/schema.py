@@ -23,6 +23,7 @@ from strawberry_django.optimizer import DjangoOptimizerExtension
 
 from alerts.graphql.mutations import AlertMutation
 from alerts.graphql.queries import AlertQuery
+from backend.replica import ReplicaReadsExtension
 from handoff.graphql.mutations import HandoffMutation
 from handoff.graphql.queries import HandoffQuery
 from handoff.graphql.queue import HandoffQueueMutation, HandoffQueueQuery
@@ -35,6 +36,7 @@ from kpis.graphql.trees import TreeMutation, TreeQuery
 from notifications.graphql.mutations import NotificationMutation
 from notifications.graphql.queries import NotificationQuery
 from pipeline.graphql.deal_stages import DealStageMutation
+from pipeline.graphql.imports import CrmImportMutation
 from pipeline.graphql.ingestion import IngestionMutation
 from pipeline.graphql.mutations import PipelineMutation
 from pipeline.graphql.queries import PipelineQuery
@@ -75,6 +77,7 @@ Mutation = merge_types(
         PipelineMutation,
         DealStageMutation,
         IngestionMutation,
+        CrmImportMutation,
         KpiMutation,
         TreeMutation,
         AlertMutation,
@@ -126,6 +129,8 @@ def _extensions() -> list:
         lambda: MaxTokensLimiter(max_token_count=settings.GRAPHQL_MAX_TOKENS),
         PublicErrorsOnly,
         QuerysetOptimizer,
+        # Query operations read from DATABASE_REPLICA_URL when set (a no-op otherwise).
+        ReplicaReadsExtension,
         # Front ends send the same few documents again and again: parse and validate once.
         lambda: ParserCache(maxsize=256),
         lambda: ValidationCache(maxsize=256),

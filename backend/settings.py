@@ -128,6 +128,24 @@ else:
     # SQLite: one connection; row-level security does not exist there (ORM scoping only).
     _owner_db["OPTIONS"] = {"timeout": 20}
     DATABASES = {"default": _owner_db}
+    # The activities' covering index (INCLUDE columns) is a PostgreSQL optimization; SQLite
+    # builds it without them, which changes no result. Not worth a warning on every command.
+    SILENCED_SYSTEM_CHECKS = ["models.W040"]
+
+# A streaming replica of the primary for GraphQL query operations (backend/replica.py);
+# reached as the app role, so row-level security holds there too. PostgreSQL only.
+if IS_POSTGRES and env.str("DATABASE_REPLICA_URL", default=""):
+    _replica_db = env.db("DATABASE_REPLICA_URL")
+    _replica_db["CONN_MAX_AGE"] = _owner_db["CONN_MAX_AGE"]
+    _replica_db["CONN_HEALTH_CHECKS"] = True
+    _replica_db["ATOMIC_REQUESTS"] = False
+    _replica_db.setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", _owner_db["OPTIONS"]["connect_timeout"]
+    )
+    # Tests read the test database through it rather than create another one.
+    _replica_db["TEST"] = {"MIRROR": "default"}
+    DATABASES["replica"] = _replica_db
+DATABASE_ROUTERS = ["backend.replica.ReplicaRouter"]
 
 DATABASE_APP_ROLE = DATABASES["default"]["USER"] if IS_POSTGRES else ""
 DATABASE_APP_PASSWORD = DATABASES["default"].get("PASSWORD", "") if IS_POSTGRES else ""
@@ -193,6 +211,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("GRAPHQL_MAX_BODY_BYTES", default=5 * 1024
 # Rows (of every kind together) one ingestRecords request may carry; a larger batch is
 # refused whole with BATCH_TOO_LARGE. Partners split bigger imports into several requests.
 INGEST_MAX_BATCH_ROWS = env.int("INGEST_MAX_BATCH_ROWS", default=5000)
+# The largest CRM export `importCrmFile` accepts (a multipart upload; DATA_UPLOAD_MAX_MEMORY_SIZE
+# does not count files). Larger exports: split them, or `manage.py import_crm`.
+CRM_IMPORT_MAX_UPLOAD_BYTES = env.int("CRM_IMPORT_MAX_UPLOAD_BYTES", default=20 * 1024 * 1024)
 
 # KPI snapshots: dirty days handled per refresh transaction.
 KPI_REFRESH_MAX_DAYS = env.int("KPI_REFRESH_MAX_DAYS", default=400)

@@ -3,7 +3,11 @@
 Every answer of /graphql/ is JSON shaped like a GraphQL response, refusals of the transport
 included: `{"data": null, "errors": [{"message": ..., "extensions": {"code": ...}}]}` with
 an HTTP status that says what went wrong (400 malformed, 401 no or bad credentials, 403
-CSRF, 405 not POST, 413 too large, 415 not JSON, 500 our fault).
+CSRF, 405 not POST, 413 too large, 415 neither JSON nor a multipart upload, 500 our fault).
+
+A request is JSON, or `multipart/form-data` following the GraphQL multipart request spec
+(an `operations` JSON field, a `map` JSON field, the files) for the mutations that take a
+file (`importCrmFile`); sessions need the CSRF token either way.
 """
 
 from __future__ import annotations
@@ -14,13 +18,20 @@ from typing import Any
 
 from cross_web import HTTPException
 from django.conf import settings
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import (
+    RequestDataTooBig,
+    SuspiciousOperation,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+)
 from django.db import connections
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
+from django.http.multipartparser import MultiPartParserError
 from django.template.loader import render_to_string
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.defaults import bad_request, page_not_found, permission_denied, server_error
 from strawberry.django.views import DjangoHTTPRequestAdapter, GraphQLView
+from strawberry.file_uploads.utils import replace_placeholders_with_files
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.types import ExecutionResult
 
@@ -33,6 +44,9 @@ logger = logging.getLogger("graphql.transport")
 # JSON nested deeper than this is refused before GraphQL sees it (no input of ours needs
 # more than a dozen levels; Python's own parser gives up near 1,000 with a RecursionError).
 MAX_JSON_DEPTH = 64
+MULTIPART = "multipart/form-data"
+# Files one multipart request may carry: every mutation that takes a file takes one.
+MAX_UPLOAD_FILES = 1
 INTERNAL = "INTERNAL"
 _CODE_BY_STATUS = {
     400: ErrorCode.VALIDATION,
@@ -122,6 +136,43 @@ class TenantGraphQLView(GraphQLView):
             raise HTTPException(400, "The request body is nested too deeply.")
         return parsed
 
+    def parse_multipart(self, request: Any) -> dict[str, Any]:
+        """The operations of a multipart request with its files in place, or a 400 saying
+        which part of the GraphQL multipart request spec the request broke."""
+        post, files = request.post_data, request.files
+        if "operations" not in post or "map" not in post:
+            raise HTTPException(
+                400, "A multipart request needs an `operations` field and a `map` field."
+            )
+        operations = self.decode_json(post["operations"])
+        try:
+            files_map = json.loads(post["map"])
+        except ValueError as exc:
+            raise HTTPException(400, "The `map` field is not valid JSON.") from exc
+        if not isinstance(files_map, dict) or not all(
+            isinstance(paths, list) and all(isinstance(path, str) for path in paths)
+            for paths in files_map.values()
+        ):
+            raise HTTPException(
+                400, 'The `map` field must be a JSON object: {"0": ["variables.file"]}.'
+            )
+        unknown = sorted(set(files_map) - set(files))
+        if unknown:
+            raise HTTPException(400, f"File(s) missing in form data: {', '.join(unknown)[:80]}.")
+        unmapped = sorted(set(files) - set(files_map))
+        if unmapped:
+            raise HTTPException(400, f"File(s) not in `map`: {', '.join(unmapped)[:80]}.")
+        for paths in files_map.values():
+            for path in paths:
+                if not path.startswith("variables."):
+                    raise HTTPException(400, "A `map` path must name a variable: variables.<name>.")
+        try:
+            return replace_placeholders_with_files(operations, files_map, files)
+        except (KeyError, IndexError, TypeError, ValueError) as exc:
+            raise HTTPException(
+                400, "A `map` path does not point at a variable of `operations`."
+            ) from exc
+
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         try:
             return self.run(request=request)
@@ -161,6 +212,9 @@ _view = TenantGraphQLView.as_view(
     graphql_ide="graphiql" if settings.GRAPHIQL else None,
     # Queries over GET would be cacheable and loggable with their variables; POST only.
     allow_queries_via_get=False,
+    # File uploads (GraphQL multipart request spec); the transport checks below admit them
+    # only for POSTs of the right size, with CSRF for sessions like any other request.
+    multipart_uploads_enabled=True,
 )
 _view_with_csrf = csrf_protect(_view)
 
@@ -184,9 +238,10 @@ def _transport_refusal(request: HttpRequest) -> HttpResponse | None:
         response["Allow"] = "POST"
         return response
     content_type = request.content_type or ""
-    if content_type != "application/json":
+    if content_type not in ("application/json", MULTIPART):
         return graphql_error_response(
-            "Send the request as 'Content-Type: application/json'.",
+            "Send the request as 'Content-Type: application/json' (or multipart/form-data "
+            "for a file upload, following the GraphQL multipart request spec).",
             code=ErrorCode.VALIDATION,
             status=415,
         )
@@ -194,9 +249,47 @@ def _transport_refusal(request: HttpRequest) -> HttpResponse | None:
         length = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
         length = 0
+    if content_type == MULTIPART:
+        return _upload_too_large(length)
     if length > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
         return _too_large()
     return None
+
+
+def _upload_too_large(length: int) -> HttpResponse | None:
+    # The file, plus the JSON fields around it.
+    limit = settings.CRM_IMPORT_MAX_UPLOAD_BYTES + settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    if length <= limit:
+        return None
+    return graphql_error_response(
+        f"The upload is over {limit} bytes; split the file.",
+        code=ErrorCode.BATCH_TOO_LARGE,
+        status=413,
+    )
+
+
+def _multipart_refusal(request: HttpRequest) -> HttpResponse | None:
+    """A JSON refusal of a multipart body that cannot be parsed, or None (then parsed)."""
+    if request.content_type != MULTIPART:
+        return None
+    if not request.content_params.get("boundary"):
+        return _malformed("The multipart body has no boundary in its Content-Type.")
+    # NOTE: parsed here, before CSRF and GraphQL read it, so a broken body is a typed 400.
+    try:
+        request.POST  # noqa: B018 (parses the body and FILES)
+    except RequestDataTooBig:
+        return _too_large()
+    except (TooManyFilesSent, TooManyFieldsSent):
+        return _malformed("The multipart body has too many fields or files.")
+    except (MultiPartParserError, SuspiciousOperation, ValueError):
+        return _malformed("The multipart body cannot be parsed.")
+    if len(request.FILES) > MAX_UPLOAD_FILES:
+        return _malformed(f"Send at most {MAX_UPLOAD_FILES} file per request.")
+    return None
+
+
+def _malformed(message: str) -> JsonResponse:
+    return graphql_error_response(message, code=ErrorCode.VALIDATION, status=400)
 
 
 @csrf_exempt
@@ -208,15 +301,21 @@ def graphql_view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpRespons
         return refusal
     # API tokens are not ambient credentials, so CSRF does not apply to them; browser
     # sessions (GraphiQL, dashboards on the same site) keep Django's CSRF check.
-    if request.META.get("HTTP_AUTHORIZATION"):
-        return _view(request, *args, **kwargs)
+    has_token = bool(request.META.get("HTTP_AUTHORIZATION"))
     principal = getattr(request, "principal", None)
-    if principal is None or not principal.is_authenticated:
+    if not has_token and (principal is None or not principal.is_authenticated):
         return graphql_error_response(
             "Sign in or send 'Authorization: Bearer <API token>'.",
             code=ErrorCode.UNAUTHENTICATED,
             status=401,
         )
+    # NOTE: only now, so an anonymous caller never gets an upload parsed (a bad token was
+    # refused by the middleware already).
+    refusal = _multipart_refusal(request)
+    if refusal is not None:
+        return refusal
+    if has_token:
+        return _view(request, *args, **kwargs)
     return _view_with_csrf(request, *args, **kwargs)
 
 

@@ -44,6 +44,9 @@ def django_db_setup(
         connections["default"].close()
         connections["default"].creation.set_as_test_mirror(owner.settings_dict)
         settings.DATABASES["default"]["NAME"] = owner.settings_dict["NAME"]
+        if "replica" in settings.DATABASES:  # DATABASE_REPLICA_URL: the test database too
+            connections["replica"].close()
+            connections["replica"].creation.set_as_test_mirror(owner.settings_dict)
     yield
     with django_db_blocker.unblock():
         connections["default"].close()

@@ -1,4 +1,4 @@
-"""A workspace set up and read over the API only, as the README's "from scratch" steps say:
+"""A workspace set up and read over the API only, as the "from scratch" steps of docs/api.md say:
 the create_tenant command prints a token, then GraphQL alone sets the calendar (New York, fiscal
 year from October, US holidays, a closure), the team and reps, a deal stage, ingests records
 and reads KPIs, a tree and a funnel. Expected values are worked out by hand below."""

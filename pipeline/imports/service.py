@@ -69,6 +69,8 @@ def crm_file_import(
     encoding: str = "utf-8-sig",
     time_zone: str | None = None,
     progress: Callable[[int], None] | None = None,
+    name: str | None = None,
+    encoding_hint: str = _ENCODING_HINT,
 ) -> ImportReport:
     """Import a CRM export file into `tenant` with its preset `preset` (see presets.py).
 
@@ -78,22 +80,25 @@ def crm_file_import(
     unchanged. A dry run runs the same code in one transaction that is rolled back: no row,
     dirty day, snapshot refresh or idempotency record survives it. Raises PublicError for a
     problem of the whole file (unknown preset or zone, missing columns, unreadable header);
-    a bad line is an error of the report, with its line number.
+    a bad line is an error of the report, with its line number. `name` is the file's name
+    in messages (an upload's, not its temporary copy's); `encoding_hint` says how to pass
+    another encoding (the command's option, or the API's argument).
     """
+    name = name or path.name
     report = ImportReport(preset=preset, dry_run=dry_run)
     digest = _file_digest(path)
     with tenant_context(tenant):
         config = import_config_load(tenant=tenant, name=preset, time_zone=time_zone)
     limit = settings.INGEST_MAX_BATCH_ROWS
     key_base = hashlib.sha256(f"{config.fingerprint()}:{digest}:{limit}".encode()).hexdigest()
-    hint = _ENCODING_HINT.format(encoding=encoding)
+    hint = encoding_hint.format(encoding=encoding)
 
     def ingest(chunk: _Chunk, number: int) -> None:
         result = records_ingest(
             tenant=tenant,
             batch={"source_system": config.source_system, **chunk.rows},
             idempotency_key=f"crm:{key_base[:48]}:{number}",
-            actor_label=f"import_crm {preset} {path.name}"[:150],
+            actor_label=f"import_crm {preset} {name}"[:150],
         )
         _count(report, chunk, result, mapper)
 
@@ -102,7 +107,7 @@ def crm_file_import(
         try:
             header = next(reader)
         except StopIteration:
-            raise PublicError(f"{path.name} is empty.", field="file") from None
+            raise PublicError(f"{name} is empty.", field="file") from None
         except csv.Error as error:
             raise PublicError(f"Cannot read the header: {error}.", field="file") from None
         if _undecodable(header):

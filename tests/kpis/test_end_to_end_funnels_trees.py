@@ -15,7 +15,8 @@ Tenant A's generated batches (tests/kpis/test_end_to_end_api.py) go in with a
 
 The expectations are computed here, from the rows as stored (read as tests/kpis/expected.py
 reads them, and checked first against the generated rows), following DESIGN.md ("KPI tree",
-"Funnels") and the README's choices ("KPIs: what is computed, and where we had to choose"):
+"Funnels") and the choices of docs/kpi-computation.md ("KPIs: what is computed, and where we
+had to choose"):
 
 - Funnel, period mode: `lead` = leads created in the period, other stages = transitions into
   them in the period; the time of a transition = its time minus the same lead's latest entry

@@ -30,7 +30,7 @@ CREDENTIALS = "Put no credentials in the URL; the signature authenticates."
 
 
 def verify(secret: str, header: str, body: bytes, *, tolerance: int = 300) -> bool:
-    """The verification snippet of the README, as a receiver runs it."""
+    """The verification snippet of docs/notifications.md, as a receiver runs it."""
     parts = dict(item.split("=", 1) for item in header.split(","))
     timestamp = int(parts["t"])
     if abs(time.time() - timestamp) > tolerance:

@@ -1,4 +1,4 @@
-"""Import a HubSpot or Salesforce CSV export into a tenant with a preset (see README).
+"""Import a HubSpot or Salesforce CSV export into a tenant with a preset (see docs/imports.md).
 
     manage.py import_crm --tenant acme --preset hubspot-contacts contacts.csv [--dry-run]
         [--encoding cp932] [--time-zone Asia/Tokyo]

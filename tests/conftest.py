@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -144,3 +144,15 @@ def graphql(client: Client) -> GraphQL:
 @pytest.fixture
 def is_postgres() -> bool:
     return connection.vendor == "postgresql"
+
+
+@pytest.fixture
+def eager_tasks() -> Iterator[None]:
+    """Tasks run in-process for this test, also on the PostgreSQL run, where a broker is
+    configured and nothing would consume them (worker tests start their own worker)."""
+    from backend.celery import app
+
+    before = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = before

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from django.utils import timezone
 
 from handoff.models import Qualification
@@ -13,6 +14,9 @@ from pipeline.models import Lead
 from tenants.context import tenant_context
 
 from .conftest import add_activity, agreed_version, make_lead
+
+# The ingestion listener and the periodic task queue evaluations: run them here.
+pytestmark = pytest.mark.usefixtures("eager_tasks")
 
 
 def _batch(now: dt.datetime) -> dict:

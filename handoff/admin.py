@@ -7,7 +7,15 @@ from django.contrib import admin
 from django.db.models import Model
 from django.http import HttpRequest
 
-from handoff.models import Approval, AuditEntry, Qualification, RuleSet, RuleVersion
+from handoff.models import (
+    Approval,
+    Assignment,
+    AuditEntry,
+    Handoff,
+    Qualification,
+    RuleSet,
+    RuleVersion,
+)
 from tenants.admin_scoping import ReadOnlyTenantScopedAdmin
 
 
@@ -64,3 +72,22 @@ class QualificationAdmin(ReadOnlyTenantScopedAdmin):
     list_select_related = ("lead", "version")
     raw_id_fields = ("lead", "transition")
     date_hierarchy = "at"
+
+
+# Routing and SLAs: written by routing and the handoff services, which audit every change.
+
+
+@admin.register(Assignment)
+class AssignmentAdmin(ReadOnlyTenantScopedAdmin):
+    list_display = ["at", "stage", "lead", "member", "version"]
+    list_filter = ["stage"]
+    list_select_related = ["lead", "member__user", "version"]
+    date_hierarchy = "at"
+
+
+@admin.register(Handoff)
+class HandoffAdmin(ReadOnlyTenantScopedAdmin):
+    list_display = ["handed_at", "lead", "owner", "state", "due_at", "breached_at", "return_reason"]
+    list_filter = ["state"]
+    list_select_related = ["lead", "owner__user"]
+    date_hierarchy = "handed_at"

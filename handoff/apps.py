@@ -1,6 +1,6 @@
 """App config for handoff: qualifies leads after records arrive (pipeline.hooks), registers
-the JSON-part validators of routing, SLA and return rules, the handoff event types with
-notifications, and the routing admin."""
+the JSON-part validators of routing, SLA and return rules, and the handoff event types with
+notifications."""
 
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
@@ -12,13 +12,14 @@ class HandoffConfig(AppConfig):
     verbose_name = _("MQL → SQL handoff")
 
     def ready(self) -> None:
+        import handoff.tasks  # noqa: F401  (registered before a service queues one by name)
         from handoff.scheduling import handoff_records_arrived
         from pipeline.hooks import register_records_arrived
 
         register_records_arrived(handoff_records_arrived)
 
         # Importing registers each part's validator (handoff.validation).
-        from handoff import admin_routing, routing, sla_rules, sla_tasks  # noqa: F401
+        from handoff import routing, sla_rules  # noqa: F401
         from handoff.notifying import handoff_event_types_register
 
         handoff_event_types_register()

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from tenants.task_queue import enqueue
+
 
 def handoff_records_arrived(tenant_id: int) -> None:
     """Queue the tenant's evaluation; pipeline calls this after the batch committed."""
-    from handoff.tasks import evaluate_tenant_task
-
-    evaluate_tenant_task.delay(tenant_id)
+    enqueue("handoff.evaluate_tenant", tenant_id)

@@ -1,9 +1,11 @@
-"""Celery tasks of handoff: qualify one tenant's leads, and the periodic fan-out."""
+"""Celery tasks of handoff: qualify one tenant's leads; run its SLA steps and overdue returns;
+and the periodic fan-outs of both (queue `default`)."""
 
 from __future__ import annotations
 
 from celery import shared_task
 
+from handoff.handoffs import handoff_overdue_returns_run, handoff_sla_steps_run
 from handoff.qualification import handoff_evaluate
 from tenants.context import tenant_context
 from tenants.models import Tenant
@@ -36,4 +38,41 @@ def evaluate_all_task() -> list[int]:
     )
     for tenant_id in tenant_ids:
         evaluate_tenant_task.delay(tenant_id)
+    return tenant_ids
+
+
+@shared_task(
+    name="handoff.sla_tenant",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    soft_time_limit=120,
+    time_limit=150,
+)
+def handoff_sla_tenant_task(tenant_id: int) -> dict[str, int]:
+    """Run due reminder/escalation steps and overdue returns (idempotent: steps are claimed
+    once, a returned lead is no longer SQL)."""
+    with tenant_context(tenant_id):
+        tenant = Tenant.objects.filter(pk=tenant_id, is_active=True).first()
+        if tenant is None:
+            return {"tenant_id": tenant_id}
+        steps = handoff_sla_steps_run(tenant=tenant)
+        returns = handoff_overdue_returns_run(tenant=tenant)
+    return {
+        "tenant_id": tenant_id,
+        "reminded": steps.reminded,
+        "escalated": steps.escalated,
+        "reassigned": steps.reassigned,
+        "breached": steps.breached,
+        "returned": returns.returned,
+    }
+
+
+@shared_task(name="handoff.sla_all", acks_late=True)
+def handoff_sla_all_task() -> list[int]:
+    """Every 5 minutes: SLA clocks move with business hours, not with data."""
+    tenant_ids = list(
+        Tenant.objects.filter(is_active=True).order_by("pk").values_list("pk", flat=True)
+    )
+    for tenant_id in tenant_ids:
+        handoff_sla_tenant_task.delay(tenant_id)
     return tenant_ids

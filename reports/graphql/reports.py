@@ -29,7 +29,7 @@ from reports.models import Report, ReportKind
 from tenants.errors import ValidationFailed
 from tenants.graphql.base import resolve_global_id
 from tenants.graphql.context import Info
-from tenants.graphql.errors import MutationError, run_mutation
+from tenants.graphql.operations import MutationPayload, mutation
 from tenants.principal import Principal
 from tenants.scopes import Scope
 
@@ -84,9 +84,8 @@ class ReportPage:
 
 
 @strawberry.type(name="ReportPayload")
-class ReportPayload:
+class ReportPayload(MutationPayload):
     report: ReportType | None = None
-    errors: list[MutationError] = strawberry.field(default_factory=list)
 
 
 def own_view(principal: Principal) -> KpiScope:
@@ -196,11 +195,10 @@ class ReportQuery:
 
 @strawberry.type
 class ReportMutation:
-    @strawberry.mutation(description="Compute a report again from today's data (kpis:write).")
+    @mutation(
+        scope=Scope.KPIS_WRITE, description="Compute a report again from today's data (kpis:write)."
+    )
     def regenerate_report(self, info: Info, id: relay.GlobalID) -> ReportPayload:
-        def build() -> ReportPayload:
-            tenant = info.context.require_scope(Scope.KPIS_WRITE)
-            report = report_regenerate(tenant=tenant, report=_report(info, id))
-            return ReportPayload(report=ReportType.of(report, tenant.fiscal_year_start_month))
-
-        return run_mutation(build, lambda errors: ReportPayload(errors=errors))
+        tenant = info.context.require_tenant()
+        report = report_regenerate(tenant=tenant, report=_report(info, id))
+        return ReportPayload(report=ReportType.of(report, tenant.fiscal_year_start_month))

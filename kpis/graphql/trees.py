@@ -32,7 +32,7 @@ from tenants.errors import PublicError, ValidationFailed
 from tenants.graphql.base import given, resolve_global_id
 from tenants.graphql.context import Info
 from tenants.graphql.errors import MutationError, mutation_error
-from tenants.graphql.operations import MutationPayload, mutation
+from tenants.graphql.operations import MutationPayload, mutation, query
 from tenants.models import Membership
 from tenants.principal import PrincipalKind
 from tenants.scopes import Scope
@@ -318,12 +318,13 @@ def _node(info: Info, global_id: relay.GlobalID, field: str) -> KpiTreeNode:
 
 @strawberry.type
 class TreeQuery:
-    @strawberry.field(
+    @query(
+        scope=Scope.KPIS_READ,
         description=(
             "A KPI tree evaluated for a period and scope: per node actual, target, required "
             "(逆算), attainment; the projected KGI and the bottleneck. The default tree when "
             "no treeId is given (created on first use)."
-        )
+        ),
     )
     def kpi_tree(
         self,
@@ -333,7 +334,7 @@ class TreeQuery:
         tree_id: relay.GlobalID | None = None,
         comparison: Comparison | None = None,
     ) -> KpiTreeResultType:
-        tenant = info.context.require_scope(Scope.KPIS_READ)
+        tenant = info.context.require_tenant()
         the_period = resolve_period(info, period)
         the_scope = resolve_scope(info, scope)
         compared = comparison_period(the_period, comparison)
@@ -351,16 +352,19 @@ class TreeQuery:
             )
         return KpiTreeResultType.from_evaluation(evaluation)
 
-    @strawberry.field(description="The workspace's KPI trees, the default first.")
+    @query(scope=Scope.KPIS_READ, description="The workspace's KPI trees, the default first.")
     def kpi_trees(self, info: Info) -> list[KpiTreeType]:
-        tenant = info.context.require_scope(Scope.KPIS_READ)
+        tenant = info.context.require_tenant()
         tree_services.kpi_tree_ensure_default(tenant=tenant)
         return [
             KpiTreeType.from_tree(tree, list(tree.nodes.all()))
             for tree in tree_services.kpi_trees(tenant=tenant)
         ]
 
-    @strawberry.field(description="The targets of a period and scope, optionally of some KPIs.")
+    @query(
+        scope=Scope.KPIS_READ,
+        description="The targets of a period and scope, optionally of some KPIs.",
+    )
     def kpi_targets(
         self,
         info: Info,
@@ -368,7 +372,7 @@ class TreeQuery:
         scope: ScopeInput | None = None,
         kpis: list[str] | None = None,
     ) -> list[KpiTargetType]:
-        tenant = info.context.require_scope(Scope.KPIS_READ)
+        tenant = info.context.require_tenant()
         if kpis is not None and len(kpis) > target_services.MAX_TARGET_KPIS:
             raise ValidationFailed(
                 f"Ask for at most {target_services.MAX_TARGET_KPIS} KPIs.", field="kpis"
@@ -385,13 +389,14 @@ class TreeQuery:
             if key in definitions
         ]
 
-    @strawberry.field(
-        description="A suggested target from the previous three periods, beside the reference."
+    @query(
+        scope=Scope.KPIS_READ,
+        description="A suggested target from the previous three periods, beside the reference.",
     )
     def kpi_target_suggestion(
         self, info: Info, kpi: str, period: str, scope: ScopeInput | None = None
     ) -> KpiTargetSuggestionType:
-        tenant = info.context.require_scope(Scope.KPIS_READ)
+        tenant = info.context.require_tenant()
         definition = kpi_definition(tenant=tenant, key=kpi, field="kpi")
         suggestion = target_services.kpi_target_suggestion(
             tenant=tenant,

@@ -15,7 +15,7 @@ from kpis.targets import query_target_values
 from reports import checklist
 from reports.models import ChecklistDecision, Department, SharedKpi
 from tenants.graphql.context import Info
-from tenants.graphql.operations import MutationPayload, mutation
+from tenants.graphql.operations import MutationPayload, mutation, query
 from tenants.principal import PrincipalKind
 from tenants.scopes import Scope
 
@@ -93,19 +93,22 @@ def _item(result: checklist.ChecklistResult) -> KpiChecklistItemType:
 
 @strawberry.type
 class ChecklistQuery:
-    @strawberry.field(description="The article's 15-item KPI design checklist, judged now.")
+    @query(
+        scope=Scope.KPIS_READ, description="The article's 15-item KPI design checklist, judged now."
+    )
     def kpi_checklist(self, info: Info) -> list[KpiChecklistItemType]:
-        tenant = info.context.require_scope(Scope.KPIS_READ)
+        tenant = info.context.require_tenant()
         return [_item(r) for r in checklist.kpi_checklist(tenant=tenant)]
 
-    @strawberry.field(
+    @query(
+        scope=Scope.KPIS_READ,
         description="The shared KPIs (共通KPI) for a period: the same definition and number "
-        "for marketing, inside sales and field sales, side by side."
+        "for marketing, inside sales and field sales, side by side.",
     )
     def shared_kpis(
         self, info: Info, period: str, comparison: Comparison | None = None
     ) -> SharedKpisType:
-        tenant = info.context.require_scope(Scope.KPIS_READ)
+        tenant = info.context.require_tenant()
         the_period = resolve_period(info, period)
         other = comparison_period(the_period, comparison)
         rows = list(SharedKpi.objects.order_by("kpi_key"))

@@ -37,7 +37,7 @@ from reports.models import Dashboard, DashboardWidget, WidgetKind
 from tenants.errors import NotFound, ValidationFailed
 from tenants.graphql.base import given, resolve_global_id
 from tenants.graphql.context import Info
-from tenants.graphql.operations import MutationPayload, mutation
+from tenants.graphql.operations import MutationPayload, mutation, query
 from tenants.scopes import Scope
 
 DASHBOARD, WIDGET = "Dashboard", "DashboardWidget"
@@ -269,9 +269,10 @@ def _widget(info: Info, global_id: relay.GlobalID, field: str = "id") -> Dashboa
 
 @strawberry.type
 class DashboardQuery:
-    @strawberry.field(description="The dashboards the caller sees, by name (kpis:read).")
+    @query(
+        scope=Scope.KPIS_READ, description="The dashboards the caller sees, by name (kpis:read)."
+    )
     def dashboards(self, info: Info, first: int = 50, offset: int = 0) -> DashboardPage:
-        info.context.require_scope(Scope.KPIS_READ)
         items, total = services.dashboards_page(
             principal=info.context.principal, first=first, offset=offset
         )
@@ -279,12 +280,13 @@ class DashboardQuery:
             total_count=total, items=[DashboardType.of(d, list(d.widgets.all())) for d in items]
         )
 
-    @strawberry.field(
+    @query(
+        scope=Scope.KPIS_READ,
         description=(
             "A dashboard with every widget's data for a period and scope, in one request "
             "(a bounded number of SQL queries whatever the widgets). Without `id`: the "
             "caller's role default (an API token: the manager's)."
-        )
+        ),
     )
     def dashboard(
         self,
@@ -294,7 +296,7 @@ class DashboardQuery:
         scope: ScopeInput | None = None,
         comparison: Comparison | None = None,
     ) -> DashboardViewType:
-        tenant = info.context.require_scope(Scope.KPIS_READ)
+        tenant = info.context.require_tenant()
         principal = info.context.principal
         the_period = resolve_period(info, period)
         the_scope = resolve_scope(info, scope)

@@ -29,7 +29,7 @@ from reports.models import Report, ReportKind
 from tenants.errors import ValidationFailed
 from tenants.graphql.base import resolve_global_id
 from tenants.graphql.context import Info
-from tenants.graphql.operations import MutationPayload, mutation
+from tenants.graphql.operations import MutationPayload, mutation, query
 from tenants.principal import Principal
 from tenants.scopes import Scope
 
@@ -110,11 +110,12 @@ def _page(first: int, offset: int) -> None:
 
 @strawberry.type
 class ReportQuery:
-    @strawberry.field(
+    @query(
+        scope=Scope.KPIS_READ,
         description=(
             "Reports, latest period first. Without `scope`: the caller's own view (a rep "
             "their own, a manager their team's, others the workspace's)."
-        )
+        ),
     )
     def reports(
         self,
@@ -124,7 +125,7 @@ class ReportQuery:
         first: int = 20,
         offset: int = 0,
     ) -> ReportPage:
-        tenant = info.context.require_scope(Scope.KPIS_READ)
+        tenant = info.context.require_tenant()
         _page(first, offset)
         the_scope = own_view(info.context.principal) if scope is None else resolve_scope(
             info, scope
@@ -138,12 +139,12 @@ class ReportQuery:
             items=[ReportType.of(r, tenant.fiscal_year_start_month) for r in page],
         )
 
-    @strawberry.field(description="One report with its data and HTML.")
+    @query(scope=Scope.KPIS_READ, description="One report with its data and HTML.")
     def report(self, info: Info, id: relay.GlobalID) -> ReportType:
-        tenant = info.context.require_scope(Scope.KPIS_READ)
+        tenant = info.context.require_tenant()
         return ReportType.of(_report(info, id), tenant.fiscal_year_start_month)
 
-    @strawberry.field(description="A KPI series as CSV (the rows of kpiSeries).")
+    @query(scope=Scope.KPIS_READ, description="A KPI series as CSV (the rows of kpiSeries).")
     def kpi_series_csv(
         self,
         info: Info,
@@ -153,7 +154,7 @@ class ReportQuery:
         end: date,
         scope: ScopeInput | None = None,
     ) -> str:
-        tenant = info.context.require_scope(Scope.KPIS_READ)
+        tenant = info.context.require_tenant()
         check_series_range(
             grain=grain.value,
             start=start,
@@ -171,11 +172,13 @@ class ReportQuery:
         )
         return exports.series_csv(series)
 
-    @strawberry.field(description="A whole leaderboard as CSV (every entry, best first).")
+    @query(
+        scope=Scope.KPIS_READ, description="A whole leaderboard as CSV (every entry, best first)."
+    )
     def leaderboard_csv(
         self, info: Info, kpi: str, period: str, by: LeaderboardBy = LeaderboardBy.REP
     ) -> str:
-        tenant = info.context.require_scope(Scope.KPIS_READ)
+        tenant = info.context.require_tenant()
         entries, _ = leaderboards.kpi_leaderboard(
             tenant=tenant,
             kpi=kpi_selectors.kpi_definition(tenant=tenant, key=kpi),
@@ -185,11 +188,10 @@ class ReportQuery:
         )
         return exports.leaderboard_csv(entries)
 
-    @strawberry.field(description="A table of a report as CSV.")
+    @query(scope=Scope.KPIS_READ, description="A table of a report as CSV.")
     def report_csv(
         self, info: Info, id: relay.GlobalID, table: ReportTable = ReportTable.REP_TABLE
     ) -> str:
-        info.context.require_scope(Scope.KPIS_READ)
         return exports.report_table_csv(_report(info, id).data, table.value)
 
 

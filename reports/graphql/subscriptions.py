@@ -12,7 +12,7 @@ from reports.models import ReportKind
 from tenants.errors import PermissionDenied, ValidationFailed
 from tenants.graphql.base import resolve_global_id
 from tenants.graphql.context import Info
-from tenants.graphql.operations import MutationPayload, mutation
+from tenants.graphql.operations import MutationPayload, mutation, query
 from tenants.models import Membership
 from tenants.scopes import Scope
 
@@ -70,14 +70,14 @@ def _member(info: Info, member_id: relay.GlobalID | None) -> Membership:
 
 @strawberry.type
 class ReportSubscriptionQuery:
-    @strawberry.field(
+    @query(
+        scope=Scope.KPIS_READ,
         description="Which reports a member receives, per kind (kpis:read). Without "
-        "`memberId`: the caller's own; another member's need config:write."
+        "`memberId`: the caller's own; another member's need config:write.",
     )
     def report_subscriptions(
         self, info: Info, member_id: relay.GlobalID | None = None
     ) -> list[ReportSubscriptionType]:
-        info.context.require_scope(Scope.KPIS_READ)
         member = _member(info, member_id)
         states = subscriptions.report_subscriptions(member=member)
         return [ReportSubscriptionType.of(s) for s in states]

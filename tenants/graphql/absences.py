@@ -13,7 +13,7 @@ from strawberry_django.relay import DjangoListConnection
 from tenants import absences
 from tenants.graphql.base import TenantScoped, resolve_global_id
 from tenants.graphql.context import Info
-from tenants.graphql.operations import MutationPayload, mutation
+from tenants.graphql.operations import MutationPayload, mutation, query
 from tenants.graphql.types import MembershipType
 from tenants.models import MemberAbsence, Membership
 from tenants.scopes import Scope
@@ -50,14 +50,15 @@ class RemoveMemberAbsencePayload(MutationPayload):
 
 @strawberry.type
 class AbsenceQuery:
-    @strawberry_django.connection(
+    @query(
         DjangoListConnection[MemberAbsenceType],
         description="Members' absences that end on or after `onOrAfter` (default: all).",
+        scope=Scope.RECORDS_READ,
+        field=strawberry_django.connection,
     )
     def member_absences(
         self, info: Info, on_or_after: dt.date | None = None
     ) -> Iterable[MemberAbsence]:
-        info.context.require_scope(Scope.RECORDS_READ)
         queryset = MemberAbsence.objects.select_related("member", "member__user", "member__team")
         if on_or_after is not None:
             queryset = queryset.filter(end_date__gte=on_or_after)

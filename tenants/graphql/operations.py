@@ -85,6 +85,10 @@ def mutation(*, scope: str | None, **options: Any) -> Any:
     return strawberry.mutation(extensions=[_Mutation(scope)], **options)
 
 
-def query(*, scope: str, **options: Any) -> Any:
-    """`strawberry.field` refused (a top-level PERMISSION_DENIED) without the scope."""
-    return strawberry.field(extensions=[_Scoped(scope)], **options)
+def query(
+    *args: Any, scope: str, field: Callable[..., Any] = strawberry.field, **options: Any
+) -> Any:
+    """A query field refused (a top-level PERMISSION_DENIED) without the scope: a
+    `strawberry.field`, or the strawberry-django decorator given as `field`
+    (`field=strawberry_django.connection`) with its own arguments."""
+    return field(*args, extensions=[_Scoped(scope)], **options)

@@ -11,9 +11,9 @@ from django.conf import settings
 from django.db import connection
 from django.test import Client
 
-from tenants import members, services
+from tenants import members
 from tenants.scopes import Role
-from tests.factories import TenantFactory, UserFactory
+from tests.factories import TenantFactory, UserFactory, api_token
 
 # Transactional tests flush tables between tests, which needs TRUNCATE for the app role.
 settings.DATABASE_APP_GRANT_TRUNCATE = True
@@ -93,17 +93,13 @@ def admin_a(tenant_a: Any) -> Any:
 
 @pytest.fixture
 def token_a(tenant_a: Any) -> str:
-    _, secret = services.api_token_create(
-        tenant=tenant_a, name="partner", scopes=["records:read", "records:write", "kpis:read"]
-    )
+    secret = api_token(tenant_a, "records:read", "records:write", "kpis:read", name="partner")
     return secret
 
 
 @pytest.fixture
 def token_b(tenant_b: Any) -> str:
-    _, secret = services.api_token_create(
-        tenant=tenant_b, name="partner", scopes=["records:read", "records:write", "kpis:read"]
-    )
+    secret = api_token(tenant_b, "records:read", "records:write", "kpis:read", name="partner")
     return secret
 
 

@@ -71,3 +71,9 @@ class MembershipFactory(TenantOwnedFactory):
 
     user = factory.SubFactory(UserFactory)
     role = Role.REP
+
+
+def api_token(tenant: Tenant, *scopes: str, name: str = "test") -> str:
+    """The secret of a new API token of `tenant` with these scopes, made by the service."""
+    _, secret = services.api_token_create(tenant=tenant, name=name, scopes=list(scopes))
+    return secret

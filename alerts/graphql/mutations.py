@@ -27,7 +27,7 @@ from kpis.graphql.inputs import GrainEnum
 from tenants.errors import ValidationFailed, camel_case
 from tenants.graphql.base import given, resolve_global_id
 from tenants.graphql.context import Info
-from tenants.graphql.errors import MutationError, run_mutation
+from tenants.graphql.operations import MutationPayload, mutation
 from tenants.models import Membership, Team
 from tenants.principal import PrincipalKind
 from tenants.scopes import Scope
@@ -96,22 +96,19 @@ class UpdateAlertRuleInput:
 
 
 @strawberry.type(name="AlertRulePayload")
-class AlertRulePayload:
+class AlertRulePayload(MutationPayload):
     rule: AlertRuleType | None = None
-    errors: list[MutationError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type(name="DeleteAlertRulePayload")
-class DeleteAlertRulePayload:
+class DeleteAlertRulePayload(MutationPayload):
     deleted_id: strawberry.ID | None = None
-    errors: list[MutationError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type(name="AlertPayload")
-class AlertPayload:
+class AlertPayload(MutationPayload):
     alert: AlertType | None = None
     comment: AlertCommentType | None = None
-    errors: list[MutationError] = strawberry.field(default_factory=list)
 
 
 def _scope(info: Info, scope: AlertRuleScopeInput | None) -> tuple[str, str]:
@@ -224,100 +221,88 @@ def _alert_payload(alert: Alert, **more: Any) -> AlertPayload:
 
 @strawberry.type
 class AlertMutation:
-    @strawberry.mutation(description="Add an alert rule (kpis:write: managers and admins).")
+    @mutation(
+        scope=Scope.KPIS_WRITE, description="Add an alert rule (kpis:write: managers and admins)."
+    )
     def create_alert_rule(self, info: Info, input: CreateAlertRuleInput) -> AlertRulePayload:
-        def build() -> AlertRulePayload:
-            tenant = info.context.require_scope(Scope.KPIS_WRITE)
-            _, label = _actor(info)
-            rule = services.alert_rule_create(
-                tenant=tenant, created_by_label=label, **_fields(info, input, partial=False)
-            )
-            return AlertRulePayload(rule=AlertRuleType.of(rule))
+        tenant = info.context.require_tenant()
+        _, label = _actor(info)
+        rule = services.alert_rule_create(
+            tenant=tenant, created_by_label=label, **_fields(info, input, partial=False)
+        )
+        return AlertRulePayload(rule=AlertRuleType.of(rule))
 
-        return run_mutation(build, lambda errors: AlertRulePayload(errors=errors))
-
-    @strawberry.mutation(description="Change an alert rule (kpis:write).")
+    @mutation(scope=Scope.KPIS_WRITE, description="Change an alert rule (kpis:write).")
     def update_alert_rule(self, info: Info, input: UpdateAlertRuleInput) -> AlertRulePayload:
-        def build() -> AlertRulePayload:
-            tenant = info.context.require_scope(Scope.KPIS_WRITE)
-            rule = _rule(info, input.id)
-            rule = services.alert_rule_update(
-                tenant=tenant, rule=rule, **_fields(info, input, partial=True)
-            )
-            return AlertRulePayload(rule=AlertRuleType.of(rule))
+        tenant = info.context.require_tenant()
+        rule = _rule(info, input.id)
+        rule = services.alert_rule_update(
+            tenant=tenant, rule=rule, **_fields(info, input, partial=True)
+        )
+        return AlertRulePayload(rule=AlertRuleType.of(rule))
 
-        return run_mutation(build, lambda errors: AlertRulePayload(errors=errors))
-
-    @strawberry.mutation(description="Delete an alert rule with its alerts (kpis:write).")
+    @mutation(
+        scope=Scope.KPIS_WRITE, description="Delete an alert rule with its alerts (kpis:write)."
+    )
     def delete_alert_rule(self, info: Info, id: relay.GlobalID) -> DeleteAlertRulePayload:
-        def build() -> DeleteAlertRulePayload:
-            tenant = info.context.require_scope(Scope.KPIS_WRITE)
-            rule = _rule(info, id)
-            services.alert_rule_delete(tenant=tenant, rule=rule)
-            return DeleteAlertRulePayload(deleted_id=strawberry.ID(str(id)))
+        tenant = info.context.require_tenant()
+        rule = _rule(info, id)
+        services.alert_rule_delete(tenant=tenant, rule=rule)
+        return DeleteAlertRulePayload(deleted_id=strawberry.ID(str(id)))
 
-        return run_mutation(build, lambda errors: DeleteAlertRulePayload(errors=errors))
-
-    @strawberry.mutation(description="Say someone is on it: no notification until it re-fires.")
+    @mutation(
+        scope=Scope.KPIS_READ,
+        description="Say someone is on it: no notification until it re-fires.",
+    )
     def acknowledge_alert(self, info: Info, id: relay.GlobalID) -> AlertPayload:
-        def build() -> AlertPayload:
-            tenant = info.context.require_scope(Scope.KPIS_READ)
-            actor, label = _actor(info)
-            alert = services.alert_acknowledge(
-                tenant=tenant, alert=_alert(info, id), actor=actor, actor_label=label
-            )
-            return _alert_payload(alert)
+        tenant = info.context.require_tenant()
+        actor, label = _actor(info)
+        alert = services.alert_acknowledge(
+            tenant=tenant, alert=_alert(info, id), actor=actor, actor_label=label
+        )
+        return _alert_payload(alert)
 
-        return run_mutation(build, lambda errors: AlertPayload(errors=errors))
-
-    @strawberry.mutation(description="Keep judging the alert, notify no one until `until`.")
+    @mutation(
+        scope=Scope.KPIS_READ, description="Keep judging the alert, notify no one until `until`."
+    )
     def snooze_alert(self, info: Info, id: relay.GlobalID, until: datetime) -> AlertPayload:
-        def build() -> AlertPayload:
-            tenant = info.context.require_scope(Scope.KPIS_READ)
-            actor, label = _actor(info)
-            alert = services.alert_snooze(
-                tenant=tenant, alert=_alert(info, id), until=until, actor=actor, actor_label=label
-            )
-            return _alert_payload(alert)
+        tenant = info.context.require_tenant()
+        actor, label = _actor(info)
+        alert = services.alert_snooze(
+            tenant=tenant, alert=_alert(info, id), until=until, actor=actor, actor_label=label
+        )
+        return _alert_payload(alert)
 
-        return run_mutation(build, lambda errors: AlertPayload(errors=errors))
-
-    @strawberry.mutation(description="Give the alert to a member (null: nobody).")
+    @mutation(scope=Scope.KPIS_READ, description="Give the alert to a member (null: nobody).")
     def assign_alert(
         self, info: Info, id: relay.GlobalID, member_id: relay.GlobalID | None
     ) -> AlertPayload:
-        def build() -> AlertPayload:
-            tenant = info.context.require_scope(Scope.KPIS_READ)
-            actor, label = _actor(info)
-            alert = _alert(info, id)
-            assignee = (
-                None
-                if member_id is None
-                else resolve_global_id(
-                    info,
-                    member_id,
-                    model=Membership,
-                    type_name=MEMBER,
-                    what="Member",
-                    field="memberId",
-                )
+        tenant = info.context.require_tenant()
+        actor, label = _actor(info)
+        alert = _alert(info, id)
+        assignee = (
+            None
+            if member_id is None
+            else resolve_global_id(
+                info,
+                member_id,
+                model=Membership,
+                type_name=MEMBER,
+                what="Member",
+                field="memberId",
             )
-            alert = services.alert_assign(
-                tenant=tenant, alert=alert, assignee=assignee, actor=actor, actor_label=label
-            )
-            return _alert_payload(alert)
+        )
+        alert = services.alert_assign(
+            tenant=tenant, alert=alert, assignee=assignee, actor=actor, actor_label=label
+        )
+        return _alert_payload(alert)
 
-        return run_mutation(build, lambda errors: AlertPayload(errors=errors))
-
-    @strawberry.mutation(description="Leave a comment on an alert.")
+    @mutation(scope=Scope.KPIS_READ, description="Leave a comment on an alert.")
     def comment_on_alert(self, info: Info, id: relay.GlobalID, text: str) -> AlertPayload:
-        def build() -> AlertPayload:
-            tenant = info.context.require_scope(Scope.KPIS_READ)
-            actor, label = _actor(info)
-            alert = _alert(info, id)
-            comment = services.alert_comment(
-                tenant=tenant, alert=alert, text=text, actor=actor, actor_label=label
-            )
-            return _alert_payload(alert, comment=AlertCommentType.of(comment))
-
-        return run_mutation(build, lambda errors: AlertPayload(errors=errors))
+        tenant = info.context.require_tenant()
+        actor, label = _actor(info)
+        alert = _alert(info, id)
+        comment = services.alert_comment(
+            tenant=tenant, alert=alert, text=text, actor=actor, actor_label=label
+        )
+        return _alert_payload(alert, comment=AlertCommentType.of(comment))

@@ -18,18 +18,18 @@ from alerts.graphql.types import (
 from alerts.models import Alert, AlertRule
 from tenants.graphql.base import resolve_global_id
 from tenants.graphql.context import Info
+from tenants.graphql.operations import query
 from tenants.scopes import Scope
 
 
 @strawberry.type
 class AlertQuery:
-    @strawberry.field(description="The workspace's alert rules by name (kpis:read).")
+    @query(scope=Scope.KPIS_READ, description="The workspace's alert rules by name (kpis:read).")
     def alert_rules(self, info: Info, first: int = 50, offset: int = 0) -> AlertRulePage:
-        info.context.require_scope(Scope.KPIS_READ)
         rules, total = selectors.alert_rules_page(first=first, offset=offset)
         return AlertRulePage(total_count=total, items=[AlertRuleType.of(r) for r in rules])
 
-    @strawberry.field(description="Alerts, latest fired first (kpis:read).")
+    @query(scope=Scope.KPIS_READ, description="Alerts, latest fired first (kpis:read).")
     def alerts(
         self,
         info: Info,
@@ -38,7 +38,6 @@ class AlertQuery:
         first: int = 50,
         offset: int = 0,
     ) -> AlertPage:
-        info.context.require_scope(Scope.KPIS_READ)
         rule = (
             None
             if rule_id is None
@@ -51,9 +50,10 @@ class AlertQuery:
         )
         return AlertPage(total_count=total, items=[AlertType.of(a) for a in alerts])
 
-    @strawberry.field(description="One alert with its history and comments (kpis:read).")
+    @query(
+        scope=Scope.KPIS_READ, description="One alert with its history and comments (kpis:read)."
+    )
     def alert(self, info: Info, id: relay.GlobalID) -> AlertType:
-        info.context.require_scope(Scope.KPIS_READ)
         alert = resolve_global_id(info, id, model=Alert, type_name=ALERT, field="id")
         events, comments = selectors.alert_history(alert=alert)
         return AlertType.of(alert, events=events, comments=comments)

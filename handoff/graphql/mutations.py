@@ -17,7 +17,8 @@ from pipeline.models import Lead
 from tenants.errors import PermissionDenied
 from tenants.graphql.base import given, resolve_global_id
 from tenants.graphql.context import Info
-from tenants.graphql.errors import MutationError, mutation_error, run_mutation
+from tenants.graphql.errors import mutation_error
+from tenants.graphql.operations import MutationPayload, mutation
 from tenants.models import Membership
 from tenants.principal import PrincipalKind
 from tenants.scopes import Scope
@@ -43,25 +44,22 @@ class RuleVersionPartsInput:
 
 
 @strawberry.type(name="HandoffRuleSetPayload")
-class RuleSetPayload:
+class RuleSetPayload(MutationPayload):
     rule_set: RuleSetType | None = None
-    errors: list[MutationError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type(name="HandoffRuleVersionPayload")
-class RuleVersionPayload:
+class RuleVersionPayload(MutationPayload):
     version: RuleVersionType | None = None
-    errors: list[MutationError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type(name="HandoffToSqlPayload")
-class HandoffToSqlPayload:
+class HandoffToSqlPayload(MutationPayload):
     qualification: QualificationType | None = None
     missing: list[str] = strawberry.field(
         default_factory=list,
         description="Every requirement not met (`activity:connectedCall`, `field:budget`).",
     )
-    errors: list[MutationError] = strawberry.field(default_factory=list)
 
 
 _PARTS = ("mql_conditions", "sql_requirements", "sla", "return_rules", "routing")
@@ -92,142 +90,120 @@ def _version_payload(version: RuleVersion) -> RuleVersionPayload:
     return RuleVersionPayload(version=RuleVersionType.of(with_approvals(version)))
 
 
-def _failed(errors: list[MutationError]) -> RuleVersionPayload:
-    return RuleVersionPayload(errors=errors)
-
-
 @strawberry.type
 class HandoffMutation:
-    @strawberry.mutation(description="Add a handoff rule set (handoff:write).")
+    @mutation(scope=Scope.HANDOFF_WRITE, description="Add a handoff rule set (handoff:write).")
     def handoff_rule_set_create(self, info: Info, input: CreateRuleSetInput) -> RuleSetPayload:
-        def build() -> RuleSetPayload:
-            tenant = info.context.require_scope(Scope.HANDOFF_WRITE)
-            actor, label = _actor(info)
-            rule_set = services.rule_set_create(
-                tenant=tenant,
-                name=input.name,
-                description=input.description,
-                actor=actor,
-                actor_label=label,
-            )
-            return RuleSetPayload(rule_set=RuleSetType.of(rule_set, []))
+        tenant = info.context.require_tenant()
+        actor, label = _actor(info)
+        rule_set = services.rule_set_create(
+            tenant=tenant,
+            name=input.name,
+            description=input.description,
+            actor=actor,
+            actor_label=label,
+        )
+        return RuleSetPayload(rule_set=RuleSetType.of(rule_set, []))
 
-        return run_mutation(build, lambda errors: RuleSetPayload(errors=errors))
-
-    @strawberry.mutation(description="Add a draft version to a rule set (handoff:write).")
+    @mutation(
+        scope=Scope.HANDOFF_WRITE, description="Add a draft version to a rule set (handoff:write)."
+    )
     def rule_version_create(
         self, info: Info, rule_set_id: relay.GlobalID, parts: RuleVersionPartsInput | None = None
     ) -> RuleVersionPayload:
-        def build() -> RuleVersionPayload:
-            tenant = info.context.require_scope(Scope.HANDOFF_WRITE)
-            rule_set = resolve_global_id(
-                info, rule_set_id, model=RuleSet, type_name=RULE_SET, what="Rule set",
-                field="ruleSetId",
-            )  # fmt: skip
-            actor, label = _actor(info)
-            version = services.rule_version_create(
-                tenant=tenant, rule_set=rule_set, parts=_parts(parts), actor=actor,
-                actor_label=label,
-            )  # fmt: skip
-            return _version_payload(version)
+        tenant = info.context.require_tenant()
+        rule_set = resolve_global_id(
+            info, rule_set_id, model=RuleSet, type_name=RULE_SET, what="Rule set",
+            field="ruleSetId",
+        )  # fmt: skip
+        actor, label = _actor(info)
+        version = services.rule_version_create(
+            tenant=tenant, rule_set=rule_set, parts=_parts(parts), actor=actor,
+            actor_label=label,
+        )  # fmt: skip
+        return _version_payload(version)
 
-        return run_mutation(build, _failed)
-
-    @strawberry.mutation(
+    @mutation(
+        scope=Scope.HANDOFF_WRITE,
         description="Change a draft's parts (handoff:write); an approved, active or retired "
-        "version is refused (CONFLICT): copy it. A change withdraws the draft's approvals."
+        "version is refused (CONFLICT): copy it. A change withdraws the draft's approvals.",
     )
     def rule_version_update(
         self, info: Info, id: relay.GlobalID, parts: RuleVersionPartsInput
     ) -> RuleVersionPayload:
-        def build() -> RuleVersionPayload:
-            tenant = info.context.require_scope(Scope.HANDOFF_WRITE)
-            version = version_of(info, id)
-            actor, label = _actor(info)
-            version = services.rule_version_update(
-                tenant=tenant, version=version, parts=_parts(parts), actor=actor,
-                actor_label=label,
-            )  # fmt: skip
-            return _version_payload(version)
+        tenant = info.context.require_tenant()
+        version = version_of(info, id)
+        actor, label = _actor(info)
+        version = services.rule_version_update(
+            tenant=tenant, version=version, parts=_parts(parts), actor=actor,
+            actor_label=label,
+        )  # fmt: skip
+        return _version_payload(version)
 
-        return run_mutation(build, _failed)
-
-    @strawberry.mutation(description="Copy a version into a new draft (handoff:write).")
+    @mutation(
+        scope=Scope.HANDOFF_WRITE, description="Copy a version into a new draft (handoff:write)."
+    )
     def rule_version_copy(self, info: Info, id: relay.GlobalID) -> RuleVersionPayload:
-        def build() -> RuleVersionPayload:
-            tenant = info.context.require_scope(Scope.HANDOFF_WRITE)
-            actor, label = _actor(info)
-            version = services.rule_version_copy(
-                tenant=tenant, version=version_of(info, id), actor=actor, actor_label=label
-            )
-            return _version_payload(version)
+        tenant = info.context.require_tenant()
+        actor, label = _actor(info)
+        version = services.rule_version_copy(
+            tenant=tenant, version=version_of(info, id), actor=actor, actor_label=label
+        )
+        return _version_payload(version)
 
-        return run_mutation(build, _failed)
-
-    @strawberry.mutation(
+    @mutation(
+        scope=Scope.HANDOFF_WRITE,
         description="Approve a draft for your side (handoff:write): a marketing member for "
-        "marketing, a field_sales or manager member for sales. Both sides: approved."
+        "marketing, a field_sales or manager member for sales. Both sides: approved.",
     )
     def rule_version_approve(self, info: Info, id: relay.GlobalID) -> RuleVersionPayload:
-        def build() -> RuleVersionPayload:
-            tenant = info.context.require_scope(Scope.HANDOFF_WRITE)
-            actor, _ = _actor(info)
-            if actor is None:
-                raise PermissionDenied("Only a member of the workspace can approve a version.")
-            version = services.rule_version_approve(
-                tenant=tenant, version=version_of(info, id), member=actor
-            )
-            return _version_payload(version)
+        tenant = info.context.require_tenant()
+        actor, _ = _actor(info)
+        if actor is None:
+            raise PermissionDenied("Only a member of the workspace can approve a version.")
+        version = services.rule_version_approve(
+            tenant=tenant, version=version_of(info, id), member=actor
+        )
+        return _version_payload(version)
 
-        return run_mutation(build, _failed)
-
-    @strawberry.mutation(
-        description="Activate an approved version (handoff:write); the active one is retired."
+    @mutation(
+        scope=Scope.HANDOFF_WRITE,
+        description="Activate an approved version (handoff:write); the active one is retired.",
     )
     def rule_version_activate(self, info: Info, id: relay.GlobalID) -> RuleVersionPayload:
-        def build() -> RuleVersionPayload:
-            tenant = info.context.require_scope(Scope.HANDOFF_WRITE)
-            actor, label = _actor(info)
-            version = services.rule_version_activate(
-                tenant=tenant, version=version_of(info, id), actor=actor, actor_label=label
-            )
-            return _version_payload(version)
+        tenant = info.context.require_tenant()
+        actor, label = _actor(info)
+        version = services.rule_version_activate(
+            tenant=tenant, version=version_of(info, id), actor=actor, actor_label=label
+        )
+        return _version_payload(version)
 
-        return run_mutation(build, _failed)
-
-    @strawberry.mutation(description="Retire a version for good (handoff:write).")
+    @mutation(scope=Scope.HANDOFF_WRITE, description="Retire a version for good (handoff:write).")
     def rule_version_retire(self, info: Info, id: relay.GlobalID) -> RuleVersionPayload:
-        def build() -> RuleVersionPayload:
-            tenant = info.context.require_scope(Scope.HANDOFF_WRITE)
-            actor, label = _actor(info)
-            version = services.rule_version_retire(
-                tenant=tenant, version=version_of(info, id), actor=actor, actor_label=label
-            )
-            return _version_payload(version)
+        tenant = info.context.require_tenant()
+        actor, label = _actor(info)
+        version = services.rule_version_retire(
+            tenant=tenant, version=version_of(info, id), actor=actor, actor_label=label
+        )
+        return _version_payload(version)
 
-        return run_mutation(build, _failed)
-
-    @strawberry.mutation(
+    @mutation(
+        scope=Scope.HANDOFF_WRITE,
         description="Hand a lead over to field sales (sql) under the active version's "
         "requirements (handoff:write). `info` holds the qualification fields sent with it "
         "(kept in the lead's attributes). Refused with `missing` listing every requirement "
-        "not met; nothing changes then."
+        "not met; nothing changes then.",
     )
     def handoff_to_sql(
         self, info: Info, lead_id: relay.GlobalID, fields: JSON | None = None
     ) -> HandoffToSqlPayload:
-        def build() -> HandoffToSqlPayload:
-            tenant = info.context.require_scope(Scope.HANDOFF_WRITE)
-            lead = resolve_global_id(info, lead_id, model=Lead, type_name=LEAD, field="leadId")
-            actor, label = _actor(info)
-            try:
-                qualification = handoff_to_sql(
-                    tenant=tenant, lead=lead, actor=actor, info=fields or {}, actor_label=label
-                )
-            except RequirementsMissing as refused:
-                return HandoffToSqlPayload(
-                    missing=refused.missing, errors=[mutation_error(refused)]
-                )
-            return HandoffToSqlPayload(qualification=QualificationType.of(qualification))
-
-        return run_mutation(build, lambda errors: HandoffToSqlPayload(errors=errors))
+        tenant = info.context.require_tenant()
+        lead = resolve_global_id(info, lead_id, model=Lead, type_name=LEAD, field="leadId")
+        actor, label = _actor(info)
+        try:
+            qualification = handoff_to_sql(
+                tenant=tenant, lead=lead, actor=actor, info=fields or {}, actor_label=label
+            )
+        except RequirementsMissing as refused:
+            return HandoffToSqlPayload(missing=refused.missing, errors=[mutation_error(refused)])
+        return HandoffToSqlPayload(qualification=QualificationType.of(qualification))

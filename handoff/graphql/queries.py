@@ -21,6 +21,7 @@ from handoff.qualification import handoff_dry_run
 from pipeline.models import Lead
 from tenants.graphql.base import resolve_global_id
 from tenants.graphql.context import Info
+from tenants.graphql.operations import query
 from tenants.scopes import Scope
 
 
@@ -37,27 +38,29 @@ def with_approvals(version: RuleVersion) -> RuleVersion:
 
 @strawberry.type
 class HandoffQuery:
-    @strawberry.field(description="Handoff rule sets by name, each with its versions.")
+    @query(
+        scope=Scope.HANDOFF_READ, description="Handoff rule sets by name, each with its versions."
+    )
     def handoff_rule_sets(self, info: Info, first: int = 20, offset: int = 0) -> RuleSetPage:
-        info.context.require_scope(Scope.HANDOFF_READ)
         rule_sets, total = selectors.rule_sets_page(first=first, offset=offset)
         versions = selectors.versions_of([r.pk for r in rule_sets])
         return RuleSetPage(
             total_count=total, items=[RuleSetType.of(r, versions[r.pk]) for r in rule_sets]
         )
 
-    @strawberry.field(description="One rule version with its approvals.")
+    @query(scope=Scope.HANDOFF_READ, description="One rule version with its approvals.")
     def handoff_rule_version(self, info: Info, id: relay.GlobalID) -> RuleVersionType:
-        info.context.require_scope(Scope.HANDOFF_READ)
         return RuleVersionType.of(with_approvals(version_of(info, id)))
 
-    @strawberry.field(description="The workspace's active version, if one is.")
+    @query(scope=Scope.HANDOFF_READ, description="The workspace's active version, if one is.")
     def handoff_active_version(self, info: Info) -> RuleVersionType | None:
-        info.context.require_scope(Scope.HANDOFF_READ)
         version = selectors.active_version()
         return None if version is None else RuleVersionType.of(with_approvals(version))
 
-    @strawberry.field(description="The audit trail, latest first, optionally of a version or lead.")
+    @query(
+        scope=Scope.HANDOFF_READ,
+        description="The audit trail, latest first, optionally of a version or lead.",
+    )
     def handoff_audit_trail(
         self,
         info: Info,
@@ -66,7 +69,6 @@ class HandoffQuery:
         first: int = 50,
         offset: int = 0,
     ) -> AuditPage:
-        info.context.require_scope(Scope.HANDOFF_READ)
         version = None if version_id is None else version_of(info, version_id, "versionId")
         lead = (
             None
@@ -78,11 +80,12 @@ class HandoffQuery:
         )
         return AuditPage(total_count=total, items=[AuditEntryType.of(e) for e in entries])
 
-    @strawberry.field(
+    @query(
+        scope=Scope.HANDOFF_READ,
         description="Which leads a version (typically a draft) would qualify as MQL now, and "
-        "the difference with the active version. Changes nothing."
+        "the difference with the active version. Changes nothing.",
     )
     def handoff_dry_run(self, info: Info, version_id: relay.GlobalID) -> DryRunType:
-        tenant = info.context.require_scope(Scope.HANDOFF_READ)
+        tenant = info.context.require_tenant()
         version = version_of(info, version_id, "versionId")
         return DryRunType.of(handoff_dry_run(tenant=tenant, version=version))

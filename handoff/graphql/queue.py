@@ -16,7 +16,7 @@ from handoff.queue import handoff_queue_page
 from handoff.simulation import Simulation, routing_simulate
 from tenants.graphql.base import resolve_global_id
 from tenants.graphql.context import Info
-from tenants.graphql.errors import MutationError, run_mutation
+from tenants.graphql.operations import MutationPayload, mutation, query
 from tenants.models import Membership, Team
 from tenants.principal import PrincipalKind
 from tenants.scopes import Scope
@@ -177,9 +177,8 @@ class HandoffReturnInput:
 
 
 @strawberry.type
-class HandoffPayload:
+class HandoffPayload(MutationPayload):
     handoff: HandoffType | None = None
-    errors: list[MutationError] = strawberry.field(default_factory=list)
 
 
 def _actor(info: Info) -> Membership | None:
@@ -193,11 +192,12 @@ def _handoff(info: Info, global_id: relay.GlobalID) -> Handoff:
 
 @strawberry.type
 class HandoffQueueQuery:
-    @strawberry.field(
+    @query(
+        scope=Scope.HANDOFF_READ,
         description=(
             "SQL handoffs awaiting acceptance, soonest due first, with the SLA business time "
             "left (handoff:read); filter by owner or by the owners' team."
-        )
+        ),
     )
     def handoff_queue(
         self,
@@ -207,7 +207,7 @@ class HandoffQueueQuery:
         first: int = 50,
         offset: int = 0,
     ) -> HandoffPage:
-        tenant = info.context.require_scope(Scope.HANDOFF_READ)
+        tenant = info.context.require_tenant()
         owner = (
             None
             if owner_id is None
@@ -229,17 +229,18 @@ class HandoffQueueQuery:
             items=[HandoffType.of(i.handoff, i.business_time_left) for i in items],
         )
 
-    @strawberry.field(
+    @query(
+        scope=Scope.HANDOFF_READ,
         description=(
             "Replay the last `weeks` weeks of leads that became MQL or SQL through a rule "
             "version's routing and SLA (handoff:read): distribution, load per rep, capacity "
             "overflows and SLA effect. Changes nothing."
-        )
+        ),
     )
     def routing_simulation(
         self, info: Info, version_id: relay.GlobalID, weeks: int = 4
     ) -> RoutingSimulationType:
-        tenant = info.context.require_scope(Scope.HANDOFF_READ)
+        tenant = info.context.require_tenant()
         version = resolve_global_id(
             info, version_id, model=RuleVersion, type_name=VERSION, what="Rule version",
             field="versionId",
@@ -251,32 +252,26 @@ class HandoffQueueQuery:
 
 @strawberry.type
 class HandoffQueueMutation:
-    @strawberry.mutation(
-        description="Accept a handed-over SQL (handoff:write; its owner or a manager)."
+    @mutation(
+        scope=Scope.HANDOFF_WRITE,
+        description="Accept a handed-over SQL (handoff:write; its owner or a manager).",
     )
     def handoff_accept(self, info: Info, id: relay.GlobalID) -> HandoffPayload:
-        def build() -> HandoffPayload:
-            info.context.require_scope(Scope.HANDOFF_WRITE)
-            handoff = handoff_accept(handoff=_handoff(info, id), actor=_actor(info))
-            return HandoffPayload(handoff=HandoffType.of(handoff))
+        handoff = handoff_accept(handoff=_handoff(info, id), actor=_actor(info))
+        return HandoffPayload(handoff=HandoffType.of(handoff))
 
-        return run_mutation(build, lambda errors: HandoffPayload(errors=errors))
-
-    @strawberry.mutation(
+    @mutation(
+        scope=Scope.HANDOFF_WRITE,
         description=(
             "Return a handed-over SQL to nurture (戻し) with one of its allowed reasons "
             "(handoff:write; its owner or a manager)."
-        )
+        ),
     )
     def handoff_return(self, info: Info, input: HandoffReturnInput) -> HandoffPayload:
-        def build() -> HandoffPayload:
-            info.context.require_scope(Scope.HANDOFF_WRITE)
-            handoff = handoff_return(
-                handoff=_handoff(info, input.id),
-                reason=input.reason,
-                note=input.note,
-                actor=_actor(info),
-            )
-            return HandoffPayload(handoff=HandoffType.of(handoff))
-
-        return run_mutation(build, lambda errors: HandoffPayload(errors=errors))
+        handoff = handoff_return(
+            handoff=_handoff(info, input.id),
+            reason=input.reason,
+            note=input.note,
+            actor=_actor(info),
+        )
+        return HandoffPayload(handoff=HandoffType.of(handoff))

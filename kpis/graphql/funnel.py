@@ -21,6 +21,7 @@ from kpis.numbers import shown
 from pipeline.graphql.types import LeadStage
 from pipeline.lifecycle import Stage
 from tenants.graphql.context import Info
+from tenants.graphql.operations import query
 from tenants.scopes import Scope
 
 FunnelModeEnum = strawberry.enum(
@@ -141,7 +142,9 @@ class FunnelType:
 
 @strawberry.type
 class FunnelQuery:
-    @strawberry.field(description="The funnel (ファネル分析) of a period, mode and scope.")
+    @query(
+        scope=Scope.KPIS_READ, description="The funnel (ファネル分析) of a period, mode and scope."
+    )
     def funnel(
         self,
         info: Info,
@@ -151,7 +154,7 @@ class FunnelQuery:
         breakdown: FunnelBreakdownEnum | None = None,  # type: ignore[valid-type]
         comparison: Comparison | None = None,
     ) -> FunnelType:
-        tenant = info.context.require_scope(Scope.KPIS_READ)
+        tenant = info.context.require_tenant()
         the_period = resolve_period(info, period)
         result = funnels.funnel_compute(
             tenant=tenant,

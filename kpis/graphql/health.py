@@ -8,6 +8,7 @@ import strawberry
 
 from kpis import failures
 from tenants.graphql.context import Info
+from tenants.graphql.operations import query
 from tenants.scopes import Scope
 
 
@@ -44,14 +45,15 @@ class SnapshotHealthType:
 
 @strawberry.type
 class SnapshotHealthQuery:
-    @strawberry.field(
+    @query(
+        scope=Scope.KPIS_READ,
         description=(
             "How fresh the KPI snapshots are: days waiting for a refresh, days whose refresh "
             "failed (with the reason and the next retry), and a pending rebuild."
-        )
+        ),
     )
     def snapshot_health(self, info: Info) -> SnapshotHealthType:
-        tenant = info.context.require_scope(Scope.KPIS_READ)
+        tenant = info.context.require_tenant()
         health = failures.snapshot_health(tenant=tenant)
         return SnapshotHealthType(
             pending_days=health.pending_days,

@@ -11,7 +11,7 @@ from kpis import definitions, selectors
 from kpis.catalogue import Direction, Unit
 from kpis.graphql.types import KpiDefinitionType
 from tenants.graphql.context import Info
-from tenants.graphql.errors import MutationError, run_mutation
+from tenants.graphql.operations import MutationPayload, mutation
 from tenants.scopes import Scope
 
 
@@ -48,15 +48,13 @@ class UpdateKpiInput:
 
 
 @strawberry.type
-class KpiPayload:
+class KpiPayload(MutationPayload):
     kpi: KpiDefinitionType | None = None
-    errors: list[MutationError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
-class DeleteKpiPayload:
+class DeleteKpiPayload(MutationPayload):
     deleted_key: str | None = None
-    errors: list[MutationError] = strawberry.field(default_factory=list)
 
 
 _NULLABLE = {"reference_value"}
@@ -70,43 +68,34 @@ def _payload(tenant: Any, key: str) -> KpiPayload:
 
 @strawberry.type
 class KpiMutation:
-    @strawberry.mutation(description="Define a KPI of the workspace's own.")
+    @mutation(scope=Scope.KPIS_WRITE, description="Define a KPI of the workspace's own.")
     def create_kpi(self, info: Info, input: CreateKpiInput) -> KpiPayload:
-        def build() -> KpiPayload:
-            tenant = info.context.require_scope(Scope.KPIS_WRITE)
-            fields = {
-                name: getattr(input, name)
-                for name in definitions.FIELDS
-                if getattr(input, name) is not None or name in _NULLABLE
-            }
-            fields["denominator"] = input.denominator or ""
-            row = definitions.kpi_custom_create(tenant=tenant, key=input.key, **fields)
-            return _payload(tenant, row.key)
+        tenant = info.context.require_tenant()
+        fields = {
+            name: getattr(input, name)
+            for name in definitions.FIELDS
+            if getattr(input, name) is not None or name in _NULLABLE
+        }
+        fields["denominator"] = input.denominator or ""
+        row = definitions.kpi_custom_create(tenant=tenant, key=input.key, **fields)
+        return _payload(tenant, row.key)
 
-        return run_mutation(build, lambda errors: KpiPayload(errors=errors))
-
-    @strawberry.mutation(description="Change a KPI of the workspace's own.")
+    @mutation(scope=Scope.KPIS_WRITE, description="Change a KPI of the workspace's own.")
     def update_kpi(self, info: Info, input: UpdateKpiInput) -> KpiPayload:
-        def build() -> KpiPayload:
-            tenant = info.context.require_scope(Scope.KPIS_WRITE)
-            fields: dict[str, Any] = {}
-            for name in definitions.FIELDS:
-                value = getattr(input, name)
-                if value is strawberry.UNSET:
-                    continue
-                if value is None and name not in _NULLABLE:
-                    value = ""
-                fields[name] = value
-            row = definitions.kpi_custom_update(tenant=tenant, key=input.key, **fields)
-            return _payload(tenant, row.key)
+        tenant = info.context.require_tenant()
+        fields: dict[str, Any] = {}
+        for name in definitions.FIELDS:
+            value = getattr(input, name)
+            if value is strawberry.UNSET:
+                continue
+            if value is None and name not in _NULLABLE:
+                value = ""
+            fields[name] = value
+        row = definitions.kpi_custom_update(tenant=tenant, key=input.key, **fields)
+        return _payload(tenant, row.key)
 
-        return run_mutation(build, lambda errors: KpiPayload(errors=errors))
-
-    @strawberry.mutation(description="Delete a KPI of the workspace's own.")
+    @mutation(scope=Scope.KPIS_WRITE, description="Delete a KPI of the workspace's own.")
     def delete_kpi(self, info: Info, key: str) -> DeleteKpiPayload:
-        def build() -> DeleteKpiPayload:
-            tenant = info.context.require_scope(Scope.KPIS_WRITE)
-            definitions.kpi_custom_delete(tenant=tenant, key=key)
-            return DeleteKpiPayload(deleted_key=key)
-
-        return run_mutation(build, lambda errors: DeleteKpiPayload(errors=errors))
+        tenant = info.context.require_tenant()
+        definitions.kpi_custom_delete(tenant=tenant, key=key)
+        return DeleteKpiPayload(deleted_key=key)

@@ -30,6 +30,7 @@ from kpis.measures import MEASURES
 from tenants.bounds import shown
 from tenants.errors import NotFound, ValidationFailed
 from tenants.graphql.context import Info
+from tenants.graphql.operations import query
 from tenants.scopes import Scope
 
 MAX_KPIS_PER_REQUEST = 50
@@ -127,26 +128,27 @@ def _check_kpi_count(keys: list[str]) -> None:
 
 @strawberry.type
 class KpiQuery:
-    @strawberry.field(description="Every KPI of the workspace: built-in, then its own.")
+    @query(scope=Scope.KPIS_READ, description="Every KPI of the workspace: built-in, then its own.")
     def kpi_catalogue(self, info: Info) -> list[KpiDefinitionType]:
-        tenant = info.context.require_scope(Scope.KPIS_READ)
+        tenant = info.context.require_tenant()
         return [
             KpiDefinitionType.from_definition(kpi) for kpi in selectors.kpi_catalogue(tenant=tenant)
         ]
 
-    @strawberry.field(
-        description="Every measure a KPI of the workspace may divide (createKpi names them)."
+    @query(
+        scope=Scope.KPIS_READ,
+        description="Every measure a KPI of the workspace may divide (createKpi names them).",
     )
     def kpi_measures(self, info: Info) -> list[KpiMeasureType]:
-        info.context.require_scope(Scope.KPIS_READ)
         return [KpiMeasureType.from_measure(measure) for measure in MEASURES.values()]
 
-    @strawberry.field(
+    @query(
+        scope=Scope.KPIS_READ,
         description=(
             "KPIs for one period and scope, from snapshots. `period` is a label: 2026-11-26, "
             "2026-W48, 2026-11, FY2026-Q2 or FY2026 (fiscal periods follow the workspace's "
             "fiscal-year start)."
-        )
+        ),
     )
     def kpi_values(
         self,
@@ -156,7 +158,7 @@ class KpiQuery:
         scope: ScopeInput | None = None,
         comparison: Comparison | None = None,
     ) -> list[KpiSeriesPoint]:
-        tenant = info.context.require_scope(Scope.KPIS_READ)
+        tenant = info.context.require_tenant()
         the_period = resolve_period(info, period)
         the_scope = resolve_scope(info, scope)
         if kpis is None:
@@ -184,11 +186,12 @@ class KpiQuery:
             for kpi in definitions
         ]
 
-    @strawberry.field(
+    @query(
+        scope=Scope.KPIS_READ,
         description=(
             "One KPI over time for charts: every period of `grain` overlapping the dates "
             "[start, end] (at most 400 points). Several KPIs: kpiSeriesList."
-        )
+        ),
     )
     def kpi_series(
         self,
@@ -200,7 +203,7 @@ class KpiQuery:
         scope: ScopeInput | None = None,
         comparison: Comparison | None = None,
     ) -> KpiSeries:
-        tenant = info.context.require_scope(Scope.KPIS_READ)
+        tenant = info.context.require_tenant()
         check_series_range(
             grain=grain.value,
             start=start,
@@ -212,14 +215,15 @@ class KpiQuery:
         (series,) = _series(info, [definition], grain, start, end, scope, comparison)
         return series
 
-    @strawberry.field(
+    @query(
+        scope=Scope.KPIS_READ,
         description=(
             "Several KPIs over time in one request (a chart of many lines): one series per "
             "KPI, in the order asked, each as kpiSeries gives it. At most "
             f"{MAX_KPIS_PER_REQUEST} KPIs and {leaderboards.MAX_SERIES_CELLS} values (KPIs x "
             "points) per request (else BATCH_TOO_LARGE); the same SQL queries whatever the "
             "number of KPIs."
-        )
+        ),
     )
     def kpi_series_list(
         self,
@@ -231,7 +235,7 @@ class KpiQuery:
         scope: ScopeInput | None = None,
         comparison: Comparison | None = None,
     ) -> list[KpiSeries]:
-        tenant = info.context.require_scope(Scope.KPIS_READ)
+        tenant = info.context.require_tenant()
         _check_kpi_count(kpis)
         check_series_range(
             grain=grain.value,
@@ -247,7 +251,9 @@ class KpiQuery:
         definitions = [found[key] for key in dict.fromkeys(kpis)]
         return _series(info, definitions, grain, start, end, scope, comparison)
 
-    @strawberry.field(description="Reps, teams or sources ranked by one KPI (best first).")
+    @query(
+        scope=Scope.KPIS_READ, description="Reps, teams or sources ranked by one KPI (best first)."
+    )
     def leaderboard(
         self,
         info: Info,
@@ -260,7 +266,7 @@ class KpiQuery:
         ] = 0,
         comparison: Comparison | None = None,
     ) -> LeaderboardType:
-        tenant = info.context.require_scope(Scope.KPIS_READ)
+        tenant = info.context.require_tenant()
         if not 1 <= first <= 100:
             raise ValidationFailed("first must be 1 to 100.", field="first")
         if offset < 0:

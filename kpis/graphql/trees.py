@@ -31,7 +31,8 @@ from kpis.trees import KEEP, NodeEvaluation, RequiredBasis, TreeEvaluation
 from tenants.errors import PublicError, ValidationFailed
 from tenants.graphql.base import given, resolve_global_id
 from tenants.graphql.context import Info
-from tenants.graphql.errors import MutationError, mutation_error, run_mutation
+from tenants.graphql.errors import MutationError, mutation_error
+from tenants.graphql.operations import MutationPayload, mutation, query
 from tenants.models import Membership
 from tenants.principal import PrincipalKind
 from tenants.scopes import Scope
@@ -317,12 +318,13 @@ def _node(info: Info, global_id: relay.GlobalID, field: str) -> KpiTreeNode:
 
 @strawberry.type
 class TreeQuery:
-    @strawberry.field(
+    @query(
+        scope=Scope.KPIS_READ,
         description=(
             "A KPI tree evaluated for a period and scope: per node actual, target, required "
             "(逆算), attainment; the projected KGI and the bottleneck. The default tree when "
             "no treeId is given (created on first use)."
-        )
+        ),
     )
     def kpi_tree(
         self,
@@ -332,7 +334,7 @@ class TreeQuery:
         tree_id: relay.GlobalID | None = None,
         comparison: Comparison | None = None,
     ) -> KpiTreeResultType:
-        tenant = info.context.require_scope(Scope.KPIS_READ)
+        tenant = info.context.require_tenant()
         the_period = resolve_period(info, period)
         the_scope = resolve_scope(info, scope)
         compared = comparison_period(the_period, comparison)
@@ -350,16 +352,19 @@ class TreeQuery:
             )
         return KpiTreeResultType.from_evaluation(evaluation)
 
-    @strawberry.field(description="The workspace's KPI trees, the default first.")
+    @query(scope=Scope.KPIS_READ, description="The workspace's KPI trees, the default first.")
     def kpi_trees(self, info: Info) -> list[KpiTreeType]:
-        tenant = info.context.require_scope(Scope.KPIS_READ)
+        tenant = info.context.require_tenant()
         tree_services.kpi_tree_ensure_default(tenant=tenant)
         return [
             KpiTreeType.from_tree(tree, list(tree.nodes.all()))
             for tree in tree_services.kpi_trees(tenant=tenant)
         ]
 
-    @strawberry.field(description="The targets of a period and scope, optionally of some KPIs.")
+    @query(
+        scope=Scope.KPIS_READ,
+        description="The targets of a period and scope, optionally of some KPIs.",
+    )
     def kpi_targets(
         self,
         info: Info,
@@ -367,7 +372,7 @@ class TreeQuery:
         scope: ScopeInput | None = None,
         kpis: list[str] | None = None,
     ) -> list[KpiTargetType]:
-        tenant = info.context.require_scope(Scope.KPIS_READ)
+        tenant = info.context.require_tenant()
         if kpis is not None and len(kpis) > target_services.MAX_TARGET_KPIS:
             raise ValidationFailed(
                 f"Ask for at most {target_services.MAX_TARGET_KPIS} KPIs.", field="kpis"
@@ -384,13 +389,14 @@ class TreeQuery:
             if key in definitions
         ]
 
-    @strawberry.field(
-        description="A suggested target from the previous three periods, beside the reference."
+    @query(
+        scope=Scope.KPIS_READ,
+        description="A suggested target from the previous three periods, beside the reference.",
     )
     def kpi_target_suggestion(
         self, info: Info, kpi: str, period: str, scope: ScopeInput | None = None
     ) -> KpiTargetSuggestionType:
-        tenant = info.context.require_scope(Scope.KPIS_READ)
+        tenant = info.context.require_tenant()
         definition = kpi_definition(tenant=tenant, key=kpi, field="kpi")
         suggestion = target_services.kpi_target_suggestion(
             tenant=tenant,
@@ -419,15 +425,14 @@ class SetKpiTargetInput:
 
 
 @strawberry.type(name="SetKpiTargetPayload")
-class SetKpiTargetPayload:
+class SetKpiTargetPayload(MutationPayload):
     target: KpiTargetType | None = strawberry.field(
         default=None, description="Null when the target was cleared or on error."
     )
-    errors: list[MutationError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type(name="SetKpiTargetsPayload")
-class SetKpiTargetsPayload:
+class SetKpiTargetsPayload(MutationPayload):
     targets: list[KpiTargetType | None] = strawberry.field(
         default_factory=list,
         description="In the order sent, null where a target was cleared; empty on error.",
@@ -447,9 +452,8 @@ class CreateKpiTreeInput:
 
 
 @strawberry.type(name="CreateKpiTreePayload")
-class CreateKpiTreePayload:
+class CreateKpiTreePayload(MutationPayload):
     tree: KpiTreeType | None = None
-    errors: list[MutationError] = strawberry.field(default_factory=list)
 
 
 @strawberry.input(name="UpdateKpiTreeInput", description="Only the fields sent are changed.")
@@ -467,16 +471,14 @@ class UpdateKpiTreeInput:
 
 
 @strawberry.type(name="UpdateKpiTreePayload")
-class UpdateKpiTreePayload:
+class UpdateKpiTreePayload(MutationPayload):
     tree: KpiTreeType | None = None
-    errors: list[MutationError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type(name="DeleteKpiTreePayload")
-class DeleteKpiTreePayload:
+class DeleteKpiTreePayload(MutationPayload):
     deleted_id: relay.GlobalID | None = None
     removed_node_count: int = strawberry.field(default=0, description="The tree's nodes.")
-    errors: list[MutationError] = strawberry.field(default_factory=list)
 
 
 @strawberry.input(name="AddKpiTreeNodeInput")
@@ -502,9 +504,8 @@ class UpdateKpiTreeNodeInput:
 
 
 @strawberry.type(name="KpiTreeNodePayload")
-class KpiTreeNodePayload:
+class KpiTreeNodePayload(MutationPayload):
     node: KpiTreeNodeType | None = None
-    errors: list[MutationError] = strawberry.field(default_factory=list)
 
 
 @strawberry.input(name="RemoveKpiTreeNodeInput")
@@ -513,9 +514,8 @@ class RemoveKpiTreeNodeInput:
 
 
 @strawberry.type(name="RemoveKpiTreeNodePayload")
-class RemoveKpiTreeNodePayload:
+class RemoveKpiTreeNodePayload(MutationPayload):
     removed_count: int = strawberry.field(default=0, description="The node and its descendants.")
-    errors: list[MutationError] = strawberry.field(default_factory=list)
 
 
 def _acting_member(info: Info) -> Membership | None:
@@ -527,196 +527,179 @@ def _acting_member(info: Info) -> Membership | None:
 
 @strawberry.type
 class TreeMutation:
-    @strawberry.mutation(description="Set the target of a KPI for a period and scope.")
+    @mutation(scope=Scope.KPIS_WRITE, description="Set the target of a KPI for a period and scope.")
     def set_kpi_target(self, info: Info, input: SetKpiTargetInput) -> SetKpiTargetPayload:
-        def build() -> SetKpiTargetPayload:
-            tenant = info.context.require_scope(Scope.KPIS_WRITE)
-            period = resolve_period(info, input.period)
-            scope = resolve_scope(info, input.scope)
-            target = target_services.kpi_target_set(
-                tenant=tenant,
-                kpi_key=input.kpi,
-                period=period,
-                scope=scope,
-                value=input.value,
-                set_by=_acting_member(info),
-            )
-            if target is None:
-                return SetKpiTargetPayload()
-            kpi = kpi_definition(tenant=tenant, key=target.kpi_key)
-            return SetKpiTargetPayload(target=KpiTargetType.from_target(target, kpi, period, scope))
+        tenant = info.context.require_tenant()
+        period = resolve_period(info, input.period)
+        scope = resolve_scope(info, input.scope)
+        target = target_services.kpi_target_set(
+            tenant=tenant,
+            kpi_key=input.kpi,
+            period=period,
+            scope=scope,
+            value=input.value,
+            set_by=_acting_member(info),
+        )
+        if target is None:
+            return SetKpiTargetPayload()
+        kpi = kpi_definition(tenant=tenant, key=target.kpi_key)
+        return SetKpiTargetPayload(target=KpiTargetType.from_target(target, kpi, period, scope))
 
-        return run_mutation(build, lambda errors: SetKpiTargetPayload(errors=errors))
-
-    @strawberry.mutation(
+    @mutation(
+        scope=Scope.KPIS_WRITE,
         description=(
             "Set or clear many targets at once, all or none (at most "
             f"{target_services.MAX_TARGETS_PER_BATCH}): a month's targets for every rep, say."
-        )
+        ),
     )
     def set_kpi_targets(self, info: Info, targets: list[SetKpiTargetInput]) -> SetKpiTargetsPayload:
-        def build() -> SetKpiTargetsPayload:
-            tenant = info.context.require_scope(Scope.KPIS_WRITE)
-            if not 1 <= len(targets) <= target_services.MAX_TARGETS_PER_BATCH:
-                raise ValidationFailed(
-                    f"Send 1 to {target_services.MAX_TARGETS_PER_BATCH} targets at a time.",
-                    field="targets",
-                )
-            errors: list[MutationError] = []
-            entries: list[target_services.TargetEntry] = []
-            positions: list[int] = []
-            for index, item in enumerate(targets):
-                try:
-                    entries.append(
-                        target_services.TargetEntry(
-                            kpi_key=item.kpi,
-                            period=resolve_period(info, item.period),
-                            scope=parse_scope(item.scope),
-                            value=item.value,
-                        )
-                    )
-                    positions.append(index)
-                except PublicError as error:
-                    errors.append(mutation_error(error, index=index))
-            stored: list[KpiTarget | None] = []
+        tenant = info.context.require_tenant()
+        if not 1 <= len(targets) <= target_services.MAX_TARGETS_PER_BATCH:
+            raise ValidationFailed(
+                f"Send 1 to {target_services.MAX_TARGETS_PER_BATCH} targets at a time.",
+                field="targets",
+            )
+        errors: list[MutationError] = []
+        entries: list[target_services.TargetEntry] = []
+        positions: list[int] = []
+        for index, item in enumerate(targets):
             try:
-                if errors:  # nothing is written: the other entries are only checked
-                    if entries:
-                        target_services.kpi_targets_check(tenant=tenant, entries=entries)
-                else:
-                    stored = target_services.kpi_targets_set(
-                        tenant=tenant, entries=entries, set_by=_acting_member(info)
+                entries.append(
+                    target_services.TargetEntry(
+                        kpi_key=item.kpi,
+                        period=resolve_period(info, item.period),
+                        scope=parse_scope(item.scope),
+                        value=item.value,
                     )
-            except target_services.TargetBatchInvalid as invalid:
-                errors += [mutation_error(e, index=positions[i]) for i, e in invalid.errors]
-            if errors:
-                return SetKpiTargetsPayload(errors=sorted(errors, key=lambda e: e.index or 0))
-            definitions = kpi_definitions(tenant=tenant, keys=[e.kpi_key for e in entries])
-            return SetKpiTargetsPayload(
-                targets=[
-                    None
-                    if target is None
-                    else KpiTargetType.from_target(
-                        target, definitions[entry.kpi_key], entry.period, entry.scope
-                    )
-                    for entry, target in zip(entries, stored, strict=True)
-                ]
-            )
-
-        return run_mutation(build, lambda errors: SetKpiTargetsPayload(errors=errors))
-
-    @strawberry.mutation(description="Create a KPI tree, from the default template or empty.")
-    def create_kpi_tree(self, info: Info, input: CreateKpiTreeInput) -> CreateKpiTreePayload:
-        def build() -> CreateKpiTreePayload:
-            tenant = info.context.require_scope(Scope.KPIS_WRITE)
-            tree = tree_services.kpi_tree_create(
-                tenant=tenant,
-                name=input.name,
-                from_default_template=input.from_default_template,
-                is_default=input.make_default,
-            )
-            return CreateKpiTreePayload(
-                tree=KpiTreeType.from_tree(tree, list(KpiTreeNode.objects.filter(tree=tree)))
-            )
-
-        return run_mutation(build, lambda errors: CreateKpiTreePayload(errors=errors))
-
-    @strawberry.mutation(description="Rename a KPI tree or make it the default tree.")
-    def update_kpi_tree(self, info: Info, input: UpdateKpiTreeInput) -> UpdateKpiTreePayload:
-        def build() -> UpdateKpiTreePayload:
-            tenant = info.context.require_scope(Scope.KPIS_WRITE)
-            tree = _tree(info, input.id, "id")
-            if given(input.name) and input.name is None:
-                raise ValidationFailed("A tree needs a name.", field="name")
-            if given(input.make_default) and not input.make_default:
-                raise ValidationFailed(
-                    "A tree stops being the default when another is made the default.",
-                    field="makeDefault",
                 )
-            updated = tree_services.kpi_tree_update(
-                tenant=tenant,
-                tree=tree,
-                name=input.name if given(input.name) else None,
-                make_default=bool(given(input.make_default) and input.make_default),
-            )
-            return UpdateKpiTreePayload(
-                tree=KpiTreeType.from_tree(updated, list(KpiTreeNode.objects.filter(tree=updated)))
-            )
+                positions.append(index)
+            except PublicError as error:
+                errors.append(mutation_error(error, index=index))
+        stored: list[KpiTarget | None] = []
+        try:
+            if errors:  # nothing is written: the other entries are only checked
+                if entries:
+                    target_services.kpi_targets_check(tenant=tenant, entries=entries)
+            else:
+                stored = target_services.kpi_targets_set(
+                    tenant=tenant, entries=entries, set_by=_acting_member(info)
+                )
+        except target_services.TargetBatchInvalid as invalid:
+            errors += [mutation_error(e, index=positions[i]) for i, e in invalid.errors]
+        if errors:
+            return SetKpiTargetsPayload(errors=sorted(errors, key=lambda e: e.index or 0))
+        definitions = kpi_definitions(tenant=tenant, keys=[e.kpi_key for e in entries])
+        return SetKpiTargetsPayload(
+            targets=[
+                None
+                if target is None
+                else KpiTargetType.from_target(
+                    target, definitions[entry.kpi_key], entry.period, entry.scope
+                )
+                for entry, target in zip(entries, stored, strict=True)
+            ]
+        )
 
-        return run_mutation(build, lambda errors: UpdateKpiTreePayload(errors=errors))
+    @mutation(
+        scope=Scope.KPIS_WRITE, description="Create a KPI tree, from the default template or empty."
+    )
+    def create_kpi_tree(self, info: Info, input: CreateKpiTreeInput) -> CreateKpiTreePayload:
+        tenant = info.context.require_tenant()
+        tree = tree_services.kpi_tree_create(
+            tenant=tenant,
+            name=input.name,
+            from_default_template=input.from_default_template,
+            is_default=input.make_default,
+        )
+        return CreateKpiTreePayload(
+            tree=KpiTreeType.from_tree(tree, list(KpiTreeNode.objects.filter(tree=tree)))
+        )
 
-    @strawberry.mutation(
+    @mutation(scope=Scope.KPIS_WRITE, description="Rename a KPI tree or make it the default tree.")
+    def update_kpi_tree(self, info: Info, input: UpdateKpiTreeInput) -> UpdateKpiTreePayload:
+        tenant = info.context.require_tenant()
+        tree = _tree(info, input.id, "id")
+        if given(input.name) and input.name is None:
+            raise ValidationFailed("A tree needs a name.", field="name")
+        if given(input.make_default) and not input.make_default:
+            raise ValidationFailed(
+                "A tree stops being the default when another is made the default.",
+                field="makeDefault",
+            )
+        updated = tree_services.kpi_tree_update(
+            tenant=tenant,
+            tree=tree,
+            name=input.name if given(input.name) else None,
+            make_default=bool(given(input.make_default) and input.make_default),
+        )
+        return UpdateKpiTreePayload(
+            tree=KpiTreeType.from_tree(updated, list(KpiTreeNode.objects.filter(tree=updated)))
+        )
+
+    @mutation(
+        scope=Scope.KPIS_WRITE,
         description=(
             "Delete a KPI tree and its nodes. The default tree cannot be deleted: make another "
             "tree the default first. Targets belong to KPIs, not trees, and stay."
-        )
+        ),
     )
     def delete_kpi_tree(self, info: Info, id: relay.GlobalID) -> DeleteKpiTreePayload:
-        def build() -> DeleteKpiTreePayload:
-            tenant = info.context.require_scope(Scope.KPIS_WRITE)
-            tree = _tree(info, id, "id")
-            removed = tree_services.kpi_tree_delete(tenant=tenant, tree=tree)
-            return DeleteKpiTreePayload(deleted_id=id, removed_node_count=removed)
+        tenant = info.context.require_tenant()
+        tree = _tree(info, id, "id")
+        removed = tree_services.kpi_tree_delete(tenant=tenant, tree=tree)
+        return DeleteKpiTreePayload(deleted_id=id, removed_node_count=removed)
 
-        return run_mutation(build, lambda errors: DeleteKpiTreePayload(errors=errors))
-
-    @strawberry.mutation(description="Add a KGI (root), KSF or KPI node to a tree.")
+    @mutation(scope=Scope.KPIS_WRITE, description="Add a KGI (root), KSF or KPI node to a tree.")
     def add_kpi_tree_node(self, info: Info, input: AddKpiTreeNodeInput) -> KpiTreeNodePayload:
-        def build() -> KpiTreeNodePayload:
-            tenant = info.context.require_scope(Scope.KPIS_WRITE)
-            tree = _tree(info, input.tree_id, "treeId")
-            parent = None if input.parent_id is None else _node(info, input.parent_id, "parentId")
-            node = tree_services.kpi_tree_node_add(
-                tenant=tenant,
-                tree=tree,
-                parent=parent,
-                kind=input.kind.value,
-                kpi_key=input.kpi or "",
-                label=input.label or "",
-                order=input.order,
-            )
-            return KpiTreeNodePayload(node=KpiTreeNodeType.from_node(node))
+        tenant = info.context.require_tenant()
+        tree = _tree(info, input.tree_id, "treeId")
+        parent = None if input.parent_id is None else _node(info, input.parent_id, "parentId")
+        node = tree_services.kpi_tree_node_add(
+            tenant=tenant,
+            tree=tree,
+            parent=parent,
+            kind=input.kind.value,
+            kpi_key=input.kpi or "",
+            label=input.label or "",
+            order=input.order,
+        )
+        return KpiTreeNodePayload(node=KpiTreeNodeType.from_node(node))
 
-        return run_mutation(build, lambda errors: KpiTreeNodePayload(errors=errors))
-
-    @strawberry.mutation(description="Move a node (no cycles) or change its KPI, label or order.")
+    @mutation(
+        scope=Scope.KPIS_WRITE,
+        description="Move a node (no cycles) or change its KPI, label or order.",
+    )
     def update_kpi_tree_node(self, info: Info, input: UpdateKpiTreeNodeInput) -> KpiTreeNodePayload:
-        def build() -> KpiTreeNodePayload:
-            tenant = info.context.require_scope(Scope.KPIS_WRITE)
-            node = _node(info, input.id, "id")
-            changes: dict[str, Any] = {}
-            if given(input.parent_id):
-                changes["parent"] = (
-                    None if input.parent_id is None else _node(info, input.parent_id, "parentId")
-                )
-            if given(input.kpi):
-                changes["kpi_key"] = input.kpi or ""
-            if given(input.label):
-                changes["label"] = input.label or ""
-            if given(input.order):
-                if input.order is None:
-                    raise ValidationFailed("order cannot be null.", field="order")
-                changes["order"] = input.order
-            updated = tree_services.kpi_tree_node_update(
-                tenant=tenant,
-                node=node,
-                parent=changes.get("parent", KEEP),
-                kpi_key=changes.get("kpi_key", KEEP),
-                label=changes.get("label", KEEP),
-                order=changes.get("order", KEEP),
+        tenant = info.context.require_tenant()
+        node = _node(info, input.id, "id")
+        changes: dict[str, Any] = {}
+        if given(input.parent_id):
+            changes["parent"] = (
+                None if input.parent_id is None else _node(info, input.parent_id, "parentId")
             )
-            return KpiTreeNodePayload(node=KpiTreeNodeType.from_node(updated))
+        if given(input.kpi):
+            changes["kpi_key"] = input.kpi or ""
+        if given(input.label):
+            changes["label"] = input.label or ""
+        if given(input.order):
+            if input.order is None:
+                raise ValidationFailed("order cannot be null.", field="order")
+            changes["order"] = input.order
+        updated = tree_services.kpi_tree_node_update(
+            tenant=tenant,
+            node=node,
+            parent=changes.get("parent", KEEP),
+            kpi_key=changes.get("kpi_key", KEEP),
+            label=changes.get("label", KEEP),
+            order=changes.get("order", KEEP),
+        )
+        return KpiTreeNodePayload(node=KpiTreeNodeType.from_node(updated))
 
-        return run_mutation(build, lambda errors: KpiTreeNodePayload(errors=errors))
-
-    @strawberry.mutation(description="Remove a node and everything under it.")
+    @mutation(scope=Scope.KPIS_WRITE, description="Remove a node and everything under it.")
     def remove_kpi_tree_node(
         self, info: Info, input: RemoveKpiTreeNodeInput
     ) -> RemoveKpiTreeNodePayload:
-        def build() -> RemoveKpiTreeNodePayload:
-            tenant = info.context.require_scope(Scope.KPIS_WRITE)
-            node = _node(info, input.id, "id")
-            removed = tree_services.kpi_tree_node_remove(tenant=tenant, node=node)
-            return RemoveKpiTreeNodePayload(removed_count=removed)
-
-        return run_mutation(build, lambda errors: RemoveKpiTreeNodePayload(errors=errors))
+        tenant = info.context.require_tenant()
+        node = _node(info, input.id, "id")
+        removed = tree_services.kpi_tree_node_remove(tenant=tenant, node=node)
+        return RemoveKpiTreeNodePayload(removed_count=removed)

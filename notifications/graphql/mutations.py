@@ -21,15 +21,14 @@ from notifications.selectors import notifications_page, webhook_attempts
 from tenants.errors import NotFound, ValidationFailed
 from tenants.graphql.base import resolve_global_id, sent_changes
 from tenants.graphql.context import Info
-from tenants.graphql.errors import MutationError, run_mutation
+from tenants.graphql.operations import MutationPayload, mutation
 from tenants.scopes import Scope
 
 
 @strawberry.type(name="MarkNotificationsReadPayload")
-class MarkNotificationsReadPayload:
+class MarkNotificationsReadPayload(MutationPayload):
     marked_count: int = 0
     unread_count: int = 0
-    errors: list[MutationError] = strawberry.field(default_factory=list)
 
 
 @strawberry.input(name="CreateWebhookEndpointInput")
@@ -52,25 +51,22 @@ class UpdateWebhookEndpointInput:
 
 
 @strawberry.type(name="WebhookEndpointPayload")
-class WebhookEndpointPayload:
+class WebhookEndpointPayload(MutationPayload):
     endpoint: WebhookEndpointType | None = None
     secret: str | None = strawberry.field(
         default=None,
         description="The signing secret: returned by create and rotate only, this once.",
     )
-    errors: list[MutationError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type(name="DeleteWebhookEndpointPayload")
-class DeleteWebhookEndpointPayload:
+class DeleteWebhookEndpointPayload(MutationPayload):
     deleted_id: strawberry.ID | None = None
-    errors: list[MutationError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type(name="WebhookDeliveryPayload")
-class WebhookDeliveryPayload:
+class WebhookDeliveryPayload(MutationPayload):
     delivery: WebhookDeliveryType | None = None
-    errors: list[MutationError] = strawberry.field(default_factory=list)
 
 
 def _notification_pks(ids: list[relay.GlobalID]) -> list[int]:
@@ -93,92 +89,80 @@ def _endpoint(info: Info, global_id: relay.GlobalID) -> WebhookEndpoint:
 
 @strawberry.type
 class NotificationMutation:
-    @strawberry.mutation(
-        description="Mark the member's own notifications read: `ids`, or `all: true`."
+    @mutation(
+        scope=None, description="Mark the member's own notifications read: `ids`, or `all: true`."
     )
     def mark_notifications_read(
         self, info: Info, ids: list[relay.GlobalID] | None = None, all: bool = False
     ) -> MarkNotificationsReadPayload:
-        def build() -> MarkNotificationsReadPayload:
-            member = request_member(info)
-            marked = services.notifications_mark_read(
-                recipient=member, ids=_notification_pks(ids or []), all=all
-            )
-            _, _, unread = notifications_page(recipient=member, unread_only=True, first=1, offset=0)
-            return MarkNotificationsReadPayload(marked_count=marked, unread_count=unread)
+        member = request_member(info)
+        marked = services.notifications_mark_read(
+            recipient=member, ids=_notification_pks(ids or []), all=all
+        )
+        _, _, unread = notifications_page(recipient=member, unread_only=True, first=1, offset=0)
+        return MarkNotificationsReadPayload(marked_count=marked, unread_count=unread)
 
-        return run_mutation(build, lambda errors: MarkNotificationsReadPayload(errors=errors))
-
-    @strawberry.mutation(description="Add a webhook endpoint; its secret is shown this once.")
+    @mutation(
+        scope=Scope.CONFIG_WRITE,
+        description="Add a webhook endpoint; its secret is shown this once.",
+    )
     def create_webhook_endpoint(
         self, info: Info, input: CreateWebhookEndpointInput
     ) -> WebhookEndpointPayload:
-        def build() -> WebhookEndpointPayload:
-            tenant = info.context.require_scope(Scope.CONFIG_WRITE)
-            endpoint, secret = services.webhook_endpoint_create(
-                tenant=tenant,
-                name=input.name,
-                url=input.url,
-                event_types=list(input.event_types),
-                format=WebhookEndpoint.Format(input.format).value,
-                is_active=input.is_active,
-            )
-            return WebhookEndpointPayload(endpoint=WebhookEndpointType.of(endpoint), secret=secret)
+        tenant = info.context.require_tenant()
+        endpoint, secret = services.webhook_endpoint_create(
+            tenant=tenant,
+            name=input.name,
+            url=input.url,
+            event_types=list(input.event_types),
+            format=WebhookEndpoint.Format(input.format).value,
+            is_active=input.is_active,
+        )
+        return WebhookEndpointPayload(endpoint=WebhookEndpointType.of(endpoint), secret=secret)
 
-        return run_mutation(build, lambda errors: WebhookEndpointPayload(errors=errors))
-
-    @strawberry.mutation(description="Change a webhook endpoint (config:write).")
+    @mutation(scope=Scope.CONFIG_WRITE, description="Change a webhook endpoint (config:write).")
     def update_webhook_endpoint(
         self, info: Info, input: UpdateWebhookEndpointInput
     ) -> WebhookEndpointPayload:
-        def build() -> WebhookEndpointPayload:
-            tenant = info.context.require_scope(Scope.CONFIG_WRITE)
-            endpoint = _endpoint(info, input.id)
-            changes = sent_changes(input, services.ENDPOINT_FIELDS)
-            if "format" in changes:
-                changes["format"] = WebhookEndpoint.Format(changes["format"]).value
-            endpoint = services.webhook_endpoint_update(tenant=tenant, endpoint=endpoint, **changes)
-            return WebhookEndpointPayload(endpoint=WebhookEndpointType.of(endpoint))
+        tenant = info.context.require_tenant()
+        endpoint = _endpoint(info, input.id)
+        changes = sent_changes(input, services.ENDPOINT_FIELDS)
+        if "format" in changes:
+            changes["format"] = WebhookEndpoint.Format(changes["format"]).value
+        endpoint = services.webhook_endpoint_update(tenant=tenant, endpoint=endpoint, **changes)
+        return WebhookEndpointPayload(endpoint=WebhookEndpointType.of(endpoint))
 
-        return run_mutation(build, lambda errors: WebhookEndpointPayload(errors=errors))
-
-    @strawberry.mutation(description="Delete a webhook endpoint with its deliveries.")
+    @mutation(
+        scope=Scope.CONFIG_WRITE, description="Delete a webhook endpoint with its deliveries."
+    )
     def delete_webhook_endpoint(
         self, info: Info, id: relay.GlobalID
     ) -> DeleteWebhookEndpointPayload:
-        def build() -> DeleteWebhookEndpointPayload:
-            tenant = info.context.require_scope(Scope.CONFIG_WRITE)
-            services.webhook_endpoint_delete(tenant=tenant, endpoint=_endpoint(info, id))
-            return DeleteWebhookEndpointPayload(deleted_id=strawberry.ID(str(id)))
+        tenant = info.context.require_tenant()
+        services.webhook_endpoint_delete(tenant=tenant, endpoint=_endpoint(info, id))
+        return DeleteWebhookEndpointPayload(deleted_id=strawberry.ID(str(id)))
 
-        return run_mutation(build, lambda errors: DeleteWebhookEndpointPayload(errors=errors))
-
-    @strawberry.mutation(
-        description="A new signing secret, shown this once; the old one stops at once."
+    @mutation(
+        scope=Scope.CONFIG_WRITE,
+        description="A new signing secret, shown this once; the old one stops at once.",
     )
     def rotate_webhook_secret(self, info: Info, id: relay.GlobalID) -> WebhookEndpointPayload:
-        def build() -> WebhookEndpointPayload:
-            tenant = info.context.require_scope(Scope.CONFIG_WRITE)
-            endpoint, secret = services.webhook_secret_rotate(
-                tenant=tenant, endpoint=_endpoint(info, id)
-            )
-            return WebhookEndpointPayload(endpoint=WebhookEndpointType.of(endpoint), secret=secret)
+        tenant = info.context.require_tenant()
+        endpoint, secret = services.webhook_secret_rotate(
+            tenant=tenant, endpoint=_endpoint(info, id)
+        )
+        return WebhookEndpointPayload(endpoint=WebhookEndpointType.of(endpoint), secret=secret)
 
-        return run_mutation(build, lambda errors: WebhookEndpointPayload(errors=errors))
-
-    @strawberry.mutation(description="Send a delivery again now, whatever its state.")
+    @mutation(
+        scope=Scope.CONFIG_WRITE, description="Send a delivery again now, whatever its state."
+    )
     def redeliver_webhook(self, info: Info, delivery_id: relay.GlobalID) -> WebhookDeliveryPayload:
-        def build() -> WebhookDeliveryPayload:
-            tenant = info.context.require_scope(Scope.CONFIG_WRITE)
-            delivery = resolve_global_id(
-                info, delivery_id, model=WebhookDelivery, type_name=DELIVERY,
-                what="Webhook delivery", field="deliveryId",
-            )  # fmt: skip
-            services.webhook_delivery_redeliver(tenant=tenant, delivery=delivery)
-            fresh = WebhookDelivery.objects.select_related("event").get(pk=delivery.pk)
-            attempts = webhook_attempts(deliveries=[fresh])
-            return WebhookDeliveryPayload(
-                delivery=WebhookDeliveryType.of(fresh, attempts[fresh.pk])
-            )
-
-        return run_mutation(build, lambda errors: WebhookDeliveryPayload(errors=errors))
+        tenant = info.context.require_tenant()
+        delivery = resolve_global_id(
+            info, delivery_id, model=WebhookDelivery, type_name=DELIVERY,
+            what="Webhook delivery", field="deliveryId",
+        )  # fmt: skip
+        services.webhook_delivery_redeliver(tenant=tenant, delivery=delivery)
+        fresh = WebhookDelivery.objects.select_related("event").get(pk=delivery.pk)
+        attempts = webhook_attempts(deliveries=[fresh])
+        return WebhookDeliveryPayload(delivery=WebhookDeliveryType.of(fresh, attempts[fresh.pk]))

@@ -22,6 +22,7 @@ from notifications.graphql.types import (
 from notifications.models import WebhookEndpoint
 from tenants.graphql.base import resolve_global_id
 from tenants.graphql.context import Info
+from tenants.graphql.operations import query
 from tenants.scopes import Scope
 
 
@@ -47,18 +48,20 @@ class NotificationQuery:
         info.context.require_tenant()
         return [EventTypeType.of(spec) for spec in event_types()]
 
-    @strawberry.field(description="The workspace's webhook endpoints (config:write).")
+    @query(
+        scope=Scope.CONFIG_WRITE, description="The workspace's webhook endpoints (config:write)."
+    )
     def webhook_endpoints(
         self, info: Info, first: int = 50, offset: int = 0
     ) -> WebhookEndpointPage:
-        info.context.require_scope(Scope.CONFIG_WRITE)
         rows, total = selectors.webhook_endpoints_page(first=first, offset=offset)
         return WebhookEndpointPage(
             total_count=total, items=[WebhookEndpointType.of(e) for e in rows]
         )
 
-    @strawberry.field(
-        description="Webhook deliveries, newest first, with every attempt (config:write)."
+    @query(
+        scope=Scope.CONFIG_WRITE,
+        description="Webhook deliveries, newest first, with every attempt (config:write).",
     )
     def webhook_deliveries(
         self,
@@ -68,7 +71,6 @@ class NotificationQuery:
         first: int = 20,
         offset: int = 0,
     ) -> WebhookDeliveryPage:
-        info.context.require_scope(Scope.CONFIG_WRITE)
         endpoint = (
             None
             if endpoint_id is None

@@ -12,7 +12,7 @@ from pipeline.graphql.types import DealStageType
 from pipeline.models import DealStage
 from tenants.graphql.base import resolve_global_id, sent_changes
 from tenants.graphql.context import Info
-from tenants.graphql.errors import MutationError, run_mutation
+from tenants.graphql.operations import MutationPayload, mutation
 from tenants.scopes import Scope
 
 _MEANING = (
@@ -45,15 +45,13 @@ class UpdateDealStageInput:
 
 
 @strawberry.type
-class DealStagePayload:
+class DealStagePayload(MutationPayload):
     deal_stage: DealStageType | None = None
-    errors: list[MutationError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
-class DeleteDealStagePayload:
+class DeleteDealStagePayload(MutationPayload):
     deleted_id: relay.GlobalID | None = None
-    errors: list[MutationError] = strawberry.field(default_factory=list)
 
 
 def _stage(info: Info, global_id: relay.GlobalID) -> DealStage:
@@ -64,42 +62,33 @@ def _stage(info: Info, global_id: relay.GlobalID) -> DealStage:
 
 @strawberry.type
 class DealStageMutation:
-    @strawberry.mutation(description="Add a deal stage (needs config:write).")
+    @mutation(scope=Scope.CONFIG_WRITE, description="Add a deal stage (needs config:write).")
     def create_deal_stage(self, info: Info, input: CreateDealStageInput) -> DealStagePayload:
-        def build() -> DealStagePayload:
-            tenant = info.context.require_scope(Scope.CONFIG_WRITE)
-            stage = deal_stages.deal_stage_create(
-                tenant=tenant,
-                name=input.name,
-                win_probability=input.win_probability,
-                is_won=input.is_won,
-                is_lost=input.is_lost,
-                order=input.order,
-            )
-            return DealStagePayload(deal_stage=stage)  # type: ignore[arg-type]
+        tenant = info.context.require_tenant()
+        stage = deal_stages.deal_stage_create(
+            tenant=tenant,
+            name=input.name,
+            win_probability=input.win_probability,
+            is_won=input.is_won,
+            is_lost=input.is_lost,
+            order=input.order,
+        )
+        return DealStagePayload(deal_stage=stage)  # type: ignore[arg-type]
 
-        return run_mutation(build, lambda errors: DealStagePayload(errors=errors))
-
-    @strawberry.mutation(
-        description=f"Rename, reorder or re-weigh a deal stage (needs config:write). {_MEANING}"
+    @mutation(
+        scope=Scope.CONFIG_WRITE,
+        description=f"Rename, reorder or re-weigh a deal stage (needs config:write). {_MEANING}",
     )
     def update_deal_stage(self, info: Info, input: UpdateDealStageInput) -> DealStagePayload:
-        def build() -> DealStagePayload:
-            info.context.require_scope(Scope.CONFIG_WRITE)
-            stage = _stage(info, input.id)
-            changes = sent_changes(input, ("name", "win_probability", "is_won", "is_lost", "order"))
-            updated = deal_stages.deal_stage_update(stage=stage, **changes)
-            return DealStagePayload(deal_stage=updated)  # type: ignore[arg-type]
+        stage = _stage(info, input.id)
+        changes = sent_changes(input, ("name", "win_probability", "is_won", "is_lost", "order"))
+        updated = deal_stages.deal_stage_update(stage=stage, **changes)
+        return DealStagePayload(deal_stage=updated)  # type: ignore[arg-type]
 
-        return run_mutation(build, lambda errors: DealStagePayload(errors=errors))
-
-    @strawberry.mutation(
-        description="Delete a deal stage no deal is or was in (needs config:write)."
+    @mutation(
+        scope=Scope.CONFIG_WRITE,
+        description="Delete a deal stage no deal is or was in (needs config:write).",
     )
     def delete_deal_stage(self, info: Info, id: relay.GlobalID) -> DeleteDealStagePayload:
-        def build() -> DeleteDealStagePayload:
-            info.context.require_scope(Scope.CONFIG_WRITE)
-            deal_stages.deal_stage_delete(stage=_stage(info, id))
-            return DeleteDealStagePayload(deleted_id=id)
-
-        return run_mutation(build, lambda errors: DeleteDealStagePayload(errors=errors))
+        deal_stages.deal_stage_delete(stage=_stage(info, id))
+        return DeleteDealStagePayload(deleted_id=id)

@@ -12,7 +12,7 @@ from pipeline.imports.uploads import crm_upload_import, upload_file_name
 from pipeline.ingestion import BATCH_KEYS, IngestKind
 from tenants.errors import ValidationFailed
 from tenants.graphql.context import Info
-from tenants.graphql.errors import MutationError, run_mutation
+from tenants.graphql.operations import MutationPayload, mutation
 from tenants.scopes import Scope
 
 # A file with many bad lines lists the first ones; the counts cover them all.
@@ -26,7 +26,7 @@ class CrmImportLineError:
 
 
 @strawberry.type(description="What an import did, or would do (dry run), per kind of record.")
-class CrmImportPayload:
+class CrmImportPayload(MutationPayload):
     file_name: str | None = None
     preset: str | None = None
     dry_run: bool = False
@@ -47,7 +47,6 @@ class CrmImportPayload:
     line_errors: list[CrmImportLineError] = strawberry.field(
         default_factory=list, description=f"The first {LINE_ERRORS_SHOWN} refused lines."
     )
-    errors: list[MutationError] = strawberry.field(default_factory=list)
 
 
 def _payload(name: str, report: ImportReport) -> CrmImportPayload:
@@ -74,13 +73,14 @@ def _payload(name: str, report: ImportReport) -> CrmImportPayload:
 
 @strawberry.type
 class CrmImportMutation:
-    @strawberry.mutation(
+    @mutation(
+        scope=Scope.RECORDS_WRITE,
         description=(
             "Import a HubSpot or Salesforce CSV export with a preset, as manage.py import_crm "
             "does (needs records:write). Send it as a multipart request (GraphQL multipart "
             "request spec) with the file in `file`. dryRun: report only, write nothing. "
             "Re-sending the same file with the same preset changes nothing."
-        )
+        ),
     )
     def import_crm_file(
         self,
@@ -91,22 +91,19 @@ class CrmImportMutation:
         encoding: str = "utf-8-sig",
         time_zone: str | None = None,
     ) -> CrmImportPayload:
-        def build() -> CrmImportPayload:
-            tenant = info.context.require_scope(Scope.RECORDS_WRITE)
-            if not hasattr(file, "chunks"):
-                # A client that put a string where the spec puts the file.
-                raise ValidationFailed(
-                    "Send the file as a multipart request (GraphQL multipart request spec).",
-                    field="file",
-                )
-            report = crm_upload_import(
-                tenant=tenant,
-                upload=file,
-                preset=preset,
-                dry_run=dry_run,
-                encoding=encoding,
-                time_zone=time_zone,
+        tenant = info.context.require_tenant()
+        if not hasattr(file, "chunks"):
+            # A client that put a string where the spec puts the file.
+            raise ValidationFailed(
+                "Send the file as a multipart request (GraphQL multipart request spec).",
+                field="file",
             )
-            return _payload(upload_file_name(file), report)
-
-        return run_mutation(build, lambda errors: CrmImportPayload(errors=errors))
+        report = crm_upload_import(
+            tenant=tenant,
+            upload=file,
+            preset=preset,
+            dry_run=dry_run,
+            encoding=encoding,
+            time_zone=time_zone,
+        )
+        return _payload(upload_file_name(file), report)

@@ -19,7 +19,7 @@ from pipeline import ingestion
 from pipeline.models import IngestionRequest
 from tenants import rate_limits
 from tenants.graphql.context import Info
-from tenants.graphql.errors import MutationError, run_mutation
+from tenants.graphql.operations import MutationPayload, mutation
 from tenants.scopes import Scope
 
 IngestKind = strawberry.enum(
@@ -202,7 +202,7 @@ class RowErrorType:
 
 
 @strawberry.type
-class IngestRecordsPayload:
+class IngestRecordsPayload(MutationPayload):
     leads: IngestCounts | None = None
     activities: IngestCounts | None = None
     deals: IngestCounts | None = None
@@ -212,7 +212,6 @@ class IngestRecordsPayload:
         default=False, description="True when this is the stored result of an earlier request."
     )
     row_errors: list[RowErrorType] = strawberry.field(default_factory=list)
-    errors: list[MutationError] = strawberry.field(default_factory=list)
 
 
 def _row_as_sent(cls: type, value: Mapping[str, Any], context: InputContext) -> dict[str, Any]:
@@ -272,38 +271,36 @@ def _ingest(
     idempotency_key: str | None,
     naming: ingestion.Naming,
 ) -> IngestRecordsPayload:
-    def build() -> IngestRecordsPayload:
-        tenant = info.context.require_scope(Scope.RECORDS_WRITE)
-        # NOTE: before the charge, which looks the idempotency key up: a hostile key (NUL, a
-        # lone surrogate) is refused as VALIDATION before any query carries it.
-        ingestion.records_batch_check(batch=batch, idempotency_key=idempotency_key)
-        with rate_limits.rows_charged(
-            principal=info.context.principal,
-            rows=_rows_to_charge(batch, idempotency_key),
-            response=info.context.response,
-        ) as charge:
-            result = ingestion.records_ingest(
-                tenant=tenant,
-                batch=batch,
-                idempotency_key=idempotency_key,
-                actor_label=_actor_label(info),
-                naming=naming,
-            )
-            if result.replayed and charge is not None:
-                rate_limits.rate_limit_refund(charge=charge)  # a racing retry stored nothing
-        return _payload(result)
-
-    return run_mutation(build, lambda errors: IngestRecordsPayload(errors=errors))
+    tenant = info.context.require_tenant()
+    # NOTE: before the charge, which looks the idempotency key up: a hostile key (NUL, a
+    # lone surrogate) is refused as VALIDATION before any query carries it.
+    ingestion.records_batch_check(batch=batch, idempotency_key=idempotency_key)
+    with rate_limits.rows_charged(
+        principal=info.context.principal,
+        rows=_rows_to_charge(batch, idempotency_key),
+        response=info.context.response,
+    ) as charge:
+        result = ingestion.records_ingest(
+            tenant=tenant,
+            batch=batch,
+            idempotency_key=idempotency_key,
+            actor_label=_actor_label(info),
+            naming=naming,
+        )
+        if result.replayed and charge is not None:
+            rate_limits.rate_limit_refund(charge=charge)  # a racing retry stored nothing
+    return _payload(result)
 
 
 @strawberry.type
 class IngestionMutation:
-    @strawberry.mutation(
+    @mutation(
+        scope=Scope.RECORDS_WRITE,
         description=(
             "Upsert a batch of partner records (needs records:write). Bad rows come back in "
             "rowErrors and the rest is stored; resending a batch changes nothing. With an "
             "idempotencyKey a retry returns the first result."
-        )
+        ),
     )
     def ingest_records(
         self, info: Info, input: IngestRecordsInput, idempotency_key: str | None = None
@@ -314,12 +311,13 @@ class IngestionMutation:
         }
         return _ingest(info, batch, idempotency_key, ingestion.Naming.CAMEL)
 
-    @strawberry.mutation(
+    @mutation(
+        scope=Scope.RECORDS_WRITE,
         description=(
             "ingestRecords with the rows as JSON arrays: the same validation, row errors, "
             "idempotency and payload; faster for large batches, and a value of the wrong type "
             "is a row error (needs records:write)."
-        )
+        ),
     )
     def ingest_records_json(
         self, info: Info, input: IngestRecordsJsonInput, idempotency_key: str | None = None

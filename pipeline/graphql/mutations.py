@@ -23,7 +23,7 @@ from pipeline.graphql.types import (
 from pipeline.models import Deal, DealStage, Lead
 from tenants.graphql.base import given, resolve_global_id
 from tenants.graphql.context import Info
-from tenants.graphql.errors import MutationError, run_mutation
+from tenants.graphql.operations import MutationPayload, mutation
 from tenants.models import Membership, Team
 from tenants.principal import PrincipalKind
 from tenants.scopes import Scope
@@ -145,40 +145,34 @@ class MoveDealStageInput:
 
 
 @strawberry.type
-class CreateLeadPayload:
+class CreateLeadPayload(MutationPayload):
     lead: LeadType | None = None
-    errors: list[MutationError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
-class UpdateLeadPayload:
+class UpdateLeadPayload(MutationPayload):
     lead: LeadType | None = None
-    errors: list[MutationError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
-class TransitionLeadPayload:
+class TransitionLeadPayload(MutationPayload):
     lead: LeadType | None = None
     transition: StageTransitionType | None = None
-    errors: list[MutationError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
-class CreateActivityPayload:
+class CreateActivityPayload(MutationPayload):
     activity: ActivityType | None = None
-    errors: list[MutationError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
-class CreateDealPayload:
+class CreateDealPayload(MutationPayload):
     deal: DealType | None = None
-    errors: list[MutationError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
-class MoveDealStagePayload:
+class MoveDealStagePayload(MutationPayload):
     deal: DealType | None = None
-    errors: list[MutationError] = strawberry.field(default_factory=list)
 
 
 _UPDATABLE_LEAD_FIELDS = (
@@ -199,133 +193,121 @@ _BLANK_WHEN_NULL = {"company", "contact_name", "email", "industry", "title", "so
 
 @strawberry.type
 class PipelineMutation:
-    @strawberry.mutation(description="Create a lead at the 'lead' stage.")
+    @mutation(scope=Scope.RECORDS_WRITE, description="Create a lead at the 'lead' stage.")
     def create_lead(self, info: Info, input: CreateLeadInput) -> CreateLeadPayload:
-        def build() -> CreateLeadPayload:
-            tenant = info.context.require_scope(Scope.RECORDS_WRITE)
-            fields: dict[str, Any] = {
-                "company": input.company,
-                "contact_name": input.contact_name,
-                "email": input.email,
-                "industry": input.industry,
-                "employee_count": input.employee_count,
-                "title": input.title,
-                "attributes": input.attributes or {},
-                "source": input.source,
-                "source_system": input.source_system,
-                "external_id": input.external_id,
-                "owner": _member(info, input.owner_id, "ownerId"),
-                "score": input.score,
-            }
-            if input.team_id is not None:
-                fields["team"] = _team(info, input.team_id, "teamId")
-            if input.created_at is not None:
-                fields["created_at"] = input.created_at
-            lead = services.lead_create(tenant=tenant, **fields)
-            return CreateLeadPayload(lead=lead)  # type: ignore[arg-type]
+        tenant = info.context.require_tenant()
+        fields: dict[str, Any] = {
+            "company": input.company,
+            "contact_name": input.contact_name,
+            "email": input.email,
+            "industry": input.industry,
+            "employee_count": input.employee_count,
+            "title": input.title,
+            "attributes": input.attributes or {},
+            "source": input.source,
+            "source_system": input.source_system,
+            "external_id": input.external_id,
+            "owner": _member(info, input.owner_id, "ownerId"),
+            "score": input.score,
+        }
+        if input.team_id is not None:
+            fields["team"] = _team(info, input.team_id, "teamId")
+        if input.created_at is not None:
+            fields["created_at"] = input.created_at
+        lead = services.lead_create(tenant=tenant, **fields)
+        return CreateLeadPayload(lead=lead)  # type: ignore[arg-type]
 
-        return run_mutation(build, lambda errors: CreateLeadPayload(errors=errors))
-
-    @strawberry.mutation(description="Change a lead's details; its stage changes by transition.")
+    @mutation(
+        scope=Scope.RECORDS_WRITE,
+        description="Change a lead's details; its stage changes by transition.",
+    )
     def update_lead(self, info: Info, input: UpdateLeadInput) -> UpdateLeadPayload:
-        def build() -> UpdateLeadPayload:
-            info.context.require_scope(Scope.RECORDS_WRITE)
-            lead = _lead(info, input.id, "id")
-            fields: dict[str, Any] = {}
-            for name in _UPDATABLE_LEAD_FIELDS:
-                value = getattr(input, name)
-                if given(value):
-                    fields[name] = "" if value is None and name in _BLANK_WHEN_NULL else value
-            if given(input.owner_id):
-                fields["owner"] = _member(info, input.owner_id, "ownerId")
-            if given(input.team_id):
-                fields["team"] = _team(info, input.team_id, "teamId")
-            if fields.get("attributes", {}) is None:
-                fields["attributes"] = {}
-            if "score" in fields and fields["score"] is None:
-                fields["score"] = 0
-            updated = services.lead_update(lead=lead, **fields)
-            return UpdateLeadPayload(lead=updated)  # type: ignore[arg-type]
+        lead = _lead(info, input.id, "id")
+        fields: dict[str, Any] = {}
+        for name in _UPDATABLE_LEAD_FIELDS:
+            value = getattr(input, name)
+            if given(value):
+                fields[name] = "" if value is None and name in _BLANK_WHEN_NULL else value
+        if given(input.owner_id):
+            fields["owner"] = _member(info, input.owner_id, "ownerId")
+        if given(input.team_id):
+            fields["team"] = _team(info, input.team_id, "teamId")
+        if fields.get("attributes", {}) is None:
+            fields["attributes"] = {}
+        if "score" in fields and fields["score"] is None:
+            fields["score"] = 0
+        updated = services.lead_update(lead=lead, **fields)
+        return UpdateLeadPayload(lead=updated)  # type: ignore[arg-type]
 
-        return run_mutation(build, lambda errors: UpdateLeadPayload(errors=errors))
-
-    @strawberry.mutation(description="Move a lead to another lifecycle stage.")
+    @mutation(scope=Scope.RECORDS_WRITE, description="Move a lead to another lifecycle stage.")
     def transition_lead(self, info: Info, input: TransitionLeadInput) -> TransitionLeadPayload:
-        def build() -> TransitionLeadPayload:
-            info.context.require_scope(Scope.RECORDS_WRITE)
-            lead = _lead(info, input.id, "id")
-            actor, actor_label = _actor(info)
-            transition = services.lead_transition(
-                lead=lead,
-                to_stage=input.to_stage.value,
-                at=input.at,
-                actor=actor,
-                actor_label=actor_label,
-                reason=input.reason,
-            )
-            return TransitionLeadPayload(lead=lead, transition=transition)  # type: ignore[arg-type]
+        lead = _lead(info, input.id, "id")
+        actor, actor_label = _actor(info)
+        transition = services.lead_transition(
+            lead=lead,
+            to_stage=input.to_stage.value,
+            at=input.at,
+            actor=actor,
+            actor_label=actor_label,
+            reason=input.reason,
+        )
+        return TransitionLeadPayload(lead=lead, transition=transition)  # type: ignore[arg-type]
 
-        return run_mutation(build, lambda errors: TransitionLeadPayload(errors=errors))
-
-    @strawberry.mutation(description="Record a call, e-mail, meeting or other touch of a lead.")
+    @mutation(
+        scope=Scope.RECORDS_WRITE,
+        description="Record a call, e-mail, meeting or other touch of a lead.",
+    )
     def create_activity(self, info: Info, input: CreateActivityInput) -> CreateActivityPayload:
-        def build() -> CreateActivityPayload:
-            tenant = info.context.require_scope(Scope.RECORDS_WRITE)
-            activity = services.activity_create(
-                tenant=tenant,
-                lead=_lead(info, input.lead_id, "leadId"),
-                rep=_member(info, input.rep_id, "repId"),
-                type=input.type.value,
-                occurred_at=input.occurred_at,
-                call_outcome=input.call_outcome.value if input.call_outcome is not None else "",
-                email_delivered=input.email_delivered,
-                email_opened=input.email_opened,
-                email_clicked=input.email_clicked,
-                duration_seconds=input.duration_seconds,
-                source_system=input.source_system,
-                external_id=input.external_id,
-            )
-            return CreateActivityPayload(activity=activity)  # type: ignore[arg-type]
+        tenant = info.context.require_tenant()
+        activity = services.activity_create(
+            tenant=tenant,
+            lead=_lead(info, input.lead_id, "leadId"),
+            rep=_member(info, input.rep_id, "repId"),
+            type=input.type.value,
+            occurred_at=input.occurred_at,
+            call_outcome=input.call_outcome.value if input.call_outcome is not None else "",
+            email_delivered=input.email_delivered,
+            email_opened=input.email_opened,
+            email_clicked=input.email_clicked,
+            duration_seconds=input.duration_seconds,
+            source_system=input.source_system,
+            external_id=input.external_id,
+        )
+        return CreateActivityPayload(activity=activity)  # type: ignore[arg-type]
 
-        return run_mutation(build, lambda errors: CreateActivityPayload(errors=errors))
-
-    @strawberry.mutation(description="Create a deal for a lead, in a stage.")
+    @mutation(scope=Scope.RECORDS_WRITE, description="Create a deal for a lead, in a stage.")
     def create_deal(self, info: Info, input: CreateDealInput) -> CreateDealPayload:
-        def build() -> CreateDealPayload:
-            tenant = info.context.require_scope(Scope.RECORDS_WRITE)
-            stage = (
-                resolve_global_id(
-                    info, input.stage_id, model=DealStage, type_name="DealStage", field="stageId"
-                )
-                if input.stage_id is not None
-                else None
-            )
-            deal = services.deal_create(
-                tenant=tenant,
-                lead=_lead(info, input.lead_id, "leadId"),
-                amount=input.amount,
-                currency=input.currency,
-                stage=stage,
-                name=input.name,
-                owner=_member(info, input.owner_id, "ownerId"),
-                sourced_by_is=input.sourced_by_is,
-                created_at=input.created_at,
-                source_system=input.source_system,
-                external_id=input.external_id,
-            )
-            return CreateDealPayload(deal=deal)  # type: ignore[arg-type]
-
-        return run_mutation(build, lambda errors: CreateDealPayload(errors=errors))
-
-    @strawberry.mutation(description="Move a deal to another stage; won/lost stages close it.")
-    def move_deal_stage(self, info: Info, input: MoveDealStageInput) -> MoveDealStagePayload:
-        def build() -> MoveDealStagePayload:
-            info.context.require_scope(Scope.RECORDS_WRITE)
-            deal = resolve_global_id(info, input.id, model=Deal, type_name="Deal", field="id")
-            stage = resolve_global_id(
+        tenant = info.context.require_tenant()
+        stage = (
+            resolve_global_id(
                 info, input.stage_id, model=DealStage, type_name="DealStage", field="stageId"
             )
-            moved = services.deal_move_stage(deal=deal, stage=stage, at=input.at)
-            return MoveDealStagePayload(deal=moved)  # type: ignore[arg-type]
+            if input.stage_id is not None
+            else None
+        )
+        deal = services.deal_create(
+            tenant=tenant,
+            lead=_lead(info, input.lead_id, "leadId"),
+            amount=input.amount,
+            currency=input.currency,
+            stage=stage,
+            name=input.name,
+            owner=_member(info, input.owner_id, "ownerId"),
+            sourced_by_is=input.sourced_by_is,
+            created_at=input.created_at,
+            source_system=input.source_system,
+            external_id=input.external_id,
+        )
+        return CreateDealPayload(deal=deal)  # type: ignore[arg-type]
 
-        return run_mutation(build, lambda errors: MoveDealStagePayload(errors=errors))
+    @mutation(
+        scope=Scope.RECORDS_WRITE,
+        description="Move a deal to another stage; won/lost stages close it.",
+    )
+    def move_deal_stage(self, info: Info, input: MoveDealStageInput) -> MoveDealStagePayload:
+        deal = resolve_global_id(info, input.id, model=Deal, type_name="Deal", field="id")
+        stage = resolve_global_id(
+            info, input.stage_id, model=DealStage, type_name="DealStage", field="stageId"
+        )
+        moved = services.deal_move_stage(deal=deal, stage=stage, at=input.at)
+        return MoveDealStagePayload(deal=moved)  # type: ignore[arg-type]

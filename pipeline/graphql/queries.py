@@ -23,18 +23,21 @@ from pipeline.graphql.types import ActivityType, DealStageType, DealType, LeadTy
 from pipeline.models import Activity, Deal, Lead
 from tenants.graphql.base import resolve_global_id
 from tenants.graphql.context import Info
+from tenants.graphql.operations import query
 from tenants.scopes import Scope
 
 
 @strawberry.type
 class PipelineQuery:
-    @strawberry_django.connection(
-        DjangoListConnection[LeadType], description="The workspace's leads, newest first."
+    @query(
+        DjangoListConnection[LeadType],
+        description="The workspace's leads, newest first.",
+        scope=Scope.RECORDS_READ,
+        field=strawberry_django.connection,
     )
     def leads(
         self, info: Info, filter: LeadFilter | None = None, order_by: LeadOrder | None = None
     ) -> Iterable[Lead]:
-        info.context.require_scope(Scope.RECORDS_READ)
         try:
             criteria = filter.criteria(info) if filter is not None else {}
         except NoMatch:
@@ -42,13 +45,17 @@ class PipelineQuery:
         order = order_by.criteria() if order_by is not None else None
         return selectors.lead_list(**criteria, order=order)
 
-    @strawberry_django.field(description="One lead by its id.")
+    @query(
+        description="One lead by its id.", scope=Scope.RECORDS_READ, field=strawberry_django.field
+    )
     def lead(self, info: Info, id: relay.GlobalID) -> LeadType:
-        info.context.require_scope(Scope.RECORDS_READ)
         return resolve_global_id(info, id, model=Lead, type_name="Lead", field="id")  # type: ignore[return-value]
 
-    @strawberry_django.connection(
-        DjangoListConnection[ActivityType], description="The workspace's activities, newest first."
+    @query(
+        DjangoListConnection[ActivityType],
+        description="The workspace's activities, newest first.",
+        scope=Scope.RECORDS_READ,
+        field=strawberry_django.connection,
     )
     def activities(
         self,
@@ -56,7 +63,6 @@ class PipelineQuery:
         filter: ActivityFilter | None = None,
         order_by: ActivityOrder | None = None,
     ) -> Iterable[Activity]:
-        info.context.require_scope(Scope.RECORDS_READ)
         try:
             criteria = filter.criteria(info) if filter is not None else {}
         except NoMatch:
@@ -64,13 +70,15 @@ class PipelineQuery:
         order = order_by.criteria() if order_by is not None else None
         return selectors.activity_list(**criteria, order=order)
 
-    @strawberry_django.connection(
-        DjangoListConnection[DealType], description="The workspace's deals, newest first."
+    @query(
+        DjangoListConnection[DealType],
+        description="The workspace's deals, newest first.",
+        scope=Scope.RECORDS_READ,
+        field=strawberry_django.connection,
     )
     def deals(
         self, info: Info, filter: DealFilter | None = None, order_by: DealOrder | None = None
     ) -> Iterable[Deal]:
-        info.context.require_scope(Scope.RECORDS_READ)
         try:
             criteria = filter.criteria(info) if filter is not None else {}
         except NoMatch:
@@ -78,12 +86,16 @@ class PipelineQuery:
         order = order_by.criteria() if order_by is not None else None
         return selectors.deal_list(**criteria, order=order)
 
-    @strawberry_django.field(description="One deal by its id.")
+    @query(
+        description="One deal by its id.", scope=Scope.RECORDS_READ, field=strawberry_django.field
+    )
     def deal(self, info: Info, id: relay.GlobalID) -> DealType:
-        info.context.require_scope(Scope.RECORDS_READ)
         return resolve_global_id(info, id, model=Deal, type_name="Deal", field="id")  # type: ignore[return-value]
 
-    @strawberry_django.field(description="The workspace's deal stages, in order.")
+    @query(
+        description="The workspace's deal stages, in order.",
+        scope=Scope.RECORDS_READ,
+        field=strawberry_django.field,
+    )
     def deal_stages(self, info: Info) -> list[DealStageType]:
-        info.context.require_scope(Scope.RECORDS_READ)
         return selectors.deal_stage_list()  # type: ignore[return-value]

@@ -15,7 +15,7 @@ from kpis.targets import query_target_values
 from reports import checklist
 from reports.models import ChecklistDecision, Department, SharedKpi
 from tenants.graphql.context import Info
-from tenants.graphql.errors import MutationError, run_mutation
+from tenants.graphql.operations import MutationPayload, mutation, query
 from tenants.principal import PrincipalKind
 from tenants.scopes import Scope
 
@@ -69,15 +69,13 @@ class SharedKpisType:
 
 
 @strawberry.type(name="ChecklistDecisionPayload")
-class ChecklistDecisionPayload:
+class ChecklistDecisionPayload(MutationPayload):
     item: KpiChecklistItemType | None = None
-    errors: list[MutationError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type(name="SetSharedKpiPayload")
-class SetSharedKpiPayload:
+class SetSharedKpiPayload(MutationPayload):
     shared_kpi_keys: list[str] = strawberry.field(default_factory=list)
-    errors: list[MutationError] = strawberry.field(default_factory=list)
 
 
 def _item(result: checklist.ChecklistResult) -> KpiChecklistItemType:
@@ -95,19 +93,22 @@ def _item(result: checklist.ChecklistResult) -> KpiChecklistItemType:
 
 @strawberry.type
 class ChecklistQuery:
-    @strawberry.field(description="The article's 15-item KPI design checklist, judged now.")
+    @query(
+        scope=Scope.KPIS_READ, description="The article's 15-item KPI design checklist, judged now."
+    )
     def kpi_checklist(self, info: Info) -> list[KpiChecklistItemType]:
-        tenant = info.context.require_scope(Scope.KPIS_READ)
+        tenant = info.context.require_tenant()
         return [_item(r) for r in checklist.kpi_checklist(tenant=tenant)]
 
-    @strawberry.field(
+    @query(
+        scope=Scope.KPIS_READ,
         description="The shared KPIs (共通KPI) for a period: the same definition and number "
-        "for marketing, inside sales and field sales, side by side."
+        "for marketing, inside sales and field sales, side by side.",
     )
     def shared_kpis(
         self, info: Info, period: str, comparison: Comparison | None = None
     ) -> SharedKpisType:
-        tenant = info.context.require_scope(Scope.KPIS_READ)
+        tenant = info.context.require_tenant()
         the_period = resolve_period(info, period)
         other = comparison_period(the_period, comparison)
         rows = list(SharedKpi.objects.order_by("kpi_key"))
@@ -150,8 +151,9 @@ class ChecklistQuery:
 
 @strawberry.type
 class ChecklistMutation:
-    @strawberry.mutation(
-        description="Record a checklist decision (kpis:write); an empty value clears it."
+    @mutation(
+        scope=Scope.KPIS_WRITE,
+        description="Record a checklist decision (kpis:write); an empty value clears it.",
     )
     def record_checklist_decision(
         self,
@@ -159,23 +161,21 @@ class ChecklistMutation:
         item: ChecklistDecisionItem,  # type: ignore[valid-type]
         value: str,
     ) -> ChecklistDecisionPayload:
-        def build() -> ChecklistDecisionPayload:
-            tenant = info.context.require_scope(Scope.KPIS_WRITE)
-            principal = info.context.principal
-            checklist.checklist_decision_record(
-                tenant=tenant,
-                item=ChecklistDecision.Item(item).value,
-                value=value,
-                decided_by=principal.membership if principal.kind == PrincipalKind.USER else None,
-            )
-            key = ChecklistDecision.Item(item).value
-            result = next(r for r in checklist.kpi_checklist(tenant=tenant) if r.key == key)
-            return ChecklistDecisionPayload(item=_item(result))
+        tenant = info.context.require_tenant()
+        principal = info.context.principal
+        checklist.checklist_decision_record(
+            tenant=tenant,
+            item=ChecklistDecision.Item(item).value,
+            value=value,
+            decided_by=principal.membership if principal.kind == PrincipalKind.USER else None,
+        )
+        key = ChecklistDecision.Item(item).value
+        result = next(r for r in checklist.kpi_checklist(tenant=tenant) if r.key == key)
+        return ChecklistDecisionPayload(item=_item(result))
 
-        return run_mutation(build, lambda errors: ChecklistDecisionPayload(errors=errors))
-
-    @strawberry.mutation(
-        description="Mark a KPI as shared across departments, or not (kpis:write)."
+    @mutation(
+        scope=Scope.KPIS_WRITE,
+        description="Mark a KPI as shared across departments, or not (kpis:write).",
     )
     def set_shared_kpi(
         self,
@@ -185,16 +185,13 @@ class ChecklistMutation:
         owner_department: DepartmentEnum = Department.INSIDE_SALES,  # type: ignore[valid-type]
         note: str = "",
     ) -> SetSharedKpiPayload:
-        def build() -> SetSharedKpiPayload:
-            tenant = info.context.require_scope(Scope.KPIS_WRITE)
-            checklist.shared_kpi_set(
-                tenant=tenant,
-                kpi_key=kpi,
-                shared=shared,
-                owner_department=Department(owner_department).value,
-                note=note,
-            )
-            keys = list(SharedKpi.objects.order_by("kpi_key").values_list("kpi_key", flat=True))
-            return SetSharedKpiPayload(shared_kpi_keys=keys)
-
-        return run_mutation(build, lambda errors: SetSharedKpiPayload(errors=errors))
+        tenant = info.context.require_tenant()
+        checklist.shared_kpi_set(
+            tenant=tenant,
+            kpi_key=kpi,
+            shared=shared,
+            owner_department=Department(owner_department).value,
+            note=note,
+        )
+        keys = list(SharedKpi.objects.order_by("kpi_key").values_list("kpi_key", flat=True))
+        return SetSharedKpiPayload(shared_kpi_keys=keys)

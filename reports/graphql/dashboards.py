@@ -37,7 +37,7 @@ from reports.models import Dashboard, DashboardWidget, WidgetKind
 from tenants.errors import NotFound, ValidationFailed
 from tenants.graphql.base import given, resolve_global_id
 from tenants.graphql.context import Info
-from tenants.graphql.errors import MutationError, run_mutation
+from tenants.graphql.operations import MutationPayload, mutation, query
 from tenants.scopes import Scope
 
 DASHBOARD, WIDGET = "Dashboard", "DashboardWidget"
@@ -269,9 +269,10 @@ def _widget(info: Info, global_id: relay.GlobalID, field: str = "id") -> Dashboa
 
 @strawberry.type
 class DashboardQuery:
-    @strawberry.field(description="The dashboards the caller sees, by name (kpis:read).")
+    @query(
+        scope=Scope.KPIS_READ, description="The dashboards the caller sees, by name (kpis:read)."
+    )
     def dashboards(self, info: Info, first: int = 50, offset: int = 0) -> DashboardPage:
-        info.context.require_scope(Scope.KPIS_READ)
         items, total = services.dashboards_page(
             principal=info.context.principal, first=first, offset=offset
         )
@@ -279,12 +280,13 @@ class DashboardQuery:
             total_count=total, items=[DashboardType.of(d, list(d.widgets.all())) for d in items]
         )
 
-    @strawberry.field(
+    @query(
+        scope=Scope.KPIS_READ,
         description=(
             "A dashboard with every widget's data for a period and scope, in one request "
             "(a bounded number of SQL queries whatever the widgets). Without `id`: the "
             "caller's role default (an API token: the manager's)."
-        )
+        ),
     )
     def dashboard(
         self,
@@ -294,7 +296,7 @@ class DashboardQuery:
         scope: ScopeInput | None = None,
         comparison: Comparison | None = None,
     ) -> DashboardViewType:
-        tenant = info.context.require_scope(Scope.KPIS_READ)
+        tenant = info.context.require_tenant()
         principal = info.context.principal
         the_period = resolve_period(info, period)
         the_scope = resolve_scope(info, scope)
@@ -337,16 +339,14 @@ class UpdateDashboardInput:
 
 
 @strawberry.type(name="DashboardPayload")
-class DashboardPayload:
+class DashboardPayload(MutationPayload):
     dashboard: DashboardType | None = None
-    errors: list[MutationError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type(name="DeleteDashboardPayload")
-class DeleteDashboardPayload:
+class DeleteDashboardPayload(MutationPayload):
     deleted_id: relay.GlobalID | None = None
     removed_widget_count: int = 0
-    errors: list[MutationError] = strawberry.field(default_factory=list)
 
 
 @strawberry.input(name="AddDashboardWidgetInput")
@@ -366,15 +366,13 @@ class UpdateDashboardWidgetInput:
 
 
 @strawberry.type(name="DashboardWidgetPayload")
-class DashboardWidgetPayload:
+class DashboardWidgetPayload(MutationPayload):
     widget: DashboardWidgetType | None = None
-    errors: list[MutationError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type(name="RemoveDashboardWidgetPayload")
-class RemoveDashboardWidgetPayload:
+class RemoveDashboardWidgetPayload(MutationPayload):
     removed_id: relay.GlobalID | None = None
-    errors: list[MutationError] = strawberry.field(default_factory=list)
 
 
 def _payload(dashboard: Dashboard) -> DashboardPayload:
@@ -385,118 +383,101 @@ def _payload(dashboard: Dashboard) -> DashboardPayload:
 
 @strawberry.type
 class DashboardMutation:
-    @strawberry.mutation(description="Create an empty dashboard: personal, or shared (kpis:write).")
+    @mutation(
+        scope=Scope.KPIS_READ,
+        description="Create an empty dashboard: personal, or shared (kpis:write).",
+    )
     def create_dashboard(self, info: Info, input: CreateDashboardInput) -> DashboardPayload:
-        def build() -> DashboardPayload:
-            tenant = info.context.require_scope(Scope.KPIS_READ)
-            dashboard = services.dashboard_create(
-                tenant=tenant,
-                principal=info.context.principal,
-                name=input.name,
-                shared=input.shared,
-                default_for_role=input.default_for_role.value if input.default_for_role else "",
-            )
-            return _payload(dashboard)
+        tenant = info.context.require_tenant()
+        dashboard = services.dashboard_create(
+            tenant=tenant,
+            principal=info.context.principal,
+            name=input.name,
+            shared=input.shared,
+            default_for_role=input.default_for_role.value if input.default_for_role else "",
+        )
+        return _payload(dashboard)
 
-        return run_mutation(build, lambda errors: DashboardPayload(errors=errors))
-
-    @strawberry.mutation(description="Rename, share or unshare a dashboard, or set its role.")
+    @mutation(
+        scope=Scope.KPIS_READ, description="Rename, share or unshare a dashboard, or set its role."
+    )
     def update_dashboard(self, info: Info, input: UpdateDashboardInput) -> DashboardPayload:
-        def build() -> DashboardPayload:
-            tenant = info.context.require_scope(Scope.KPIS_READ)
-            dashboard = _dashboard(info, input.id)
-            role: str | None = None
-            if given(input.default_for_role):
-                role = input.default_for_role.value if input.default_for_role else ""
-            updated = services.dashboard_update(
-                tenant=tenant,
-                principal=info.context.principal,
-                dashboard=dashboard,
-                name=input.name if given(input.name) and input.name is not None else None,
-                shared=input.shared if given(input.shared) else None,
-                default_for_role=role,
-            )
-            return _payload(updated)
+        tenant = info.context.require_tenant()
+        dashboard = _dashboard(info, input.id)
+        role: str | None = None
+        if given(input.default_for_role):
+            role = input.default_for_role.value if input.default_for_role else ""
+        updated = services.dashboard_update(
+            tenant=tenant,
+            principal=info.context.principal,
+            dashboard=dashboard,
+            name=input.name if given(input.name) and input.name is not None else None,
+            shared=input.shared if given(input.shared) else None,
+            default_for_role=role,
+        )
+        return _payload(updated)
 
-        return run_mutation(build, lambda errors: DashboardPayload(errors=errors))
-
-    @strawberry.mutation(description="Delete a dashboard and its widgets.")
+    @mutation(scope=Scope.KPIS_READ, description="Delete a dashboard and its widgets.")
     def delete_dashboard(self, info: Info, id: relay.GlobalID) -> DeleteDashboardPayload:
-        def build() -> DeleteDashboardPayload:
-            info.context.require_scope(Scope.KPIS_READ)
-            removed = services.dashboard_delete(
-                principal=info.context.principal, dashboard=_dashboard(info, id)
-            )
-            return DeleteDashboardPayload(deleted_id=id, removed_widget_count=removed)
+        removed = services.dashboard_delete(
+            principal=info.context.principal, dashboard=_dashboard(info, id)
+        )
+        return DeleteDashboardPayload(deleted_id=id, removed_widget_count=removed)
 
-        return run_mutation(build, lambda errors: DeleteDashboardPayload(errors=errors))
-
-    @strawberry.mutation(description="Add a widget (its config validated for its kind).")
+    @mutation(
+        scope=Scope.KPIS_READ, description="Add a widget (its config validated for its kind)."
+    )
     def add_dashboard_widget(
         self, info: Info, input: AddDashboardWidgetInput
     ) -> DashboardWidgetPayload:
-        def build() -> DashboardWidgetPayload:
-            tenant = info.context.require_scope(Scope.KPIS_READ)
-            widget = services.dashboard_widget_add(
-                tenant=tenant,
-                principal=info.context.principal,
-                dashboard=_dashboard(info, input.dashboard_id, "dashboardId"),
-                kind=WidgetKind(input.kind).value,
-                config=input.config,
-                title=input.title,
-                order=input.order,
-            )
-            return DashboardWidgetPayload(widget=DashboardWidgetType.of(widget))
+        tenant = info.context.require_tenant()
+        widget = services.dashboard_widget_add(
+            tenant=tenant,
+            principal=info.context.principal,
+            dashboard=_dashboard(info, input.dashboard_id, "dashboardId"),
+            kind=WidgetKind(input.kind).value,
+            config=input.config,
+            title=input.title,
+            order=input.order,
+        )
+        return DashboardWidgetPayload(widget=DashboardWidgetType.of(widget))
 
-        return run_mutation(build, lambda errors: DashboardWidgetPayload(errors=errors))
-
-    @strawberry.mutation(description="Change a widget's config or title.")
+    @mutation(scope=Scope.KPIS_READ, description="Change a widget's config or title.")
     def update_dashboard_widget(
         self, info: Info, input: UpdateDashboardWidgetInput
     ) -> DashboardWidgetPayload:
-        def build() -> DashboardWidgetPayload:
-            tenant = info.context.require_scope(Scope.KPIS_READ)
-            widget = services.dashboard_widget_update(
-                tenant=tenant,
-                principal=info.context.principal,
-                widget=_widget(info, input.id),
-                config=input.config if given(input.config) else None,
-                title=input.title if given(input.title) else None,
-            )
-            return DashboardWidgetPayload(widget=DashboardWidgetType.of(widget))
+        tenant = info.context.require_tenant()
+        widget = services.dashboard_widget_update(
+            tenant=tenant,
+            principal=info.context.principal,
+            widget=_widget(info, input.id),
+            config=input.config if given(input.config) else None,
+            title=input.title if given(input.title) else None,
+        )
+        return DashboardWidgetPayload(widget=DashboardWidgetType.of(widget))
 
-        return run_mutation(build, lambda errors: DashboardWidgetPayload(errors=errors))
-
-    @strawberry.mutation(description="Remove a widget.")
+    @mutation(scope=Scope.KPIS_READ, description="Remove a widget.")
     def remove_dashboard_widget(
         self, info: Info, id: relay.GlobalID
     ) -> RemoveDashboardWidgetPayload:
-        def build() -> RemoveDashboardWidgetPayload:
-            info.context.require_scope(Scope.KPIS_READ)
-            services.dashboard_widget_remove(
-                principal=info.context.principal, widget=_widget(info, id)
-            )
-            return RemoveDashboardWidgetPayload(removed_id=id)
+        services.dashboard_widget_remove(principal=info.context.principal, widget=_widget(info, id))
+        return RemoveDashboardWidgetPayload(removed_id=id)
 
-        return run_mutation(build, lambda errors: RemoveDashboardWidgetPayload(errors=errors))
-
-    @strawberry.mutation(description="Order a dashboard's widgets: list every widget once.")
+    @mutation(
+        scope=Scope.KPIS_READ, description="Order a dashboard's widgets: list every widget once."
+    )
     def reorder_dashboard_widgets(
         self, info: Info, dashboard_id: relay.GlobalID, widget_ids: list[relay.GlobalID]
     ) -> DashboardPayload:
-        def build() -> DashboardPayload:
-            info.context.require_scope(Scope.KPIS_READ)
-            dashboard = _dashboard(info, dashboard_id, "dashboardId")
-            if len(widget_ids) > services.MAX_WIDGETS:
-                raise ValidationFailed("Too many widget ids.", field="widgetIds")
-            pks = []
-            for gid in widget_ids:
-                if gid.type_name != WIDGET or not gid.node_id.isdigit():
-                    raise NotFound("Dashboard widget", field="widgetIds")
-                pks.append(int(gid.node_id))
-            services.dashboard_widgets_reorder(
-                principal=info.context.principal, dashboard=dashboard, widget_ids=pks
-            )
-            return _payload(dashboard)
-
-        return run_mutation(build, lambda errors: DashboardPayload(errors=errors))
+        dashboard = _dashboard(info, dashboard_id, "dashboardId")
+        if len(widget_ids) > services.MAX_WIDGETS:
+            raise ValidationFailed("Too many widget ids.", field="widgetIds")
+        pks = []
+        for gid in widget_ids:
+            if gid.type_name != WIDGET or not gid.node_id.isdigit():
+                raise NotFound("Dashboard widget", field="widgetIds")
+            pks.append(int(gid.node_id))
+        services.dashboard_widgets_reorder(
+            principal=info.context.principal, dashboard=dashboard, widget_ids=pks
+        )
+        return _payload(dashboard)

@@ -29,7 +29,7 @@ from reports.models import Report, ReportKind
 from tenants.errors import ValidationFailed
 from tenants.graphql.base import resolve_global_id
 from tenants.graphql.context import Info
-from tenants.graphql.errors import MutationError, run_mutation
+from tenants.graphql.operations import MutationPayload, mutation, query
 from tenants.principal import Principal
 from tenants.scopes import Scope
 
@@ -84,9 +84,8 @@ class ReportPage:
 
 
 @strawberry.type(name="ReportPayload")
-class ReportPayload:
+class ReportPayload(MutationPayload):
     report: ReportType | None = None
-    errors: list[MutationError] = strawberry.field(default_factory=list)
 
 
 def own_view(principal: Principal) -> KpiScope:
@@ -111,11 +110,12 @@ def _page(first: int, offset: int) -> None:
 
 @strawberry.type
 class ReportQuery:
-    @strawberry.field(
+    @query(
+        scope=Scope.KPIS_READ,
         description=(
             "Reports, latest period first. Without `scope`: the caller's own view (a rep "
             "their own, a manager their team's, others the workspace's)."
-        )
+        ),
     )
     def reports(
         self,
@@ -125,7 +125,7 @@ class ReportQuery:
         first: int = 20,
         offset: int = 0,
     ) -> ReportPage:
-        tenant = info.context.require_scope(Scope.KPIS_READ)
+        tenant = info.context.require_tenant()
         _page(first, offset)
         the_scope = own_view(info.context.principal) if scope is None else resolve_scope(
             info, scope
@@ -139,12 +139,12 @@ class ReportQuery:
             items=[ReportType.of(r, tenant.fiscal_year_start_month) for r in page],
         )
 
-    @strawberry.field(description="One report with its data and HTML.")
+    @query(scope=Scope.KPIS_READ, description="One report with its data and HTML.")
     def report(self, info: Info, id: relay.GlobalID) -> ReportType:
-        tenant = info.context.require_scope(Scope.KPIS_READ)
+        tenant = info.context.require_tenant()
         return ReportType.of(_report(info, id), tenant.fiscal_year_start_month)
 
-    @strawberry.field(description="A KPI series as CSV (the rows of kpiSeries).")
+    @query(scope=Scope.KPIS_READ, description="A KPI series as CSV (the rows of kpiSeries).")
     def kpi_series_csv(
         self,
         info: Info,
@@ -154,7 +154,7 @@ class ReportQuery:
         end: date,
         scope: ScopeInput | None = None,
     ) -> str:
-        tenant = info.context.require_scope(Scope.KPIS_READ)
+        tenant = info.context.require_tenant()
         check_series_range(
             grain=grain.value,
             start=start,
@@ -172,11 +172,13 @@ class ReportQuery:
         )
         return exports.series_csv(series)
 
-    @strawberry.field(description="A whole leaderboard as CSV (every entry, best first).")
+    @query(
+        scope=Scope.KPIS_READ, description="A whole leaderboard as CSV (every entry, best first)."
+    )
     def leaderboard_csv(
         self, info: Info, kpi: str, period: str, by: LeaderboardBy = LeaderboardBy.REP
     ) -> str:
-        tenant = info.context.require_scope(Scope.KPIS_READ)
+        tenant = info.context.require_tenant()
         entries, _ = leaderboards.kpi_leaderboard(
             tenant=tenant,
             kpi=kpi_selectors.kpi_definition(tenant=tenant, key=kpi),
@@ -186,21 +188,19 @@ class ReportQuery:
         )
         return exports.leaderboard_csv(entries)
 
-    @strawberry.field(description="A table of a report as CSV.")
+    @query(scope=Scope.KPIS_READ, description="A table of a report as CSV.")
     def report_csv(
         self, info: Info, id: relay.GlobalID, table: ReportTable = ReportTable.REP_TABLE
     ) -> str:
-        info.context.require_scope(Scope.KPIS_READ)
         return exports.report_table_csv(_report(info, id).data, table.value)
 
 
 @strawberry.type
 class ReportMutation:
-    @strawberry.mutation(description="Compute a report again from today's data (kpis:write).")
+    @mutation(
+        scope=Scope.KPIS_WRITE, description="Compute a report again from today's data (kpis:write)."
+    )
     def regenerate_report(self, info: Info, id: relay.GlobalID) -> ReportPayload:
-        def build() -> ReportPayload:
-            tenant = info.context.require_scope(Scope.KPIS_WRITE)
-            report = report_regenerate(tenant=tenant, report=_report(info, id))
-            return ReportPayload(report=ReportType.of(report, tenant.fiscal_year_start_month))
-
-        return run_mutation(build, lambda errors: ReportPayload(errors=errors))
+        tenant = info.context.require_tenant()
+        report = report_regenerate(tenant=tenant, report=_report(info, id))
+        return ReportPayload(report=ReportType.of(report, tenant.fiscal_year_start_month))

@@ -12,7 +12,7 @@ from reports.models import ReportKind
 from tenants.errors import PermissionDenied, ValidationFailed
 from tenants.graphql.base import resolve_global_id
 from tenants.graphql.context import Info
-from tenants.graphql.errors import MutationError, run_mutation
+from tenants.graphql.operations import MutationPayload, mutation, query
 from tenants.models import Membership
 from tenants.scopes import Scope
 
@@ -44,9 +44,8 @@ class ReportSubscriptionType:
 
 
 @strawberry.type(name="ReportSubscriptionPayload")
-class ReportSubscriptionPayload:
+class ReportSubscriptionPayload(MutationPayload):
     subscriptions: list[ReportSubscriptionType] | None = None
-    errors: list[MutationError] = strawberry.field(default_factory=list)
 
 
 def _member(info: Info, member_id: relay.GlobalID | None) -> Membership:
@@ -71,14 +70,14 @@ def _member(info: Info, member_id: relay.GlobalID | None) -> Membership:
 
 @strawberry.type
 class ReportSubscriptionQuery:
-    @strawberry.field(
+    @query(
+        scope=Scope.KPIS_READ,
         description="Which reports a member receives, per kind (kpis:read). Without "
-        "`memberId`: the caller's own; another member's need config:write."
+        "`memberId`: the caller's own; another member's need config:write.",
     )
     def report_subscriptions(
         self, info: Info, member_id: relay.GlobalID | None = None
     ) -> list[ReportSubscriptionType]:
-        info.context.require_scope(Scope.KPIS_READ)
         member = _member(info, member_id)
         states = subscriptions.report_subscriptions(member=member)
         return [ReportSubscriptionType.of(s) for s in states]
@@ -86,9 +85,10 @@ class ReportSubscriptionQuery:
 
 @strawberry.type
 class ReportSubscriptionMutation:
-    @strawberry.mutation(
+    @mutation(
+        scope=Scope.KPIS_READ,
         description="Receive, or stop receiving, one kind of report (kpis:read for one's "
-        "own; config:write for another member's)."
+        "own; config:write for another member's).",
     )
     def set_report_subscription(
         self,
@@ -97,14 +97,11 @@ class ReportSubscriptionMutation:
         subscribed: bool,
         member_id: relay.GlobalID | None = None,
     ) -> ReportSubscriptionPayload:
-        def build() -> ReportSubscriptionPayload:
-            tenant = info.context.require_scope(Scope.KPIS_READ)
-            member = _member(info, member_id)
-            states = subscriptions.report_subscription_set(
-                tenant=tenant, member=member, kind=ReportKind(kind).value, subscribed=subscribed
-            )
-            return ReportSubscriptionPayload(
-                subscriptions=[ReportSubscriptionType.of(s) for s in states]
-            )
-
-        return run_mutation(build, lambda errors: ReportSubscriptionPayload(errors=errors))
+        tenant = info.context.require_tenant()
+        member = _member(info, member_id)
+        states = subscriptions.report_subscription_set(
+            tenant=tenant, member=member, kind=ReportKind(kind).value, subscribed=subscribed
+        )
+        return ReportSubscriptionPayload(
+            subscriptions=[ReportSubscriptionType.of(s) for s in states]
+        )

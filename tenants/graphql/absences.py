@@ -13,7 +13,7 @@ from strawberry_django.relay import DjangoListConnection
 from tenants import absences
 from tenants.graphql.base import TenantScoped, resolve_global_id
 from tenants.graphql.context import Info
-from tenants.graphql.errors import MutationError, run_mutation
+from tenants.graphql.operations import MutationPayload, mutation, query
 from tenants.graphql.types import MembershipType
 from tenants.models import MemberAbsence, Membership
 from tenants.scopes import Scope
@@ -39,27 +39,26 @@ class AddMemberAbsenceInput:
 
 
 @strawberry.type
-class MemberAbsencePayload:
+class MemberAbsencePayload(MutationPayload):
     absence: MemberAbsenceType | None = None
-    errors: list[MutationError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
-class RemoveMemberAbsencePayload:
+class RemoveMemberAbsencePayload(MutationPayload):
     removed_id: relay.GlobalID | None = None
-    errors: list[MutationError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
 class AbsenceQuery:
-    @strawberry_django.connection(
+    @query(
         DjangoListConnection[MemberAbsenceType],
         description="Members' absences that end on or after `onOrAfter` (default: all).",
+        scope=Scope.RECORDS_READ,
+        field=strawberry_django.connection,
     )
     def member_absences(
         self, info: Info, on_or_after: dt.date | None = None
     ) -> Iterable[MemberAbsence]:
-        info.context.require_scope(Scope.RECORDS_READ)
         queryset = MemberAbsence.objects.select_related("member", "member__user", "member__team")
         if on_or_after is not None:
             queryset = queryset.filter(end_date__gte=on_or_after)
@@ -68,39 +67,36 @@ class AbsenceQuery:
 
 @strawberry.type
 class AbsenceMutation:
-    @strawberry.mutation(
-        description="Record a member's leave (needs config:write); routing skips them then."
+    @mutation(
+        scope=Scope.CONFIG_WRITE,
+        description="Record a member's leave (needs config:write); routing skips them then.",
     )
     def add_member_absence(self, info: Info, input: AddMemberAbsenceInput) -> MemberAbsencePayload:
-        def build() -> MemberAbsencePayload:
-            tenant = info.context.require_scope(Scope.CONFIG_WRITE)
-            member = resolve_global_id(
-                info,
-                input.member_id,
-                model=Membership,
-                type_name="Membership",
-                what="Member",
-                field="memberId",
-            )
-            absence = absences.absence_add(
-                tenant=tenant,
-                member=member,
-                start_date=input.start_date,
-                end_date=input.end_date,
-                note=input.note,
-            )
-            return MemberAbsencePayload(absence=absence)  # type: ignore[arg-type]
+        tenant = info.context.require_tenant()
+        member = resolve_global_id(
+            info,
+            input.member_id,
+            model=Membership,
+            type_name="Membership",
+            what="Member",
+            field="memberId",
+        )
+        absence = absences.absence_add(
+            tenant=tenant,
+            member=member,
+            start_date=input.start_date,
+            end_date=input.end_date,
+            note=input.note,
+        )
+        return MemberAbsencePayload(absence=absence)  # type: ignore[arg-type]
 
-        return run_mutation(build, lambda errors: MemberAbsencePayload(errors=errors))
-
-    @strawberry.mutation(description="Remove a recorded absence (needs config:write).")
+    @mutation(
+        scope=Scope.CONFIG_WRITE, description="Remove a recorded absence (needs config:write)."
+    )
     def remove_member_absence(self, info: Info, id: relay.GlobalID) -> RemoveMemberAbsencePayload:
-        def build() -> RemoveMemberAbsencePayload:
-            tenant = info.context.require_scope(Scope.CONFIG_WRITE)
-            absence = resolve_global_id(
-                info, id, model=MemberAbsence, type_name="MemberAbsence", what="Absence", field="id"
-            )
-            absences.absence_remove(tenant=tenant, absence_id=absence.pk)
-            return RemoveMemberAbsencePayload(removed_id=id)
-
-        return run_mutation(build, lambda errors: RemoveMemberAbsencePayload(errors=errors))
+        tenant = info.context.require_tenant()
+        absence = resolve_global_id(
+            info, id, model=MemberAbsence, type_name="MemberAbsence", what="Absence", field="id"
+        )
+        absences.absence_remove(tenant=tenant, absence_id=absence.pk)
+        return RemoveMemberAbsencePayload(removed_id=id)

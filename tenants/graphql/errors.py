@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
-from typing import TypeVar
 
 import strawberry
 from django.db import DataError
@@ -37,17 +35,6 @@ class MutationError:
 
 def mutation_error(error: PublicError, *, index: int | None = None) -> MutationError:
     return MutationError(code=error.code, message=error.message, field=error.field, index=index)
-
-
-T = TypeVar("T")
-
-
-def run_mutation(build: Callable[[], T], on_error: Callable[[list[MutationError]], T]) -> T:
-    """Call a mutation's service; a PublicError becomes typed errors in the payload."""
-    try:
-        return build()
-    except PublicError as error:
-        return on_error([mutation_error(error)])
 
 
 # Messages from the relay pagination helpers are about the client's own arguments.

@@ -11,7 +11,7 @@ from strawberry import relay
 from tenants import members, services
 from tenants.graphql.base import resolve_global_id, sent_changes
 from tenants.graphql.context import Info
-from tenants.graphql.errors import MutationError, run_mutation
+from tenants.graphql.operations import MutationPayload, mutation
 from tenants.graphql.types import (
     ApiTokenType,
     ClosureType,
@@ -61,24 +61,21 @@ class UpdateApiTokenInput:
 
 
 @strawberry.type
-class UpdateApiTokenPayload:
+class UpdateApiTokenPayload(MutationPayload):
     api_token: ApiTokenType | None = None
-    errors: list[MutationError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
-class CreateApiTokenPayload:
+class CreateApiTokenPayload(MutationPayload):
     api_token: ApiTokenType | None = None
     secret: str | None = strawberry.field(
         default=None, description="The token to send as a Bearer secret. Shown only once."
     )
-    errors: list[MutationError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
-class RevokeApiTokenPayload:
+class RevokeApiTokenPayload(MutationPayload):
     api_token: ApiTokenType | None = None
-    errors: list[MutationError] = strawberry.field(default_factory=list)
 
 
 @strawberry.input(description="Only the fields sent are changed.")
@@ -119,9 +116,8 @@ _TENANT_SETTINGS = (
 
 
 @strawberry.type
-class TenantPayload:
+class TenantPayload(MutationPayload):
     tenant: TenantType | None = None
-    errors: list[MutationError] = strawberry.field(default_factory=list)
 
 
 @strawberry.input
@@ -131,15 +127,13 @@ class AddClosureInput:
 
 
 @strawberry.type
-class ClosurePayload:
+class ClosurePayload(MutationPayload):
     closure: ClosureType | None = None
-    errors: list[MutationError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
-class RemoveClosurePayload:
+class RemoveClosurePayload(MutationPayload):
     removed_date: dt.date | None = None
-    errors: list[MutationError] = strawberry.field(default_factory=list)
 
 
 @strawberry.input
@@ -154,15 +148,13 @@ class UpdateTeamInput:
 
 
 @strawberry.type
-class TeamPayload:
+class TeamPayload(MutationPayload):
     team: TeamType | None = None
-    errors: list[MutationError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
-class DeleteTeamPayload:
+class DeleteTeamPayload(MutationPayload):
     deleted_id: relay.GlobalID | None = None
-    errors: list[MutationError] = strawberry.field(default_factory=list)
 
 
 @strawberry.input
@@ -192,9 +184,8 @@ class UpdateMemberInput:
 
 
 @strawberry.type
-class MemberPayload:
+class MemberPayload(MutationPayload):
     member: MembershipType | None = None
-    errors: list[MutationError] = strawberry.field(default_factory=list)
 
 
 def _team(info: Info, global_id: relay.GlobalID, field: str) -> Team:
@@ -210,170 +201,143 @@ def _require_admin_for(info: Info, *roles: str | None) -> None:
 
 @strawberry.type
 class TenantMutation:
-    @strawberry.mutation(description="Create an API token for partner tools (admins only).")
+    @mutation(
+        scope=Scope.TOKENS_MANAGE,
+        description="Create an API token for partner tools (admins only).",
+    )
     def create_api_token(self, info: Info, input: CreateApiTokenInput) -> CreateApiTokenPayload:
-        def build() -> CreateApiTokenPayload:
-            tenant = info.context.require_scope(Scope.TOKENS_MANAGE)
-            token, secret = services.api_token_create(
-                tenant=tenant,
-                name=input.name,
-                scopes=input.scopes,
-                expires_at=input.expires_at,
-                created_by=info.context.principal.user,
-                requests_per_minute=input.requests_per_minute,
-                rows_per_minute=input.rows_per_minute,
-            )
-            return CreateApiTokenPayload(api_token=token, secret=secret)  # type: ignore[arg-type]
+        tenant = info.context.require_tenant()
+        token, secret = services.api_token_create(
+            tenant=tenant,
+            name=input.name,
+            scopes=input.scopes,
+            expires_at=input.expires_at,
+            created_by=info.context.principal.user,
+            requests_per_minute=input.requests_per_minute,
+            rows_per_minute=input.rows_per_minute,
+        )
+        return CreateApiTokenPayload(api_token=token, secret=secret)  # type: ignore[arg-type]
 
-        return run_mutation(build, lambda errors: CreateApiTokenPayload(errors=errors))
-
-    @strawberry.mutation(
+    @mutation(
+        scope=Scope.TOKENS_MANAGE,
         description=(
             "Rename an API token or change its rate limits (admins only); limits apply from "
             "its next request."
-        )
+        ),
     )
     def update_api_token(self, info: Info, input: UpdateApiTokenInput) -> UpdateApiTokenPayload:
-        def build() -> UpdateApiTokenPayload:
-            tenant = info.context.require_scope(Scope.TOKENS_MANAGE)
-            token = resolve_global_id(
-                info, input.id, model=ApiToken, type_name="ApiToken", what="API token", field="id"
-            )
-            changes = sent_changes(
-                input,
-                ("name", "requests_per_minute", "rows_per_minute"),
-                nullable=("requests_per_minute", "rows_per_minute"),
-            )
-            updated = services.api_token_update(tenant=tenant, token_id=token.pk, **changes)
-            return UpdateApiTokenPayload(api_token=updated)  # type: ignore[arg-type]
+        tenant = info.context.require_tenant()
+        token = resolve_global_id(
+            info, input.id, model=ApiToken, type_name="ApiToken", what="API token", field="id"
+        )
+        changes = sent_changes(
+            input,
+            ("name", "requests_per_minute", "rows_per_minute"),
+            nullable=("requests_per_minute", "rows_per_minute"),
+        )
+        updated = services.api_token_update(tenant=tenant, token_id=token.pk, **changes)
+        return UpdateApiTokenPayload(api_token=updated)  # type: ignore[arg-type]
 
-        return run_mutation(build, lambda errors: UpdateApiTokenPayload(errors=errors))
-
-    @strawberry.mutation(description="Revoke an API token at once (admins only).")
+    @mutation(scope=Scope.TOKENS_MANAGE, description="Revoke an API token at once (admins only).")
     def revoke_api_token(self, info: Info, id: relay.GlobalID) -> RevokeApiTokenPayload:
-        def build() -> RevokeApiTokenPayload:
-            tenant = info.context.require_scope(Scope.TOKENS_MANAGE)
-            token = resolve_global_id(
-                info, id, model=ApiToken, type_name="ApiToken", what="API token", field="id"
-            )
-            revoked = services.api_token_revoke(tenant=tenant, token_id=token.pk)
-            return RevokeApiTokenPayload(api_token=revoked)  # type: ignore[arg-type]
+        tenant = info.context.require_tenant()
+        token = resolve_global_id(
+            info, id, model=ApiToken, type_name="ApiToken", what="API token", field="id"
+        )
+        revoked = services.api_token_revoke(tenant=tenant, token_id=token.pk)
+        return RevokeApiTokenPayload(api_token=revoked)  # type: ignore[arg-type]
 
-        return run_mutation(build, lambda errors: RevokeApiTokenPayload(errors=errors))
-
-    @strawberry.mutation(description="Create a team (needs config:write).")
+    @mutation(scope=Scope.CONFIG_WRITE, description="Create a team (needs config:write).")
     def create_team(self, info: Info, input: CreateTeamInput) -> TeamPayload:
-        def build() -> TeamPayload:
-            tenant = info.context.require_scope(Scope.CONFIG_WRITE)
-            return TeamPayload(team=members.team_create(tenant=tenant, name=input.name))  # type: ignore[arg-type]
+        tenant = info.context.require_tenant()
+        return TeamPayload(team=members.team_create(tenant=tenant, name=input.name))  # type: ignore[arg-type]
 
-        return run_mutation(build, lambda errors: TeamPayload(errors=errors))
-
-    @strawberry.mutation(description="Rename a team (needs config:write).")
+    @mutation(scope=Scope.CONFIG_WRITE, description="Rename a team (needs config:write).")
     def update_team(self, info: Info, input: UpdateTeamInput) -> TeamPayload:
-        def build() -> TeamPayload:
-            info.context.require_scope(Scope.CONFIG_WRITE)
-            team = members.team_rename(team=_team(info, input.id, "id"), name=input.name)
-            return TeamPayload(team=team)  # type: ignore[arg-type]
+        team = members.team_rename(team=_team(info, input.id, "id"), name=input.name)
+        return TeamPayload(team=team)  # type: ignore[arg-type]
 
-        return run_mutation(build, lambda errors: TeamPayload(errors=errors))
-
-    @strawberry.mutation(
+    @mutation(
+        scope=Scope.CONFIG_WRITE,
         description=(
             "Delete a team (needs config:write): its members and leads are left without one, "
             "and the workspace's KPI snapshots are rebuilt."
-        )
+        ),
     )
     def delete_team(self, info: Info, id: relay.GlobalID) -> DeleteTeamPayload:
-        def build() -> DeleteTeamPayload:
-            info.context.require_scope(Scope.CONFIG_WRITE)
-            members.team_delete(team=_team(info, id, "id"))
-            return DeleteTeamPayload(deleted_id=id)
+        members.team_delete(team=_team(info, id, "id"))
+        return DeleteTeamPayload(deleted_id=id)
 
-        return run_mutation(build, lambda errors: DeleteTeamPayload(errors=errors))
-
-    @strawberry.mutation(
+    @mutation(
+        scope=Scope.CONFIG_WRITE,
         description=(
             "Add a person to the workspace by e-mail (needs config:write; the admin role needs "
             "an admin). A new user has no password until one is set."
-        )
+        ),
     )
     def add_member(self, info: Info, input: AddMemberInput) -> MemberPayload:
-        def build() -> MemberPayload:
-            tenant = info.context.require_scope(Scope.CONFIG_WRITE)
-            _require_admin_for(info, input.role)
-            member = members.member_add(
-                tenant=tenant,
-                email=input.email,
-                role=input.role,
-                team=None if input.team_id is None else _team(info, input.team_id, "teamId"),
-                display_name=input.display_name,
-                username=input.username,
-            )
-            return MemberPayload(member=member)  # type: ignore[arg-type]
+        tenant = info.context.require_tenant()
+        _require_admin_for(info, input.role)
+        member = members.member_add(
+            tenant=tenant,
+            email=input.email,
+            role=input.role,
+            team=None if input.team_id is None else _team(info, input.team_id, "teamId"),
+            display_name=input.display_name,
+            username=input.username,
+        )
+        return MemberPayload(member=member)  # type: ignore[arg-type]
 
-        return run_mutation(build, lambda errors: MemberPayload(errors=errors))
-
-    @strawberry.mutation(
+    @mutation(
+        scope=Scope.CONFIG_WRITE,
         description=(
             "Change a member's role, team, display name or active flag (needs config:write; "
             "an admin's, or making one, needs an admin). A team move rebuilds the workspace's "
             "KPI snapshots, since team numbers follow the rep's current team."
-        )
+        ),
     )
     def update_member(self, info: Info, input: UpdateMemberInput) -> MemberPayload:
-        def build() -> MemberPayload:
-            info.context.require_scope(Scope.CONFIG_WRITE)
-            member = resolve_global_id(
-                info, input.id, model=Membership, type_name="Membership", what="Member", field="id"
-            )
-            changes = sent_changes(
-                input,
-                ("role", "team_id", "display_name", "is_active"),
-                nullable=("team_id", "display_name"),
-            )
-            if "team_id" in changes:
-                team_id = changes.pop("team_id")
-                changes["team"] = None if team_id is None else _team(info, team_id, "teamId")
-            if "display_name" in changes:
-                changes["display_name"] = changes["display_name"] or ""
-            _require_admin_for(info, member.role, changes.get("role"))
-            updated = members.member_update(membership=member, **changes)
-            return MemberPayload(member=updated)  # type: ignore[arg-type]
+        member = resolve_global_id(
+            info, input.id, model=Membership, type_name="Membership", what="Member", field="id"
+        )
+        changes = sent_changes(
+            input,
+            ("role", "team_id", "display_name", "is_active"),
+            nullable=("team_id", "display_name"),
+        )
+        if "team_id" in changes:
+            team_id = changes.pop("team_id")
+            changes["team"] = None if team_id is None else _team(info, team_id, "teamId")
+        if "display_name" in changes:
+            changes["display_name"] = changes["display_name"] or ""
+        _require_admin_for(info, member.role, changes.get("role"))
+        updated = members.member_update(membership=member, **changes)
+        return MemberPayload(member=updated)  # type: ignore[arg-type]
 
-        return run_mutation(build, lambda errors: MemberPayload(errors=errors))
-
-    @strawberry.mutation(
+    @mutation(
+        scope=Scope.CONFIG_WRITE,
         description=(
             "Change the workspace's settings (needs config:write). A new time zone or "
             "fiscal-year start rebuilds its KPI snapshots."
-        )
+        ),
     )
     def update_tenant(self, info: Info, input: UpdateTenantInput) -> TenantPayload:
-        def build() -> TenantPayload:
-            tenant = info.context.require_scope(Scope.CONFIG_WRITE)
-            changes = sent_changes(input, _TENANT_SETTINGS)
-            updated = services.tenant_update(tenant=tenant, **changes)
-            return TenantPayload(tenant=updated)  # type: ignore[arg-type]
+        tenant = info.context.require_tenant()
+        changes = sent_changes(input, _TENANT_SETTINGS)
+        updated = services.tenant_update(tenant=tenant, **changes)
+        return TenantPayload(tenant=updated)  # type: ignore[arg-type]
 
-        return run_mutation(build, lambda errors: TenantPayload(errors=errors))
-
-    @strawberry.mutation(
-        description="Close the workspace on a day besides public holidays (needs config:write)."
+    @mutation(
+        scope=Scope.CONFIG_WRITE,
+        description="Close the workspace on a day besides public holidays (needs config:write).",
     )
     def add_closure(self, info: Info, input: AddClosureInput) -> ClosurePayload:
-        def build() -> ClosurePayload:
-            tenant = info.context.require_scope(Scope.CONFIG_WRITE)
-            closure = services.closure_add(tenant=tenant, day=input.date, name=input.name)
-            return ClosurePayload(closure=closure)  # type: ignore[arg-type]
+        tenant = info.context.require_tenant()
+        closure = services.closure_add(tenant=tenant, day=input.date, name=input.name)
+        return ClosurePayload(closure=closure)  # type: ignore[arg-type]
 
-        return run_mutation(build, lambda errors: ClosurePayload(errors=errors))
-
-    @strawberry.mutation(description="Open a closed day again (needs config:write).")
+    @mutation(scope=Scope.CONFIG_WRITE, description="Open a closed day again (needs config:write).")
     def remove_closure(self, info: Info, date: dt.date) -> RemoveClosurePayload:
-        def build() -> RemoveClosurePayload:
-            tenant = info.context.require_scope(Scope.CONFIG_WRITE)
-            services.closure_remove(tenant=tenant, day=date)
-            return RemoveClosurePayload(removed_date=date)
-
-        return run_mutation(build, lambda errors: RemoveClosurePayload(errors=errors))
+        tenant = info.context.require_tenant()
+        services.closure_remove(tenant=tenant, day=date)
+        return RemoveClosurePayload(removed_date=date)

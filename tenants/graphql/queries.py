@@ -9,6 +9,7 @@ import strawberry_django
 from strawberry_django.relay import DjangoListConnection
 
 from tenants.graphql.context import Info
+from tenants.graphql.operations import query
 from tenants.graphql.types import (
     ApiTokenType,
     MembershipType,
@@ -63,10 +64,11 @@ class TenantQuery:
         info.context.require_tenant()
         return Membership.objects.select_related("user", "team")
 
-    @strawberry_django.connection(
+    @query(
         DjangoListConnection[ApiTokenType],
         description="API tokens (admins only); secrets are never shown.",
+        scope=Scope.TOKENS_MANAGE,
+        field=strawberry_django.connection,
     )
     def api_tokens(self, info: Info) -> Iterable[ApiToken]:
-        info.context.require_scope(Scope.TOKENS_MANAGE)
         return ApiToken.objects.all()

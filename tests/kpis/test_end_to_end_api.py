@@ -44,11 +44,11 @@ from kpis.periods import Period
 from kpis.scopes import KpiScope
 from kpis.tasks import refresh_tenant_task
 from pipeline.models import DirtyDay
-from tenants import members, services
+from tenants import members
 from tenants.context import tenant_context
 from tenants.models import Tenant, TenantClosure
 from tenants.scopes import Role
-from tests.factories import TeamFactory, TenantFactory, UserFactory
+from tests.factories import TeamFactory, TenantFactory, UserFactory, api_token
 from tests.kpis import expected
 
 # Committed HTTP requests, so that the after-commit refresh runs as in production.
@@ -878,8 +878,8 @@ def set_up_tenant_a() -> tuple[Tenant, dict[str, Any], dict[str, Any]]:
 
 
 def _tokens(tenant: Tenant) -> tuple[str, str]:
-    _, writer = services.api_token_create(tenant=tenant, name="sfa", scopes=["records:write"])
-    _, reader = services.api_token_create(tenant=tenant, name="bi", scopes=["kpis:read"])
+    writer = api_token(tenant, "records:write", name="sfa")
+    reader = api_token(tenant, "kpis:read", name="bi")
     return writer, reader
 
 

@@ -60,9 +60,9 @@ from strawberry.relay import to_base64
 from kpis.periods import Period
 from kpis.scopes import KpiScope
 from pipeline.models import Lead, StageTransition
-from tenants import services
 from tenants.context import tenant_context
 from tenants.models import Membership, Team, Tenant
+from tests.factories import api_token
 from tests.kpis import expected
 from tests.kpis.test_end_to_end_api import (
     A_REPS,
@@ -740,7 +740,7 @@ def test_funnels_and_trees_over_http_match_the_design(graphql: Any) -> None:
     tenant, teams, _ = set_up_tenant_a()
     east, west = teams["IS East"], teams["IS West"]
     writer, reader = _tokens(tenant)
-    _, planner = services.api_token_create(tenant=tenant, name="plan", scopes=["kpis:write"])
+    planner = api_token(tenant, "kpis:write", name="plan")
     batches = [*TenantA().batches, ("json", edge_batch())]
     with refreshing():
         for how, batch in batches:

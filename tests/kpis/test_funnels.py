@@ -16,8 +16,7 @@ from kpis.periods import parse_period
 from kpis.scopes import KpiScope
 from pipeline import services
 from pipeline.lifecycle import Stage
-from tenants import services as tenant_services
-from tests.factories import MembershipFactory, TeamFactory, UserFactory
+from tests.factories import MembershipFactory, TeamFactory, UserFactory, api_token
 from tests.pipeline.factories import LeadFactory
 
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -726,9 +725,7 @@ def test_bad_period_label_is_a_validation_error(graphql, tenant_a, token_a, labe
 
 def test_funnel_needs_the_kpis_read_scope(graphql, tenant_a, april):
     # given a token without kpis:read
-    _, secret = tenant_services.api_token_create(
-        tenant=tenant_a, name="crm", scopes=["records:read"]
-    )
+    secret = api_token(tenant_a, "records:read", name="crm")
     # when
     _, body = graphql(FUNNEL, {"period": "2025-04"}, token=secret)
     # then nothing is returned

@@ -16,7 +16,7 @@ from pipeline.models import DirtyDay
 from tenants import members, services
 from tenants.context import tenant_context
 from tenants.scopes import Role
-from tests.factories import TeamFactory, UserFactory
+from tests.factories import TeamFactory, UserFactory, api_token
 
 UTC = dt.UTC
 pytestmark = pytest.mark.django_db
@@ -232,7 +232,7 @@ def test_tenant_b_sees_none_of_a_and_cannot_use_a_team_id(
 
 
 def test_reading_kpis_needs_the_kpis_read_scope(graphql: Any, tenant_a: Any) -> None:
-    _, secret = services.api_token_create(tenant=tenant_a, name="etl", scopes=["records:write"])
+    secret = api_token(tenant_a, "records:write", name="etl")
     _, body = graphql(VALUES, {"period": "2026-06"}, token=secret)
     assert body["errors"][0]["extensions"]["code"] == "PERMISSION_DENIED"
 
@@ -247,9 +247,7 @@ def test_tenant_defined_kpi_is_computed_from_the_same_measures(
     graphql: Any, tenant_a: Any, data: dict[str, Any]
 ) -> None:
     # given a manager token of tenant A
-    _, secret = services.api_token_create(
-        tenant=tenant_a, name="mgr", scopes=["kpis:read", "kpis:write"]
-    )
+    secret = api_token(tenant_a, "kpis:read", "kpis:write", name="mgr")
     kpi = {"key": "calls_per_connect", "nameJa": "コネクト当たり架電", "category": "activity",
            "layer": "quality", "numerator": "calls", "denominator": "connects",
            "unit": "ratio"}  # fmt: skip
@@ -273,9 +271,7 @@ def test_tenant_defined_kpi_is_computed_from_the_same_measures(
         error = body["data"]["createKpi"]["errors"][0]
         assert (error["code"], error["field"]) == (code, field)
     # and tenant B's catalogue does not have it
-    _, secret_b = services.api_token_create(
-        tenant=services.tenant_create(slug="other", name="Other"), name="x", scopes=["kpis:read"]
-    )
+    secret_b = api_token(services.tenant_create(slug="other", name="Other"), "kpis:read", name="x")
     _, body = graphql("{ kpiCatalogue { key } }", token=secret_b)
     keys = [row["key"] for row in body["data"]["kpiCatalogue"]]
     assert "calls_per_connect" not in keys and len(keys) == 21

@@ -23,10 +23,10 @@ from kpis.snapshots import kpi_snapshots_rebuild, kpi_snapshots_refresh_dirty
 from pipeline import services as pipeline_services
 from pipeline.dirty import mark_days_dirty, register_dirty_kind
 from pipeline.models import DirtyKind
-from tenants import members, services
+from tenants import members
 from tenants.context import tenant_context
 from tenants.scopes import Role
-from tests.factories import TeamFactory, UserFactory
+from tests.factories import TeamFactory, UserFactory, api_token
 from tests.measure_app.apps import MeasureAppConfig
 from tests.measure_app.measures import LONG_CALLS, TALK_SECONDS, register, unregister
 
@@ -303,7 +303,7 @@ def test_graphql_serves_a_kpi_over_a_registered_measure(
         _call(tenant_a, world, dt.date(2026, 6, 1), 0, 0, 400)
         _call(tenant_a, world, dt.date(2026, 6, 2), 0, 0, 200)
         kpi_snapshots_refresh_dirty(tenant=tenant_a)
-    _, secret = services.api_token_create(tenant=tenant_a, name="r", scopes=["kpis:read"])
+    secret = api_token(tenant_a, "kpis:read", name="r")
     _, body = graphql(VALUES, {"period": "2026-06", "kpis": ["talk_per_call"]}, token=secret)
     value = body["data"]["kpiValues"][0]["value"]
     assert (value["value"], value["numerator"], value["pending"]) == ("300.0000", "600", False)
@@ -313,14 +313,14 @@ MEASURE_LIST = "{ kpiMeasures { key counting money builtin } }"
 
 
 def test_graphql_lists_the_registered_measures(graphql: Any, tenant_a: Any, registered) -> None:
-    _, secret = services.api_token_create(tenant=tenant_a, name="r", scopes=["kpis:read"])
+    secret = api_token(tenant_a, "kpis:read", name="r")
     _, body = graphql(MEASURE_LIST, token=secret)
     listed = {row["key"]: row for row in body["data"]["kpiMeasures"]}
     assert listed["calls"] == {"key": "calls", "counting": "sum", "money": False, "builtin": True}
     assert listed["talk_seconds"]["builtin"] is False
     assert listed["leads_touched"]["counting"] == "distinct"
     # and a token without the KPI scope reads nothing
-    _, secret = services.api_token_create(tenant=tenant_a, name="p", scopes=["records:read"])
+    secret = api_token(tenant_a, "records:read", name="p")
     _, body = graphql(MEASURE_LIST, token=secret)
     assert body["errors"][0]["extensions"]["code"] == "PERMISSION_DENIED"
 

@@ -24,9 +24,8 @@ from kpis.tasks import refresh_dirty_sweep_task, refresh_tenant_task
 from pipeline.dirty import mark_days_dirty
 from pipeline.ingestion import records_ingest
 from pipeline.models import Activity, Deal, DealStage, DirtyDay, Lead, StageTransition
-from tenants import services
 from tenants.context import tenant_context
-from tests.factories import TenantFactory
+from tests.factories import TenantFactory, api_token
 
 pytestmark = pytest.mark.django_db
 
@@ -149,7 +148,7 @@ def _health(graphql: Any, token: str) -> dict[str, Any]:
 
 
 def _token(tenant: Any) -> str:
-    _, secret = services.api_token_create(tenant=tenant, name="dash", scopes=["kpis:read"])
+    secret = api_token(tenant, "kpis:read", name="dash")
     return secret
 
 
@@ -480,7 +479,7 @@ def test_snapshot_health_needs_kpis_read_and_shows_waiting_days(
     with tenant_context(tenant_a):
         DirtyDay.objects.create(tenant=tenant_a, day=D1)
     type(tenant_a).objects.filter(pk=tenant_a.pk).update(kpi_rebuild_requested_at=now)
-    _, writer = services.api_token_create(tenant=tenant_a, name="w", scopes=["records:write"])
+    writer = api_token(tenant_a, "records:write", name="w")
     # when a token without kpis:read asks, then it is refused and sees nothing
     _, body = graphql(HEALTH, token=writer)
     assert body["data"] is None

@@ -20,7 +20,7 @@ from kpis.targets import (
     kpi_target_suggestion,
     kpi_targets,
 )
-from tenants import members, services
+from tenants import members
 from tenants.context import tenant_context
 from tenants.errors import ErrorCode, NotFound, ValidationFailed
 from tenants.scopes import Role
@@ -290,22 +290,6 @@ SUGGESTION = """query($kpi: String!, $period: String!) {
     historyPeriods { label } basis
   }
 }"""
-
-
-@pytest.fixture
-def planner_token_a(tenant_a: Any) -> str:
-    _, secret = services.api_token_create(
-        tenant=tenant_a, name="planner", scopes=["kpis:read", "kpis:write"]
-    )
-    return secret
-
-
-@pytest.fixture
-def planner_token_b(tenant_b: Any) -> str:
-    _, secret = services.api_token_create(
-        tenant=tenant_b, name="planner", scopes=["kpis:read", "kpis:write"]
-    )
-    return secret
 
 
 def test_set_read_and_clear_a_target_over_graphql(

@@ -10,7 +10,7 @@ from django.db import connection
 from strawberry.relay import to_base64
 
 from kpis.models import KpiTarget
-from tenants import members, services
+from tenants import members
 from tenants.context import tenant_context
 from tenants.scopes import Role
 from tests.factories import UserFactory
@@ -21,12 +21,6 @@ SET = """mutation($targets: [SetKpiTargetInput!]!) {
     errors { code field index message }
   }
 }"""
-
-
-@pytest.fixture
-def planner_a(tenant_a: Any) -> str:
-    scopes = ["kpis:read", "kpis:write"]
-    return services.api_token_create(tenant=tenant_a, name="planner", scopes=scopes)[1]
 
 
 def reps(tenant: Any, count: int) -> list[str]:
@@ -58,13 +52,13 @@ def calls_for(rep: str, value: str | None, period: str = "2026-05") -> dict[str,
 
 @pytest.mark.parametrize("count", [2, 12])
 def test_every_reps_target_in_one_request_with_bounded_queries(
-    graphql, tenant_a, planner_a, django_assert_max_num_queries, count
+    graphql, tenant_a, planner_token_a, django_assert_max_num_queries, count
 ):
     rep_ids = reps(tenant_a, count)
     targets = [calls_for(rep, str(600 + n)) for n, rep in enumerate(rep_ids)]
     targets.append({"kpi": "meeting_rate", "period": "2026-05", "value": "20.5"})
     with django_assert_max_num_queries({"sqlite": 17, "postgresql": 27}[connection.vendor]):
-        payload = send(graphql, planner_a, targets)
+        payload = send(graphql, planner_token_a, targets)
     assert payload["errors"] == []
     assert [t["value"] for t in payload["targets"]] == [
         *(f"{600 + n}.0000" for n in range(count)),
@@ -74,24 +68,24 @@ def test_every_reps_target_in_one_request_with_bounded_queries(
     assert len(stored(tenant_a)) == count + 1
 
 
-def test_a_batch_updates_and_clears_existing_targets(graphql, tenant_a, planner_a):
+def test_a_batch_updates_and_clears_existing_targets(graphql, tenant_a, planner_token_a):
     first, second = reps(tenant_a, 2)
-    send(graphql, planner_a, [calls_for(first, "500"), calls_for(second, "500")])
-    payload = send(graphql, planner_a, [calls_for(first, "650"), calls_for(second, None)])
+    send(graphql, planner_token_a, [calls_for(first, "500"), calls_for(second, "500")])
+    payload = send(graphql, planner_token_a, [calls_for(first, "650"), calls_for(second, None)])
     assert payload["errors"] == []
     assert payload["targets"][1] is None
     assert list(stored(tenant_a).values()) == [Decimal("650.0000")]
 
 
 def test_one_bad_entry_sets_nothing_and_every_bad_entry_is_named(
-    graphql, tenant_a, tenant_b, planner_a
+    graphql, tenant_a, tenant_b, planner_token_a
 ):
     (rep,) = reps(tenant_a, 1)
     (other_tenants_rep,) = reps(tenant_b, 1)
-    send(graphql, planner_a, [calls_for(rep, "500")])
+    send(graphql, planner_token_a, [calls_for(rep, "500")])
     payload = send(
         graphql,
-        planner_a,
+        planner_token_a,
         [
             calls_for(rep, "700"),  # fine on its own
             {"kpi": "meeting_rate", "period": "2026-05", "value": "120"},  # over 100 %
@@ -117,9 +111,9 @@ def test_one_bad_entry_sets_nothing_and_every_bad_entry_is_named(
 
 
 @pytest.mark.parametrize("size", [0, 501])
-def test_an_empty_or_oversized_batch_is_refused(graphql, tenant_a, planner_a, size):
+def test_an_empty_or_oversized_batch_is_refused(graphql, tenant_a, planner_token_a, size):
     targets = [{"kpi": "calls", "period": f"2026-{m:02d}", "value": "1"} for m in range(1, 13)]
-    payload = send(graphql, planner_a, (targets * 42)[:size])
+    payload = send(graphql, planner_token_a, (targets * 42)[:size])
     assert [(e["code"], e["field"]) for e in payload["errors"]] == [("VALIDATION", "targets")]
     assert stored(tenant_a) == {}
 

@@ -16,7 +16,6 @@ from kpis.periods import parse_period
 from kpis.scopes import KpiScope
 from kpis.targets import kpi_target_set
 from kpis.trees import kpi_tree_create, kpi_tree_delete, kpi_tree_ensure_default, kpi_tree_update
-from tenants import services
 from tenants.context import tenant_context
 from tenants.errors import ErrorCode, NotFound, PublicError, ValidationFailed
 
@@ -30,22 +29,6 @@ DELETE = """mutation($id: ID!) {
 }"""
 TREES = "query { kpiTrees { id name isDefault } }"
 EVALUATED = 'query { kpiTree(period: "2026-04") { tree { id name } nodes { kind } } }'
-
-
-@pytest.fixture
-def planner_a(tenant_a: Any) -> str:
-    _, secret = services.api_token_create(
-        tenant=tenant_a, name="planner", scopes=["kpis:read", "kpis:write"]
-    )
-    return secret
-
-
-@pytest.fixture
-def planner_b(tenant_b: Any) -> str:
-    _, secret = services.api_token_create(
-        tenant=tenant_b, name="planner", scopes=["kpis:read", "kpis:write"]
-    )
-    return secret
 
 
 def gid(pk: int) -> str:
@@ -62,7 +45,7 @@ def trees(tenant: Any) -> set[tuple[str, bool, int]]:
 
 
 def test_make_default_moves_the_default_and_kpi_tree_follows(
-    graphql: Any, tenant_a: Any, planner_a: str
+    graphql: Any, tenant_a: Any, planner_token_a: str
 ) -> None:
     # given the article's default tree and an empty second one
     first = kpi_tree_ensure_default(tenant=tenant_a)
@@ -71,7 +54,7 @@ def test_make_default_moves_the_default_and_kpi_tree_follows(
     _, body = graphql(
         UPDATE,
         {"input": {"id": gid(second.pk), "name": "  Lean plan ", "makeDefault": True}},
-        token=planner_a,
+        token=planner_token_a,
     )
     # then it is the one default, renamed (trimmed), and the first stays as an ordinary tree
     assert body["data"]["updateKpiTree"] == {
@@ -80,17 +63,19 @@ def test_make_default_moves_the_default_and_kpi_tree_follows(
     }
     assert trees(tenant_a) == {(first.name, False, 15), ("Lean plan", True, 0)}
     # and kpiTree without a treeId now evaluates it
-    _, body = graphql(EVALUATED, token=planner_a)
+    _, body = graphql(EVALUATED, token=planner_token_a)
     assert body["data"]["kpiTree"] == {
         "tree": {"id": gid(second.pk), "name": "Lean plan"},
         "nodes": [],
     }
     # and making the first the default again moves it back; a rename alone keeps the default
     _, body = graphql(
-        UPDATE, {"input": {"id": gid(first.pk), "makeDefault": True}}, token=planner_a
+        UPDATE, {"input": {"id": gid(first.pk), "makeDefault": True}}, token=planner_token_a
     )
     assert body["data"]["updateKpiTree"]["tree"]["isDefault"] is True
-    _, body = graphql(UPDATE, {"input": {"id": gid(first.pk), "name": "Main"}}, token=planner_a)
+    _, body = graphql(
+        UPDATE, {"input": {"id": gid(first.pk), "name": "Main"}}, token=planner_token_a
+    )
     assert body["data"]["updateKpiTree"]["tree"] | {"nodes": None} == {
         "id": gid(first.pk),
         "name": "Main",
@@ -116,12 +101,18 @@ def test_make_default_moves_the_default_and_kpi_tree_follows(
     ],
 )
 def test_a_bad_update_is_a_typed_error_and_changes_nothing(
-    graphql: Any, tenant_a: Any, planner_a: str, change: dict, code: str, field: str, message: str
+    graphql: Any,
+    tenant_a: Any,
+    planner_token_a: str,
+    change: dict,
+    code: str,
+    field: str,
+    message: str,
 ) -> None:
     default = kpi_tree_ensure_default(tenant=tenant_a)
     kpi_tree_create(tenant=tenant_a, name="Taken")
     before = trees(tenant_a)
-    _, body = graphql(UPDATE, {"input": {"id": gid(default.pk), **change}}, token=planner_a)
+    _, body = graphql(UPDATE, {"input": {"id": gid(default.pk), **change}}, token=planner_token_a)
     assert body["data"]["updateKpiTree"] == {
         "tree": None,
         "errors": [{"code": code, "field": field, "message": message}],
@@ -130,7 +121,7 @@ def test_a_bad_update_is_a_typed_error_and_changes_nothing(
 
 
 def test_delete_removes_a_tree_and_its_nodes_but_never_the_default_nor_targets(
-    graphql: Any, tenant_a: Any, planner_a: str
+    graphql: Any, tenant_a: Any, planner_token_a: str
 ) -> None:
     # given the default tree, a copy of the template and a target on a KPI both trees show
     default = kpi_tree_ensure_default(tenant=tenant_a)
@@ -144,7 +135,7 @@ def test_delete_removes_a_tree_and_its_nodes_but_never_the_default_nor_targets(
         set_by=None,
     )
     # when the copy is deleted
-    _, body = graphql(DELETE, {"id": gid(copy.pk)}, token=planner_a)
+    _, body = graphql(DELETE, {"id": gid(copy.pk)}, token=planner_token_a)
     # then it and its 15 nodes are gone, and the target stays
     assert body["data"]["deleteKpiTree"] == {
         "deletedId": gid(copy.pk),
@@ -155,12 +146,12 @@ def test_delete_removes_a_tree_and_its_nodes_but_never_the_default_nor_targets(
     with tenant_context(tenant_a):
         assert KpiTarget.objects.count() == 1
     # and deleting it again is NOT_FOUND
-    _, body = graphql(DELETE, {"id": gid(copy.pk)}, token=planner_a)
+    _, body = graphql(DELETE, {"id": gid(copy.pk)}, token=planner_token_a)
     assert body["data"]["deleteKpiTree"]["errors"] == [
         {"code": "NOT_FOUND", "field": "id", "message": "KPI tree not found."}
     ]
     # and the default tree is refused, unchanged
-    _, body = graphql(DELETE, {"id": gid(default.pk)}, token=planner_a)
+    _, body = graphql(DELETE, {"id": gid(default.pk)}, token=planner_token_a)
     assert body["data"]["deleteKpiTree"] == {
         "deletedId": None,
         "removedNodeCount": 0,
@@ -178,7 +169,7 @@ def test_delete_removes_a_tree_and_its_nodes_but_never_the_default_nor_targets(
 
 
 def test_tree_management_needs_kpis_write_and_stays_in_the_tenant(
-    graphql: Any, tenant_a: Any, tenant_b: Any, token_a: str, planner_b: str
+    graphql: Any, tenant_a: Any, tenant_b: Any, token_a: str, planner_token_b: str
 ) -> None:
     kpi_tree_ensure_default(tenant=tenant_a)
     other = kpi_tree_create(tenant=tenant_a, name="Other")
@@ -194,13 +185,13 @@ def test_tree_management_needs_kpis_write_and_stays_in_the_tenant(
         ({"input": {"id": gid(other.pk), "makeDefault": True}}, UPDATE, "updateKpiTree"),
         ({"id": gid(other.pk)}, DELETE, "deleteKpiTree"),
     ):
-        _, body = graphql(query, variables, token=planner_b)
+        _, body = graphql(query, variables, token=planner_token_b)
         assert body["data"][field]["errors"] == [
             {"code": "NOT_FOUND", "field": "id", "message": "KPI tree not found."}
         ]
     # nothing changed on either side: A's trees as before, B's default still its own
     assert trees(tenant_a) == before
-    _, body = graphql(TREES, token=planner_b)
+    _, body = graphql(TREES, token=planner_token_b)
     assert [t["isDefault"] for t in body["data"]["kpiTrees"]] == [True]
     assert gid(other.pk) not in {t["id"] for t in body["data"]["kpiTrees"]}
 

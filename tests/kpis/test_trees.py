@@ -37,7 +37,6 @@ from kpis.trees import (
 )
 from pipeline.demo import seed_demo
 from pipeline.models import DirtyDay
-from tenants import services
 from tenants.context import tenant_context
 from tenants.errors import ErrorCode, NotFound, PublicError, ValidationFailed
 from tenants.models import TenantClosure
@@ -913,22 +912,6 @@ CREATE = """mutation($input: CreateKpiTreeInput!) {
     tree { id name isDefault nodes { kind kpiKey } } errors { code field message index }
   }
 }"""
-
-
-@pytest.fixture
-def planner_token_a(tenant_a: Any) -> str:
-    _, secret = services.api_token_create(
-        tenant=tenant_a, name="planner", scopes=["kpis:read", "kpis:write"]
-    )
-    return secret
-
-
-@pytest.fixture
-def planner_token_b(tenant_b: Any) -> str:
-    _, secret = services.api_token_create(
-        tenant=tenant_b, name="planner", scopes=["kpis:read", "kpis:write"]
-    )
-    return secret
 
 
 def gid(type_name: str, pk: Any) -> str:

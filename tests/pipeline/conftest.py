@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from tenants import members, services
+from tenants import members
 from tenants.scopes import Role
-from tests.factories import TeamFactory, UserFactory
+from tests.factories import TeamFactory, UserFactory, api_token
 
 
 @pytest.fixture
@@ -32,5 +32,5 @@ def rep_b(tenant_b: Any) -> Any:
 
 @pytest.fixture
 def read_only_token_a(tenant_a: Any) -> str:
-    _, secret = services.api_token_create(tenant=tenant_a, name="bi", scopes=["records:read"])
+    secret = api_token(tenant_a, "records:read", name="bi")
     return secret

@@ -22,8 +22,7 @@ from django.test import Client
 from kpis.models import KpiSnapshot
 from pipeline.models import Activity, Deal, DealStageChange, DirtyDay, Lead, StageTransition
 from tenants.context import tenant_context
-from tests.pipeline.test_ingestion import INGEST
-from tests.pipeline.test_ingestion_json import INGEST_JSON
+from tests.pipeline.test_ingestion import INGEST, INGEST_JSON
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -36,7 +36,23 @@ mutation Ingest($input: IngestRecordsInput!, $key: String) {
   }
 }
 """
+INGEST_JSON = """
+mutation Ingest($input: IngestRecordsJsonInput!, $key: String) {
+  ingestRecordsJson(input: $input, idempotencyKey: $key) {
+    leads { created updated unchanged rejected }
+    activities { created updated unchanged rejected }
+    deals { created updated unchanged rejected }
+    leadStageChanges { created updated unchanged rejected }
+    dealStageChanges { created updated unchanged rejected }
+    replayed
+    rowErrors { kind index field code message }
+    errors { code message field }
+  }
+}
+"""
 LEADS = "{ leads { edges { node { company } } } }"
+# The two doors into the same ingestion: typed input objects, and the rows as JSON arrays.
+DOORS = pytest.mark.parametrize("door", ["typed", "json"])
 
 
 def counts(created: int = 0, updated: int = 0, unchanged: int = 0, rejected: int = 0) -> dict:
@@ -92,11 +108,18 @@ def full_batch() -> dict[str, Any]:
     }
 
 
-def ingest(graphql, token: str, batch: dict[str, Any], key: str | None = None) -> dict:
-    status, body = graphql(INGEST, {"input": batch, "key": key}, token=token)
+def ingest(
+    graphql, token: str, batch: dict[str, Any], key: str | None = None, *, door: str = "typed"
+) -> dict:
+    """One batch through `ingestRecords` (door "typed") or `ingestRecordsJson` ("json")."""
+    if door == "typed":
+        document, name = INGEST, "ingestRecords"
+    else:
+        document, name = INGEST_JSON, "ingestRecordsJson"
+    status, body = graphql(document, {"input": batch, "key": key}, token=token)
     assert status == 200, body
     assert "errors" not in body, body
-    return body["data"]["ingestRecords"]
+    return body["data"][name]
 
 
 def snapshot(tenant: Any) -> dict[str, list]:
@@ -112,11 +135,12 @@ def snapshot(tenant: Any) -> dict[str, list]:
         }
 
 
-def test_batch_is_stored_and_resending_it_changes_nothing(graphql, tenant_a, token_a, rep_a):
+@DOORS
+def test_batch_is_stored_and_resending_it_changes_nothing(graphql, tenant_a, token_a, rep_a, door):
     # when
-    first = ingest(graphql, token_a, full_batch())
+    first = ingest(graphql, token_a, full_batch(), door=door)
     stored = snapshot(tenant_a)
-    second = ingest(graphql, token_a, full_batch())
+    second = ingest(graphql, token_a, full_batch(), door=door)
     # then
     assert first == {
         "leads": counts(created=2),
@@ -152,6 +176,17 @@ def test_batch_is_stored_and_resending_it_changes_nothing(graphql, tenant_a, tok
             rep_a.pk,
             120,
         )
+        assert list(
+            Activity.objects.order_by("external_id").values_list(
+                "external_id", "lead_id", "rep_id", "type", "call_outcome", "email_opened",
+                "duration_seconds", "occurred_at",
+            )
+        ) == [
+            ("A1", lead.pk, rep_a.pk, "call", "connected", False, 120,
+             dt.datetime(2025, 4, 3, 2, 0, tzinfo=dt.UTC)),
+            ("A2", Lead.objects.get(external_id="L2").pk, None, "email", "", True, None,
+             dt.datetime(2025, 4, 3, 3, 0, tzinfo=dt.UTC)),
+        ]  # fmt: skip
         transition = StageTransition.objects.get()
         assert (transition.from_stage, transition.to_stage, transition.actor_label) == (
             Stage.LEAD,
@@ -271,26 +306,31 @@ def test_idempotency_key_replays_the_first_result(graphql, tenant_a, token_a, re
     assert snapshot(tenant_a) == stored
 
 
-def test_idempotency_key_reused_for_another_batch_is_a_conflict(graphql, tenant_a, token_a, rep_a):
+@DOORS
+def test_idempotency_key_reused_for_another_batch_is_a_conflict(
+    graphql, tenant_a, token_a, rep_a, door
+):
     # given
-    ingest(graphql, token_a, full_batch(), key="k1")
+    ingest(graphql, token_a, full_batch(), key="k1", door=door)
     stored = snapshot(tenant_a)
-    other = full_batch()
-    other["leads"][0]["company"] = "Something else"
-    # when
-    result = ingest(graphql, token_a, other, key="k1")
-    # then
-    assert result["errors"] == [
-        {
-            "code": "CONFLICT",
-            "message": "This idempotency key was already used for a different batch.",
-            "field": "idempotencyKey",
-        }
-    ]
-    assert result["leads"] is None
-    assert snapshot(tenant_a) == stored
-    with tenant_context(tenant_a):
-        assert IngestionRequest.objects.count() == 1
+    other_lead, other_activity = full_batch(), full_batch()
+    other_lead["leads"][0]["company"] = "Something else"
+    other_activity["activities"][0]["durationSeconds"] = 121
+    for other in (other_lead, other_activity):
+        # when
+        result = ingest(graphql, token_a, other, key="k1", door=door)
+        # then
+        assert result["errors"] == [
+            {
+                "code": "CONFLICT",
+                "message": "This idempotency key was already used for a different batch.",
+                "field": "idempotencyKey",
+            }
+        ]
+        assert (result["leads"], result["activities"]) == (None, None)
+        assert snapshot(tenant_a) == stored
+        with tenant_context(tenant_a):
+            assert IngestionRequest.objects.count() == 1
 
 
 def _at(day: int, hour: int = 9) -> str:
@@ -393,12 +433,13 @@ def test_backdated_recycle_between_stored_changes_rewrites_the_next_from_stage(t
         assert Lead.objects.get().stage == Stage.SQL
 
 
-def test_batch_over_the_limit_is_refused_whole(graphql, tenant_a, token_a, settings):
+@DOORS
+def test_batch_over_the_limit_is_refused_whole(graphql, tenant_a, token_a, settings, door):
     # given
     settings.INGEST_MAX_BATCH_ROWS = 6
     batch = full_batch()  # 7 rows
     # when
-    result = ingest(graphql, token_a, batch)
+    result = ingest(graphql, token_a, batch, door=door)
     # then
     assert result["errors"] == [
         {
@@ -417,8 +458,9 @@ def test_batch_over_the_limit_is_refused_whole(graphql, tenant_a, token_a, setti
     }
 
 
-def test_token_without_records_write_is_refused(graphql, tenant_a, read_only_token_a):
-    result = ingest(graphql, read_only_token_a, full_batch())
+@DOORS
+def test_token_without_records_write_is_refused(graphql, tenant_a, read_only_token_a, door):
+    result = ingest(graphql, read_only_token_a, full_batch(), door=door)
     assert result["errors"] == [
         {
             "code": "PERMISSION_DENIED",
@@ -426,6 +468,7 @@ def test_token_without_records_write_is_refused(graphql, tenant_a, read_only_tok
             "field": None,
         }
     ]
+    assert snapshot(tenant_a)["leads"] == []
     with tenant_context(tenant_a):
         assert not Lead.objects.exists()
 

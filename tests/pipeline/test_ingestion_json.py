@@ -1,4 +1,7 @@
-"""`ingestRecordsJson`: rows as JSON arrays, validated like the typed input, set-based writes."""
+"""`ingestRecordsJson`: rows as JSON arrays, validated like the typed input, set-based writes.
+
+What both doors do alike (storing a batch, idempotency conflicts, the batch limit, the scope)
+is tested once over both in test_ingestion.py; here, what only the JSON door has."""
 
 from __future__ import annotations
 
@@ -14,31 +17,14 @@ from tenants import members
 from tenants.context import tenant_context
 from tenants.scopes import Role
 from tests.factories import TeamFactory
-from tests.pipeline.test_ingestion import INGEST, counts, full_batch, snapshot
+from tests.pipeline.test_ingestion import INGEST, counts, full_batch, ingest, snapshot
 
-INGEST_JSON = """
-mutation Ingest($input: IngestRecordsJsonInput!, $key: String) {
-  ingestRecordsJson(input: $input, idempotencyKey: $key) {
-    leads { created updated unchanged rejected }
-    activities { created updated unchanged rejected }
-    deals { created updated unchanged rejected }
-    leadStageChanges { created updated unchanged rejected }
-    dealStageChanges { created updated unchanged rejected }
-    replayed
-    rowErrors { kind index field code message }
-    errors { code message field }
-  }
-}
-"""
 # Every read a partner token may make of the records ingestion writes.
 RECORDS = "{ leads { edges { node { company } } } activities { totalCount } deals { totalCount } }"
 
 
 def ingest_json(graphql, token: str, batch: dict[str, Any], key: str | None = None) -> dict:
-    status, body = graphql(INGEST_JSON, {"input": batch, "key": key}, token=token)
-    assert status == 200, body
-    assert "errors" not in body, body
-    return body["data"]["ingestRecordsJson"]
+    return ingest(graphql, token, batch, key, door="json")
 
 
 def ingest_typed(graphql, token: str, batch: dict[str, Any], key: str | None = None) -> dict:
@@ -59,47 +45,6 @@ def activity(external_id: str, **fields: Any) -> dict[str, Any]:
 
 def row_error(index: int, field: str | None, code: str, message: str) -> dict[str, Any]:
     return {"kind": "ACTIVITY", "index": index, "field": field, "code": code, "message": message}
-
-
-def test_json_batch_is_stored_and_resending_it_changes_nothing(graphql, tenant_a, token_a, rep_a):
-    # when
-    first = ingest_json(graphql, token_a, full_batch())
-    stored = snapshot(tenant_a)
-    second = ingest_json(graphql, token_a, full_batch())
-    # then
-    assert first == {
-        "leads": counts(created=2),
-        "activities": counts(created=2),
-        "deals": counts(created=1),
-        "leadStageChanges": counts(created=1),
-        "dealStageChanges": counts(created=1),
-        "replayed": False,
-        "rowErrors": [],
-        "errors": [],
-    }
-    assert second == {
-        **first,
-        "leads": counts(unchanged=2),
-        "activities": counts(unchanged=2),
-        "deals": counts(unchanged=1),
-        "leadStageChanges": counts(unchanged=1),
-        "dealStageChanges": counts(unchanged=1),
-    }
-    assert snapshot(tenant_a) == stored
-    with tenant_context(tenant_a):
-        lead = Lead.objects.get(external_id="L1")
-        assert (lead.owner_id, lead.team_id, lead.stage) == (rep_a.pk, rep_a.team_id, "mql")
-        assert list(
-            Activity.objects.order_by("external_id").values_list(
-                "external_id", "lead_id", "rep_id", "type", "call_outcome", "email_opened",
-                "duration_seconds", "occurred_at",
-            )
-        ) == [
-            ("A1", lead.pk, rep_a.pk, "call", "connected", False, 120,
-             dt.datetime(2025, 4, 3, 2, 0, tzinfo=dt.UTC)),
-            ("A2", Lead.objects.get(external_id="L2").pk, None, "email", "", True, None,
-             dt.datetime(2025, 4, 3, 3, 0, tzinfo=dt.UTC)),
-        ]  # fmt: skip
 
 
 def test_json_and_typed_inputs_store_the_same_records(
@@ -283,51 +228,6 @@ def test_idempotency_key_replays_the_first_result_whichever_mutation_retries(
         assert IngestionRequest.objects.count() == 1
 
 
-def test_idempotency_key_reused_for_another_json_batch_is_a_conflict(
-    graphql, tenant_a, token_a, rep_a
-):
-    # given
-    ingest_json(graphql, token_a, full_batch(), key="k1")
-    stored = snapshot(tenant_a)
-    other = full_batch()
-    other["activities"][0]["durationSeconds"] = 121
-    # when
-    result = ingest_json(graphql, token_a, other, key="k1")
-    # then
-    assert result["errors"] == [
-        {
-            "code": "CONFLICT",
-            "message": "This idempotency key was already used for a different batch.",
-            "field": "idempotencyKey",
-        }
-    ]
-    assert result["activities"] is None
-    assert snapshot(tenant_a) == stored
-
-
-def test_json_batch_over_the_limit_is_refused_whole(graphql, tenant_a, token_a, settings):
-    # given
-    settings.INGEST_MAX_BATCH_ROWS = 6
-    # when
-    result = ingest_json(graphql, token_a, full_batch())  # 7 rows
-    # then
-    assert result["errors"] == [
-        {
-            "code": "BATCH_TOO_LARGE",
-            "message": "A batch may hold at most 6 rows in total; this one has 7.",
-            "field": None,
-        }
-    ]
-    assert snapshot(tenant_a) == {
-        "leads": [],
-        "activities": [],
-        "deals": [],
-        "transitions": [],
-        "deal_changes": [],
-        "dirty": [],
-    }
-
-
 def test_rows_that_are_not_a_json_array_are_a_typed_error(graphql, tenant_a, token_a):
     # when
     result = ingest_json(
@@ -340,20 +240,6 @@ def test_rows_that_are_not_a_json_array_are_a_typed_error(graphql, tenant_a, tok
         {"code": "VALIDATION", "message": "Expected a list of rows.", "field": "activities"}
     ]
     assert snapshot(tenant_a)["activities"] == []
-
-
-def test_token_without_records_write_cannot_use_the_json_mutation(
-    graphql, tenant_a, read_only_token_a
-):
-    result = ingest_json(graphql, read_only_token_a, full_batch())
-    assert result["errors"] == [
-        {
-            "code": "PERMISSION_DENIED",
-            "message": "This needs the 'records:write' permission.",
-            "field": None,
-        }
-    ]
-    assert snapshot(tenant_a)["leads"] == []
 
 
 def test_token_of_tenant_b_cannot_write_into_or_read_tenant_a_records(

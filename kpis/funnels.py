@@ -28,7 +28,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -46,11 +46,12 @@ from django.db.models import (
     When,
 )
 
+from kpis import funnel_store, versions
 from kpis.numbers import ratio
 from kpis.periods import Period
 from kpis.scopes import NO_SOURCE_LABEL, KpiScope, ScopeType
 from pipeline.lifecycle import FUNNEL_ORDER, Stage
-from pipeline.models import Lead, StageTransition
+from pipeline.models import DirtyKind, Lead, StageTransition
 from tenants.context import tenant_context
 from tenants.errors import ValidationFailed
 from tenants.models import Membership, Team, Tenant
@@ -60,6 +61,9 @@ SIDE_STAGES: tuple[str, ...] = (Stage.LOST, Stage.RECYCLED)
 _STEPS: tuple[tuple[str, str], ...] = tuple(zip(FUNNEL_ORDER[1:], FUNNEL_ORDER[:-1], strict=True))
 _MICROSECOND = dt.timedelta(microseconds=1)
 _MICROSECONDS_PER_SECOND = Decimal(1_000_000)
+# What a funnel reads: leads (created, owner, source) and stage transitions. Members' teams
+# too, whose changes ask for a rebuild, which data_version also waits for.
+FUNNEL_DATA = DirtyKind.LEADS | DirtyKind.TRANSITIONS
 
 
 class FunnelMode(StrEnum):
@@ -429,18 +433,31 @@ def _tally(
     return tallies
 
 
+def _groups(
+    *,
+    tenant: Tenant,
+    period: Period,
+    mode: FunnelMode,
+    scope: KpiScope,
+    breakdown: FunnelBreakdown | None,
+) -> dict[GroupKey, FunnelGroup]:
+    """Each group's funnel, unlabelled (labels are read per request)."""
+    tallies = _tally(tenant=tenant, period=period, mode=mode, scope=scope, breakdown=breakdown)
+    return {key: _group(key, None, tally) for key, tally in tallies.items()}
+
+
 def _result(
     *,
     period: Period,
     mode: FunnelMode,
     scope: KpiScope,
     breakdown: FunnelBreakdown | None,
-    tallies: dict[GroupKey, _Tally],
+    unlabelled: dict[GroupKey, FunnelGroup],
     labels: dict[GroupKey, str],
     comparison: FunnelResult | None = None,
 ) -> FunnelResult:
     groups = sorted(
-        (_group(key, labels.get(key), tally) for key, tally in tallies.items()),
+        (replace(group, label=labels.get(key)) for key, group in unlabelled.items()),
         key=lambda group: ((group.label or "").casefold(), str(group.key)),
     )
     return FunnelResult(
@@ -473,26 +490,34 @@ def funnel_compute(
     groups that have data, ordered by label; without one there is a single group with key
     None.
 
-    A constant number of queries, whatever the number of leads or groups: three per funnel
-    (leads, transition counts, times between stages) and one for the group labels.
+    A constant number of queries, whatever the number of leads or groups: one for the data
+    version, three per funnel computed (leads, transition counts, times between stages) and
+    one for the group labels. A funnel computed while no lead or transition change awaits
+    its refresh is kept under the data's version (kpis.funnel_store) and served from there,
+    without a query, until the data changes.
     """
     scope = scope or KpiScope.tenant()
     mode = FunnelMode(mode)
     breakdown = None if breakdown is None else FunnelBreakdown(breakdown)
     with tenant_context(tenant):
-        tallies = _tally(tenant=tenant, period=period, mode=mode, scope=scope, breakdown=breakdown)
-        compared = (
-            None
-            if comparison_period is None
-            else _tally(
+        version = versions.data_version(tenant=tenant, kinds=FUNNEL_DATA)
+
+        def groups_of(of: Period) -> dict[GroupKey, FunnelGroup]:
+            return funnel_store.funnel_groups_cached(
                 tenant=tenant,
-                period=comparison_period,
+                version=version,
+                period=of,
                 mode=mode,
                 scope=scope,
                 breakdown=breakdown,
+                compute=lambda: _groups(
+                    tenant=tenant, period=of, mode=mode, scope=scope, breakdown=breakdown
+                ),
             )
-        )
-        labels = _labels(breakdown, [*tallies, *(compared or {})])
+
+        groups = groups_of(period)
+        compared = None if comparison_period is None else groups_of(comparison_period)
+        labels = _labels(breakdown, [*groups, *(compared or {})])
     comparison = (
         None
         if comparison_period is None or compared is None
@@ -501,7 +526,7 @@ def funnel_compute(
             mode=mode,
             scope=scope,
             breakdown=breakdown,
-            tallies=compared,
+            unlabelled=compared,
             labels=labels,
         )
     )
@@ -510,7 +535,7 @@ def funnel_compute(
         mode=mode,
         scope=scope,
         breakdown=breakdown,
-        tallies=tallies,
+        unlabelled=groups,
         labels=labels,
         comparison=comparison,
     )

@@ -180,7 +180,8 @@ def test_a_team_move_is_shown_at_once_and_labels_follow_renames(
     ]
     # when rita moves to West (her leads count for her current team): a rebuild is pending
     rita.team = west
-    rita.save()
+    with tenant_context(tenant_a):
+        rita.save()
     with tenant_context(tenant_a):
         assert versions.data_version(tenant=tenant_a, kinds=funnels.FUNNEL_DATA) is None
     # then the period funnel of West holds her leads created, East none
@@ -197,7 +198,8 @@ def test_a_team_move_is_shown_at_once_and_labels_follow_renames(
     # when West is renamed (no data changes), the kept groups carry the new name (East keeps
     # the transitions, which count for the team recorded with them)
     west.name = "IS West 2"
-    west.save()
+    with tenant_context(tenant_a):
+        west.save()
     renamed = funnel_compute(tenant=tenant_a, **by_team)
     assert [group.label for group in renamed.groups] == ["IS East", "IS West 2"]
     assert renamed == uncached(tenant_a, **by_team)

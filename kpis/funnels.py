@@ -35,7 +35,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from django.db import connection
+from django.db import connections, router
 from django.db.models import (
     BigIntegerField,
     Case,
@@ -236,7 +236,7 @@ class _Clock:
 
 
 def _clock() -> _Clock:
-    if connection.vendor == "postgresql":
+    if connections[router.db_for_read(StageTransition)].vendor == "postgresql":
         return _Clock(stamp=_EpochMicroseconds, minus=operator.sub)
     return _Clock(stamp=lambda expression: expression, minus=_microseconds)
 
@@ -246,10 +246,11 @@ def _no_jit() -> Iterator[None]:
     """PostgreSQL: no JIT for the block. The times query has a correlated subquery per
     stage, whose estimated cost passes the JIT threshold: compiling it took 0.9 s of the
     1.1 s the query took on a tenant of 187,000 transitions."""
-    if connection.vendor != "postgresql":
+    reads = connections[router.db_for_read(StageTransition)]  # a query's read replica
+    if reads.vendor != "postgresql":
         yield
         return
-    with connection.cursor() as cursor, local_settings(cursor, jit="off"):
+    with reads.cursor() as cursor, local_settings(cursor, jit="off"):
         yield
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import uuid
 
-from django.db import connection
+from django.db import connections, router
 
 from kpis.models import KpiDataGeneration
 from pipeline.models import DirtyDay, DirtyKind
@@ -42,8 +42,9 @@ def data_version(*, tenant: Tenant, kinds: DirtyKind) -> str | None:
     """The generation of the tenant's data of `kinds` (leads, transitions, ...), or None
     while a dirty mark of those kinds or a pending rebuild says it may have changed since
     the last refresh (and before the tenant's first refresh): then nothing may be served
-    from, or kept in, a cache. One query."""
-    with connection.cursor() as cursor:
+    from, or kept in, a cache. One query, on the database the caller's reads go to (a
+    GraphQL query's read replica): a version and the rows it versions come from one copy."""
+    with connections[router.db_for_read(DirtyDay)].cursor() as cursor:
         cursor.execute(_VERSION_SQL, [tenant.pk, tenant.pk, tenant.pk, int(kinds)])
         token, rebuild_pending, dirty = cursor.fetchone()
     if token is None or rebuild_pending or dirty:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django.db import models
@@ -137,6 +138,29 @@ class KpiMeasureBuild(TenantOwnedModel):
 
     def __str__(self) -> str:
         return self.measure
+
+
+class KpiDataGeneration(TenantOwnedModel):
+    """A token every snapshot refresh and rebuild of the tenant draws anew in its transaction.
+
+    Raw writes mark days dirty and only a refresh or rebuild clears the marks, in the
+    transaction that draws this: the token, while no mark is left, names one state of the
+    tenant's counted data (kpis.versions), which caches of derived results key on. Random,
+    not a counter: a database restored from a backup, or a test database rolled back, never
+    meets a token it had before, so a cache never serves a result of other data.
+    """
+
+    token = models.UUIDField(default=uuid.uuid4, verbose_name=_("generation"))
+
+    class Meta:
+        verbose_name = _("KPI data generation")
+        verbose_name_plural = _("KPI data generations")
+        constraints = [
+            models.UniqueConstraint(fields=["tenant"], name="kpidatageneration_unique_tenant")
+        ]
+
+    def __str__(self) -> str:
+        return str(self.token)
 
 
 class KpiCustomDefinition(TenantOwnedModel):

@@ -4,7 +4,8 @@ the SQL is in `sql`, what the passes share in `common`, the warming ahead of the
 A refresh replaces, in one transaction, the day rows of the dirty days and the rows of every
 coarser period containing them; readers see the old or the new snapshot, never half of one.
 The DirtyDay rows it handled are deleted in the same transaction, so a worker killed
-mid-refresh leaves them dirty and the next refresh redoes them.
+mid-refresh leaves them dirty and the next refresh redoes them; the same transaction draws
+the tenant's data generation anew (kpis.versions), which caches of raw-row results key on.
 """
 
 from __future__ import annotations
@@ -25,7 +26,15 @@ from django.db.models import Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from kpis import aggregates, failures, measure_store, pg_aggregates, pg_literals, pg_members
+from kpis import (
+    aggregates,
+    failures,
+    measure_store,
+    pg_aggregates,
+    pg_literals,
+    pg_members,
+    versions,
+)
 from kpis import side_connection as side_connection_work
 from kpis.failures import FailedDay
 from kpis.hooks import run_periods_refreshed
@@ -406,6 +415,7 @@ def kpi_snapshots_refresh_days(*, tenant: Tenant, days: Iterable[date]) -> Refre
         )
         result = _refresh_days(tenant, days, (), None, began)
         DirtyDay.objects.filter(pk__in=marks).delete()
+        versions.generation_renew(tenant)
         run_periods_refreshed(tenant.pk, days)  # after commit: alerts evaluate
     return result
 
@@ -509,6 +519,7 @@ def _refresh_marks(tenant: Tenant, marks: list[Mark], began: float) -> RefreshRe
         began=began,
     )
     DirtyDay.objects.filter(pk__in=[mark[0] for mark in marks]).delete()
+    versions.generation_renew(tenant)
     # NOTE: told on commit; a savepoint that rolls back (a failing group) drops the call.
     run_periods_refreshed(tenant.pk, [mark[1] for mark in marks])
     return result
@@ -579,6 +590,7 @@ def _refresh_isolating(
             DirtyDay.objects.filter(
                 pk__in=[mark[0] for mark in outside if mark[1] not in found]
             ).delete()
+            versions.generation_renew(tenant)
         inside = [mark for mark in dirty if failures.is_supported(mark[1])]
         half = len(inside) // 2
         groups = [inside[half:], inside[:half]] if failed_whole and half else [inside]
@@ -664,6 +676,7 @@ def _forget_all(
         KpiSnapshot.objects.all().delete()
         measure_store.forget()
     DirtyDay.objects.all().delete()
+    versions.generation_renew(tenant)
     if is_postgres():
         pg_members.forget()
     return requested, previous

@@ -80,6 +80,18 @@ query Check($period: String!, $scope: ScopeInput, $kpis: [String!]) {
 """
 
 
+# Tells the test each time the console's status line turns to an error.
+STATUS_WATCH = """
+document.addEventListener("DOMContentLoaded", () => {
+  const status = document.getElementById("status");
+  if (!status) return;
+  new MutationObserver(() => {
+    if (status.classList.contains("error")) window.consoleStatusError(status.textContent);
+  }).observe(status, { attributes: true, childList: true, characterData: true, subtree: true });
+});
+"""
+
+
 def _fmt_count(value: str | None) -> str:
     """The page's display of a count (en-US / ja-JP grouping, at most 2 decimals)."""
     if value is None:
@@ -184,15 +196,30 @@ def page(live_server: Any, settings: Any) -> Iterator[Any]:
                 route.abort()
 
         context.route("**/*", only_local)
+        # Every error status any view shows ("Could not load: ..."), even one replaced later.
+        shown: list[str] = []
+        context.expose_function("consoleStatusError", lambda text: shown.append(text))
+        context.add_init_script(STATUS_WATCH)
         page = context.new_page()
         errors: list[str] = []
         page.on("pageerror", lambda error: errors.append(str(error)))
+        failed: list[str] = []
+        page.on(
+            "response",
+            lambda response: (
+                failed.append(f"{response.status} {response.url}")
+                if response.status >= 500
+                else None
+            ),
+        )
         page.set_default_timeout(20_000)
         yield page
         context.close()
         browser.close()
     assert errors == [], f"JavaScript errors on the page: {errors}"
     assert outside == [], f"Requests outside the server: {outside}"
+    assert shown == [], f"Error statuses shown: {shown}"
+    assert failed == [], f"Server errors: {failed}"
 
 
 def _api(page: Any, variables: dict[str, Any]) -> dict[str, Any]:
@@ -203,15 +230,13 @@ def _api(page: Any, variables: dict[str, Any]) -> dict[str, Any]:
 
 
 def _raw(page: Any, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The API's body for `query`, asked through the console's own request queue (its
+    api.js module, the page's instance), so it never runs beside one of the page's."""
     return page.evaluate(
         """async ([query, variables]) => {
-            const token = document.querySelector('meta[name="csrf-token"]').content;
-            const response = await fetch("/graphql/", {
-              method: "POST", credentials: "same-origin",
-              headers: {"Content-Type": "application/json", "X-CSRFToken": token},
-              body: JSON.stringify({query, variables}),
-            });
-            return response.json();
+            const app = document.querySelector('script[type="module"][src*="console/js/app"]');
+            const api = await import(new URL("api.js", app.src).href);
+            return api.gql(query, variables, {allowErrors: true});
         }""",
         [query, variables or {}],
     )

@@ -16,8 +16,33 @@ function csrfToken() {
   return meta ? meta.content : "";
 }
 
-/** POST one GraphQL operation; resolves to `data`, rejects with an ApiError. */
-export async function gql(query, variables = {}, { allowErrors = false } = {}) {
+// One request at a time, in the order asked: the page can start one while another runs (a
+// report link opened while the reports load, a period change during an acknowledgement),
+// and a development or test server on SQLite shares one database connection between its
+// threads, where two requests at once fail with "Unexpected error.". `data-api-busy` on
+// <html> says whether a request is queued or running.
+let queue = Promise.resolve();
+let pending = 0;
+
+function serialised(run) {
+  pending += 1;
+  document.documentElement.dataset.apiBusy = "true";
+  const result = queue.then(run);
+  const settle = () => {
+    pending -= 1;
+    if (pending === 0) document.documentElement.dataset.apiBusy = "false";
+  };
+  queue = result.then(settle, settle);
+  return result;
+}
+
+/** POST one GraphQL operation; resolves to `data`, rejects with an ApiError. Requests are
+ *  sent one after another (see `serialised`). */
+export function gql(query, variables = {}, { allowErrors = false } = {}) {
+  return serialised(() => send(query, variables, allowErrors));
+}
+
+async function send(query, variables, allowErrors) {
   const response = await fetch(ENDPOINT, {
     method: "POST",
     credentials: "same-origin",

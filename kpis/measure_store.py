@@ -142,6 +142,7 @@ def refresh(
         dirty = [day for day in days if kinds is None or is_dirty(measure, kinds[day])]
         if not dirty:
             continue
+        dirty = _with_related_days(measure, tenant, dirty, zone)
         new_days = _days_values(measure, tenant, dirty, zone)
         old_days = _stored(measure, _day_filter(dirty))
         periods = {_period_of(g, day, fiscal_start, cache) for day in dirty for g in COARSE_GRAINS}
@@ -156,6 +157,16 @@ def refresh(
         written += _write(tenant, measure, old_days, new_days, at)
         written += _write(tenant, measure, old_periods, new_periods, at)
     return written
+
+
+def _with_related_days(measure: Measure, tenant: Tenant, dirty: list[date], zone) -> list[date]:
+    """`dirty` and the days its changes move too (Measure.related_days)."""
+    if measure.related_days is None:
+        return dirty
+    more: set[date] = set()
+    for start, end in day_ranges(dirty):
+        more |= measure.related_days(tenant_id=tenant.pk, start=start, end=end, zone=zone)
+    return sorted(set(dirty) | {day for day in more if failures.is_supported(day)})
 
 
 def rebuild(*, tenant: Tenant, span: tuple[date, date] | None, zone, at) -> int:

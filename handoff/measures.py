@@ -1,0 +1,381 @@
+"""Handoff's measures and KPIs in every tenant's catalogue: speed-to-lead, the accept SLA's
+attainment and breaches, and the return rate (registered from HandoffConfig.ready(); kpis
+imports nothing of handoff).
+
+Which tenant-local day each fact belongs to:
+
+- speed-to-lead (`speed_to_lead_seconds`, `mqls_first_touched`): the day of the first touch
+  (the lead's first call or e-mail at or after its transition into `mql`: the day the clock
+  stopped); the business time from the transition to that touch (tenant business hours).
+  An MQL not touched yet counts nowhere. Attributed to the member of the lead's MQL
+  assignment (the latest made from the transition to the touch), else to the lead's owner
+  at the transition; team = that member's team; source = the lead's source.
+- accept SLA (`handoff_sla_met`, `handoff_sla_due`, `handoff_sla_breaches`): the day of the
+  handoff's deadline (`due_at`), whenever the outcome became known. Met = accepted or
+  returned within `sla_hours` business hours; breached = decided later, or marked breached
+  by the SLA run while awaiting; still open counts nowhere. Handoffs without an SLA count in
+  neither.
+- `handoffs`: the day of the SQL handoff (`handed_at`); `handoff_returns`: the day of the
+  return (`returned_at`).
+Handoff facts are attributed to the handoff's owner (field sales; after a reassignment, the
+new owner), that member's team, and the lead's source.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from bisect import bisect_left
+from collections import defaultdict
+from collections.abc import Iterable
+from decimal import Decimal
+
+from django.db.models import Count, F, Min, OuterRef, Q, Subquery
+
+from handoff.models import Assignment, Handoff, HandoffState
+from kpis.aggregates import attributed_daily, bounds
+from kpis.catalogue import Category, Direction, KpiDefinition, Layer, Unit, register_kpi
+from kpis.measures import DailyValues, Measure, register_measure
+from kpis.scopes import ScopeType
+from pipeline.dirty import local_day, mark_days_dirty, register_dirty_kind
+from pipeline.lifecycle import Stage
+from pipeline.models import Activity, DirtyKind, Lead, StageTransition
+from tenants.business_hours import BusinessHours
+from tenants.calendars import business_hours_for
+from tenants.models import Membership, Tenant
+
+HANDOFF_KIND = register_dirty_kind("handoff")
+TOUCHES = (Activity.Type.CALL, Activity.Type.EMAIL)
+_MICROSECONDS = Decimal("0.000001")
+
+
+def mark_handoff_days(*, tenant: Tenant | int, datetimes: Iterable[dt.datetime | None]) -> None:
+    """Mark the days of handoff facts dirty (handoff's own kind: built-in columns stay)."""
+    if isinstance(tenant, int):
+        tenant = Tenant.objects.get(pk=tenant)
+    mark_days_dirty(tenant=tenant, datetimes=list(datetimes), kinds=HANDOFF_KIND)
+
+
+def first_touch_after(*, lead_id: int, at: dt.datetime) -> dt.datetime | None:
+    """The lead's first call or e-mail at or after `at` (the speed-to-lead clock's stop)."""
+    return (
+        Activity.objects.filter(lead_id=lead_id, type__in=TOUCHES, occurred_at__gte=at)
+        .order_by("occurred_at")
+        .values_list("occurred_at", flat=True)
+        .first()
+    )
+
+
+def _seconds(duration: dt.timedelta) -> Decimal:
+    # exact: whole microseconds, as KpiMeasureValue's 6 decimal places hold them
+    return Decimal(duration.days * 86400 + duration.seconds) + duration.microseconds * _MICROSECONDS
+
+
+def _calendar(tenant_id: int, first: dt.datetime, last: dt.datetime) -> BusinessHours:
+    tenant = Tenant.objects.get(pk=tenant_id)
+    return business_hours_for(
+        tenant, first.date() - dt.timedelta(days=1), last.date() + dt.timedelta(days=2)
+    )
+
+
+def _add(
+    out: dict, day: dt.date, rep: int | None, teams: dict[int, int | None], source: str, value
+) -> None:
+    keys = [(ScopeType.TENANT, ""), (ScopeType.SOURCE, source or "")]
+    if rep is not None:
+        keys.append((ScopeType.REP, str(rep)))
+        if teams.get(rep) is not None:
+            keys.append((ScopeType.TEAM, str(teams[rep])))
+    for scope_type, scope_key in keys:
+        out[(day, scope_type, scope_key)] += value
+
+
+def _teams(member_ids: Iterable[int | None]) -> dict[int, int | None]:
+    wanted = {pk for pk in member_ids if pk is not None}
+    if not wanted:
+        return {}
+    return dict(Membership.objects.filter(pk__in=wanted).values_list("pk", "team_id"))
+
+
+# --- speed-to-lead ---------------------------------------------------------------------------
+
+
+def _speed_facts(
+    tenant_id: int, start: dt.date, end: dt.date, zone: zoneinfo.ZoneInfo
+) -> list[tuple[dt.date, int | None, str, Decimal]]:
+    """(touch day, member, source, business seconds) per MQL first touched in [start, end)."""
+    lo, hi = bounds(start, end, zone)
+    touched = Activity.objects.filter(
+        type__in=TOUCHES, occurred_at__gte=lo, occurred_at__lt=hi
+    ).values("lead_id")
+    clocks = list(
+        StageTransition.objects.filter(to_stage=Stage.MQL, at__lt=hi, lead_id__in=touched)
+        .order_by("lead_id", "at", "pk")
+        .values_list("lead_id", "at", "owner_id")
+    )
+    if not clocks:
+        return []
+    touches: dict[int, list[dt.datetime]] = defaultdict(list)
+    earliest = min(at for _, at, _ in clocks)
+    for lead_id, at in (
+        Activity.objects.filter(
+            lead_id__in=touched, type__in=TOUCHES, occurred_at__gte=earliest, occurred_at__lt=hi
+        )
+        .order_by("lead_id", "occurred_at")
+        .values_list("lead_id", "occurred_at")
+    ):
+        touches[lead_id].append(at)
+    stopped = []
+    for lead_id, at, owner_id in clocks:
+        times = touches[lead_id]
+        index = bisect_left(times, at)
+        if index < len(times) and lo <= times[index] < hi:
+            stopped.append((lead_id, at, owner_id, times[index]))
+    if not stopped:
+        return []
+    leads = {lead_id for lead_id, *_ in stopped}
+    assigned: dict[int, list[tuple[dt.datetime, int]]] = defaultdict(list)
+    for lead_id, at, member_id in (
+        Assignment.objects.filter(lead_id__in=leads, stage="mql", member__isnull=False)
+        .order_by("lead_id", "at", "pk")
+        .values_list("lead_id", "at", "member_id")
+    ):
+        assigned[lead_id].append((at, member_id))
+    sources = dict(Lead.objects.filter(pk__in=leads).values_list("pk", "source"))
+    calendar = _calendar(tenant_id, min(at for _, at, _, _ in stopped), hi)
+    facts = []
+    for lead_id, at, owner_id, touch in stopped:
+        member = owner_id
+        for when, member_id in assigned[lead_id]:
+            if at <= when <= touch:
+                member = member_id
+        seconds = _seconds(calendar.between(at, touch))
+        facts.append((local_day(touch, zone), member, sources.get(lead_id) or "", seconds))
+    return facts
+
+
+def _speed_daily(value_of, tenant_id: int, start, end, zone) -> DailyValues:
+    facts = _speed_facts(tenant_id, start, end, zone)
+    teams = _teams(member for _, member, _, _ in facts)
+    out: dict = defaultdict(Decimal)
+    for day, member, source, seconds in facts:
+        _add(out, day, member, teams, source, value_of(seconds))
+    return dict(out)
+
+
+def speed_to_lead_seconds_daily(*, tenant_id: int, start, end, zone) -> DailyValues:
+    return _speed_daily(lambda seconds: seconds, tenant_id, start, end, zone)
+
+
+def mqls_first_touched_daily(*, tenant_id: int, start, end, zone) -> DailyValues:
+    return _speed_daily(lambda seconds: Decimal(1), tenant_id, start, end, zone)
+
+
+def speed_to_lead_related_days(*, tenant_id: int, start, end, zone) -> set[dt.date]:
+    """The days outside [start, end) a change on those days can move: a touch added there
+    takes the first touch from a later one (the lead's first touch after the range), and a
+    transition into `mql` there starts a clock stopped by a later touch."""
+    lo, hi = bounds(start, end, zone)
+    touched = Activity.objects.filter(
+        type__in=TOUCHES, occurred_at__gte=lo, occurred_at__lt=hi
+    ).values("lead_id")
+    later = (
+        Activity.objects.filter(lead_id__in=touched, type__in=TOUCHES, occurred_at__gte=hi)
+        .values("lead_id")
+        .annotate(first=Min("occurred_at"))
+        .values_list("first", flat=True)
+    )
+    stops = (
+        StageTransition.objects.filter(to_stage=Stage.MQL, at__gte=lo, at__lt=hi)
+        .annotate(
+            stop=Subquery(
+                Activity.objects.filter(
+                    lead_id=OuterRef("lead_id"), type__in=TOUCHES, occurred_at__gte=OuterRef("at")
+                )
+                .order_by("occurred_at")
+                .values("occurred_at")[:1]
+            )
+        )
+        .filter(stop__gte=hi)
+        .values_list("stop", flat=True)
+    )
+    return {local_day(moment, zone) for moment in [*later, *stops]}
+
+
+# --- the accept SLA of SQL handoffs ----------------------------------------------------------
+
+
+def _sla_outcomes(tenant_id: int, start, end, zone) -> list[tuple[dt.date, int | None, str, bool]]:
+    """(deadline day, owner, source, met) per handoff due in [start, end) whose SLA outcome
+    is known: met (decided within its business hours) or breached."""
+    lo, hi = bounds(start, end, zone)
+    rows = list(
+        Handoff.objects.filter(sla_hours__isnull=False, due_at__gte=lo, due_at__lt=hi).values_list(
+            "handed_at", "due_at", "accepted_at", "returned_at", "breached_at", "sla_hours",
+            "owner_id", "lead__source",
+        )
+    )  # fmt: skip
+    late = [row for row in rows if (row[2] or row[3]) and (row[2] or row[3]) > row[1]]
+    calendar = (
+        _calendar(tenant_id, min(row[0] for row in late), max(row[2] or row[3] for row in late))
+        if late
+        else None
+    )
+    out = []
+    for handed, due, accepted, returned, breached, hours, owner, source in rows:
+        decided = accepted or returned
+        if decided is not None:
+            met = decided <= due or calendar.between(handed, decided) <= dt.timedelta(hours=hours)
+        elif breached is not None:
+            met = False
+        else:
+            continue  # still open
+        out.append((local_day(due, zone), owner, source or "", met))
+    return out
+
+
+def _sla_daily(counts, tenant_id: int, start, end, zone) -> DailyValues:
+    outcomes = _sla_outcomes(tenant_id, start, end, zone)
+    teams = _teams(owner for _, owner, _, _ in outcomes)
+    out: dict = defaultdict(Decimal)
+    for day, owner, source, met in outcomes:
+        if counts(met):
+            _add(out, day, owner, teams, source, Decimal(1))
+    return dict(out)
+
+
+def sla_met_daily(*, tenant_id: int, start, end, zone) -> DailyValues:
+    return _sla_daily(lambda met: met, tenant_id, start, end, zone)
+
+
+def sla_due_daily(*, tenant_id: int, start, end, zone) -> DailyValues:
+    return _sla_daily(lambda met: True, tenant_id, start, end, zone)
+
+
+def sla_breaches_daily(*, tenant_id: int, start, end, zone) -> DailyValues:
+    return _sla_daily(lambda met: not met, tenant_id, start, end, zone)
+
+
+# --- handoffs and returns --------------------------------------------------------------------
+
+
+def _handoff_counts(day_field: str, where: Q, start, end, zone) -> DailyValues:
+    lo, hi = bounds(start, end, zone)
+    rows = Handoff.objects.filter(where, **{f"{day_field}__gte": lo, f"{day_field}__lt": hi})
+    return attributed_daily(
+        rows,
+        day_field=day_field,
+        zone=zone,
+        rep="owner_id",
+        team=F("owner__team_id"),
+        source="lead__source",
+        value=Count("id"),
+    )
+
+
+def handoffs_daily(*, tenant_id: int, start, end, zone) -> DailyValues:
+    return _handoff_counts("handed_at", Q(), start, end, zone)
+
+
+def returns_daily(*, tenant_id: int, start, end, zone) -> DailyValues:
+    return _handoff_counts("returned_at", Q(state=HandoffState.RETURNED), start, end, zone)
+
+
+# --- the registry ----------------------------------------------------------------------------
+
+_BY_MQL = {
+    "tenant": "every MQL first touched",
+    "team": "the MQL assignee's team",
+    "rep": "the member of the lead's MQL assignment, else its owner at the transition",
+    "source": "the lead's source",
+}
+_BY_HANDOFF = {
+    "tenant": "every handoff",
+    "team": "the handoff owner's team",
+    "rep": "the handoff's owner",
+    "source": "the lead's source",
+}
+_SPEED = int(DirtyKind.ACTIVITIES | DirtyKind.TRANSITIONS | HANDOFF_KIND)
+_SQL = "handoff.Handoff"
+_MQL = "pipeline.StageTransition (into mql), pipeline.Activity, handoff.Assignment"
+
+MEASURES = (
+    Measure(
+        key="speed_to_lead_seconds", description=(
+            "Business seconds from a lead's transition into mql to its first call or e-mail, "
+            "on the touch's day."
+        ), dirty_kinds=_SPEED, source=_MQL, attribution=_BY_MQL,
+        daily=speed_to_lead_seconds_daily, related_days=speed_to_lead_related_days,
+    ),
+    Measure(
+        key="mqls_first_touched", description="MQLs first touched (call or e-mail), by touch day.",
+        dirty_kinds=_SPEED, source=_MQL, attribution=_BY_MQL, daily=mqls_first_touched_daily,
+        related_days=speed_to_lead_related_days,
+    ),
+    Measure(
+        key="handoff_sla_met",
+        description="SQL handoffs decided within their SLA, by deadline day.",
+        dirty_kinds=int(HANDOFF_KIND), source=_SQL, attribution=_BY_HANDOFF, daily=sla_met_daily,
+    ),
+    Measure(
+        key="handoff_sla_due", description=(
+            "SQL handoffs whose SLA outcome is known (met + breached), by deadline day."
+        ), dirty_kinds=int(HANDOFF_KIND), source=_SQL, attribution=_BY_HANDOFF,
+        daily=sla_due_daily,
+    ),
+    Measure(
+        key="handoff_sla_breaches",
+        description="SQL handoffs that breached their SLA, by deadline day.",
+        dirty_kinds=int(HANDOFF_KIND), source=_SQL, attribution=_BY_HANDOFF,
+        daily=sla_breaches_daily,
+    ),
+    Measure(
+        key="handoffs", description="SQL handoffs to field sales, by handoff day.",
+        dirty_kinds=int(HANDOFF_KIND), source=_SQL, attribution=_BY_HANDOFF, daily=handoffs_daily,
+    ),
+    Measure(
+        key="handoff_returns", description="SQL handoffs returned (戻し), by return day.",
+        dirty_kinds=int(HANDOFF_KIND), source=_SQL, attribution=_BY_HANDOFF, daily=returns_daily,
+    ),
+)  # fmt: skip
+
+KPIS = (
+    KpiDefinition(
+        "handoff_speed_to_lead", "平均スピード・トゥ・リード（営業秒）",  # noqa: RUF001
+        "Average speed to lead (business seconds)", Category.ACTIVITY, Layer.QUALITY,
+        numerator="speed_to_lead_seconds", denominator="mqls_first_touched", unit=Unit.RATIO,
+        direction=Direction.LOWER_IS_BETTER,
+        description=(
+            "Business seconds from MQL to the first call or e-mail ÷ MQLs first touched, "
+            "by the touch's day."
+        ),
+    ),
+    KpiDefinition(
+        "handoff_sla_attainment", "引き渡しSLA達成率", "Handoff SLA attainment",
+        Category.OUTCOME, Layer.QUALITY, numerator="handoff_sla_met",
+        denominator="handoff_sla_due", unit=Unit.PERCENT,
+        description=(
+            "SQL handoffs accepted or returned within the SLA ÷ those met or breached x 100, "
+            "by deadline day."
+        ),
+    ),
+    KpiDefinition(
+        "handoff_sla_breaches", "引き渡しSLA超過数", "Handoff SLA breaches", Category.OUTCOME,
+        Layer.RESULT, numerator="handoff_sla_breaches", direction=Direction.LOWER_IS_BETTER,
+        description="SQL handoffs not accepted or returned within the SLA, by deadline day.",
+    ),
+    KpiDefinition(
+        "handoff_return_rate", "戻し率", "Handoff return rate", Category.OUTCOME, Layer.QUALITY,
+        numerator="handoff_returns", denominator="handoffs", unit=Unit.PERCENT,
+        direction=Direction.LOWER_IS_BETTER,
+        description="SQL handoffs returned ÷ SQL handoffs x 100 (each by its own day).",
+    ),
+)  # fmt: skip
+
+
+def register() -> None:
+    """Called from HandoffConfig.ready (idempotent)."""
+    for measure in MEASURES:
+        register_measure(measure)
+    for kpi in KPIS:
+        register_kpi(kpi)

@@ -15,7 +15,15 @@ from handoff.assigning import route_lead
 from handoff.audit import audit_record
 from handoff.measures import first_touch_after, mark_handoff_days
 from handoff.models import Handoff, HandoffState, RuleVersion
-from handoff.notifying import RETURNED, SLA_BREACHED, SLA_REMINDER, handoff_publish, managers_of
+from handoff.notifying import (
+    ACCEPTED,
+    CREATED,
+    RETURNED,
+    SLA_BREACHED,
+    SLA_REMINDER,
+    handoff_publish,
+    managers_of,
+)
 from handoff.selectors import active_version
 from handoff.sla_rules import NOTIFY_MANAGER, REASSIGN, REMIND_OWNER, percent_elapsed
 from pipeline.lifecycle import Stage
@@ -96,6 +104,14 @@ def handoff_open(
         except IntegrityError:
             return Handoff.objects.get(transition=transition)
         mark_handoff_days(tenant=tenant, datetimes=[handoff.handed_at])
+        handoff_publish(
+            tenant=tenant,
+            handoff=handoff,
+            event_type=CREATED,
+            recipients=[owner_id] if owner_id else [],
+            dedup="created",
+            slaHours=hours,
+        )
         audit_record(
             tenant=lead.tenant_id,
             action="handoff.opened",
@@ -105,6 +121,15 @@ def handoff_open(
             at=transition.at,
         )
     return handoff
+
+
+def _sql_owner(handoff: Handoff) -> int | None:
+    """The lead's owner when it became SQL (the IS rep who handed it over)."""
+    return (
+        StageTransition.objects.filter(pk=handoff.transition_id)
+        .values_list("owner_id", flat=True)
+        .first()
+    )
 
 
 def _may_decide(handoff: Handoff, actor: Membership | None) -> None:
@@ -139,6 +164,15 @@ def handoff_accept(
         locked.state, locked.accepted_at = HandoffState.ACCEPTED, at
         locked.save(update_fields=["state", "accepted_at"])
         mark_handoff_days(tenant=locked.tenant_id, datetimes=[locked.due_at])
+        # The IS rep who owned the lead when it became SQL hears that it was accepted.
+        handoff_publish(
+            tenant=Tenant.objects.get(pk=locked.tenant_id),
+            handoff=locked,
+            event_type=ACCEPTED,
+            recipients=[pk for pk in (_sql_owner(locked),) if pk is not None],
+            dedup="accepted",
+            acceptedAt=at.isoformat(),
+        )
         audit_record(
             tenant=locked.tenant_id,
             action="handoff.accepted",
@@ -209,11 +243,7 @@ def _return(
         at=at,
     )
     # The IS rep who owned the lead when it became SQL hears that it came back.
-    sql_owner = (
-        StageTransition.objects.filter(pk=handoff.transition_id)
-        .values_list("owner_id", flat=True)
-        .first()
-    )
+    sql_owner = _sql_owner(handoff)
     tenant = Tenant.objects.get(pk=handoff.tenant_id)
     handoff_publish(
         tenant=tenant,

@@ -24,6 +24,7 @@ SLA_BREACHED = "handoff.sla_breached"
 RETURNED = "handoff.returned"
 CREATED = "handoff.created"
 ACCEPTED = "handoff.accepted"
+SPEED_TO_LEAD_REMINDER = "handoff.speed_to_lead_reminder"
 CHANNELS = (Channel.IN_APP, Channel.EMAIL, Channel.WEBHOOK)
 
 _TEXTS: dict[str, dict[str, str]] = {
@@ -34,6 +35,9 @@ _TEXTS: dict[str, dict[str, str]] = {
         RETURNED: "戻し: {company} がナーチャリングに戻されました（理由: {reason}）",
         CREATED: "SQL引き渡し: {company} の受け入れをお願いします",
         ACCEPTED: "受け入れ: {company} がフィールドセールスに受け入れられました",
+        SPEED_TO_LEAD_REMINDER: (
+            "初回接触の遅れ: {company} に架電・メールがありません（SLAの{percent}%経過）"
+        ),
         "due": "期限: {due}",
         "owner": "担当: {owner}",
         "reason": "割り当て理由: {strategy}",
@@ -46,6 +50,9 @@ _TEXTS: dict[str, dict[str, str]] = {
         RETURNED: "Returned: {company} went back to nurture (reason: {reason})",
         CREATED: "SQL handed over: {company} awaits your acceptance",
         ACCEPTED: "Accepted: field sales accepted {company}",
+        SPEED_TO_LEAD_REMINDER: (
+            "Speed to lead: {company} has not been called or e-mailed ({percent}% of the SLA used)"
+        ),
         "due": "Due: {due}",
         "owner": "Owner: {owner}",
         "reason": "Assigned by: {strategy}",
@@ -86,6 +93,7 @@ def handoff_event_types_register() -> None:
         (RETURNED, "Handoff returned", "引き渡し戻し"),
         (CREATED, "SQL handed over", "SQL引き渡し"),
         (ACCEPTED, "Handoff accepted", "引き渡し受け入れ"),
+        (SPEED_TO_LEAD_REMINDER, "Speed-to-lead reminder", "初回接触リマインド"),
     ):
         register_event_type(EventTypeSpec(key, en, ja, _renderer(key)))
 

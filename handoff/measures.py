@@ -30,7 +30,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from decimal import Decimal
 
-from django.db.models import Count, F, Min, OuterRef, Q, Subquery
+from django.db.models import Count, F, Max, Min, OuterRef, Q, Subquery
 
 from handoff.models import Assignment, Handoff, HandoffState
 from kpis.aggregates import attributed_daily, bounds
@@ -234,6 +234,17 @@ def _sla_outcomes(tenant_id: int, start, end, zone) -> list[tuple[dt.date, int |
     return out
 
 
+def sla_span(*, tenant_id: int, zone) -> tuple[dt.date, dt.date] | None:
+    """The days of the handoffs' deadlines: a deadline can fall after every pipeline row
+    (accepted on Friday, due on Monday), and a rebuild must cover it."""
+    found = Handoff.objects.filter(sla_hours__isnull=False, due_at__isnull=False).aggregate(
+        first=Min("due_at"), last=Max("due_at")
+    )
+    if found["first"] is None:
+        return None
+    return local_day(found["first"], zone), local_day(found["last"], zone) + dt.timedelta(days=1)
+
+
 def _sla_daily(counts, tenant_id: int, start, end, zone) -> DailyValues:
     outcomes = _sla_outcomes(tenant_id, start, end, zone)
     teams = _teams(owner for _, owner, _, _ in outcomes)
@@ -316,18 +327,19 @@ MEASURES = (
         key="handoff_sla_met",
         description="SQL handoffs decided within their SLA, by deadline day.",
         dirty_kinds=int(HANDOFF_KIND), source=_SQL, attribution=_BY_HANDOFF, daily=sla_met_daily,
+        span=sla_span,
     ),
     Measure(
         key="handoff_sla_due", description=(
             "SQL handoffs whose SLA outcome is known (met + breached), by deadline day."
         ), dirty_kinds=int(HANDOFF_KIND), source=_SQL, attribution=_BY_HANDOFF,
-        daily=sla_due_daily,
+        daily=sla_due_daily, span=sla_span,
     ),
     Measure(
         key="handoff_sla_breaches",
         description="SQL handoffs that breached their SLA, by deadline day.",
         dirty_kinds=int(HANDOFF_KIND), source=_SQL, attribution=_BY_HANDOFF,
-        daily=sla_breaches_daily,
+        daily=sla_breaches_daily, span=sla_span,
     ),
     Measure(
         key="handoffs", description="SQL handoffs to field sales, by handoff day.",

@@ -346,6 +346,24 @@ def test_handoff_kpis_are_exact_refreshed_incrementally_and_equal_a_rebuild(
     assert b_month[(SLA_RATE, "tenant")] == (0, 0, None)
 
 
+def test_a_deadline_after_every_pipeline_row_is_rebuilt_too(tenant_a: Any) -> None:
+    # given an SQL handed over on Friday 27 at 17:00 (8 business hours: due Monday 30 at
+    # 16:00) and accepted at 17:30, the last pipeline row of the tenant
+    w = _world(tenant_a)
+    with tenant_context(tenant_a):
+        handoff = _handoff(tenant_a, w["version"], tokyo(2026, 11, 27, 17), w["f1"], "web")
+        assert handoff.due_at == tokyo(2026, 11, 30, 16)
+        handoff_accept(handoff=handoff, at=tokyo(2026, 11, 27, 17, 30))
+    _refresh(tenant_a)
+    # then the SLA is met on Monday 30, a day with no pipeline row
+    monday = _values(tenant_a, w, Grain.DAY, dt.date(2026, 11, 30))
+    assert monday[(SLA_RATE, "f1")] == (1, 1, D(100))
+    refreshed = _table(tenant_a)
+    # and a rebuild covers that day too
+    _rebuild(tenant_a)
+    assert _table(tenant_a) == refreshed
+
+
 def test_leaderboards_rank_field_sales_by_a_handoff_kpi(tenant_a: Any) -> None:
     w = _world(tenant_a)
     _stage_one(tenant_a, w)

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
-from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterable
 from decimal import Decimal
@@ -39,7 +38,7 @@ from kpis.measures import DailyValues, Measure, register_measure
 from kpis.scopes import ScopeType
 from pipeline.dirty import local_day, mark_days_dirty, register_dirty_kind
 from pipeline.lifecycle import Stage
-from pipeline.models import Activity, DirtyKind, Lead, StageTransition
+from pipeline.models import Activity, DirtyKind, StageTransition
 from tenants.business_hours import BusinessHours
 from tenants.calendars import business_hours_for
 from tenants.models import Membership, Tenant
@@ -108,49 +107,33 @@ def _speed_facts(
     touched = Activity.objects.filter(
         type__in=TOUCHES, occurred_at__gte=lo, occurred_at__lt=hi
     ).values("lead_id")
-    clocks = list(
+    # NOTE: the first touch per clock by an indexed lookup in the database: reading the
+    # touches themselves would load every activity of the leads on a rebuild.
+    stopped = list(
         StageTransition.objects.filter(to_stage=Stage.MQL, at__lt=hi, lead_id__in=touched)
-        .order_by("lead_id", "at", "pk")
-        .values_list("lead_id", "at", "owner_id")
+        .annotate(touch=_first_touch())
+        .filter(touch__gte=lo, touch__lt=hi)
+        .values_list("lead_id", "at", "owner_id", "touch", "lead__source")
     )
-    if not clocks:
-        return []
-    touches: dict[int, list[dt.datetime]] = defaultdict(list)
-    earliest = min(at for _, at, _ in clocks)
-    for lead_id, at in (
-        Activity.objects.filter(
-            lead_id__in=touched, type__in=TOUCHES, occurred_at__gte=earliest, occurred_at__lt=hi
-        )
-        .order_by("lead_id", "occurred_at")
-        .values_list("lead_id", "occurred_at")
-    ):
-        touches[lead_id].append(at)
-    stopped = []
-    for lead_id, at, owner_id in clocks:
-        times = touches[lead_id]
-        index = bisect_left(times, at)
-        if index < len(times) and lo <= times[index] < hi:
-            stopped.append((lead_id, at, owner_id, times[index]))
     if not stopped:
         return []
-    leads = {lead_id for lead_id, *_ in stopped}
     assigned: dict[int, list[tuple[dt.datetime, int]]] = defaultdict(list)
+    # NOTE: the leads by the same subquery, not a list of ids (a rebuild has them all)
     for lead_id, at, member_id in (
-        Assignment.objects.filter(lead_id__in=leads, stage="mql", member__isnull=False)
+        Assignment.objects.filter(lead_id__in=touched, stage="mql", member__isnull=False)
         .order_by("lead_id", "at", "pk")
         .values_list("lead_id", "at", "member_id")
     ):
         assigned[lead_id].append((at, member_id))
-    sources = dict(Lead.objects.filter(pk__in=leads).values_list("pk", "source"))
-    calendar = _calendar(tenant_id, min(at for _, at, _, _ in stopped), hi)
+    calendar = _calendar(tenant_id, min(row[1] for row in stopped), hi)
     facts = []
-    for lead_id, at, owner_id, touch in stopped:
+    for lead_id, at, owner_id, touch, source in stopped:
         member = owner_id
-        for when, member_id in assigned[lead_id]:
+        for when, member_id in assigned.get(lead_id, ()):
             if at <= when <= touch:
                 member = member_id
         seconds = _seconds(calendar.between(at, touch))
-        facts.append((local_day(touch, zone), member, sources.get(lead_id) or "", seconds))
+        facts.append((local_day(touch, zone), member, source or "", seconds))
     return facts
 
 
@@ -171,6 +154,17 @@ def mqls_first_touched_daily(*, tenant_id: int, start, end, zone) -> DailyValues
     return _speed_daily(lambda seconds: Decimal(1), tenant_id, start, end, zone)
 
 
+def _first_touch() -> Subquery:
+    """The first call or e-mail of the transition's lead at or after it."""
+    return Subquery(
+        Activity.objects.filter(
+            lead_id=OuterRef("lead_id"), type__in=TOUCHES, occurred_at__gte=OuterRef("at")
+        )
+        .order_by("occurred_at")
+        .values("occurred_at")[:1]
+    )
+
+
 def speed_to_lead_related_days(*, tenant_id: int, start, end, zone) -> set[dt.date]:
     """The days outside [start, end) a change on those days can move: a touch added there
     takes the first touch from a later one (the lead's first touch after the range), and a
@@ -187,15 +181,7 @@ def speed_to_lead_related_days(*, tenant_id: int, start, end, zone) -> set[dt.da
     )
     stops = (
         StageTransition.objects.filter(to_stage=Stage.MQL, at__gte=lo, at__lt=hi)
-        .annotate(
-            stop=Subquery(
-                Activity.objects.filter(
-                    lead_id=OuterRef("lead_id"), type__in=TOUCHES, occurred_at__gte=OuterRef("at")
-                )
-                .order_by("occurred_at")
-                .values("occurred_at")[:1]
-            )
-        )
+        .annotate(stop=_first_touch())
         .filter(stop__gte=hi)
         .values_list("stop", flat=True)
     )

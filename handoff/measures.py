@@ -34,6 +34,7 @@ from django.db.models import Count, F, Max, Min, OuterRef, Q, Subquery
 from handoff.models import Assignment, Handoff, HandoffState
 from kpis.aggregates import attributed_daily, bounds
 from kpis.catalogue import Category, Direction, KpiDefinition, Layer, Unit, register_kpi
+from kpis.measure_store import pass_cache
 from kpis.measures import DailyValues, Measure, register_measure
 from kpis.scopes import ScopeType
 from pipeline.dirty import local_day, mark_days_dirty, register_dirty_kind
@@ -68,6 +69,42 @@ def first_touch_after(*, lead_id: int, at: dt.datetime) -> dt.datetime | None:
 def _seconds(duration: dt.timedelta) -> Decimal:
     # exact: whole microseconds, as KpiMeasureValue's 6 decimal places hold them
     return Decimal(duration.days * 86400 + duration.seconds) + duration.microseconds * _MICROSECONDS
+
+
+class _BusinessClock:
+    """Business time between instants in O(1) each, for many facts at once: the business
+    time from the first day's midnight to an instant, by the days' cumulative business
+    hours. Equal to `BusinessHours.between` (the overlap of [a, b) with business hours on
+    working days, opening and closing at local clock times, real elapsed time)."""
+
+    def __init__(self, calendar: BusinessHours, first: dt.date, last: dt.date) -> None:
+        self.zone, self.first = calendar.zone, first
+        self.hours: list[tuple[dt.datetime, dt.datetime] | None] = []
+        self.before: list[dt.timedelta] = []
+        total = dt.timedelta(0)
+        day = first
+        while day <= last:
+            working = day.weekday() < 5 and day not in calendar.off
+            opens = dt.datetime.combine(day, calendar.opens, tzinfo=self.zone).astimezone(dt.UTC)
+            closes = dt.datetime.combine(day, calendar.closes, tzinfo=self.zone).astimezone(dt.UTC)
+            self.hours.append((opens, closes) if working else None)
+            self.before.append(total)
+            if working:
+                total += closes - opens
+            day += dt.timedelta(days=1)
+
+    def _since_first(self, moment: dt.datetime) -> dt.timedelta:
+        index = (moment.astimezone(self.zone).date() - self.first).days
+        hours = self.hours[index]
+        if hours is None:
+            return self.before[index]
+        opens, closes = hours
+        return self.before[index] + max(dt.timedelta(0), min(moment, closes) - opens)
+
+    def between(self, start: dt.datetime, end: dt.datetime) -> dt.timedelta:
+        if end <= start:
+            return dt.timedelta(0)
+        return self._since_first(end) - self._since_first(start)
 
 
 def _calendar(tenant_id: int, first: dt.datetime, last: dt.datetime) -> BusinessHours:
@@ -113,6 +150,7 @@ def _speed_facts(
         StageTransition.objects.filter(to_stage=Stage.MQL, at__lt=hi, lead_id__in=touched)
         .annotate(touch=_first_touch())
         .filter(touch__gte=lo, touch__lt=hi)
+        .order_by()
         .values_list("lead_id", "at", "owner_id", "touch", "lead__source")
     )
     if not stopped:
@@ -125,20 +163,32 @@ def _speed_facts(
         .values_list("lead_id", "at", "member_id")
     ):
         assigned[lead_id].append((at, member_id))
-    calendar = _calendar(tenant_id, min(row[1] for row in stopped), hi)
+    first = min(row[1] for row in stopped)
+    clock = _BusinessClock(
+        _calendar(tenant_id, first, hi), local_day(first, zone), local_day(hi, zone)
+    )
     facts = []
     for lead_id, at, owner_id, touch, source in stopped:
         member = owner_id
         for when, member_id in assigned.get(lead_id, ()):
             if at <= when <= touch:
                 member = member_id
-        seconds = _seconds(calendar.between(at, touch))
+        seconds = _seconds(clock.between(at, touch))
         facts.append((local_day(touch, zone), member, source or "", seconds))
     return facts
 
 
+def _shared_facts(tenant_id: int, start, end, zone) -> list:
+    """The facts of both speed-to-lead measures, computed once per refresh or rebuild pass."""
+    cache = pass_cache()
+    key = ("handoff.speed_facts", tenant_id, start, end, zone.key)
+    if key not in cache:
+        cache[key] = _speed_facts(tenant_id, start, end, zone)
+    return cache[key]
+
+
 def _speed_daily(value_of, tenant_id: int, start, end, zone) -> DailyValues:
-    facts = _speed_facts(tenant_id, start, end, zone)
+    facts = _shared_facts(tenant_id, start, end, zone)
     teams = _teams(member for _, member, _, _ in facts)
     out: dict = defaultdict(Decimal)
     for day, member, source, seconds in facts:
@@ -169,6 +219,14 @@ def speed_to_lead_related_days(*, tenant_id: int, start, end, zone) -> set[dt.da
     """The days outside [start, end) a change on those days can move: a touch added there
     takes the first touch from a later one (the lead's first touch after the range), and a
     transition into `mql` there starts a clock stopped by a later touch."""
+    cache = pass_cache()
+    key = ("handoff.speed_related", tenant_id, start, end, zone.key)
+    if key not in cache:
+        cache[key] = _related_days(start, end, zone)
+    return set(cache[key])
+
+
+def _related_days(start, end, zone) -> set[dt.date]:
     lo, hi = bounds(start, end, zone)
     touched = Activity.objects.filter(
         type__in=TOUCHES, occurred_at__gte=lo, occurred_at__lt=hi

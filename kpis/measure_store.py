@@ -9,7 +9,9 @@ Both run in the snapshot pass's transaction, under its tenant lock.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -23,6 +25,26 @@ from kpis.periods import COARSE_GRAINS, Grain, Period, period_containing
 from tenants.models import Tenant
 
 BULK_BATCH = 2000
+
+_PASS_CACHE: ContextVar[dict | None] = ContextVar("kpis_measure_pass_cache", default=None)
+
+
+def pass_cache() -> dict:
+    """A dict the daily functions of one refresh or rebuild pass may share (two measures
+    over the same facts compute them once): the rows cannot change during a pass (one
+    transaction, under the tenant's lock). Outside a pass, a new dict each call."""
+    cache = _PASS_CACHE.get()
+    return {} if cache is None else cache
+
+
+@contextmanager
+def _one_pass() -> Iterator[None]:
+    token = _PASS_CACHE.set({})
+    try:
+        yield
+    finally:
+        _PASS_CACHE.reset(token)
+
 
 # (grain, period_start, scope_type, scope_key) -> value, for one measure.
 Values = dict[tuple[str, date, str, str], Decimal]
@@ -114,7 +136,13 @@ def _period_filter(periods: Iterable[Period]) -> Q:
     return where
 
 
-def refresh(
+def refresh(**arguments) -> int:
+    """Recompute the registered measures on the dirty days (see _refresh), in one pass."""
+    with _one_pass():
+        return _refresh(**arguments)
+
+
+def _refresh(
     *,
     tenant: Tenant,
     days: list[date],
@@ -169,7 +197,13 @@ def _with_related_days(measure: Measure, tenant: Tenant, dirty: list[date], zone
     return sorted(set(dirty) | {day for day in more if failures.is_supported(day)})
 
 
-def rebuild(*, tenant: Tenant, span: tuple[date, date] | None, zone, at) -> int:
+def rebuild(**arguments) -> int:
+    """Recompute every registered measure (see _rebuild), in one pass."""
+    with _one_pass():
+        return _rebuild(**arguments)
+
+
+def _rebuild(*, tenant: Tenant, span: tuple[date, date] | None, zone, at) -> int:
     """Recompute every registered measure over `span` (the tenant's days with data) and
     sum its periods; rows outside it go. Writes only the rows that differ. Values of a
     measure no longer registered go (nothing kept them current)."""

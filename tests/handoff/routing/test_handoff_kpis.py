@@ -223,6 +223,35 @@ def test_the_handoff_kpis_are_in_every_tenants_catalogue(tenant_a: Any, tenant_b
     }  # fmt: skip
 
 
+def test_the_measures_business_clock_equals_the_tenants_business_hours() -> None:
+    import random
+    import zoneinfo
+
+    from handoff.measures import _BusinessClock
+    from tenants.business_hours import BusinessHours
+
+    # across a daylight-saving change (New York, 1 November 2026), a holiday and weekends
+    zone = zoneinfo.ZoneInfo("America/New_York")
+    calendar = BusinessHours(
+        zone=zone, off=frozenset({dt.date(2026, 11, 3)}), opens=dt.time(8), closes=dt.time(17, 30)
+    )
+    clock = _BusinessClock(calendar, dt.date(2026, 10, 25), dt.date(2026, 11, 12))
+    first = dt.datetime(2026, 10, 25, 0, 0, tzinfo=zone).astimezone(dt.UTC)
+    pick = random.Random(7)
+    for _ in range(2000):
+        a = first + dt.timedelta(
+            seconds=pick.randrange(0, 8 * 86400), microseconds=pick.randrange(10**6)
+        )
+        b = a + dt.timedelta(seconds=pick.randrange(0, 9 * 86400))
+        assert clock.between(a, b) == calendar.between(a, b), (a, b)
+    # opening, closing and the instants around them exactly
+    monday = dt.datetime(2026, 11, 2, 8, 0, tzinfo=zone)
+    assert clock.between(monday, monday + dt.timedelta(hours=9, minutes=30)) == dt.timedelta(
+        hours=9, minutes=30
+    )
+    assert clock.between(monday - dt.timedelta(hours=1), monday) == dt.timedelta(0)
+
+
 def test_a_registered_kpi_is_validated_like_the_built_in_ones(tenant_a: Any) -> None:
     from dataclasses import replace
 

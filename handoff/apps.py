@@ -1,6 +1,6 @@
 """App config for handoff: qualifies leads after records arrive (pipeline.hooks), registers
-the JSON-part validators of routing, SLA and return rules, and the handoff event types with
-notifications."""
+the JSON-part validators of routing, SLA and return rules, the handoff event types with
+notifications, and the handoff measures and KPIs with kpis."""
 
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
@@ -23,3 +23,9 @@ class HandoffConfig(AppConfig):
         from handoff.notifying import handoff_event_types_register
 
         handoff_event_types_register()
+
+        # Speed-to-lead, SLA attainment, breaches and the return rate, as KPIs of every
+        # tenant's catalogue (kpis.measures and kpis.catalogue registries).
+        from handoff.measures import register
+
+        register()

@@ -13,8 +13,17 @@ from django.utils import timezone
 
 from handoff.assigning import route_lead
 from handoff.audit import audit_record
+from handoff.measures import first_touch_after, mark_handoff_days
 from handoff.models import Handoff, HandoffState, RuleVersion
-from handoff.notifying import RETURNED, SLA_BREACHED, SLA_REMINDER, handoff_publish, managers_of
+from handoff.notifying import (
+    ACCEPTED,
+    CREATED,
+    RETURNED,
+    SLA_BREACHED,
+    SLA_REMINDER,
+    handoff_publish,
+    managers_of,
+)
 from handoff.selectors import active_version
 from handoff.sla_rules import NOTIFY_MANAGER, REASSIGN, REMIND_OWNER, percent_elapsed
 from pipeline.lifecycle import Stage
@@ -51,6 +60,10 @@ def lead_entered_stage(
     h1's evaluation and handoff_to_sql call this inside their transaction."""
     if transition.to_stage == Stage.MQL:
         route_lead(lead=lead, stage="mql", version=version, at=transition.at)
+        # speed-to-lead counts on the first touch's day, for the MQL assignee
+        touch = first_touch_after(lead_id=lead.pk, at=transition.at)
+        if touch is not None:
+            mark_handoff_days(tenant=lead.tenant_id, datetimes=[touch])
         return None
     if transition.to_stage == Stage.SQL:
         route_lead(lead=lead, stage="sql", version=version, at=transition.at)
@@ -90,6 +103,15 @@ def handoff_open(
                 )
         except IntegrityError:
             return Handoff.objects.get(transition=transition)
+        mark_handoff_days(tenant=tenant, datetimes=[handoff.handed_at])
+        handoff_publish(
+            tenant=tenant,
+            handoff=handoff,
+            event_type=CREATED,
+            recipients=[owner_id] if owner_id else [],
+            dedup="created",
+            slaHours=hours,
+        )
         audit_record(
             tenant=lead.tenant_id,
             action="handoff.opened",
@@ -99,6 +121,15 @@ def handoff_open(
             at=transition.at,
         )
     return handoff
+
+
+def _sql_owner(handoff: Handoff) -> int | None:
+    """The lead's owner when it became SQL (the IS rep who handed it over)."""
+    return (
+        StageTransition.objects.filter(pk=handoff.transition_id)
+        .values_list("owner_id", flat=True)
+        .first()
+    )
 
 
 def _may_decide(handoff: Handoff, actor: Membership | None) -> None:
@@ -132,6 +163,16 @@ def handoff_accept(
         locked = _locked_awaiting(handoff)
         locked.state, locked.accepted_at = HandoffState.ACCEPTED, at
         locked.save(update_fields=["state", "accepted_at"])
+        mark_handoff_days(tenant=locked.tenant_id, datetimes=[locked.due_at])
+        # The IS rep who owned the lead when it became SQL hears that it was accepted.
+        handoff_publish(
+            tenant=Tenant.objects.get(pk=locked.tenant_id),
+            handoff=locked,
+            event_type=ACCEPTED,
+            recipients=[pk for pk in (_sql_owner(locked),) if pk is not None],
+            dedup="accepted",
+            acceptedAt=at.isoformat(),
+        )
         audit_record(
             tenant=locked.tenant_id,
             action="handoff.accepted",
@@ -191,6 +232,7 @@ def _return(
     handoff.state, handoff.returned_at = HandoffState.RETURNED, at
     handoff.return_reason, handoff.return_note = reason[:100], note[:500]
     handoff.save(update_fields=["state", "returned_at", "return_reason", "return_note"])
+    mark_handoff_days(tenant=handoff.tenant_id, datetimes=[handoff.due_at, at])
     audit_record(
         tenant=handoff.tenant_id,
         action="handoff.returned",
@@ -201,11 +243,7 @@ def _return(
         at=at,
     )
     # The IS rep who owned the lead when it became SQL hears that it came back.
-    sql_owner = (
-        StageTransition.objects.filter(pk=handoff.transition_id)
-        .values_list("owner_id", flat=True)
-        .first()
-    )
+    sql_owner = _sql_owner(handoff)
     tenant = Tenant.objects.get(pk=handoff.tenant_id)
     handoff_publish(
         tenant=tenant,
@@ -255,6 +293,7 @@ def handoff_sla_steps_run(*, tenant: Tenant, now: dt.datetime | None = None) -> 
                     if claimed:
                         handoff.breached_at = now
                         result.breached += 1
+                        mark_handoff_days(tenant=tenant, datetimes=[handoff.due_at])
                         handoff_publish(
                             tenant=tenant,
                             handoff=handoff,
@@ -319,6 +358,10 @@ def _run_step(
             result.reassigned += 1
             handoff.owner_id = assignment.member_id
             handoff.save(update_fields=["owner"])
+            # its facts follow the new owner
+            mark_handoff_days(
+                tenant=tenant, datetimes=[handoff.handed_at, handoff.due_at, handoff.returned_at]
+            )
 
 
 @dataclass

@@ -22,6 +22,9 @@ ASSIGNED = "handoff.assigned"
 SLA_REMINDER = "handoff.sla_reminder"
 SLA_BREACHED = "handoff.sla_breached"
 RETURNED = "handoff.returned"
+CREATED = "handoff.created"
+ACCEPTED = "handoff.accepted"
+SPEED_TO_LEAD_REMINDER = "handoff.speed_to_lead_reminder"
 CHANNELS = (Channel.IN_APP, Channel.EMAIL, Channel.WEBHOOK)
 
 _TEXTS: dict[str, dict[str, str]] = {
@@ -30,6 +33,11 @@ _TEXTS: dict[str, dict[str, str]] = {
         SLA_REMINDER: "リマインド: {company} の受け入れ期限が近づいています（{percent}%経過）",
         SLA_BREACHED: "SLA超過: {company} の受け入れ期限を過ぎました（{percent}%経過）",
         RETURNED: "戻し: {company} がナーチャリングに戻されました（理由: {reason}）",
+        CREATED: "SQL引き渡し: {company} の受け入れをお願いします",
+        ACCEPTED: "受け入れ: {company} がフィールドセールスに受け入れられました",
+        SPEED_TO_LEAD_REMINDER: (
+            "初回接触の遅れ: {company} に架電・メールがありません（SLAの{percent}%経過）"
+        ),
         "due": "期限: {due}",
         "owner": "担当: {owner}",
         "reason": "割り当て理由: {strategy}",
@@ -40,6 +48,11 @@ _TEXTS: dict[str, dict[str, str]] = {
         SLA_REMINDER: "Reminder: {company} waits for acceptance ({percent}% of the SLA used)",
         SLA_BREACHED: "SLA breached: {company} was not accepted in time ({percent}% used)",
         RETURNED: "Returned: {company} went back to nurture (reason: {reason})",
+        CREATED: "SQL handed over: {company} awaits your acceptance",
+        ACCEPTED: "Accepted: field sales accepted {company}",
+        SPEED_TO_LEAD_REMINDER: (
+            "Speed to lead: {company} has not been called or e-mailed ({percent}% of the SLA used)"
+        ),
         "due": "Due: {due}",
         "owner": "Owner: {owner}",
         "reason": "Assigned by: {strategy}",
@@ -78,6 +91,9 @@ def handoff_event_types_register() -> None:
         (SLA_REMINDER, "Handoff SLA reminder", "引き渡しSLAリマインド"),
         (SLA_BREACHED, "Handoff SLA breached", "引き渡しSLA超過"),
         (RETURNED, "Handoff returned", "引き渡し戻し"),
+        (CREATED, "SQL handed over", "SQL引き渡し"),
+        (ACCEPTED, "Handoff accepted", "引き渡し受け入れ"),
+        (SPEED_TO_LEAD_REMINDER, "Speed-to-lead reminder", "初回接触リマインド"),
     ):
         register_event_type(EventTypeSpec(key, en, ja, _renderer(key)))
 
@@ -132,9 +148,8 @@ def handoff_publish(
     dedup: str,
     **extra: Any,
 ) -> None:
-    """Publish one handoff event once (the dedup key names the handoff and the step)."""
-    if not recipients:
-        return
+    """Publish one handoff event once (the dedup key names the handoff and the step). With
+    no recipient it is still published: webhooks subscribed to its type receive it."""
     lead = Lead.objects.get(pk=handoff.lead_id)
     owner = (
         None

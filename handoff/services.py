@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
@@ -68,10 +68,17 @@ def rule_set_create(
     _same_tenant(actor, tenant, what="Member", field="actor")
     name = text_check(name, field="name", max_length=NAME_MAX, required=True).strip()
     description = text_check(description, field="description", max_length=DESCRIPTION_MAX)
+    taken = _conflict(f"A rule set named {name!r} already exists.", field="name")
     with transaction.atomic():
         if RuleSet.objects.filter(name=name).exists():
-            raise _conflict(f"A rule set named {name!r} already exists.", field="name")
-        rule_set = RuleSet.objects.create(tenant=tenant, name=name, description=description)
+            raise taken
+        try:
+            # NOTE: a savepoint: a create racing this one passes the check above too, and the
+            # unique (tenant, name) constraint decides; the loser gets CONFLICT, not a 500.
+            with transaction.atomic():
+                rule_set = RuleSet.objects.create(tenant=tenant, name=name, description=description)
+        except IntegrityError as exc:
+            raise taken from exc
         audit_record(
             tenant=tenant,
             action="rule_set_created",

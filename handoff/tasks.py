@@ -7,6 +7,7 @@ from celery import shared_task
 
 from handoff.handoffs import handoff_overdue_returns_run, handoff_sla_steps_run
 from handoff.qualification import handoff_evaluate
+from handoff.speed_reminders import speed_to_lead_reminders_run
 from tenants.context import tenant_context
 from tenants.models import Tenant
 
@@ -49,13 +50,15 @@ def evaluate_all_task() -> list[int]:
     time_limit=150,
 )
 def handoff_sla_tenant_task(tenant_id: int) -> dict[str, int]:
-    """Run due reminder/escalation steps and overdue returns (idempotent: steps are claimed
-    once, a returned lead is no longer SQL)."""
+    """Run due reminder/escalation steps, speed-to-lead reminders and overdue returns
+    (idempotent: steps are claimed once, reminders are deduplicated per MQL entry, a
+    returned lead is no longer SQL)."""
     with tenant_context(tenant_id):
         tenant = Tenant.objects.filter(pk=tenant_id, is_active=True).first()
         if tenant is None:
             return {"tenant_id": tenant_id}
         steps = handoff_sla_steps_run(tenant=tenant)
+        speed = speed_to_lead_reminders_run(tenant=tenant)
         returns = handoff_overdue_returns_run(tenant=tenant)
     return {
         "tenant_id": tenant_id,
@@ -63,6 +66,8 @@ def handoff_sla_tenant_task(tenant_id: int) -> dict[str, int]:
         "escalated": steps.escalated,
         "reassigned": steps.reassigned,
         "breached": steps.breached,
+        "speed_reminded": speed.reminded,
+        "speed_escalated": speed.escalated,
         "returned": returns.returned,
     }
 

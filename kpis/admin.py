@@ -14,7 +14,7 @@ from django.utils.translation import gettext_lazy as _
 
 from kpis import targets as target_services
 from kpis import trees as tree_services
-from kpis.catalogue import BUILTIN_BY_KEY, MEASURES
+from kpis.catalogue import CATALOGUE_BY_KEY, MEASURES
 from kpis.definitions import KEY_PATTERN
 from kpis.models import KpiCustomDefinition, KpiSnapshot, KpiTarget, KpiTree, KpiTreeNode
 from kpis.periods import PeriodError, period_containing
@@ -315,7 +315,7 @@ class KpiCustomDefinitionForm(forms.ModelForm):
         key = data.get("key") or ""
         if key and not KEY_PATTERN.match(key):
             self.add_error("key", "2 to 50 lower-case letters, digits or _, from a letter.")
-        if key in BUILTIN_BY_KEY:
+        if key in CATALOGUE_BY_KEY:
             self.add_error("key", "A built-in KPI has this key.")
         if data.get("numerator") and data["numerator"] not in MEASURES:
             self.add_error("numerator", f"Unknown measure; use one of {', '.join(MEASURES)}.")

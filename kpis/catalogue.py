@@ -194,6 +194,55 @@ BUILTIN_KPIS: tuple[KpiDefinition, ...] = (
 BUILTIN_BY_KEY: dict[str, KpiDefinition] = {kpi.key: kpi for kpi in BUILTIN_KPIS}
 
 
+# KPIs other apps register from their AppConfig.ready() (handoff's speed-to-lead, SLA
+# attainment), after the built-in ones; every tenant's catalogue has them.
+# NOTE: live dicts, read on every lookup, so registrations after import are seen.
+REGISTERED_KPIS: dict[str, KpiDefinition] = {}
+CATALOGUE_BY_KEY: dict[str, KpiDefinition] = dict(BUILTIN_BY_KEY)
+
+
+def register_kpi(kpi: KpiDefinition) -> KpiDefinition:
+    """Add another app's KPI to every tenant's catalogue (from its AppConfig.ready());
+    idempotent for the same definition. It is validated like the built-in ones: its
+    numerator and denominator must be measures of the registry (register them first)."""
+    from kpis.definitions import KEY_PATTERN  # NOTE: definitions imports this module
+
+    if not KEY_PATTERN.fullmatch(kpi.key):
+        raise ValueError(f"A KPI key is 2 to 50 of a-z, 0-9 and _, from a letter: {kpi.key!r}.")
+    existing = CATALOGUE_BY_KEY.get(kpi.key)
+    if existing is not None:
+        if existing == kpi:
+            return existing
+        raise ValueError(f"KPI {kpi.key!r} is in the catalogue already.")
+    for value, allowed in (
+        (kpi.category, Category), (kpi.layer, Layer), (kpi.unit, Unit),
+        (kpi.direction, Direction),
+    ):  # fmt: skip
+        if value not in {member.value for member in allowed}:
+            raise ValueError(f"KPI {kpi.key!r}: {value!r} is not a {allowed.__name__}.")
+    for key in kpi.measures:
+        if key not in MEASURES:
+            raise ValueError(f"KPI {kpi.key!r} names unknown measure {key!r}.")
+    if kpi.unit in (Unit.PERCENT, Unit.RATIO) and kpi.denominator is None:
+        raise ValueError(f"KPI {kpi.key!r}: a rate needs a denominator measure.")
+    if not kpi.builtin:
+        raise ValueError(f"KPI {kpi.key!r}: a registered KPI is not a tenant's (builtin).")
+    REGISTERED_KPIS[kpi.key] = kpi
+    CATALOGUE_BY_KEY[kpi.key] = kpi
+    return kpi
+
+
+def unregister_kpi(key: str) -> None:
+    """Remove a registered KPI (tests); built-in KPIs stay."""
+    if REGISTERED_KPIS.pop(key, None) is not None:
+        del CATALOGUE_BY_KEY[key]
+
+
+def catalogue_kpis() -> list[KpiDefinition]:
+    """Every tenant's catalogue: the built-in KPIs, then the registered ones."""
+    return [*BUILTIN_KPIS, *REGISTERED_KPIS.values()]
+
+
 def _check_catalogue() -> None:
     """Every built-in KPI names its numerator and denominator by a measure key the registry
     has (a typo would otherwise read as a KPI that is always zero)."""

@@ -8,7 +8,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
-from kpis.catalogue import BUILTIN_BY_KEY, MEASURES, Category, Direction, Layer, Unit
+from kpis.catalogue import CATALOGUE_BY_KEY, MEASURES, Category, Direction, Layer, Unit
 from kpis.models import KpiCustomDefinition
 from tenants.bounds import shown, text_check
 from tenants.errors import ErrorCode, NotFound, PublicError, ValidationFailed, camel_case
@@ -78,7 +78,7 @@ def kpi_custom_create(*, tenant: Tenant, key: str, **fields: Any) -> KpiCustomDe
             field="key",
         )
     _check_inputs(fields)
-    if key in BUILTIN_BY_KEY:
+    if key in CATALOGUE_BY_KEY:
         raise ValidationFailed(f"{key!r} is a built-in KPI.", code=ErrorCode.CONFLICT, field="key")
     row = KpiCustomDefinition(tenant=tenant, key=key, **fields)
     _validate(row)

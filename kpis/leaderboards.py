@@ -8,7 +8,7 @@ from datetime import date
 from decimal import Decimal
 
 from kpis.catalogue import Direction, KpiDefinition
-from kpis.models import KpiSnapshot
+from kpis.models import KpiMeasureValue, KpiSnapshot
 from kpis.periods import Period, periods_overlapping
 from kpis.scopes import NO_SOURCE_LABEL, KpiScope, ScopeType
 from kpis.selectors import KpiValue, kpi_values
@@ -57,11 +57,7 @@ def _candidates(by: str, period: Period) -> dict[KpiScope, str]:
     if by == ScopeType.SOURCE:
         return {
             KpiScope.source(key): key or NO_SOURCE_LABEL
-            for key in KpiSnapshot.objects.filter(
-                grain=period.grain, period_start=period.start, scope_type=ScopeType.SOURCE
-            )
-            .values_list("scope_key", flat=True)
-            .distinct()
+            for key in _scope_keys(ScopeType.SOURCE, period)
         }
     raise ValidationFailed("A leaderboard ranks reps, teams or sources.", field="by")
 
@@ -76,16 +72,25 @@ def _member_labels(keys: list[str]) -> dict[str, str]:
 
 
 def _snapshot_scopes(scope_type: str, period: Period, labels) -> list[tuple[str, str]]:
-    """Members who are not reps but have data in the period (managers who call, say)."""
-    keys = list(
-        KpiSnapshot.objects.filter(
-            grain=period.grain, period_start=period.start, scope_type=scope_type
-        )
-        .values_list("scope_key", flat=True)
-        .distinct()
-    )
+    """Members who are not reps but have data in the period (managers who call, field sales
+    with handoffs)."""
+    keys = _scope_keys(scope_type, period)
     names = labels(keys) if keys else {}
     return [(key, names.get(key, key)) for key in keys]
+
+
+def _scope_keys(scope_type: str, period: Period) -> list[str]:
+    """The scope keys with data in the period: snapshot rows or registered measures' values
+    (field sales have handoff values and no activity), in one query."""
+    where = {"grain": period.grain, "period_start": period.start, "scope_type": scope_type}
+    return list(
+        KpiSnapshot.objects.filter(**where)
+        .order_by()
+        .values_list("scope_key", flat=True)
+        .union(
+            KpiMeasureValue.objects.filter(**where).order_by().values_list("scope_key", flat=True)
+        )
+    )
 
 
 def kpi_leaderboard(

@@ -9,7 +9,9 @@ Both run in the snapshot pass's transaction, under its tenant lock.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -23,6 +25,26 @@ from kpis.periods import COARSE_GRAINS, Grain, Period, period_containing
 from tenants.models import Tenant
 
 BULK_BATCH = 2000
+
+_PASS_CACHE: ContextVar[dict | None] = ContextVar("kpis_measure_pass_cache", default=None)
+
+
+def pass_cache() -> dict:
+    """A dict the daily functions of one refresh or rebuild pass may share (two measures
+    over the same facts compute them once): the rows cannot change during a pass (one
+    transaction, under the tenant's lock). Outside a pass, a new dict each call."""
+    cache = _PASS_CACHE.get()
+    return {} if cache is None else cache
+
+
+@contextmanager
+def _one_pass() -> Iterator[None]:
+    token = _PASS_CACHE.set({})
+    try:
+        yield
+    finally:
+        _PASS_CACHE.reset(token)
+
 
 # (grain, period_start, scope_type, scope_key) -> value, for one measure.
 Values = dict[tuple[str, date, str, str], Decimal]
@@ -114,7 +136,13 @@ def _period_filter(periods: Iterable[Period]) -> Q:
     return where
 
 
-def refresh(
+def refresh(**arguments) -> int:
+    """Recompute the registered measures on the dirty days (see _refresh), in one pass."""
+    with _one_pass():
+        return _refresh(**arguments)
+
+
+def _refresh(
     *,
     tenant: Tenant,
     days: list[date],
@@ -142,6 +170,7 @@ def refresh(
         dirty = [day for day in days if kinds is None or is_dirty(measure, kinds[day])]
         if not dirty:
             continue
+        dirty = _with_related_days(measure, tenant, dirty, zone)
         new_days = _days_values(measure, tenant, dirty, zone)
         old_days = _stored(measure, _day_filter(dirty))
         periods = {_period_of(g, day, fiscal_start, cache) for day in dirty for g in COARSE_GRAINS}
@@ -158,7 +187,23 @@ def refresh(
     return written
 
 
-def rebuild(*, tenant: Tenant, span: tuple[date, date] | None, zone, at) -> int:
+def _with_related_days(measure: Measure, tenant: Tenant, dirty: list[date], zone) -> list[date]:
+    """`dirty` and the days its changes move too (Measure.related_days)."""
+    if measure.related_days is None:
+        return dirty
+    more: set[date] = set()
+    for start, end in day_ranges(dirty):
+        more |= measure.related_days(tenant_id=tenant.pk, start=start, end=end, zone=zone)
+    return sorted(set(dirty) | {day for day in more if failures.is_supported(day)})
+
+
+def rebuild(**arguments) -> int:
+    """Recompute every registered measure (see _rebuild), in one pass."""
+    with _one_pass():
+        return _rebuild(**arguments)
+
+
+def _rebuild(*, tenant: Tenant, span: tuple[date, date] | None, zone, at) -> int:
     """Recompute every registered measure over `span` (the tenant's days with data) and
     sum its periods; rows outside it go. Writes only the rows that differ. Values of a
     measure no longer registered go (nothing kept them current)."""

@@ -42,6 +42,10 @@ DailyFunction = Callable[..., DailyValues]
 # span(tenant_id=, zone=): the tenant-local days [first, last + 1) holding the measure's rows
 # (None: no row), for a measure whose rows are not pipeline rows a rebuild must cover.
 SpanFunction = Callable[..., "tuple[date, date] | None"]
+# related_days(tenant_id=, start=, end=, zone=): other days whose values a change of rows
+# on the days [start, end) can move, for a measure whose fact's day depends on rows of
+# another day (speed-to-lead: an MQL's first touch is counted on the touch's day).
+RelatedDaysFunction = Callable[..., "set[date]"]
 
 _BY_ACT = {
     "tenant": "every row",
@@ -78,6 +82,7 @@ class Measure:
     Python over the tenant's rows); `pg_daily`, optionally, a faster one for PostgreSQL
     with the same contract. Both must give equal values. `span`, optionally, the days of its
     own rows when they can lie outside the days of the pipeline's (a rebuild covers both).
+    `related_days`, optionally, the other days a refresh of some days must recompute too.
     """
 
     key: str
@@ -91,6 +96,7 @@ class Measure:
     daily: DailyFunction | None = None
     pg_daily: DailyFunction | None = None
     span: SpanFunction | None = None
+    related_days: RelatedDaysFunction | None = None
 
     @property
     def builtin(self) -> bool:

@@ -14,11 +14,11 @@ from django.db.models import Q, QuerySet, Sum
 
 from kpis.catalogue import (
     ADDITIVE_MEASURES,
-    BUILTIN_BY_KEY,
-    BUILTIN_KPIS,
+    CATALOGUE_BY_KEY,
     DISTINCT_MEASURES,
     MEASURES,
     KpiDefinition,
+    catalogue_kpis,
 )
 from kpis.definitions import KEY_PATTERN
 from kpis.measures import registered_measures
@@ -69,14 +69,17 @@ def _custom_definition(row: KpiCustomDefinition) -> KpiDefinition:
 
 
 def kpi_catalogue(*, tenant: Tenant) -> list[KpiDefinition]:
-    """The built-in KPIs followed by the tenant's own definitions."""
-    return [*BUILTIN_KPIS, *(_custom_definition(row) for row in KpiCustomDefinition.objects.all())]
+    """The built-in KPIs, the KPIs apps registered, then the tenant's own definitions."""
+    return [
+        *catalogue_kpis(),
+        *(_custom_definition(row) for row in KpiCustomDefinition.objects.all()),
+    ]
 
 
 def kpi_definition(*, tenant: Tenant, key: str, field: str | None = "kpi") -> KpiDefinition:
     """One KPI of the tenant's catalogue by key; NotFound (naming the key) for an unknown one."""
-    if key in BUILTIN_BY_KEY:
-        return BUILTIN_BY_KEY[key]
+    if key in CATALOGUE_BY_KEY:
+        return CATALOGUE_BY_KEY[key]
     # NOTE: a key no KPI can have (too long, NUL) is not looked up: PostgreSQL refuses NUL.
     row = (
         KpiCustomDefinition.objects.filter(key=key).first() if KEY_PATTERN.fullmatch(key) else None
@@ -89,7 +92,7 @@ def kpi_definition(*, tenant: Tenant, key: str, field: str | None = "kpi") -> Kp
 def kpi_definitions(*, tenant: Tenant, keys: Iterable[str]) -> dict[str, KpiDefinition]:
     """The KPIs of `keys` that the catalogue has (a query only for keys not built in)."""
     keys = list(dict.fromkeys(keys))
-    missing = [key for key in keys if key not in BUILTIN_BY_KEY and KEY_PATTERN.fullmatch(key)]
+    missing = [key for key in keys if key not in CATALOGUE_BY_KEY and KEY_PATTERN.fullmatch(key)]
     custom = KpiCustomDefinition.objects.filter(key__in=missing) if missing else ()
     return kpi_definitions_from_rows(keys=keys, custom=custom)
 
@@ -99,7 +102,7 @@ def kpi_definitions_from_rows(
 ) -> dict[str, KpiDefinition]:
     """kpi_definitions from the tenant's definitions read already (others ignored): no query."""
     keys = list(dict.fromkeys(keys))
-    found = {key: BUILTIN_BY_KEY[key] for key in keys if key in BUILTIN_BY_KEY}
+    found = {key: CATALOGUE_BY_KEY[key] for key in keys if key in CATALOGUE_BY_KEY}
     wanted = {key for key in keys if key not in found}
     for row in custom:
         if row.key in wanted:

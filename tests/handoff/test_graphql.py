@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import pytest
 from strawberry import relay
 
 from handoff.models import AuditEntry, RuleVersion
@@ -182,3 +183,31 @@ def test_rule_sets_read_in_a_bounded_number_of_queries(
     with django_assert_max_num_queries(16):
         _, body = graphql(AUDIT, tenant="acme")
     assert body["data"]["handoffAuditTrail"]["totalCount"] == 4 * 5
+
+
+def test_a_rule_set_name_taken_is_a_conflict_also_when_racing(graphql, tenant_a, monkeypatch):
+    from django.db.models import QuerySet
+
+    marketer = member(tenant_a, "mika", "marketing")
+    as_mika = {"user": marketer.user, "tenant": "acme"}
+    _, body = graphql(CREATE_SET, {"name": "Standard"}, **as_mika)
+    assert body["data"]["handoffRuleSetCreate"]["errors"] == []
+    # when the same name is sent again: a typed error on the name
+    _, body = graphql(CREATE_SET, {"name": "Standard"}, **as_mika)
+    assert body["data"]["handoffRuleSetCreate"]["errors"] == [{"code": "CONFLICT", "field": "name"}]
+    # and when another request stored it between the check and the insert (the check sees
+    # nothing), the database's unique constraint answers with the same error, not a 500
+    from handoff import services
+    from tenants.errors import ErrorCode, PublicError
+
+    monkeypatch.setattr(QuerySet, "exists", lambda self: False)
+    with tenant_context(tenant_a), pytest.raises(PublicError) as caught:
+        services.rule_set_create(tenant=tenant_a, name="Standard", actor=marketer)
+    monkeypatch.undo()
+    assert (caught.value.code, caught.value.field) == (ErrorCode.CONFLICT, "name")
+    # and nothing more was stored or audited
+    with tenant_context(tenant_a):
+        from handoff.models import RuleSet
+
+        assert RuleSet.objects.filter(name="Standard").count() == 1
+        assert AuditEntry.objects.filter(action="rule_set_created").count() == 1

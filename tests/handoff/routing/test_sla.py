@@ -88,7 +88,8 @@ def test_steps_are_sent_once_each_even_when_run_twice(
     # then one reminder to the owner
     assert (first.reminded, second.reminded) == (1, 0)
     assert _events(tenant_a) == [
-        ("handoff.sla_reminder", f"handoff.sla_reminder:{handoff.pk}:step0")
+        ("handoff.created", f"handoff.created:{handoff.pk}:created"),
+        ("handoff.sla_reminder", f"handoff.sla_reminder:{handoff.pk}:step0"),
     ]
     # when it runs twice just after 100 % (Tuesday 10:01)
     after = tokyo(2026, 11, 17, 10, 1)

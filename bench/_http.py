@@ -30,14 +30,15 @@ def child_env(**extra: str) -> dict[str, str]:
 
 
 @contextmanager
-def server(env: dict[str, str]) -> Iterator[str]:
-    """The production server (gunicorn, as in the Dockerfile; one sync worker, so requests
-    are served one at a time on a kept database connection) on a free port; yields its URL."""
+def server(env: dict[str, str], workers: int = 1) -> Iterator[str]:
+    """The production server (gunicorn, as in the Dockerfile; `workers` sync workers, each
+    serving one request at a time on a kept database connection) on a free port; yields
+    its URL."""
     port = free_port()
     process = subprocess.Popen(
         [
             *(sys.executable, "-m", "gunicorn", "backend.wsgi:application"),
-            *("--bind", f"127.0.0.1:{port}", "--workers", "1"),
+            *("--bind", f"127.0.0.1:{port}", "--workers", str(workers)),
         ],
         env=env,
         stdout=subprocess.DEVNULL,

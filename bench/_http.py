@@ -79,6 +79,18 @@ def worker(env: dict[str, str]) -> Iterator[None]:
         process.wait(timeout=20)
 
 
+def clear_shared_cache(url: str) -> None:
+    """Empty the Redis database the server and worker share as their cache (and broker).
+
+    The bench process may use another cache (its own memory): its writes (rebuilds,
+    clean-ups) then bumped no KPI read version there, and a kpiTree response cached by an
+    earlier run would be served as current. Call it after those writes, before the server.
+    """
+    import redis
+
+    redis.Redis.from_url(url).flushdb()
+
+
 def post(url: str, token: str, query: str, variables: dict[str, Any] | None = None) -> Any:
     request = urllib.request.Request(
         url,

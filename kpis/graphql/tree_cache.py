@@ -10,9 +10,10 @@ document with its variables. A hit skips evaluation and execution alike: the req
 what a trivial query costs, plus two cache reads. `pending` and `computedAt` stay exact,
 since a dirty mark or a refresh bumps the version. Responses with errors are not kept.
 
-Not used when `KPI_TREE_CACHE_SECONDS` is 0, with a read replica (a lagging replica could
-put an old answer under a new version), or when the cache is this process's own memory
-while a separate worker refreshes (its bumps would never reach this process).
+Used only with a shared cache (`CACHE_URL`, Redis): with a process's own memory, a write
+made by another process (a worker's refresh, a management command) would bump a version
+this process never sees. Not used either when `KPI_TREE_CACHE_SECONDS` is 0, or with a read
+replica (a lagging replica could put an old answer under a new version).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from collections.abc import Iterator
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.cache.backends.dummy import DummyCache
 from django.core.cache.backends.locmem import LocMemCache
 from django.utils import timezone
 from django.utils.translation import get_language
@@ -44,7 +46,7 @@ def enabled() -> bool:
     """Whether kpiTree responses may be cached in this process (see the module docstring)."""
     if settings.KPI_TREE_CACHE_SECONDS <= 0 or "replica" in settings.DATABASES:
         return False
-    return not (isinstance(cache, LocMemCache) and not settings.CELERY_TASK_ALWAYS_EAGER)
+    return not isinstance(cache, LocMemCache | DummyCache)
 
 
 def _operation(document, name: str | None) -> OperationDefinitionNode | None:

@@ -6,16 +6,27 @@ import datetime as dt
 from typing import Any
 
 import pytest
+from django.core.cache.backends.locmem import LocMemCache
+from django.core.cache.backends.redis import RedisCache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from kpis.graphql import tree_cache
+from kpis.graphql.tree_cache import enabled as real_enabled
 from kpis.snapshots import kpi_snapshots_refresh_dirty
 from kpis.versions import kpi_read_version
 from tenants import services
 from tenants.context import tenant_context
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _cache_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On for these tests whatever the cache: this process is the only writer here, so its
+    own memory is shared enough (the PostgreSQL run uses Redis, where it is on anyway)."""
+    monkeypatch.setattr(tree_cache, "enabled", lambda: True)
+
 
 TREE = """query($period: String!) {
   kpiTree(period: $period) {
@@ -69,9 +80,15 @@ def _queries(graphql: Any, query: str, variables: dict[str, Any] | None, token: 
     return len(captured.captured_queries)
 
 
-def test_the_cache_is_on_in_the_test_settings() -> None:
-    # SQLite: this process's memory with tasks run in-process; PostgreSQL: Redis
-    assert tree_cache.enabled()
+def test_the_cache_is_used_only_when_shared(monkeypatch: pytest.MonkeyPatch, settings: Any) -> None:
+    # a process's own memory: never (another process's writes would not bump it)
+    monkeypatch.setattr(tree_cache, "cache", LocMemCache("kpis-test", {}))
+    assert real_enabled() is False
+    # Redis (CACHE_URL): yes, unless turned off
+    monkeypatch.setattr(tree_cache, "cache", RedisCache("redis://127.0.0.1:1/0", {}))
+    assert real_enabled() is True
+    settings.KPI_TREE_CACHE_SECONDS = 0
+    assert real_enabled() is False
 
 
 def test_ingest_reads_pending_then_the_refresh_gives_the_new_numbers(

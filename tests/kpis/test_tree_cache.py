@@ -15,6 +15,7 @@ from kpis.graphql import tree_cache
 from kpis.graphql.tree_cache import enabled as real_enabled
 from kpis.snapshots import kpi_snapshots_refresh_dirty
 from kpis.versions import kpi_read_version
+from pipeline.dirty import mark_days_dirty
 from tenants import services
 from tenants.context import tenant_context
 
@@ -213,3 +214,14 @@ def test_cacheable_operations(query: str, expected: bool) -> None:
     from graphql import parse
 
     assert tree_cache.cacheable(parse(query), None) is expected
+
+
+def test_a_dirty_mark_bumps_its_tenants_version_at_once(tenant_a: Any, tenant_b: Any) -> None:
+    # given both tenants' versions
+    a, b = kpi_read_version(tenant_a.pk), kpi_read_version(tenant_b.pk)
+    # when a day of A is marked, not yet committed (no on-commit listener has run)
+    with tenant_context(tenant_a):
+        mark_days_dirty(tenant=tenant_a, datetimes=[dt.datetime(2026, 11, 2, 1, tzinfo=dt.UTC)])
+    # then A's version moved and B's did not
+    assert kpi_read_version(tenant_a.pk) > a
+    assert kpi_read_version(tenant_b.pk) == b

@@ -32,6 +32,7 @@ from kpis.graphql.health import SnapshotHealthQuery
 from kpis.graphql.mutations import KpiMutation
 from kpis.graphql.queries import KpiQuery
 from kpis.graphql.scalars import SCALAR_MAP
+from kpis.graphql.tree_cache import KpiTreeResponseCache
 from kpis.graphql.trees import TreeMutation, TreeQuery
 from notifications.graphql.mutations import NotificationMutation
 from notifications.graphql.queries import NotificationQuery
@@ -129,6 +130,8 @@ def _extensions() -> list:
         lambda: MaxTokensLimiter(max_token_count=settings.GRAPHQL_MAX_TOKENS),
         PublicErrorsOnly,
         QuerysetOptimizer,
+        # kpiTree answers kept per tenant KPI read version (kpis/graphql/tree_cache.py).
+        KpiTreeResponseCache,
         # Query operations read from DATABASE_REPLICA_URL when set (a no-op otherwise).
         ReplicaReadsExtension,
         # Front ends send the same few documents again and again: parse and validate once.

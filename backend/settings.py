@@ -217,6 +217,9 @@ CRM_IMPORT_MAX_UPLOAD_BYTES = env.int("CRM_IMPORT_MAX_UPLOAD_BYTES", default=20 
 
 # KPI snapshots: dirty days handled per refresh transaction.
 KPI_REFRESH_MAX_DAYS = env.int("KPI_REFRESH_MAX_DAYS", default=400)
+# kpiTree responses are cached per tenant KPI read version (kpis/graphql/tree_cache.py) for
+# at most this many seconds; 0 turns the cache off.
+KPI_TREE_CACHE_SECONDS = env.int("KPI_TREE_CACHE_SECONDS", default=300)
 # Analyse bulk-loaded pipeline tables before snapshot work when autovacuum has not yet
 # (pipeline/statistics.py); needs the schema owner's connection (PostgreSQL).
 PLANNER_STATISTICS_UPKEEP = env.bool("PLANNER_STATISTICS_UPKEEP", default=True)

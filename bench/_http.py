@@ -30,14 +30,15 @@ def child_env(**extra: str) -> dict[str, str]:
 
 
 @contextmanager
-def server(env: dict[str, str]) -> Iterator[str]:
-    """The production server (gunicorn, as in the Dockerfile; one sync worker, so requests
-    are served one at a time on a kept database connection) on a free port; yields its URL."""
+def server(env: dict[str, str], workers: int = 1) -> Iterator[str]:
+    """The production server (gunicorn, as in the Dockerfile; `workers` sync workers, each
+    serving one request at a time on a kept database connection) on a free port; yields
+    its URL."""
     port = free_port()
     process = subprocess.Popen(
         [
             *(sys.executable, "-m", "gunicorn", "backend.wsgi:application"),
-            *("--bind", f"127.0.0.1:{port}", "--workers", "1"),
+            *("--bind", f"127.0.0.1:{port}", "--workers", str(workers)),
         ],
         env=env,
         stdout=subprocess.DEVNULL,
@@ -76,6 +77,18 @@ def worker(env: dict[str, str]) -> Iterator[None]:
     finally:
         process.terminate()
         process.wait(timeout=20)
+
+
+def clear_shared_cache(url: str) -> None:
+    """Empty the Redis database the server and worker share as their cache (and broker).
+
+    The bench process may use another cache (its own memory): its writes (rebuilds,
+    clean-ups) then bumped no KPI read version there, and a kpiTree response cached by an
+    earlier run would be served as current. Call it after those writes, before the server.
+    """
+    import redis
+
+    redis.Redis.from_url(url).flushdb()
 
 
 def post(url: str, token: str, query: str, variables: dict[str, Any] | None = None) -> Any:

@@ -78,6 +78,7 @@ def main() -> None:
     snapshots._rebuild(tenant)
     snapshots._warm(tenant)  # as the rebuild task does
     env = _http.child_env(CELERY_BROKER_URL=BROKER, CACHE_URL=BROKER)
+    _http.clear_shared_cache(BROKER)
     try:
         with _http.worker(env), _http.server(env) as url:
             cold, _ = _once(url, token, period, at)  # the first batch after the rebuild

@@ -1,6 +1,6 @@
 """App config for kpis: refreshes snapshots on dirty days, rebuilds them when a rep changes
 team, a team is deleted, the tenant's calendar or a deal stage's meaning changes; gives new
-tenants a default tree."""
+tenants a default tree; bumps the tenants' KPI read versions (kpis.versions)."""
 
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
@@ -15,6 +15,14 @@ class KpisConfig(AppConfig):
         from django.db.models.signals import post_delete, post_save, pre_save
 
         import kpis.tasks  # noqa: F401  (registered before a service queues one by name)
+        from kpis.models import (
+            KpiCustomDefinition,
+            KpiMeasureValue,
+            KpiSnapshot,
+            KpiTarget,
+            KpiTree,
+            KpiTreeNode,
+        )
         from kpis.refresh import (
             DEAL_STAGE_MEANING,
             MEMBERSHIP_TEAM,
@@ -23,12 +31,28 @@ class KpisConfig(AppConfig):
             team_deleted,
         )
         from kpis.trees import kpi_tree_seed_default
-        from pipeline.dirty import register_dirty_listener
-        from pipeline.models import DealStage
+        from kpis.versions import bump_for_instance, bump_for_tenant_id
+        from pipeline.dirty import register_dirty_listener, register_marked_listener
+        from pipeline.models import DealStage, DirtyDay
         from tenants.hooks import register_tenant_created
-        from tenants.models import Membership, Team, Tenant
+        from tenants.models import Membership, Team, Tenant, TenantClosure
 
         register_dirty_listener(kpi_refresh_schedule)
+        register_marked_listener(bump_for_tenant_id)
+        # What a KPI read reads besides snapshots and dirty marks (kpis.versions).
+        for model in (
+            KpiTarget, KpiTree, KpiTreeNode, KpiCustomDefinition,
+            Tenant, TenantClosure, Membership, Team,
+        ):  # fmt: skip
+            uid = f"kpis-read-version-{model._meta.label_lower}"
+            post_save.connect(bump_for_instance, sender=model, dispatch_uid=f"{uid}-save")
+            post_delete.connect(bump_for_instance, sender=model, dispatch_uid=f"{uid}-delete")
+        # Rows written through the ORM one by one (the admin, fixtures); the refreshes write
+        # these in bulk under lock_tenant, which bumps. NOTE: no post_delete, which would
+        # make Django fetch every row of a bulk delete to signal it.
+        for model in (KpiSnapshot, KpiMeasureValue, DirtyDay):
+            uid = f"kpis-read-version-{model._meta.label_lower}"
+            post_save.connect(bump_for_instance, sender=model, dispatch_uid=f"{uid}-save")
         register_tenant_created(kpi_tree_seed_default)
         for watcher, model, name in (
             (MEMBERSHIP_TEAM, Membership, "team"),

@@ -1,4 +1,4 @@
-"""Funnels kept between requests, under the version of the data they read (kpis.versions).
+"""Funnels kept between requests, under the version of the data they read (kpis.data_generations).
 
 A funnel is computed from raw leads and stage transitions (seconds for a large tenant: the
 time from the previous stage is looked up per transition), while dashboards and reports ask

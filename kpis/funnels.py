@@ -51,7 +51,7 @@ from django.db.models import (
     When,
 )
 
-from kpis import funnel_store, versions
+from kpis import data_generations, funnel_store
 from kpis.numbers import ratio
 from kpis.periods import Period
 from kpis.pg_aggregates import local_settings
@@ -553,7 +553,7 @@ def funnel_compute(
     mode = FunnelMode(mode)
     breakdown = None if breakdown is None else FunnelBreakdown(breakdown)
     with tenant_context(tenant):
-        version = versions.data_version(tenant=tenant, kinds=FUNNEL_DATA)
+        version = data_generations.data_version(tenant=tenant, kinds=FUNNEL_DATA)
 
         def groups_of(of: Period) -> dict[GroupKey, FunnelGroup]:
             return funnel_store.funnel_groups_cached(

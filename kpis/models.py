@@ -145,7 +145,7 @@ class KpiDataGeneration(TenantOwnedModel):
 
     Raw writes mark days dirty and only a refresh or rebuild clears the marks, in the
     transaction that draws this: the token, while no mark is left, names one state of the
-    tenant's counted data (kpis.versions), which caches of derived results key on. Random,
+    tenant's counted data (kpis.data_generations), which caches of derived results key on. Random,
     not a counter: a database restored from a backup, or a test database rolled back, never
     meets a token it had before, so a cache never serves a result of other data.
     """

@@ -12,6 +12,7 @@ from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
+from kpis.versions import kpi_read_version_bump
 from tenants.task_queue import enqueue
 
 QUEUED_TTL_SECONDS = 30
@@ -64,6 +65,7 @@ def kpi_rebuild_request(tenant_id: int) -> None:
     from tenants.models import Tenant
 
     Tenant.objects.filter(pk=tenant_id).update(kpi_rebuild_requested_at=timezone.now())
+    kpi_read_version_bump(tenant_id)  # every value now reads as pending
     transaction.on_commit(lambda: kpi_rebuild_schedule(tenant_id))
 
 

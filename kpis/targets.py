@@ -31,6 +31,7 @@ from kpis.selectors import (
     period_filter,
     scope_filter,
 )
+from kpis.versions import kpi_read_version_bump
 from tenants.bounds import shown
 from tenants.context import current_tenant_id, tenant_context
 from tenants.errors import NotFound, PublicError, ValidationFailed
@@ -346,6 +347,7 @@ def kpi_targets_set(
             unique_fields=["tenant", *_TARGET_KEY],
             update_fields=["value", "set_by", "updated_at"],
         )
+        kpi_read_version_bump(tenant.pk)  # a bulk insert sends no post_save
         stored = (
             {
                 tuple(getattr(target, name) for name in _TARGET_KEY): target

@@ -1,52 +1,75 @@
-"""Versions of a tenant's counted data, for caches of results computed from raw rows.
+"""A version per tenant of everything its KPI reads read, kept in the shared cache.
 
-Every write to leads, activities, stage transitions or deals marks its tenant-local days
-dirty in the same transaction (pipeline.dirty), and a team move or a calendar change asks
-for a rebuild (kpis.refresh); the snapshots' exactness already rests on that. Only a
-snapshot refresh or rebuild clears those marks, and each draws the tenant's
-KpiDataGeneration token anew in the same transaction (`generation_renew`). So while the
-tenant has no mark of the kinds a result reads and no rebuild pending, its token names one
-state of that data: a result computed then can be kept under the token, and is never served
-once the data changed (the change leaves a mark until a refresh draws a new token).
+Response caches key their entries by it (kpis/graphql/tree_cache.py), so an entry is never
+served after a change it did not see: every writer of what a read reads bumps the version
+(snapshot refreshes and rebuilds, dirty marks, rebuild requests, targets, trees, custom
+KPIs, the workspace's settings, closures, members and teams; kpis/apps.py connects them).
+
+A bump happens twice: at once, so the writer's own transaction (a mutation's later reads,
+a test) never reads an entry from before its write, and again on commit, so that a reader
+who took the first bump before the write committed (and cached what it saw then, the
+state before the write) is not served that entry afterwards. Between the commit and the
+second bump (microseconds, in the writer's process) a reader may still get the entry of
+the state just before the commit, as if it had read a moment earlier.
 """
 
 from __future__ import annotations
 
-import uuid
+import logging
+import time
+from typing import Any
 
-from django.db import connections, router
+from django.core.cache import cache
+from django.db import transaction
 
-from kpis.models import KpiDataGeneration
-from pipeline.models import DirtyDay, DirtyKind
-from tenants.models import Tenant
-
-_VERSION_SQL = f"""
-SELECT
-    (SELECT token FROM {KpiDataGeneration._meta.db_table} WHERE tenant_id = %s),
-    (SELECT kpi_rebuild_requested_at IS NOT NULL FROM {Tenant._meta.db_table} WHERE id = %s),
-    EXISTS (SELECT 1 FROM {DirtyDay._meta.db_table} WHERE tenant_id = %s AND (kinds & %s) <> 0)
-"""
+logger = logging.getLogger(__name__)
 
 
-def generation_renew(tenant: Tenant) -> None:
-    """Draw the tenant's generation anew, in the caller's transaction: a refresh or rebuild
-    clearing dirty marks, under the tenant's lock."""
-    token = uuid.uuid4()
-    if not KpiDataGeneration.all_tenants.filter(tenant_id=tenant.pk).update(token=token):
-        # NOTE: refreshes of one tenant are serialised by their lock, so no other
-        # transaction creates this row meanwhile (SQLite serialises every writer anyway).
-        KpiDataGeneration.all_tenants.create(tenant_id=tenant.pk, token=token)
+def _key(tenant_id: int) -> str:
+    return f"kpis:read-version:{tenant_id}"
 
 
-def data_version(*, tenant: Tenant, kinds: DirtyKind) -> str | None:
-    """The generation of the tenant's data of `kinds` (leads, transitions, ...), or None
-    while a dirty mark of those kinds or a pending rebuild says it may have changed since
-    the last refresh (and before the tenant's first refresh): then nothing may be served
-    from, or kept in, a cache. One query, on the database the caller's reads go to (a
-    GraphQL query's read replica): a version and the rows it versions come from one copy."""
-    with connections[router.db_for_read(DirtyDay)].cursor() as cursor:
-        cursor.execute(_VERSION_SQL, [tenant.pk, tenant.pk, tenant.pk, int(kinds)])
-        token, rebuild_pending, dirty = cursor.fetchone()
-    if token is None or rebuild_pending or dirty:
-        return None
-    return str(token)
+def _fresh() -> int:
+    # NOTE: a version lost with the cache (evicted, flushed) restarts at a value never used
+    # before, so an entry keyed by an old value cannot be served again.
+    return time.time_ns()
+
+
+def kpi_read_version(tenant_id: int) -> int:
+    """The tenant's current version (one cache read; two the first time)."""
+    version = cache.get(_key(tenant_id))
+    if version is None:
+        cache.add(_key(tenant_id), _fresh(), timeout=None)
+        version = cache.get(_key(tenant_id))
+    return int(version)
+
+
+def _bump_once(tenant_id: int) -> None:
+    try:
+        try:
+            cache.incr(_key(tenant_id))
+        except ValueError:  # no version yet (or evicted): any fresh value is a new one
+            cache.set(_key(tenant_id), _fresh(), timeout=None)
+    except Exception:
+        logger.warning("Could not bump the KPI read version of tenant %s.", tenant_id)
+
+
+def kpi_read_version_bump(tenant_id: int) -> None:
+    """Bump the tenant's version now and once the caller's transaction commits."""
+    _bump_once(tenant_id)
+    transaction.on_commit(lambda: _bump_once(tenant_id))
+
+
+def bump_for_instance(sender: Any, instance: Any, **kwargs: Any) -> None:
+    """post_save / post_delete receiver for the rows a KPI read reads (a tenant's own rows,
+    or the Tenant itself)."""
+    tenant_id = getattr(instance, "tenant_id", None)
+    if tenant_id is None and sender._meta.label == "tenants.Tenant":
+        tenant_id = instance.pk
+    if tenant_id is not None:
+        kpi_read_version_bump(tenant_id)
+
+
+def bump_for_tenant_id(tenant_id: int, *args: Any) -> None:
+    """A listener of pipeline.dirty and kpis.hooks (tenant_id first, anything after)."""
+    kpi_read_version_bump(tenant_id)

@@ -28,6 +28,19 @@ def register_dirty_listener(listener: DirtyListener) -> DirtyListener:
     return listener
 
 
+# listener(tenant_id), called at once, in the writer's transaction, whenever days are marked
+# (notified or not): for caches that must not serve a value from before the mark.
+_marked_listeners: list[DirtyListener] = []
+
+
+def register_marked_listener(listener: DirtyListener) -> DirtyListener:
+    """Call `listener(tenant_id)` as soon as days of the tenant are marked dirty (before
+    commit; a listener that needs the commit registers its own on_commit)."""
+    if listener not in _marked_listeners:
+        _marked_listeners.append(listener)
+    return listener
+
+
 def notify_days_dirty(tenant_id: int) -> None:
     """Tell the listeners, on commit, that `tenant_id` has dirty days (for bulk writers)."""
     for listener in _listeners:
@@ -204,6 +217,8 @@ def _upsert(
         # NOTE: one statement per batch, and a no-op (no row lock) once the tenant is marked
         # changed: only the first batch after a rebuild writes the tenant row.
         cursor.execute(_CHANGED, [now, tenant.pk])
+    for listener in _marked_listeners:
+        listener(tenant.pk)
     if notify:
         notify_days_dirty(tenant.pk)
 

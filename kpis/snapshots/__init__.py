@@ -5,7 +5,7 @@ A refresh replaces, in one transaction, the day rows of the dirty days and the r
 coarser period containing them; readers see the old or the new snapshot, never half of one.
 The DirtyDay rows it handled are deleted in the same transaction, so a worker killed
 mid-refresh leaves them dirty and the next refresh redoes them; the same transaction draws
-the tenant's data generation anew (kpis.versions), which caches of raw-row results key on.
+the tenant's data generation anew (kpis.data_generations), which caches of raw-row results key on.
 """
 
 from __future__ import annotations
@@ -28,12 +28,12 @@ from django.utils import timezone
 
 from kpis import (
     aggregates,
+    data_generations,
     failures,
     measure_store,
     pg_aggregates,
     pg_literals,
     pg_members,
-    versions,
 )
 from kpis import side_connection as side_connection_work
 from kpis.failures import FailedDay
@@ -415,7 +415,7 @@ def kpi_snapshots_refresh_days(*, tenant: Tenant, days: Iterable[date]) -> Refre
         )
         result = _refresh_days(tenant, days, (), None, began)
         DirtyDay.objects.filter(pk__in=marks).delete()
-        versions.generation_renew(tenant)
+        data_generations.generation_renew(tenant)
         run_periods_refreshed(tenant.pk, days)  # after commit: alerts evaluate
     return result
 
@@ -519,7 +519,7 @@ def _refresh_marks(tenant: Tenant, marks: list[Mark], began: float) -> RefreshRe
         began=began,
     )
     DirtyDay.objects.filter(pk__in=[mark[0] for mark in marks]).delete()
-    versions.generation_renew(tenant)
+    data_generations.generation_renew(tenant)
     # NOTE: told on commit; a savepoint that rolls back (a failing group) drops the call.
     run_periods_refreshed(tenant.pk, [mark[1] for mark in marks])
     return result
@@ -590,7 +590,7 @@ def _refresh_isolating(
             DirtyDay.objects.filter(
                 pk__in=[mark[0] for mark in outside if mark[1] not in found]
             ).delete()
-            versions.generation_renew(tenant)
+            data_generations.generation_renew(tenant)
         inside = [mark for mark in dirty if failures.is_supported(mark[1])]
         half = len(inside) // 2
         groups = [inside[half:], inside[:half]] if failed_whole and half else [inside]
@@ -676,7 +676,7 @@ def _forget_all(
         KpiSnapshot.objects.all().delete()
         measure_store.forget()
     DirtyDay.objects.all().delete()
-    versions.generation_renew(tenant)
+    data_generations.generation_renew(tenant)
     if is_postgres():
         pg_members.forget()
     return requested, previous

@@ -11,11 +11,15 @@ from django.db import connection
 
 from kpis import failures, measure_store
 from kpis.periods import COARSE_GRAINS, Period, period_containing
+from kpis.versions import kpi_read_version_bump
 from pipeline.models import Activity, Deal, Lead, StageTransition
 from tenants.models import Tenant
 
 
 def lock_tenant(tenant: Tenant) -> None:
+    """Serialise the tenant's snapshot writers; every one of them starts here, so this also
+    bumps the tenant's KPI read version (now and on commit: kpis.versions)."""
+    kpi_read_version_bump(tenant.pk)
     # TRICKY: two workers refreshing one tenant would each delete and insert the same rows;
     # a transaction-level advisory lock serialises them (the second then finds little left).
     if connection.vendor == "postgresql":

@@ -139,9 +139,12 @@ changes AS MATERIALIZED (
     FULL JOIN target t USING (grain, period_start, scope_type, scope_key)
 ),
 updated AS (
+    -- NOTE: a period row whose values did not change (a rep or team the days did not
+    -- touch) is left as it is, computed_at included: the writes follow the change, not the
+    -- tenant's number of scopes.
     UPDATE kpis_kpisnapshot s SET computed_at = %(at)s, {assign}
     FROM changes c
-    WHERE s.id = c.id AND NOT c.gone
+    WHERE s.id = c.id AND NOT c.gone AND ({s_values}) IS DISTINCT FROM ({c_values})
     RETURNING 1
 ),
 deleted AS (
@@ -202,6 +205,8 @@ def refresh_sync(rows: str) -> str:
         merged=", ".join(f"coalesce({name}, 0) AS {name}" for name in MEASURE_COLUMNS),
         all_zero=" AND ".join(f"t.{name} = 0" for name in MEASURE_COLUMNS),
         assign=", ".join(f"{name} = c.{name}" for name in MEASURE_COLUMNS),
+        s_values=", ".join(f"s.{name}" for name in MEASURE_COLUMNS),
+        c_values=", ".join(f"c.{name}" for name in MEASURE_COLUMNS),
         insert=INSERT.format(columns=", ".join((*KEY_COLUMNS, *MEASURE_COLUMNS))),
         key_columns=", ".join(f"c.{name}" for name in KEY_COLUMNS),
     )

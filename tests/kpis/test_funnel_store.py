@@ -1,4 +1,4 @@
-"""Funnels kept under the data's version (kpis.funnel_store, kpis.versions): served from the
+"""Funnels kept under the data's version (kpis.funnel_store, kpis.data_generations): served from the
 cache only while nothing they read changed, always equal to the funnel of the raw rows."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from kpis import funnels, versions
+from kpis import data_generations, funnels
 from kpis.funnels import FunnelBreakdown, FunnelMode, funnel_compute
 from kpis.periods import parse_period
 from kpis.scopes import KpiScope
@@ -74,12 +74,12 @@ def counts(result: funnels.FunnelResult, group: int = 0) -> dict[str, int]:
 def uncached(tenant: Any, **kwargs: Any) -> funnels.FunnelResult:
     """The funnel of the raw rows, the cache neither read nor written."""
     cache.clear()
-    original = versions.data_version
+    original = data_generations.data_version
     try:
-        versions.data_version = lambda **_: None  # type: ignore[assignment]
+        data_generations.data_version = lambda **_: None  # type: ignore[assignment]
         return funnel_compute(tenant=tenant, **kwargs)
     finally:
-        versions.data_version = original  # type: ignore[assignment]
+        data_generations.data_version = original  # type: ignore[assignment]
 
 
 @pytest.fixture
@@ -100,7 +100,7 @@ def test_a_refreshed_funnel_is_kept_and_served_until_a_transition_changes_it(
 ) -> None:
     # given the April leads, not yet refreshed: no version, the funnel is the raw rows'
     with tenant_context(tenant_a):
-        assert versions.data_version(tenant=tenant_a, kinds=funnels.FUNNEL_DATA) is None
+        assert data_generations.data_version(tenant=tenant_a, kinds=funnels.FUNNEL_DATA) is None
     before = funnel_compute(tenant=tenant_a, period=APRIL)
     assert counts(before) == {
         "lead": 2,
@@ -126,7 +126,7 @@ def test_a_refreshed_funnel_is_kept_and_served_until_a_transition_changes_it(
     services.lead_transition(lead=april["second"], to_stage=Stage.SQL, at=jst(6, 13))
     # then the funnel shows it at once (computed from the raw rows, not kept)
     with tenant_context(tenant_a):
-        assert versions.data_version(tenant=tenant_a, kinds=funnels.FUNNEL_DATA) is None
+        assert data_generations.data_version(tenant=tenant_a, kinds=funnels.FUNNEL_DATA) is None
     moved = funnel_compute(tenant=tenant_a, period=APRIL)
     assert counts(moved)["sql"] == 2
     assert moved.groups[0].steps[2].median_seconds_from_previous == Decimal(86400)
@@ -183,7 +183,7 @@ def test_a_team_move_is_shown_at_once_and_labels_follow_renames(
     with tenant_context(tenant_a):
         rita.save()
     with tenant_context(tenant_a):
-        assert versions.data_version(tenant=tenant_a, kinds=funnels.FUNNEL_DATA) is None
+        assert data_generations.data_version(tenant=tenant_a, kinds=funnels.FUNNEL_DATA) is None
     # then the period funnel of West holds her leads created, East none
     west_funnel = funnel_compute(tenant=tenant_a, period=APRIL, scope=KpiScope.team(west.pk))
     assert counts(west_funnel)["lead"] == 2

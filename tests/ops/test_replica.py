@@ -70,7 +70,7 @@ def test_a_funnel_reads_its_data_version_and_rows_on_the_same_copy(
     ):
         status, body = graphql('query { funnel(period: "2026-06") { mode } }', token=token_a)
     assert status == 200 and "errors" not in body, body
-    # then its version (kpis.versions), its settings and its rows came from the replica: a
+    # then its version (kpis.data_generations), its settings and its rows came from the replica: a
     # version read on the primary could name rows a lagging replica does not have yet
     read = [q["sql"] for q in replica.captured_queries]
     assert any("kpis_kpidatageneration" in sql for sql in read)

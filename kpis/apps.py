@@ -1,6 +1,6 @@
-"""App config for kpis: refreshes snapshots on dirty days, rebuilds them when a rep changes
-team, a team is deleted, the tenant's calendar or a deal stage's meaning changes; gives new
-tenants a default tree."""
+"""App config for kpis: refreshes snapshots on dirty days (a rep's team move marks the days
+it covers), rebuilds them when a team is deleted, the tenant's calendar or a deal stage's
+meaning changes; gives new tenants a default tree."""
 
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
@@ -17,7 +17,6 @@ class KpisConfig(AppConfig):
         import kpis.tasks  # noqa: F401  (registered before a service queues one by name)
         from kpis.refresh import (
             DEAL_STAGE_MEANING,
-            MEMBERSHIP_TEAM,
             TENANT_CALENDAR,
             kpi_refresh_schedule,
             team_deleted,
@@ -26,12 +25,11 @@ class KpisConfig(AppConfig):
         from pipeline.dirty import register_dirty_listener
         from pipeline.models import DealStage
         from tenants.hooks import register_tenant_created
-        from tenants.models import Membership, Team, Tenant
+        from tenants.models import Team, Tenant
 
         register_dirty_listener(kpi_refresh_schedule)
         register_tenant_created(kpi_tree_seed_default)
         for watcher, model, name in (
-            (MEMBERSHIP_TEAM, Membership, "team"),
             (TENANT_CALENDAR, Tenant, "calendar"),
             (DEAL_STAGE_MEANING, DealStage, "deal-stage"),
         ):

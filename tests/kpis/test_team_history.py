@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from strawberry.relay import to_base64
 
+from kpis.funnels import FunnelBreakdown, funnel_compute
 from kpis.models import KpiSnapshot
 from kpis.periods import parse_period
 from kpis.scopes import KpiScope
@@ -160,12 +161,24 @@ def test_a_move_in_the_middle_of_a_month_splits_the_teams_numbers(tenant_a: Any)
     assert _measures(tenant_a, "2026-03", west, ("weighted_pipeline",)) == (weighted,)
     # and the tenant's numbers do not move
     assert _measures_tenant(tenant_a, "2026-03") == (8, 2, 4, 3)
+    # and the period funnel's team breakdown agrees: leads and meetings of each team's days
+    assert _funnel_leads_and_meetings(tenant_a) == {east.pk: (2, 1), west.pk: (2, 2)}
 
     # and the refresh equals a rebuild, row for row
     incremental = _table(tenant_a)
     with tenant_context(tenant_a):
         kpi_snapshots_rebuild(tenant=tenant_a)
     assert _table(tenant_a) == incremental
+
+
+def _funnel_leads_and_meetings(tenant: Any) -> dict[int, tuple[int, int]]:
+    period = parse_period("2026-03", tenant.fiscal_year_start_month)
+    result = funnel_compute(tenant=tenant, period=period, breakdown=FunnelBreakdown.TEAM)
+    out = {}
+    for group in result.groups:
+        counts = {step.stage: step.count for step in group.steps}
+        out[int(group.key)] = (counts["lead"], counts["meeting"])
+    return out
 
 
 def _measures_tenant(tenant: Any, label: str) -> tuple:

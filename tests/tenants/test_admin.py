@@ -185,9 +185,7 @@ def test_admin_records_a_team_move_from_its_effective_day(client, admin_a, tenan
         assert refused.status_code == 200
         assert "after today" in refused.content.decode()
         # when it is changed with a day in the past
-        moved = client.post(
-            url, _member_form(rep, team=osaka.pk, team_effective_from="2026-03-16")
-        )
+        moved = client.post(url, _member_form(rep, team=osaka.pk, team_effective_from="2026-03-16"))
     # then the move is recorded from that day and the member is in Osaka now
     assert moved.status_code == 302
     assert [(s.team_id, s.valid_from, s.valid_until) for s in team_history.team_spans(rep)] == [

@@ -26,9 +26,9 @@ GOAL = 1.5
 
 
 def _measure() -> Any:
-    from django.db.models import Count, F
+    from django.db.models import Count
 
-    from kpis.aggregates import attributed_daily, bounds
+    from kpis.aggregates import attributed_daily, bounds, team_on
     from kpis.measures import Measure, register_measure
     from pipeline.models import Activity, DirtyKind
 
@@ -40,7 +40,7 @@ def _measure() -> Any:
             day_field="occurred_at",
             zone=zone,
             rep="rep_id",
-            team=F("rep__team_id"),
+            team=team_on("rep_id", "occurred_at", zone),
             source="lead__source",
             value=Count("id"),
         )

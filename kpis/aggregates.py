@@ -4,10 +4,12 @@ Each function runs a fixed number of aggregating queries (one per scope type) ov
 rows of a tenant-local date range and returns {(period_start, scope_type, scope_key):
 {measure: value}}. Attribution, exactly as the design says:
 
-- activities count for their rep; team = that rep's team; source = the lead's source;
-- leads created count for the lead's owner when it was created and that member's team;
-- transitions count for the lead's owner at that time (StageTransition.owner) and the team
-  recorded with it; deals for the deal's owner (else the lead's owner) and that member's team;
+- activities count for their rep; leads created for the lead's owner when it was created;
+  transitions for the lead's owner at that time (StageTransition.owner); deals for the
+  deal's owner (else the lead's owner);
+- team = the team that member was in on the fact's tenant-local day, from the member's team
+  history (tenants.team_history; for the weighted pipeline, a stock, on each day the deal
+  is open);
 - source = the lead's source; rows without a rep/owner count only in the tenant and source
   scopes.
 """
@@ -17,20 +19,22 @@ from __future__ import annotations
 import zoneinfo
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
 from django.db.models import (
-    Case,
     CharField,
     Count,
+    DateTimeField,
+    ExpressionWrapper,
     F,
+    OuterRef,
     Q,
     QuerySet,
+    Subquery,
     Sum,
     Value,
-    When,
 )
 from django.db.models.functions import Cast, Coalesce, TruncDate
 
@@ -38,6 +42,7 @@ from kpis.scopes import ScopeType
 from pipeline.dirty import local_day
 from pipeline.lifecycle import Stage
 from pipeline.models import Activity, Deal, DealStageChange, Lead, StageTransition
+from tenants.models import MemberTeamSpan
 
 Key = tuple[date, str, str]
 Rows = dict[Key, dict[str, Any]]
@@ -107,6 +112,18 @@ def _day(field: str, zone: zoneinfo.ZoneInfo) -> Any:
     return TruncDate(field, tzinfo=zone)
 
 
+def team_on(member: str, moment: str, zone: zoneinfo.ZoneInfo) -> Subquery:
+    """The team of the member in the row's field `member` on the tenant-local day of its
+    field `moment` (None: no member, or no team that day), from the team history."""
+    # NOTE: wrapped, since TruncDate needs its argument's type, which an OuterRef lacks.
+    day = TruncDate(ExpressionWrapper(OuterRef(moment), output_field=DateTimeField()), tzinfo=zone)
+    return Subquery(
+        MemberTeamSpan.objects.filter(member_id=OuterRef(member), valid_from__lte=day)
+        .filter(Q(valid_until__isnull=True) | Q(valid_until__gt=day))
+        .values("team_id")[:1]
+    )
+
+
 def attributed_daily(
     queryset: QuerySet,
     *,
@@ -161,7 +178,7 @@ def activity_measures(
         Activity.objects.filter(occurred_at__gte=lo, occurred_at__lt=hi),
         period=_day("occurred_at", zone),
         rep="rep_id",
-        team=F("rep__team_id"),
+        team=team_on("rep_id", "occurred_at", zone),
         source="lead__source",
         aggregates=aggregates,
     )
@@ -184,7 +201,7 @@ def distinct_activity_measures(
         Activity.objects.filter(occurred_at__gte=lo, occurred_at__lt=hi),
         period=Value(period_start),
         rep="rep_id",
-        team=F("rep__team_id"),
+        team=team_on("rep_id", "occurred_at", zone),
         source="lead__source",
         aggregates=distinct_activity_aggregates(),
         convert=lambda _: period_start,
@@ -198,7 +215,7 @@ def lead_measures(out: Rows, *, start: date, end: date, zone: zoneinfo.ZoneInfo)
         Lead.objects.filter(created_at__gte=lo, created_at__lt=hi),
         period=_day("created_at", zone),
         rep="created_owner_id",
-        team=F("created_owner__team_id"),
+        team=team_on("created_owner_id", "created_at", zone),
         source="source",
         aggregates={"leads_created": Count("id")},
     )
@@ -222,8 +239,8 @@ def transition_measures(out: Rows, *, start: date, end: date, zone: zoneinfo.Zon
         StageTransition.objects.filter(at__gte=lo, at__lt=hi),
         period=_day("at", zone),
         rep="owner_id",
-        # The team recorded with the transition, but only for an owned lead.
-        team=Case(When(owner_id__isnull=False, then=F("team_id")), default=None),
+        # The owner's team that day (an unowned lead's transition has none).
+        team=team_on("owner_id", "at", zone),
         source="lead__source",
         aggregates={
             name: Count("id", filter=Q(to_stage=stage))
@@ -236,13 +253,6 @@ def _deal_owner() -> Any:
     return Coalesce(F("owner_id"), F("lead__owner_id"))
 
 
-def _deal_team() -> Any:
-    return Case(
-        When(owner_id__isnull=False, then=F("owner__team_id")),
-        default=F("lead__owner__team_id"),
-    )
-
-
 def deal_measures(out: Rows, *, start: date, end: date, zone: zoneinfo.ZoneInfo) -> None:
     lo, hi = bounds(start, end, zone)
     created = Deal.objects.filter(created_at__gte=lo, created_at__lt=hi, sourced_by_is=True)
@@ -251,7 +261,7 @@ def deal_measures(out: Rows, *, start: date, end: date, zone: zoneinfo.ZoneInfo)
         created.annotate(_owner=_deal_owner()),
         period=_day("created_at", zone),
         rep="_owner",
-        team=_deal_team(),
+        team=team_on("_owner", "created_at", zone),
         source="lead__source",
         aggregates={"deals_created": Count("id"), "pipeline_created": Sum("amount")},
     )
@@ -261,7 +271,7 @@ def deal_measures(out: Rows, *, start: date, end: date, zone: zoneinfo.ZoneInfo)
         won.annotate(_owner=_deal_owner()),
         period=_day("closed_at", zone),
         rep="_owner",
-        team=_deal_team(),
+        team=team_on("_owner", "closed_at", zone),
         source="lead__source",
         aggregates={"won_deals": Count("id"), "revenue": Sum("amount")},
     )
@@ -298,9 +308,21 @@ def weighted_pipeline_changes(
             .values_list("deal_id", flat=True),
         )
     )
+    ids = list(ids)
+    # An open deal also changes team on a day its owner changes team (see below).
+    movers = list(
+        MemberTeamSpan.objects.filter(valid_from__gte=start, valid_from__lt=end)
+        .order_by()
+        .values_list("member_id", flat=True)
+        .distinct()
+    )
+    if movers:
+        ids += Deal.objects.filter(
+            Q(owner_id__in=movers) | Q(owner__isnull=True, lead__owner_id__in=movers)
+        ).values_list("pk", flat=True)
     deals = list(
-        Deal.objects.filter(pk__in=list(ids))
-        .annotate(_owner=_deal_owner(), _team=_deal_team())
+        Deal.objects.filter(pk__in=set(ids))
+        .annotate(_owner=_deal_owner())
         .values(
             "pk",
             "amount",
@@ -310,12 +332,12 @@ def weighted_pipeline_changes(
             "stage__is_won",
             "stage__is_lost",
             "_owner",
-            "_team",
             "lead__source",
         )
     )
     if not deals:
         return
+    teams = _TeamHistory({deal["_owner"] for deal in deals if deal["_owner"] is not None})
     history: dict[int, list[tuple[datetime, Decimal, bool]]] = defaultdict(list)
     for change in (
         DealStageChange.objects.filter(deal_id__in=[d["pk"] for d in deals])
@@ -349,21 +371,66 @@ def weighted_pipeline_changes(
             day_out = local_day(window_hi, zone) if window_hi is not None else None
             if day_out == day_in:
                 continue
+            owner = deal["_owner"]
             for day, sign in ((day_in, 1), (day_out, -1)):
                 if day is None or not start <= day < end:
                     continue
-                _add_stock(out, day, deal, sign * value)
+                _add_stock(out, day, deal, sign * value, teams.on(owner, day))
+            # The open deal moves with its owner: on each day the owner changes team, its
+            # value leaves the old team and joins the new one (other scopes are unmoved).
+            for day in teams.changes(owner, after=day_in, until=day_out):
+                if start <= day < end:
+                    _add_team_stock(out, day, teams.on(owner, day - timedelta(days=1)), -value)
+                    _add_team_stock(out, day, teams.on(owner, day), value)
 
 
-def _add_stock(out: Rows, day: date, deal: dict[str, Any], value: Decimal) -> None:
+class _TeamHistory:
+    """The team history of some members, read once: the team on a day, the change days."""
+
+    def __init__(self, members: set[int]) -> None:
+        self.spans: dict[int, list[tuple[date, date | None, int | None]]] = defaultdict(list)
+        for member, since, until, team in (
+            MemberTeamSpan.objects.filter(member_id__in=members)
+            .order_by("member_id", "valid_from")
+            .values_list("member_id", "valid_from", "valid_until", "team_id")
+        ):
+            self.spans[member].append((since, until, team))
+
+    def on(self, member: int | None, day: date) -> int | None:
+        for since, until, team in self.spans.get(member, ()) if member is not None else ():
+            if since <= day and (until is None or day < until):
+                return team
+        return None
+
+    def changes(self, member: int | None, *, after: date, until: date | None) -> list[date]:
+        """The days in (after, until] (until None: after `after`) on which the member's
+        team changes."""
+        if member is None:
+            return []
+        return [
+            since
+            for since, _, _ in self.spans.get(member, ())[1:]
+            if since > after and (until is None or since <= until)
+        ]
+
+
+def _add_stock(
+    out: Rows, day: date, deal: dict[str, Any], value: Decimal, team: int | None
+) -> None:
     keys = [(day, ScopeType.TENANT, ""), (day, ScopeType.SOURCE, deal["lead__source"] or "")]
     if deal["_owner"] is not None:
         keys.append((day, ScopeType.REP, str(deal["_owner"])))
-        if deal["_team"] is not None:
-            keys.append((day, ScopeType.TEAM, str(deal["_team"])))
     for key in keys:
         bucket = out.setdefault(key, {})
         bucket["weighted_pipeline_change"] = bucket.get("weighted_pipeline_change", 0) + value
+    _add_team_stock(out, day, team, value)
+
+
+def _add_team_stock(out: Rows, day: date, team: int | None, value: Decimal) -> None:
+    if team is None:
+        return
+    bucket = out.setdefault((day, ScopeType.TEAM, str(team)), {})
+    bucket["weighted_pipeline_change"] = bucket.get("weighted_pipeline_change", 0) + value
 
 
 def daily_measures(*, start: date, end: date, zone: zoneinfo.ZoneInfo) -> Rows:

@@ -1,6 +1,7 @@
-"""App config for kpis: refreshes snapshots on dirty days, rebuilds them when a rep changes
-team, a team is deleted, the tenant's calendar or a deal stage's meaning changes; gives new
-tenants a default tree; bumps the tenants' KPI read versions (kpis.versions)."""
+"""App config for kpis: refreshes snapshots on dirty days (a rep's team move marks the days
+it covers), rebuilds them when a team is deleted, the tenant's calendar or a deal stage's
+meaning changes; gives new tenants a default tree; bumps the tenants' KPI read versions
+(kpis.versions)."""
 
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
@@ -25,7 +26,6 @@ class KpisConfig(AppConfig):
         )
         from kpis.refresh import (
             DEAL_STAGE_MEANING,
-            MEMBERSHIP_TEAM,
             TENANT_CALENDAR,
             kpi_refresh_schedule,
             team_deleted,
@@ -55,7 +55,6 @@ class KpisConfig(AppConfig):
             post_save.connect(bump_for_instance, sender=model, dispatch_uid=f"{uid}-save")
         register_tenant_created(kpi_tree_seed_default)
         for watcher, model, name in (
-            (MEMBERSHIP_TEAM, Membership, "team"),
             (TENANT_CALENDAR, Tenant, "calendar"),
             (DEAL_STAGE_MEANING, DealStage, "deal-stage"),
         ):

@@ -52,6 +52,7 @@ from django.db.models import (
 )
 
 from kpis import data_generations, funnel_store
+from kpis.aggregates import team_on
 from kpis.numbers import ratio
 from kpis.periods import Period
 from kpis.pg_aggregates import local_settings
@@ -134,9 +135,10 @@ class _Tally:
     from_creation: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
 
 
-# What a breakdown groups by. Leads created in a period group by their owner then (period
-# mode), cohorts by the lead's current owner; either by that member's current team and the
-# lead's source. Period transitions group by their owner and team at the time of the change.
+# What a breakdown groups by. Leads created in a period group by their owner then and that
+# member's team on the creation day (period mode), cohorts by the lead's current owner and
+# that member's current team; either by the lead's source. Period transitions group by their
+# owner and team at the time of the change (kept equal to the team history).
 # The owner field of a lead: "created_owner" or "owner".
 def _lead_group_fields(owner: str) -> dict[FunnelBreakdown, str]:
     return {
@@ -262,13 +264,24 @@ def _count_leads_created(
     scope: KpiScope,
     breakdown: FunnelBreakdown | None,
     owner: str,
+    team_of_the_day: bool = False,
 ) -> None:
-    """The `lead` step of both modes: leads created in [start, end), in one query."""
-    lead_field = _group_field(breakdown, _lead_group_fields(owner))
+    """The `lead` step of both modes: leads created in [start, end), in one query.
+
+    `team_of_the_day`: the team is the owner's on the lead's local day (the team history,
+    as the leads_created KPI counts it), else the owner's current team (cohorts)."""
+    fields = _lead_group_fields(owner)
+    leads = Lead.objects.all()
+    if team_of_the_day:
+        leads = leads.annotate(_team=team_on(f"{owner}_id", "created_at", start.tzinfo))
+        fields = {**fields, FunnelBreakdown.TEAM: "_team"}
+    if team_of_the_day and scope.type == ScopeType.TEAM:
+        in_scope = Q(_team=_scope_pk(scope))
+    else:
+        in_scope = _lead_scope_q(scope, owner=owner)
+    lead_field = _group_field(breakdown, fields)
     leads = _only_grouped(
-        Lead.objects.filter(
-            _lead_scope_q(scope, owner=owner), created_at__gte=start, created_at__lt=end
-        ),
+        leads.filter(in_scope, created_at__gte=start, created_at__lt=end),
         breakdown,
         lead_field,
     )
@@ -284,7 +297,13 @@ def _period_tally(
     tallies: dict[GroupKey, _Tally] = defaultdict(_Tally)
 
     _count_leads_created(
-        tallies, start=start, end=end, scope=scope, breakdown=breakdown, owner="created_owner"
+        tallies,
+        start=start,
+        end=end,
+        scope=scope,
+        breakdown=breakdown,
+        owner="created_owner",
+        team_of_the_day=True,
     )
 
     transition_field = _group_field(breakdown, _TRANSITION_GROUP_FIELD)
@@ -535,10 +554,11 @@ def funnel_compute(
     """The funnel of `tenant` for `period`, and for `comparison_period` when given.
 
     Scope and breakdown: in period mode leads created count for the lead's owner when it
-    was created, that member's current team and the lead's source; transitions count for
-    their owner at the time of the change and, when that owner is set, the team recorded
-    with the change. In cohort mode every cohort lead (and all its transitions) is
-    attributed by the lead's current owner, that owner's current team and its source.
+    was created, that member's team on the creation day (team history) and the lead's
+    source; transitions count for their owner at the time of the change and, when that
+    owner is set, the team recorded with the change (kept equal to the history).
+    In cohort mode every cohort lead (and all its transitions) is attributed by the lead's
+    current owner, that owner's current team and its source.
     Unassigned leads count only in the tenant and source scopes. A breakdown lists the
     groups that have data, ordered by label; without one there is a single group with key
     None.

@@ -47,27 +47,29 @@ SpanFunction = Callable[..., "tuple[date, date] | None"]
 # another day (speed-to-lead: an MQL's first touch is counted on the touch's day).
 RelatedDaysFunction = Callable[..., "set[date]"]
 
+# One rule for every team: the team the rep or owner was in on the fact's tenant-local day,
+# from the member's team history (tenants.team_history; docs/kpis.md "Scopes").
 _BY_ACT = {
     "tenant": "every row",
-    "team": "the rep's team",
+    "team": "the rep's team on the activity's day",
     "rep": "the activity's rep",
     "source": "the lead's source",
 }
 _BY_LEAD = {
     "tenant": "every row",
-    "team": "the owner's team",
+    "team": "that owner's team on the day the lead was created",
     "rep": "the lead's owner when it was created",
     "source": "the lead's source",
 }
 _BY_TRANS = {
     "tenant": "every row",
-    "team": "the team recorded with the transition",
+    "team": "that owner's team on the transition's day",
     "rep": "the lead's owner at the transition",
     "source": "the lead's source",
 }
 _BY_DEAL = {
     "tenant": "every row",
-    "team": "the owner's team",
+    "team": "that owner's team on the deal's day (the weighted pipeline: on each day open)",
     "rep": "the deal's owner, else the lead's owner",
     "source": "the lead's source",
 }

@@ -31,6 +31,27 @@ GROUP BY GROUPING SETS ((p), (p, team), (p, rep), (p, src))
 """
 
 
+def team_span_join(alias: str, member: str, day: str) -> str:
+    """A LEFT JOIN of the team-history span `alias` of the member `member` covering the
+    local day `day` (SQL expressions): `alias.team_id` is the member's team that day.
+
+    TRICKY: a range join on the effective dates (docs/kpis.md "Scopes"). A member's spans
+    never overlap, so at most one row matches and the join never multiplies the rows it
+    annotates; no match (no member, or a member stored without history) gives no team.
+    The spans are few (a handful per member), so the planner hashes them on the member and
+    checks the range as a join filter; nothing sorts or scans per row.
+    """
+    return (
+        f"LEFT JOIN tenants_memberteamspan {alias} ON {alias}.member_id = {member}"
+        f" AND {alias}.tenant_id = %(tenant)s AND {alias}.valid_from <= {day}"
+        f" AND ({alias}.valid_until IS NULL OR {day} < {alias}.valid_until)"
+    )
+
+
+def _local_day(column: str) -> str:
+    return f"({column} AT TIME ZONE %(tz)s)::date"
+
+
 def _period_expression(grain: str, local: str, fiscal_start: int) -> str:
     """SQL for the start date of the `grain` period containing the local timestamp `local`."""
     month = f"date_trunc('month', {local})"
@@ -91,9 +112,9 @@ SELECT x.*, (
 ) AS src
 FROM (
     SELECT {period} AS p, a.type, a.call_outcome, a.email_delivered, a.email_opened,
-           a.email_clicked, a.lead_id, a.rep_id AS rep, m.team_id AS team
+           a.email_clicked, a.lead_id, a.rep_id AS rep, h.team_id AS team
     FROM pipeline_activity a
-    LEFT JOIN tenants_membership m ON m.id = a.rep_id
+    {team}
     WHERE a.tenant_id = %(tenant)s AND a.occurred_at >= %(lo)s AND a.occurred_at < %(hi)s
 ) x
 """
@@ -133,7 +154,9 @@ def activity_measures(
     period = _period_expression("day", _LOCAL.format(column="a.occurred_at"), 4)
     _run(
         out,
-        _ACTIVITIES.format(period=period),
+        _ACTIVITIES.format(
+            period=period, team=team_span_join("h", "a.rep_id", _local_day("a.occurred_at"))
+        ),
         _params(tenant_id, start, end, zone),
         ACTIVITY_COUNTS | (ACTIVITY_DISTINCTS if distinct else {}),
     )
@@ -158,15 +181,15 @@ WITH touch AS (
     GROUP BY 1, 2, 3
 ),
 prior AS (
-    SELECT t.*, m.team_id AS team, coalesce(l.source, '') AS src, {periods},
+    SELECT t.*, h.team_id AS team, coalesce(l.source, '') AS src, {periods},
            max(t.d) FILTER (WHERE t.outreach > 0) OVER (PARTITION BY t.lead {before}) AS lead_prev,
            max(t.d) FILTER (WHERE t.outreach > 0)
                OVER (PARTITION BY t.lead, t.rep {before}) AS rep_prev,
            max(t.d) FILTER (WHERE t.outreach > 0)
-               OVER (PARTITION BY t.lead, m.team_id {before}) AS team_prev
+               OVER (PARTITION BY t.lead, h.team_id {before}) AS team_prev
     FROM touch t
     JOIN pipeline_lead l ON l.id = t.lead AND l.tenant_id = %(tenant)s
-    LEFT JOIN tenants_membership m ON m.id = t.rep
+    {team}
 ),
 folded AS MATERIALIZED (
     SELECT f.d, f.rep, f.team, f.src, {sums}, {flags}
@@ -226,6 +249,7 @@ def _by_grain_sql() -> str:
         for grain, column in _GRAIN_COLUMN.items()
     )
     return _BY_GRAIN.format(
+        team=team_span_join("h", "t.rep", "t.d"),
         periods=periods,
         counts=",\n           ".join(
             f"{expression} AS {name}" for name, expression in ACTIVITY_COUNTS.items()
@@ -350,18 +374,17 @@ def activity_measures_by_grain(
 
 
 _LEADS = """
-SELECT {period} AS p, l.id, l.created_owner_id AS rep, m.team_id AS team,
+SELECT {period} AS p, l.id, l.created_owner_id AS rep, h.team_id AS team,
        coalesce(l.source, '') AS src
 FROM pipeline_lead l
-LEFT JOIN tenants_membership m ON m.id = l.created_owner_id
+{team}
 WHERE l.tenant_id = %(tenant)s AND l.created_at >= %(lo)s AND l.created_at < %(hi)s
 """
 
 _TRANSITIONS = """
-SELECT {period} AS p, t.to_stage, t.owner_id AS rep,
-       CASE WHEN t.owner_id IS NOT NULL THEN t.team_id END AS team,
-       {source} AS src
+SELECT {period} AS p, t.to_stage, t.owner_id AS rep, h.team_id AS team, {source} AS src
 FROM pipeline_stagetransition t
+{team}
 {join}
 WHERE t.tenant_id = %(tenant)s AND t.at >= %(lo)s AND t.at < %(hi)s
 """
@@ -385,13 +408,11 @@ TRANSITION_COUNTS = {
 }  # fmt: skip
 
 _DEALS = """
-SELECT {period} AS p, d.amount, coalesce(d.owner_id, l.owner_id) AS rep,
-       CASE WHEN d.owner_id IS NOT NULL THEN dm.team_id ELSE lm.team_id END AS team,
+SELECT {period} AS p, d.amount, coalesce(d.owner_id, l.owner_id) AS rep, h.team_id AS team,
        coalesce(l.source, '') AS src
 FROM pipeline_deal d
 JOIN pipeline_lead l ON l.id = d.lead_id
-LEFT JOIN tenants_membership dm ON dm.id = d.owner_id
-LEFT JOIN tenants_membership lm ON lm.id = l.owner_id
+{team}
 {join}
 WHERE d.tenant_id = %(tenant)s AND d.{column} >= %(lo)s AND d.{column} < %(hi)s {condition}
 """
@@ -414,7 +435,13 @@ def lead_measures(
 ) -> None:
     """Leads created per day and scope."""
     params = _params(tenant_id, start, end, zone)
-    _run(out, _LEADS.format(period=_day("l.created_at")), params, {"leads_created": "count(*)"})
+    team = team_span_join("h", "l.created_owner_id", _local_day("l.created_at"))
+    _run(
+        out,
+        _LEADS.format(period=_day("l.created_at"), team=team),
+        params,
+        {"leads_created": "count(*)"},
+    )
 
 
 def transition_measures(
@@ -428,7 +455,12 @@ def transition_measures(
         source, join = "coalesce(l.source, '')", "JOIN pipeline_lead l ON l.id = t.lead_id"
     _run(
         out,
-        _TRANSITIONS.format(period=_day("t.at"), source=source, join=join),
+        _TRANSITIONS.format(
+            period=_day("t.at"),
+            source=source,
+            join=join,
+            team=team_span_join("h", "t.owner_id", _local_day("t.at")),
+        ),
         params,
         TRANSITION_COUNTS,
     )
@@ -443,6 +475,9 @@ def deal_measures(
         out,
         _DEALS.format(
             period=_day("d.created_at"),
+            team=team_span_join(
+                "h", "coalesce(d.owner_id, l.owner_id)", _local_day("d.created_at")
+            ),
             column="created_at",
             join="",
             condition="AND d.sourced_by_is",
@@ -454,6 +489,7 @@ def deal_measures(
         out,
         _DEALS.format(
             period=_day("d.closed_at"),
+            team=team_span_join("h", "coalesce(d.owner_id, l.owner_id)", _local_day("d.closed_at")),
             column="closed_at",
             join="JOIN pipeline_dealstage s ON s.id = d.stage_id",
             condition="AND s.is_won",
@@ -482,6 +518,23 @@ WITH ids AS (
     UNION
     SELECT c.deal_id FROM pipeline_dealstagechange c
     WHERE c.tenant_id = %(tenant)s AND c.at >= %(lo)s AND c.at < %(hi)s
+    UNION
+    -- The deals of members whose team changes on a day of the range: an open deal moves
+    -- with its owner. NOTE: probed per such member through the owner indexes, so a range
+    -- without a move reads nothing here.
+    SELECT o.id
+    FROM (
+        SELECT DISTINCT s.member_id FROM tenants_memberteamspan s
+        WHERE s.tenant_id = %(tenant)s AND s.valid_from >= %(start)s AND s.valid_from < %(end)s
+    ) m
+    CROSS JOIN LATERAL (
+        SELECT d.id FROM pipeline_deal d
+        WHERE d.tenant_id = %(tenant)s AND d.owner_id = m.member_id
+        UNION ALL
+        SELECT d.id FROM pipeline_lead l
+        JOIN pipeline_deal d ON d.lead_id = l.id AND d.tenant_id = %(tenant)s
+        WHERE l.tenant_id = %(tenant)s AND l.owner_id = m.member_id AND d.owner_id IS NULL
+    ) o
 ),
 {deals_and_intervals}days AS (
     SELECT i.*, (i.lo AT TIME ZONE %(tz)s)::date AS day_in,
@@ -489,20 +542,38 @@ WITH ids AS (
     FROM intervals i
     WHERE i.hi IS NULL OR i.hi > i.lo
 )
-SELECT x.day_in AS p, x.rep, x.team, x.src, x.v
+SELECT x.day_in AS p, x.rep, h.team_id AS team, x.src, x.v
 FROM days x
+{team_in}
 WHERE x.day_out IS DISTINCT FROM x.day_in AND x.day_in >= %(start)s AND x.day_in < %(end)s
 UNION ALL
-SELECT x.day_out, x.rep, x.team, x.src, -x.v
+SELECT x.day_out, x.rep, h.team_id, x.src, -x.v
 FROM days x
+{team_out}
 WHERE x.day_out <> x.day_in AND x.day_out >= %(start)s AND x.day_out < %(end)s
+UNION ALL
+-- TRICKY: an open deal moves with its owner. On each day in (day_in, day_out] on which the
+-- owner's team changes (a span `b` starts, the span `o` ending that day held the old team)
+-- its value leaves the old team and joins the new one: two rows that cancel in the tenant,
+-- rep and source sums, so only the team scope moves. The level of a team at a period's
+-- end then holds the deals open then whose owner was in the team on its last day.
+SELECT b.valid_from, x.rep, c.team, x.src, c.v
+FROM days x
+JOIN tenants_memberteamspan b
+  ON b.member_id = x.rep AND b.tenant_id = %(tenant)s AND b.valid_from > x.day_in
+ AND (x.day_out IS NULL OR b.valid_from <= x.day_out)
+ AND b.valid_from >= %(start)s AND b.valid_from < %(end)s
+JOIN tenants_memberteamspan o
+  ON o.member_id = b.member_id AND o.tenant_id = %(tenant)s AND o.valid_until = b.valid_from
+CROSS JOIN LATERAL (VALUES (b.team_id, x.v), (o.team_id, -x.v)) AS c(team, v)
+WHERE x.day_out IS DISTINCT FROM x.day_in
 """
 
 # Each deal's intervals and their values, from its history `h` (one row per stage change,
 # numbered `n`, with the next change's time) joined to `deals` by the text that follows.
 _INTERVALS_OF_DEALS = """intervals AS (
     -- A deal without history is in its current stage from its creation.
-    SELECT d.rep, d.team, d.src,
+    SELECT d.rep, d.src,
            d.amount * coalesce(h.win_probability, d.win_probability) AS v,
            CASE WHEN h.n > 1 THEN greatest(h.at, d.created_at) ELSE d.created_at END AS lo,
            least(h.next_at, d.closed_at) AS hi
@@ -521,8 +592,6 @@ _WEIGHTED_PROBES = (
 -- the tenant in each probe.
 deals AS MATERIALIZED (
     SELECT d.id, d.amount, d.created_at, d.closed_at, coalesce(d.owner_id, l.owner_id) AS rep,
-           (SELECT m.team_id FROM tenants_membership m
-            WHERE m.id = coalesce(d.owner_id, l.owner_id)) AS team,
            coalesce(l.source, '') AS src, s.win_probability, s.is_won OR s.is_lost AS shut
     FROM ids
     CROSS JOIN LATERAL (
@@ -559,14 +628,11 @@ _WEIGHTED_SETS = (
     """
 deals AS MATERIALIZED (
     SELECT d.id, d.amount, d.created_at, d.closed_at, coalesce(d.owner_id, l.owner_id) AS rep,
-           CASE WHEN d.owner_id IS NOT NULL THEN dm.team_id ELSE lm.team_id END AS team,
            coalesce(l.source, '') AS src, s.win_probability, s.is_won OR s.is_lost AS shut
     FROM ids
     JOIN pipeline_deal d ON d.id = ids.id AND d.tenant_id = %(tenant)s
     JOIN pipeline_dealstage s ON s.id = d.stage_id AND s.tenant_id = %(tenant)s
     JOIN pipeline_lead l ON l.id = d.lead_id AND l.tenant_id = %(tenant)s
-    LEFT JOIN tenants_membership dm ON dm.id = d.owner_id
-    LEFT JOIN tenants_membership lm ON lm.id = l.owner_id
 ),
 history AS (
     SELECT c.deal_id, c.at, s.win_probability, s.is_won OR s.is_lost AS shut,
@@ -592,10 +658,16 @@ def weighted_pipeline_changes(
     statement; `kpis.aggregates.weighted_pipeline_changes` is the portable twin)."""
     params = _params(tenant_id, start, end, zone) | {"start": start, "end": end}
     measure = {"weighted_pipeline_change": "sum(v)"}
+    teams = {
+        "team_in": team_span_join("h", "x.rep", "x.day_in"),
+        "team_out": team_span_join("h", "x.rep", "x.day_out"),
+    }
     if (end - start).days <= PROBE_RANGE_DAYS:
-        _run(out, _WEIGHTED_PIPELINE.format(deals_and_intervals=_WEIGHTED_PROBES), params, measure)
+        sql = _WEIGHTED_PIPELINE.format(deals_and_intervals=_WEIGHTED_PROBES, **teams)
+        _run(out, sql, params, measure)
         return
     # TRICKY: hash joins are linear whatever the statistics say; a nested loop chosen on
     # missing ones (a bulk load not yet analysed) rescanned every deal's history per deal.
     with connection.cursor() as cursor, local_settings(cursor, enable_nestloop="off"):
-        _run(out, _WEIGHTED_PIPELINE.format(deals_and_intervals=_WEIGHTED_SETS), params, measure)
+        sql = _WEIGHTED_PIPELINE.format(deals_and_intervals=_WEIGHTED_SETS, **teams)
+        _run(out, sql, params, measure)

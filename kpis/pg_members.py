@@ -26,8 +26,9 @@ KpiMemberPeriod row of grain "day"). A day whose members are complete reads only
 activities; any other is read whole, its own counts recomputed from its raw rows. A day
 whose added rows are not known (rows changed, moved or deleted, or marks that could not list
 them) drops its own members and its periods', which are then built again from raw rows.
-Team and source follow the rep's current team and the lead's current source; a change of
-either is reflected exactly by the next full rebuild.
+Team follows the rep's team on the activity's local day (the team history): a move marks
+the days it covers for a rescan, which drops their members and their periods'. Source
+follows the lead's current source; a change is reflected by recounting the lead's days.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from kpis import pg_literals
 from kpis.aggregates import Rows, bounds
 from kpis.models import KpiMember, KpiMemberPeriod
 from kpis.periods import Grain, Period, period_containing
-from kpis.pg_aggregates import ACTIVITY_COUNTS, local_settings
+from kpis.pg_aggregates import ACTIVITY_COUNTS, local_settings, team_span_join
 
 Counts = dict[str, dict[tuple[str, str], dict[str, int]]]
 
@@ -54,10 +55,11 @@ _COARSE = ("week", "month", "quarter", "year")
 # index scan over an array of ids (a join would hash every lead of the tenant).
 _PAIRS = """{uncounted}
 acts AS MATERIALIZED (
-    SELECT a.rep_id AS rep, a.lead_id AS lead, {counts}
+    SELECT a.rep_id AS rep, a.lead_id AS lead, h.team_id AS team, {counts}
     FROM pipeline_activity a
+    {team}
     WHERE a.tenant_id = %(tenant)s AND a.occurred_at >= %(lo)s AND a.occurred_at < %(hi)s{listed}
-    GROUP BY 1, 2
+    GROUP BY 1, 2, 3
 ),
 lead_sources AS MATERIALIZED (
     SELECT l.id AS lead, coalesce(l.source, '') AS src
@@ -65,10 +67,9 @@ lead_sources AS MATERIALIZED (
     WHERE l.tenant_id = %(tenant)s AND l.id = ANY (ARRAY(SELECT DISTINCT lead FROM acts))
 ),
 pairs AS MATERIALIZED (
-    SELECT p.*, coalesce(s.src, '') AS src, m.team_id AS team
+    SELECT p.*, coalesce(s.src, '') AS src
     FROM acts p
     LEFT JOIN lead_sources s USING (lead)
-    LEFT JOIN tenants_membership m ON m.id = p.rep AND m.tenant_id = %(tenant)s
 ),
 range_actives AS (
     -- NOTE: reduced to distinct (rep, team, source) before expanding to the four scopes.
@@ -145,26 +146,25 @@ pending AS MATERIALIZED (
 -- not seen (estimated at one row) a constant made the planner scan all of the tenant's
 -- rows of the year, filtering the leads, instead of seeking each lead.
 counted AS MATERIALIZED (
-    SELECT h.lead, h.rep, {in_periods}
+    SELECT h.lead, h.rep, h.team, {in_periods}
     FROM (
-        SELECT a.id, a.lead_id AS lead, a.rep_id AS rep, a.occurred_at AS at
+        SELECT a.id, a.lead_id AS lead, a.rep_id AS rep, ts.team_id AS team, a.occurred_at AS at
         FROM pipeline_activity a
+        {history_team}
         WHERE a.tenant_id = (SELECT %(tenant)s::bigint)
           AND a.lead_id = ANY (ARRAY(SELECT DISTINCT lead FROM touch_new))
           AND a.occurred_at >= %(wlo)s AND a.occurred_at < %(whi)s
           AND a.type IN ('call', 'email')
     ) h
     WHERE NOT EXISTS (SELECT FROM pending p WHERE p.id = h.id)
-    GROUP BY 1, 2
+    GROUP BY 1, 2, 3
 ),
 marks AS MATERIALIZED (
-    SELECT c.lead, c.rep, m.team_id AS team, false AS added, {in_names}
+    SELECT c.lead, c.rep, c.team, false AS added, {in_names}
     FROM counted c
-    LEFT JOIN tenants_membership m ON m.id = c.rep AND m.tenant_id = %(tenant)s
     UNION ALL
-    SELECT t.lead, t.rep, m.team_id, true, {always}
+    SELECT t.lead, t.rep, t.team, true, {always}
     FROM touch_new t
-    LEFT JOIN tenants_membership m ON m.id = t.rep AND m.tenant_id = %(tenant)s
 ),
 lead_new AS MATERIALIZED (
     SELECT n.*, coalesce(s.src, '') AS src
@@ -182,13 +182,14 @@ rep_new AS MATERIALIZED (
 
 _TOUCH_FROM_PAIRS = """,
 touch_new AS MATERIALIZED (
-    SELECT lead, rep FROM pairs WHERE outreach > 0
+    SELECT lead, rep, team FROM pairs WHERE outreach > 0
 )"""
 
 _TOUCH_LISTED = """,
 touch_new AS MATERIALIZED (
-    SELECT DISTINCT a.lead_id AS lead, a.rep_id AS rep
+    SELECT DISTINCT a.lead_id AS lead, a.rep_id AS rep, h.team_id AS team
     FROM pipeline_activity a
+    {team}
     WHERE a.tenant_id = %(tenant)s AND a.id = ANY(%(ids)s::bigint[])
       AND a.occurred_at >= %(lo)s AND a.occurred_at < %(hi)s AND a.type IN ('call', 'email')
 )"""
@@ -269,7 +270,9 @@ def _statement(grains: tuple[str, ...], *, day: bool, listed: bool, whole: bool)
         uncounted, listed_only = "", "" if whole else "\n      AND a.id = ANY(%(ids)s::bigint[])"
     else:
         uncounted, listed_only = _UNCOUNTED, _NOT_UNCOUNTED
-    sql = "WITH" + _PAIRS.format(counts=counts, listed=listed_only, uncounted=uncounted)
+    # Each activity counts for its rep's team on its local day (the team history).
+    team = team_span_join("h", "a.rep_id", "(a.occurred_at AT TIME ZONE %(tz)s)::date")
+    sql = "WITH" + _PAIRS.format(counts=counts, listed=listed_only, uncounted=uncounted, team=team)
     sql += _DAY_ACTIVES if day else _RANGE_ACTIVES
     chained = {"quarter": "month", "year": "quarter"}
     for grain in grains:
@@ -278,8 +281,11 @@ def _statement(grains: tuple[str, ...], *, day: bool, listed: bool, whole: bool)
         sql += _OFFER.format(grain=grain, source=source)
     lead_grains = (*(() if whole else ("day",)), *grains) if listed else ()
     if lead_grains:
-        sql += _TOUCH_LISTED if whole else _TOUCH_FROM_PAIRS
+        sql += _TOUCH_LISTED.format(team=team) if whole else _TOUCH_FROM_PAIRS
         sql += _LEAD_HISTORY.format(
+            history_team=team_span_join(
+                "ts", "a.rep_id", "(a.occurred_at AT TIME ZONE %(tz)s)::date"
+            ),
             in_periods=", ".join(
                 f"bool_or(h.at >= %(lo_{g})s AND h.at < %(hi_{g})s) AS in_{g}" for g in lead_grains
             ),

@@ -1,7 +1,8 @@
 """Scheduling snapshot refreshes: one queued refresh per tenant, however many writes arrive;
-and a rebuild when a rep moves to another team or a team is deleted (team numbers follow
-the rep's current team), when the tenant's time zone or fiscal-year start changes (every
-row then belongs to other days and periods), or when a deal stage's meaning changes."""
+and a rebuild when a team is deleted (its reps' history then counts for no team), when the
+tenant's time zone or fiscal-year start changes (every row then belongs to other days and
+periods), or when a deal stage's meaning changes. A rep's team move marks only the days it
+covers (pipeline.team_moves)."""
 
 from __future__ import annotations
 
@@ -52,8 +53,8 @@ def _rebuild_key(tenant_id: int) -> str:
 def kpi_rebuild_schedule(tenant_id: int) -> bool:
     """Queue a full rebuild of the tenant unless one is queued and not yet started.
 
-    A rep's activities, leads and deals count for the rep's current team, so moving a rep
-    re-attributes the rep's whole history: only a rebuild recounts it.
+    A deleted team, a new calendar or a stage's new meaning re-attribute or re-date every
+    row: only a rebuild recounts them.
     """
     return _queue_once(_rebuild_key(tenant_id), "kpis.rebuild_tenant", tenant_id)
 
@@ -70,7 +71,7 @@ def kpi_rebuild_request(tenant_id: int) -> None:
 
 
 def kpi_rebuild_started(tenant_id: int) -> None:
-    """Clear the queued flag as a rebuild starts: team moves from now on queue a new one."""
+    """Clear the queued flag as a rebuild starts: changes from now on queue a new one."""
     cache.delete(_rebuild_key(tenant_id))
 
 
@@ -112,8 +113,6 @@ class RebuildOnChange:
         kpi_rebuild_request(self.tenant_of(instance))
 
 
-# A rep's activities, leads and deals count for the rep's current team.
-MEMBERSHIP_TEAM = RebuildOnChange(("team_id",), lambda member: member.tenant_id)
 # A day is a local day and a quarter a fiscal one: every snapshot and membership row is
 # keyed by the tenant's calendar.
 TENANT_CALENDAR = RebuildOnChange(("timezone", "fiscal_year_start_month"), lambda t: t.pk)

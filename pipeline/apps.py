@@ -1,4 +1,5 @@
-"""App config for pipeline: seeds a new tenant's deal stages."""
+"""App config for pipeline: seeds a new tenant's deal stages; marks the days a team move
+re-attributes."""
 
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
@@ -13,7 +14,10 @@ class PipelineConfig(AppConfig):
         import pipeline.tasks  # noqa: F401  (registered before a service queues one by name)
         from pipeline.cross_tenant import dirty_day_functions_register
         from pipeline.defaults import deal_stages_seed_defaults
+        from pipeline.team_moves import team_move_mark_dirty
         from tenants.hooks import register_tenant_created
+        from tenants.team_history import register_team_moved
 
         register_tenant_created(deal_stages_seed_defaults)
+        register_team_moved(team_move_mark_dirty)
         dirty_day_functions_register()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import zoneinfo
 from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
@@ -12,7 +13,12 @@ from django.db import models
 from django.utils import timezone
 
 from pipeline import bounds
-from pipeline.dirty import mark_activities_added, mark_days_dirty, mark_lead_history_dirty
+from pipeline.dirty import (
+    local_day,
+    mark_activities_added,
+    mark_days_dirty,
+    mark_lead_history_dirty,
+)
 from pipeline.lifecycle import Stage, is_allowed
 from pipeline.models import (
     Activity,
@@ -23,6 +29,7 @@ from pipeline.models import (
     Lead,
     StageTransition,
 )
+from tenants import team_history
 from tenants.context import tenant_context
 from tenants.errors import ErrorCode, NotFound, PublicError, ValidationFailed, camel_case
 from tenants.models import Membership, Tenant
@@ -233,7 +240,12 @@ def lead_transition(
                 "A transition cannot be dated before the lead's previous one.", field="at"
             )
         owner = locked.owner
-        team_id = owner.team_id if owner is not None and owner.team_id else locked.team_id
+        # The owner's team on the transition's day (team history), else the lead's team.
+        team_id = None
+        if owner is not None:
+            day = local_day(at, zoneinfo.ZoneInfo(locked.tenant.timezone))
+            team_id = team_history.team_lookup([owner.pk])(owner.pk, day)
+        team_id = team_id or locked.team_id
         transition = StageTransition.objects.create(
             tenant_id=locked.tenant_id,
             lead=locked,

@@ -14,14 +14,22 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from tenants import cross_tenant, services
+from tenants import cross_tenant, services, team_history
 from tenants.admin_scoping import (
     TenantScopedAdmin,
     can_administer,
     request_principal,
 )
 from tenants.errors import PublicError
-from tenants.models import ApiToken, MemberAbsence, Membership, Team, Tenant, TenantClosure
+from tenants.models import (
+    ApiToken,
+    MemberAbsence,
+    Membership,
+    MemberTeamSpan,
+    Team,
+    Tenant,
+    TenantClosure,
+)
 from tenants.scopes import TOKEN_SCOPES, Scope
 
 # What each token scope lets a partner tool do, as the admin shows it.
@@ -140,11 +148,76 @@ class MemberAbsenceAdmin(TenantScopedAdmin):
     list_filter = ["start_date"]
 
 
+class MembershipForm(forms.ModelForm):
+    """A team change is a move recorded in the member's team history, from a given day."""
+
+    team_effective_from = forms.DateField(
+        required=False,
+        label=_("team move effective from"),
+        help_text=_(
+            "With a new team: the workspace-local day the move takes effect (today if empty); "
+            "it may be in the past, never in the future. KPIs of the days it covers are "
+            "recomputed."
+        ),
+    )
+
+    # NOTE: no Meta: the admin builds it per request, once a tenant is in context (the
+    # team and user choices are read from the tenant's rows).
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        day = data.get("team_effective_from")
+        if self.instance.pk is not None and "team" in self.changed_data:
+            tenant = Tenant.objects.get(pk=self.instance.tenant_id)
+            try:
+                team_history.effective_day(day, tenant=tenant)
+            except PublicError as error:
+                raise forms.ValidationError({"team_effective_from": error.message}) from error
+        elif day is not None:
+            raise forms.ValidationError(
+                {"team_effective_from": _("An effective day goes with a team move.")}
+            )
+        return data
+
+
+class MemberTeamSpanInline(admin.TabularInline):
+    """The member's team history (written by team moves, never edited here)."""
+
+    model = MemberTeamSpan
+    fields = ["team", "valid_from", "valid_until", "recorded_at"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    ordering = ["valid_from"]
+
+    def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+
 @admin.register(Membership)
 class MembershipAdmin(TenantScopedAdmin):
+    form = MembershipForm
+    inlines = [MemberTeamSpanInline]
     list_display = ["user", "role", "team", "is_active"]
     list_filter = ["role", "is_active"]
     search_fields = ["user__username", "display_name"]
+
+    def save_model(self, request: HttpRequest, obj: Model, form: Any, change: bool) -> None:
+        if not change or "team" not in form.changed_data:
+            super().save_model(request, obj, form, change)
+            return
+        # The move goes through the team history; the other fields are saved as usual.
+        team = obj.team  # type: ignore[attr-defined]
+        obj.team_id = form.initial.get("team")  # type: ignore[attr-defined]
+        super().save_model(request, obj, form, change)
+        team_history.member_team_move(
+            membership=obj,  # type: ignore[arg-type]
+            team=team,
+            effective_from=form.cleaned_data.get("team_effective_from"),
+        )
 
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         tenant = request_principal(request).tenant

@@ -7,6 +7,7 @@ one active admin; admins get Django admin (staff) access.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -15,6 +16,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 
+from tenants import team_history
 from tenants.bounds import shown, text_check
 from tenants.context import tenant_context
 from tenants.errors import ErrorCode, NotFound, PublicError, ValidationFailed
@@ -28,16 +30,30 @@ DISPLAY_NAME_MAX = 150
 
 
 def membership_add(
-    *, tenant: Tenant, user: AbstractBaseUser, role: str, team: Team | None = None
+    *,
+    tenant: Tenant,
+    user: AbstractBaseUser,
+    role: str,
+    team: Team | None = None,
+    team_effective_from: dt.date | str | None = None,
 ) -> Membership:
-    """Add a user to a tenant with a role; admins get Django admin (staff) access."""
+    """Add a user to a tenant with a role (imports, seeding); admins get Django admin
+    (staff) access. A member already there takes the role and, when it differs, moves to
+    `team` from `team_effective_from` (today by default; see tenants.team_history)."""
     role = _role(role)
-    with tenant_context(tenant):
+    with transaction.atomic(), tenant_context(tenant):
         if team is not None and team.tenant_id != tenant.pk:
             raise NotFound("Team", field="team")
-        membership, _ = Membership.objects.update_or_create(
+        membership, created = Membership.objects.get_or_create(
             tenant=tenant, user=user, defaults={"role": role, "team": team, "is_active": True}
         )
+        if not created:
+            membership.role, membership.is_active = role, True
+            membership.save(update_fields=["role", "is_active"])
+            if membership.team_id != (team.pk if team is not None else None):
+                team_history.member_team_move(
+                    membership=membership, team=team, effective_from=team_effective_from
+                )
     _grant_staff_to_admin(membership)
     return membership
 
@@ -196,15 +212,23 @@ def member_add(
 
 
 @transaction.atomic
-def member_update(*, membership: Membership, **changes: Any) -> Membership:
+def member_update(
+    *, membership: Membership, team_effective_from: dt.date | str | None = None, **changes: Any
+) -> Membership:
     """Change a member's role, team, display name or active flag (only the given ones).
 
-    A workspace keeps at least one active admin. Moving a rep to another team rebuilds the
-    tenant's KPI snapshots after commit (the kpis app listens to the save).
+    A workspace keeps at least one active admin. A team move takes effect from the local day
+    `team_effective_from` (today by default, never later; backdated moves are allowed) up to
+    the member's next recorded change, and only those days' KPIs are recomputed
+    (tenants.team_history).
     """
     unknown = set(changes) - {"role", "team", "display_name", "is_active"}
     if unknown:
         raise ValueError(f"Unknown member fields: {sorted(unknown)}")
+    if team_effective_from is not None and "team" not in changes:
+        raise ValidationFailed(
+            "An effective day goes with a team move.", field=team_history.EFFECTIVE_FIELD
+        )
     if "role" in changes:
         changes["role"] = _role(changes["role"])
     if "display_name" in changes:
@@ -225,9 +249,12 @@ def member_update(*, membership: Membership, **changes: Any) -> Membership:
             .select_related("user")
             .get(pk=membership.pk)
         )
-        team = changes.get("team")
-        if team is not None and team.tenant_id != locked.tenant_id:
-            raise NotFound("Team", field="teamId")
+        if "team" in changes:
+            team_history.member_team_move(
+                membership=locked,
+                team=changes.pop("team"),
+                effective_from=team_effective_from,
+            )
         for name, value in changes.items():
             setattr(locked, name, value)
         still_admin = locked.role == Role.ADMIN and locked.is_active
@@ -236,6 +263,7 @@ def member_update(*, membership: Membership, **changes: Any) -> Membership:
                 "A workspace keeps at least one active admin.",
                 field="role" if "role" in changes else "isActive",
             )
-        locked.save(update_fields=list(changes))
+        if changes:
+            locked.save(update_fields=list(changes))
     _grant_staff_to_admin(locked)
     return locked

@@ -325,3 +325,58 @@ class MemberAbsence(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.member} {self.start_date}..{self.end_date}"
+
+
+# The first day of a member's history: the team before any recorded move.
+SINCE_ALWAYS = datetime.date(1, 1, 1)
+
+
+class MemberTeamSpan(TenantOwnedModel):
+    """The team a member was in over tenant-local days [valid_from, valid_until).
+
+    A member's spans are contiguous and never overlap: the first starts at SINCE_ALWAYS and
+    the last is open (valid_until empty) and holds the member's current team. Every
+    team-scoped KPI fact counts for the team of its rep on the fact's local day
+    (docs/kpis.md "Scopes"); tenants.team_history writes the spans.
+    """
+
+    member = models.ForeignKey(
+        Membership, on_delete=models.CASCADE, related_name="team_spans", verbose_name=_("member")
+    )
+    team = models.ForeignKey(
+        Team,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("team"),
+    )
+    valid_from = models.DateField(verbose_name=_("from (local day)"))
+    valid_until = models.DateField(
+        null=True,
+        blank=True,
+        help_text=_("The first local day in the next team; empty: still in this one."),
+        verbose_name=_("until (local day, excluded)"),
+    )
+    recorded_at = models.DateTimeField(default=now, editable=False, verbose_name=_("recorded at"))
+
+    class Meta:
+        verbose_name = _("team history")
+        verbose_name_plural = _("team history")
+        ordering = ["member", "valid_from"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["member", "valid_from"], name="memberteamspan_unique_start"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(valid_until__isnull=True)
+                | models.Q(valid_from__lt=models.F("valid_until")),
+                name="memberteamspan_dates_order",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["tenant", "member", "valid_from"], name="memberteamspan_lookup")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.member_id}: {self.team_id} {self.valid_from}..{self.valid_until or ''}"

@@ -13,15 +13,18 @@ latest change, and the days of both the old and the new time are marked dirty.
 from __future__ import annotations
 
 import datetime as dt
+import zoneinfo
 from collections import defaultdict
 from typing import Any
 
+from pipeline.dirty import local_day
 from pipeline.ingestion.batch import Batch
 from pipeline.ingestion.fields import Errors, RowReader
 from pipeline.ingestion.results import IngestKind, RowErrorCode
 from pipeline.ingestion.upsert import rows_update
 from pipeline.lifecycle import Stage, is_allowed
 from pipeline.models import Deal, DealStageChange, DirtyKind, Lead, StageTransition
+from tenants import team_history
 
 _NO_SUCH_CHANGE = "No stored stage change of this {what} has this stage and time."
 _BEFORE_CREATION = "A change cannot be moved before the {} was created."
@@ -153,11 +156,14 @@ def ingest_lead_stage_changes(batch: Batch) -> None:
     for transition in StageTransition.objects.filter(lead_id__in=lead_ids).order_by("at", "id"):
         stored[transition.lead_id].append(transition)
     leads = {
-        pk: (stage, owner_id, team_id, created_at)
-        for pk, stage, owner_id, team_id, created_at in Lead.objects.filter(
-            pk__in=lead_ids
-        ).values_list("pk", "stage", "owner_id", "owner__team_id", "created_at")
+        pk: (stage, owner_id, created_at)
+        for pk, stage, owner_id, created_at in Lead.objects.filter(pk__in=lead_ids).values_list(
+            "pk", "stage", "owner_id", "created_at"
+        )
     }
+    # A backdated transition records its owner's team on its day (the team history).
+    team_on = team_history.team_lookup(owner for _, owner, _ in leads.values())
+    zone = zoneinfo.ZoneInfo(batch.tenant.timezone)
     counts = batch.counts(kind)
     new: list[StageTransition] = []
     refrom: list[StageTransition] = []
@@ -166,7 +172,7 @@ def ingest_lead_stage_changes(batch: Batch) -> None:
     moved: list[StageTransition] = []
     for lead_id in lead_ids:
         changes = incoming[lead_id]
-        _, owner_id, team_id, created_at = leads[lead_id]
+        _, owner_id, created_at = leads[lead_id]
         corrected = False
         if corrections[lead_id]:
             history, gone, shifted = _correct_lead_history(
@@ -220,7 +226,7 @@ def ingest_lead_stage_changes(batch: Batch) -> None:
                     actor_label=batch.actor_label,
                     reason=reason,
                     owner_id=owner_id,
-                    team_id=team_id,
+                    team_id=team_on(owner_id, local_day(at, zone)),
                 )
             )
             counts.created += 1

@@ -179,6 +179,14 @@ class UpdateMemberInput:
     id: relay.GlobalID
     role: MemberRole | None = strawberry.UNSET  # type: ignore[valid-type]
     team_id: relay.GlobalID | None = strawberry.UNSET
+    team_effective_from: str | None = strawberry.field(
+        default=None,
+        description=(
+            "With teamId: the workspace-local day (YYYY-MM-DD) the move takes effect, today "
+            "by default; it may be in the past (up to the member's next recorded move), never "
+            "in the future. KPIs of those days count for the new team."
+        ),
+    )
     display_name: str | None = strawberry.UNSET
     is_active: bool | None = strawberry.UNSET
 
@@ -292,8 +300,9 @@ class TenantMutation:
         scope=Scope.CONFIG_WRITE,
         description=(
             "Change a member's role, team, display name or active flag (needs config:write; "
-            "an admin's, or making one, needs an admin). A team move rebuilds the workspace's "
-            "KPI snapshots, since team numbers follow the rep's current team."
+            "an admin's, or making one, needs an admin). A team move counts from "
+            "teamEffectiveFrom (today by default): the KPIs of the days it covers are "
+            "recomputed."
         ),
     )
     def update_member(self, info: Info, input: UpdateMemberInput) -> MemberPayload:
@@ -311,7 +320,9 @@ class TenantMutation:
         if "display_name" in changes:
             changes["display_name"] = changes["display_name"] or ""
         _require_admin_for(info, member.role, changes.get("role"))
-        updated = members.member_update(membership=member, **changes)
+        updated = members.member_update(
+            membership=member, team_effective_from=input.team_effective_from, **changes
+        )
         return MemberPayload(member=updated)  # type: ignore[arg-type]
 
     @mutation(

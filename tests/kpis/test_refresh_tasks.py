@@ -192,32 +192,31 @@ def _month_calls(tenant: Any, scope_type: str) -> dict[str, int]:
 
 
 @pytest.mark.django_db
-def test_moving_a_rep_to_another_team_queues_one_rebuild_that_moves_the_team_numbers(
+def test_moving_a_rep_to_another_team_refreshes_the_days_it_covers_without_a_rebuild(
     tenant_a: Any, queued_rebuilds: list[int], django_capture_on_commit_callbacks: Any
 ) -> None:
-    from kpis.tasks import rebuild_tenant_task
+    from tenants import members
     from tests.factories import TeamFactory
 
     east, west = (
         TeamFactory(tenant=tenant_a, name="East"),
         TeamFactory(tenant=tenant_a, name="West"),
     )
-    # given a rep of East with a call, refreshed
+    # given a rep of East with a call on 1 June, refreshed
     rep = _rep_with_a_refreshed_call(tenant_a, east, "moved", django_capture_on_commit_callbacks)
-    assert queued_rebuilds == []
     assert _month_calls(tenant_a, "team") == {str(east.pk): 1}
-    # when the rep is saved unchanged, then moved three times before the rebuild starts
+    # when the rep is saved unchanged, moved today (after the call), then from 1 June
     with django_capture_on_commit_callbacks(execute=True), tenant_context(tenant_a):
         rep.save()
-        assert queued_rebuilds == []
-        for team in (west, east, west):
-            rep.team = team
-            rep.save()
-        rep.display_name = "Moved"
+        rep.team = west
         rep.save()
-    assert queued_rebuilds == [tenant_a.pk]
-    # then one rebuild is queued, and it moves the call to West
-    rebuild_tenant_task.run(tenant_a.pk)
+    refresh_tenant_task.run(tenant_a.pk)
+    assert _month_calls(tenant_a, "team") == {str(east.pk): 1}
+    with django_capture_on_commit_callbacks(execute=True):
+        members.member_update(membership=rep, team=west, team_effective_from="2026-06-01")
+    # then no rebuild is queued, and the refresh of the marked day moves the call to West
+    refresh_tenant_task.run(tenant_a.pk)
+    assert queued_rebuilds == []
     assert _month_calls(tenant_a, "team") == {str(west.pk): 1}
 
 

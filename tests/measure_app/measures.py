@@ -11,10 +11,11 @@ from datetime import date
 from decimal import Decimal
 
 from django.db import connection
-from django.db.models import Count, F, Sum
+from django.db.models import Count, Sum
 
-from kpis.aggregates import attributed_daily, bounds
+from kpis.aggregates import attributed_daily, bounds, team_on
 from kpis.measures import DailyValues, Measure, register_measure, unregister_measure
+from kpis.pg_aggregates import team_span_join
 from pipeline.models import Activity, DirtyKind
 
 LONG_CALL_SECONDS = 300
@@ -31,7 +32,7 @@ def _attributed(queryset, zone: zoneinfo.ZoneInfo, value) -> DailyValues:
         day_field="occurred_at",
         zone=zone,
         rep="rep_id",
-        team=F("rep__team_id"),
+        team=team_on("rep_id", "occurred_at", zone),  # the rep's team on the call's day
         source="lead__source",
         value=value,
     )
@@ -45,11 +46,11 @@ def talk_seconds_daily(
 
 _TALK_SQL = """
 WITH c AS (
-    SELECT (a.occurred_at AT TIME ZONE %(tz)s)::date AS day, a.rep_id, m.team_id,
+    SELECT (a.occurred_at AT TIME ZONE %(tz)s)::date AS day, a.rep_id, h.team_id,
            coalesce(l.source, '') AS source, a.duration_seconds AS seconds
     FROM pipeline_activity a
     JOIN pipeline_lead l ON l.id = a.lead_id AND l.tenant_id = %(tenant)s
-    LEFT JOIN tenants_membership m ON m.id = a.rep_id
+    {team}
     WHERE a.tenant_id = %(tenant)s AND a.type = 'call' AND a.duration_seconds > 0
       AND a.occurred_at >= %(lo)s AND a.occurred_at < %(hi)s
 )
@@ -61,7 +62,7 @@ UNION ALL
 SELECT day, 'rep', rep_id::text, sum(seconds) FROM c WHERE rep_id IS NOT NULL GROUP BY day, rep_id
 UNION ALL
 SELECT day, 'source', source, sum(seconds) FROM c GROUP BY day, source
-"""
+""".format(team=team_span_join("h", "a.rep_id", "(a.occurred_at AT TIME ZONE %(tz)s)::date"))
 
 
 def talk_seconds_pg(
@@ -85,7 +86,7 @@ def long_calls_daily(
 
 _ACTIVITY_SCOPES = {
     "tenant": "every call",
-    "team": "the rep's team",
+    "team": "the rep's team on the call's day",
     "rep": "the call's rep",
     "source": "the lead's source",
 }

@@ -144,3 +144,53 @@ def test_superuser_deletes_an_account_with_rows_in_several_tenants(
         with tenant_context(tenant):
             assert not Membership.objects.filter(user_id=admin_a.pk).exists()
             assert list(ApiToken.objects.values_list("created_by_id", "name")) == [(None, "sfa")]
+
+
+def _member_form(member, **changes):
+    """The admin change form of a member as posted, with its read-only team history."""
+    spans = list(member.team_spans.order_by("valid_from"))
+    data = {
+        "user": member.user_id,
+        "role": member.role,
+        "team": member.team_id or "",
+        "display_name": member.display_name,
+        "is_active": "on",
+        "team_spans-TOTAL_FORMS": len(spans),
+        "team_spans-INITIAL_FORMS": len(spans),
+        "team_spans-MIN_NUM_FORMS": 0,
+        "team_spans-MAX_NUM_FORMS": 1000,
+    }
+    for index, span in enumerate(spans):
+        data[f"team_spans-{index}-id"] = span.pk
+        data[f"team_spans-{index}-member"] = member.pk
+    data.update(changes)
+    return data
+
+
+def test_admin_records_a_team_move_from_its_effective_day(client, admin_a, tenant_a):
+    import datetime as dt
+
+    from tenants import team_history
+    from tenants.models import SINCE_ALWAYS
+
+    # given a rep of Tokyo IS and another team
+    tokyo, osaka = (TeamFactory(tenant=tenant_a, name=n) for n in ("Tokyo IS", "Osaka IS"))
+    rep = members.membership_add(tenant=tenant_a, user=UserFactory(), role="rep", team=tokyo)
+    client.force_login(admin_a)
+    url = f"/admin/tenants/membership/{rep.pk}/change/"
+    with tenant_context(tenant_a):
+        future = (team_history.tenant_today(tenant_a) + dt.timedelta(days=1)).isoformat()
+        refused = client.post(url, _member_form(rep, team=osaka.pk, team_effective_from=future))
+        # when the team is changed with a day in the future, the form says why
+        assert refused.status_code == 200
+        assert "after today" in refused.content.decode()
+        # when it is changed with a day in the past
+        moved = client.post(url, _member_form(rep, team=osaka.pk, team_effective_from="2026-03-16"))
+    # then the move is recorded from that day and the member is in Osaka now
+    assert moved.status_code == 302
+    assert [(s.team_id, s.valid_from, s.valid_until) for s in team_history.team_spans(rep)] == [
+        (tokyo.pk, SINCE_ALWAYS, dt.date(2026, 3, 16)),
+        (osaka.pk, dt.date(2026, 3, 16), None),
+    ]
+    with tenant_context(tenant_a):
+        assert Membership.objects.get(pk=rep.pk).team_id == osaka.pk

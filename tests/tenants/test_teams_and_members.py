@@ -258,7 +258,7 @@ def test_update_member_changes_only_what_is_sent(graphql, tenant_a, config_a):
     assert members_of(tenant_a) == [("r@example.com", "manager", None)]
 
 
-def test_a_team_move_queues_a_rebuild_of_the_tenant(
+def test_a_team_move_marks_its_days_instead_of_rebuilding_the_tenant(
     graphql, tenant_a, config_a, monkeypatch, django_capture_on_commit_callbacks
 ):
     queued: list[int] = []
@@ -266,18 +266,22 @@ def test_a_team_move_queues_a_rebuild_of_the_tenant(
     with django_capture_on_commit_callbacks(execute=True):
         team = run(graphql, CREATE_TEAM, {"input": {"name": "東京"}}, token=config_a)["team"]
         member = run(graphql, ADD_MEMBER, {"input": {"email": "r@example.com"}}, token=config_a)
-    assert queued == []
     assert pending(graphql, config_a) == [False]
-    with django_capture_on_commit_callbacks(execute=True):
-        run(graphql, UPDATE_MEMBER,
-            {"input": {"id": member["member"]["id"], "teamId": team["id"]}},
-            token=config_a)  # fmt: skip
-    assert queued == [tenant_a.pk]
-    # and until that rebuild has run, every value reads as pending
+    # (the refresh queued after commit is left out: the marked day is refreshed below)
+    with django_capture_on_commit_callbacks(execute=False):
+        moved = run(graphql, UPDATE_MEMBER,
+                    {"input": {"id": member["member"]["id"], "teamId": team["id"],
+                               "teamEffectiveFrom": "2026-04-01"}},
+                    token=config_a)  # fmt: skip
+    assert moved["errors"] == [] and moved["member"]["team"] == {"name": "東京"}
+    # then no rebuild is asked for: the move's first day (the member has no rows) is marked,
+    # so April reads as pending until that day is refreshed
+    assert queued == []
+    assert Tenant.objects.get(pk=tenant_a.pk).kpi_rebuild_requested_at is None
     assert pending(graphql, config_a) == [True]
     tenant = Tenant.objects.get(pk=tenant_a.pk)
     with tenant_context(tenant):
-        kpi_snapshots_rebuild(tenant=tenant)
+        kpi_snapshots_refresh_dirty(tenant=tenant)
     assert pending(graphql, config_a) == [False]
 
 

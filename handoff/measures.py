@@ -7,7 +7,8 @@ Which tenant-local day each fact belongs to:
 - speed-to-lead (`speed_to_lead_seconds`, `mqls_first_touched`): the day of the first touch
   (the lead's first call or e-mail at or after its transition into `mql`: the day the clock
   stopped); the business time from the transition to that touch (tenant business hours).
-  An MQL not touched yet counts nowhere. Attributed to the member of the lead's MQL
+  An MQL not touched yet counts nowhere. Measured for workspaces with a rule set only
+  (`uses_handoff`). Attributed to the member of the lead's MQL
   assignment (the latest made from the transition to the touch), else to the lead's owner
   at the transition; team = that member's team; source = the lead's source.
 - accept SLA (`handoff_sla_met`, `handoff_sla_due`, `handoff_sla_breaches`): the day of the

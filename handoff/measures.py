@@ -7,7 +7,8 @@ Which tenant-local day each fact belongs to:
 - speed-to-lead (`speed_to_lead_seconds`, `mqls_first_touched`): the day of the first touch
   (the lead's first call or e-mail at or after its transition into `mql`: the day the clock
   stopped); the business time from the transition to that touch (tenant business hours).
-  An MQL not touched yet counts nowhere. Attributed to the member of the lead's MQL
+  An MQL not touched yet counts nowhere. Measured for workspaces with a rule set only
+  (`uses_handoff`). Attributed to the member of the lead's MQL
   assignment (the latest made from the transition to the touch), else to the lead's owner
   at the transition; team = that member's team; source = the lead's source.
 - accept SLA (`handoff_sla_met`, `handoff_sla_due`, `handoff_sla_breaches`): the day of the
@@ -30,12 +31,14 @@ from collections.abc import Iterable
 from decimal import Decimal
 
 from django.db.models import Count, F, Max, Min, OuterRef, Q, Subquery
+from django.utils import timezone
 
-from handoff.models import Assignment, Handoff, HandoffState
+from handoff.models import Assignment, Handoff, HandoffState, RuleSet
 from kpis.aggregates import attributed_daily, bounds
 from kpis.catalogue import Category, Direction, KpiDefinition, Layer, Unit, register_kpi
 from kpis.measure_store import pass_cache
 from kpis.measures import DailyValues, Measure, register_measure
+from kpis.models import KpiMeasureBuild
 from kpis.scopes import ScopeType
 from pipeline.dirty import local_day, mark_days_dirty, register_dirty_kind
 from pipeline.lifecycle import Stage
@@ -178,8 +181,27 @@ def _speed_facts(
     return facts
 
 
+def uses_handoff() -> bool:
+    """Whether the tenant in context has a handoff rule set. Speed-to-lead is measured only
+    for those workspaces: it costs a lookup per MQL of every refreshed day, which
+    workspaces that do not hand leads over should not pay (their values are none)."""
+    cache = pass_cache()
+    if "handoff.uses" not in cache:
+        cache["handoff.uses"] = RuleSet.objects.exists()
+    return cache["handoff.uses"]
+
+
+def speed_to_lead_start(tenant: Tenant) -> None:
+    """A workspace's first rule set: its speed-to-lead history is built whole by the next
+    refresh (queued by the day marked), as for a measure newly deployed."""
+    KpiMeasureBuild.objects.filter(measure__in=[m.key for m in MEASURES[:2]]).delete()
+    mark_handoff_days(tenant=tenant, datetimes=[timezone.now()])
+
+
 def _shared_facts(tenant_id: int, start, end, zone) -> list:
     """The facts of both speed-to-lead measures, computed once per refresh or rebuild pass."""
+    if not uses_handoff():
+        return []
     cache = pass_cache()
     key = ("handoff.speed_facts", tenant_id, start, end, zone.key)
     if key not in cache:
@@ -219,6 +241,8 @@ def speed_to_lead_related_days(*, tenant_id: int, start, end, zone) -> set[dt.da
     """The days outside [start, end) a change on those days can move: a touch added there
     takes the first touch from a later one (the lead's first touch after the range), and a
     transition into `mql` there starts a clock stopped by a later touch."""
+    if not uses_handoff():
+        return set()
     cache = pass_cache()
     key = ("handoff.speed_related", tenant_id, start, end, zone.key)
     if key not in cache:

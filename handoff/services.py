@@ -16,6 +16,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from handoff.audit import audit_record
+from handoff.measures import speed_to_lead_start
 from handoff.models import Approval, ApprovalSide, RuleSet, RuleVersion, VersionStatus
 from handoff.validation import PARTS, validate_parts
 from tenants.bounds import text_check
@@ -79,6 +80,8 @@ def rule_set_create(
                 rule_set = RuleSet.objects.create(tenant=tenant, name=name, description=description)
         except IntegrityError as exc:
             raise taken from exc
+        if not RuleSet.objects.exclude(pk=rule_set.pk).exists():
+            speed_to_lead_start(tenant)
         audit_record(
             tenant=tenant,
             action="rule_set_created",

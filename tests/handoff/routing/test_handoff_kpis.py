@@ -393,6 +393,40 @@ def test_a_deadline_after_every_pipeline_row_is_rebuilt_too(tenant_a: Any) -> No
     assert _table(tenant_a) == refreshed
 
 
+def test_speed_to_lead_is_measured_from_a_workspaces_first_rule_set_on(tenant_a: Any) -> None:
+    from handoff.services import rule_set_create
+
+    # given a workspace without handoff rules, with a touched MQL (30 business minutes)
+    rep = add_member(tenant_a, "rita", Role.REP)
+    with tenant_context(tenant_a):
+        lead = make_lead(tenant_a, source="web", owner=rep)
+        _mql(lead, tokyo(2026, 11, 16, 10))
+        _touch(lead, "call", tokyo(2026, 11, 16, 10, 30))
+    _refresh(tenant_a)
+    # then it pays nothing for speed-to-lead: no value
+    with tenant_context(tenant_a):
+        assert not _speed_rows(SPEED)
+        # when it creates its first rule set, and the next refresh runs
+        rule_set_create(tenant=tenant_a, name="Standard")
+    _refresh(tenant_a)
+    # then the history is built whole, as a rebuild gives it
+    with tenant_context(tenant_a):
+        assert _speed_rows(SPEED)[(Grain.MONTH, "tenant")] == 1800
+    refreshed = _table(tenant_a)
+    _rebuild(tenant_a)
+    assert _table(tenant_a) == refreshed
+
+
+def _speed_rows(kpi: str) -> dict[tuple[str, str], Decimal]:
+    measure = CATALOGUE_BY_KEY[kpi].numerator
+    return {
+        (grain, scope): value
+        for grain, scope, value in KpiMeasureValue.objects.filter(measure=measure).values_list(
+            "grain", "scope_type", "value"
+        )
+    }
+
+
 def test_leaderboards_rank_field_sales_by_a_handoff_kpi(tenant_a: Any) -> None:
     w = _world(tenant_a)
     _stage_one(tenant_a, w)

@@ -26,6 +26,8 @@ class HandoffConfig(AppConfig):
 
         # Speed-to-lead, SLA attainment, breaches and the return rate, as KPIs of every
         # tenant's catalogue (kpis.measures and kpis.catalogue registries).
-        from handoff.measures import register
+        from handoff.measures import handoff_team_moved, register
+        from tenants.team_history import register_team_moved
 
         register()
+        register_team_moved(handoff_team_moved)

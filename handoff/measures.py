@@ -10,7 +10,7 @@ Which tenant-local day each fact belongs to:
   An MQL not touched yet counts nowhere. Measured for workspaces with a rule set only
   (`uses_handoff`). Attributed to the member of the lead's MQL
   assignment (the latest made from the transition to the touch), else to the lead's owner
-  at the transition; team = that member's team; source = the lead's source.
+  at the transition; team = that member's team on the fact's day; source = the lead's source.
 - accept SLA (`handoff_sla_met`, `handoff_sla_due`, `handoff_sla_breaches`): the day of the
   handoff's deadline (`due_at`), whenever the outcome became known. Met = accepted or
   returned within `sla_hours` business hours; breached = decided later, or marked breached
@@ -19,7 +19,7 @@ Which tenant-local day each fact belongs to:
 - `handoffs`: the day of the SQL handoff (`handed_at`); `handoff_returns`: the day of the
   return (`returned_at`).
 Handoff facts are attributed to the handoff's owner (field sales; after a reassignment, the
-new owner), that member's team, and the lead's source.
+new owner), that member's team on the fact's day, and the lead's source.
 """
 
 from __future__ import annotations
@@ -27,14 +27,14 @@ from __future__ import annotations
 import datetime as dt
 import zoneinfo
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 
-from django.db.models import Count, F, Max, Min, OuterRef, Q, Subquery
+from django.db.models import Count, Max, Min, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from handoff.models import Assignment, Handoff, HandoffState, RuleSet
-from kpis.aggregates import attributed_daily, bounds
+from kpis.aggregates import attributed_daily, bounds, team_on
 from kpis.catalogue import Category, Direction, KpiDefinition, Layer, Unit, register_kpi
 from kpis.measure_store import pass_cache
 from kpis.measures import DailyValues, Measure, register_measure
@@ -45,7 +45,8 @@ from pipeline.lifecycle import Stage
 from pipeline.models import Activity, DirtyKind, StageTransition
 from tenants.business_hours import BusinessHours
 from tenants.calendars import business_hours_for
-from tenants.models import Membership, Tenant
+from tenants.models import Tenant
+from tenants.team_history import team_lookup
 
 HANDOFF_KIND = register_dirty_kind("handoff")
 TOUCHES = (Activity.Type.CALL, Activity.Type.EMAIL)
@@ -57,6 +58,30 @@ def mark_handoff_days(*, tenant: Tenant | int, datetimes: Iterable[dt.datetime |
     if isinstance(tenant, int):
         tenant = Tenant.objects.get(pk=tenant)
     mark_days_dirty(tenant=tenant, datetimes=list(datetimes), kinds=HANDOFF_KIND)
+
+
+def handoff_team_moved(tenant_id: int, member_id: int, start: dt.date, end: dt.date | None) -> None:
+    """Listener of tenants.team_history: the member's handoff facts on the local days
+    [start, end) now count for another team, so their days are marked for a recount (the
+    pipeline marks the days of its own rows; these facts lie on handoff and touch days)."""
+    tenant = Tenant.objects.get(pk=tenant_id)
+    zone = zoneinfo.ZoneInfo(tenant.timezone)
+    lo = dt.datetime.combine(start, dt.time.min, tzinfo=zone)
+    in_range = {"gte": lo} | (
+        {} if end is None else {"lt": dt.datetime.combine(end, dt.time.min, tzinfo=zone)}
+    )
+    moments: list[dt.datetime | None] = []
+    owned = Handoff.objects.filter(owner_id=member_id)
+    for field in ("handed_at", "returned_at", "due_at"):
+        rows = owned.filter(**{f"{field}__{op}": value for op, value in in_range.items()})
+        moments.extend(rows.order_by().values_list(field, flat=True).distinct())
+    # Speed-to-lead counts on the first touch's day for the MQL's assignee (else its owner).
+    leads = Assignment.objects.filter(member_id=member_id, stage="mql").values("lead_id")
+    mqls = StageTransition.objects.filter(to_stage=Stage.MQL, owner_id=member_id).values("lead_id")
+    touches = Activity.objects.filter(Q(lead_id__in=leads) | Q(lead_id__in=mqls), type__in=TOUCHES)
+    touches = touches.filter(**{f"occurred_at__{op}": value for op, value in in_range.items()})
+    moments.extend(touches.order_by().values_list("occurred_at", flat=True).distinct())
+    mark_days_dirty(tenant=tenant, datetimes=moments, rescan=True, kinds=HANDOFF_KIND)
 
 
 def first_touch_after(*, lead_id: int, at: dt.datetime) -> dt.datetime | None:
@@ -118,22 +143,21 @@ def _calendar(tenant_id: int, first: dt.datetime, last: dt.datetime) -> Business
 
 
 def _add(
-    out: dict, day: dt.date, rep: int | None, teams: dict[int, int | None], source: str, value
+    out: dict,
+    day: dt.date,
+    rep: int | None,
+    team_on: Callable[[int | None, dt.date], int | None],
+    source: str,
+    value,
 ) -> None:
     keys = [(ScopeType.TENANT, ""), (ScopeType.SOURCE, source or "")]
     if rep is not None:
         keys.append((ScopeType.REP, str(rep)))
-        if teams.get(rep) is not None:
-            keys.append((ScopeType.TEAM, str(teams[rep])))
+        team = team_on(rep, day)  # the rep's team on the fact's local day, as for every fact
+        if team is not None:
+            keys.append((ScopeType.TEAM, str(team)))
     for scope_type, scope_key in keys:
         out[(day, scope_type, scope_key)] += value
-
-
-def _teams(member_ids: Iterable[int | None]) -> dict[int, int | None]:
-    wanted = {pk for pk in member_ids if pk is not None}
-    if not wanted:
-        return {}
-    return dict(Membership.objects.filter(pk__in=wanted).values_list("pk", "team_id"))
 
 
 # --- speed-to-lead ---------------------------------------------------------------------------
@@ -211,7 +235,7 @@ def _shared_facts(tenant_id: int, start, end, zone) -> list:
 
 def _speed_daily(value_of, tenant_id: int, start, end, zone) -> DailyValues:
     facts = _shared_facts(tenant_id, start, end, zone)
-    teams = _teams(member for _, member, _, _ in facts)
+    teams = team_lookup(member for _, member, _, _ in facts)
     out: dict = defaultdict(Decimal)
     for day, member, source, seconds in facts:
         _add(out, day, member, teams, source, value_of(seconds))
@@ -315,7 +339,7 @@ def sla_span(*, tenant_id: int, zone) -> tuple[dt.date, dt.date] | None:
 
 def _sla_daily(counts, tenant_id: int, start, end, zone) -> DailyValues:
     outcomes = _sla_outcomes(tenant_id, start, end, zone)
-    teams = _teams(owner for _, owner, _, _ in outcomes)
+    teams = team_lookup(owner for _, owner, _, _ in outcomes)
     out: dict = defaultdict(Decimal)
     for day, owner, source, met in outcomes:
         if counts(met):
@@ -346,7 +370,7 @@ def _handoff_counts(day_field: str, where: Q, start, end, zone) -> DailyValues:
         day_field=day_field,
         zone=zone,
         rep="owner_id",
-        team=F("owner__team_id"),
+        team=team_on("owner_id", day_field, zone),
         source="lead__source",
         value=Count("id"),
     )
@@ -364,13 +388,13 @@ def returns_daily(*, tenant_id: int, start, end, zone) -> DailyValues:
 
 _BY_MQL = {
     "tenant": "every MQL first touched",
-    "team": "the MQL assignee's team",
+    "team": "the MQL assignee's team on the fact's day",
     "rep": "the member of the lead's MQL assignment, else its owner at the transition",
     "source": "the lead's source",
 }
 _BY_HANDOFF = {
     "tenant": "every handoff",
-    "team": "the handoff owner's team",
+    "team": "the handoff owner's team on the fact's day",
     "rep": "the handoff's owner",
     "source": "the lead's source",
 }

@@ -49,7 +49,7 @@ from handoff.handoffs import (
     handoff_sla_steps_run,
     lead_entered_stage,
 )
-from handoff.measures import KPIS, MEASURES
+from handoff.measures import HANDOFF_KIND, KPIS, MEASURES, handoff_team_moved
 from kpis.catalogue import CATALOGUE_BY_KEY
 from kpis.leaderboards import kpi_leaderboard
 from kpis.models import KpiMeasureValue
@@ -59,9 +59,11 @@ from kpis.selectors import kpi_catalogue, kpi_definitions, kpi_values
 from kpis.snapshots import kpi_snapshots_rebuild, kpi_snapshots_refresh_dirty
 from pipeline import services as pipeline_services
 from pipeline.lifecycle import Stage
+from pipeline.models import DirtyDay
 from tenants import services
 from tenants.context import tenant_context
 from tenants.scopes import Role
+from tenants.team_history import member_team_move
 from tests.factories import TeamFactory
 from tests.handoff.routing.conftest import TOKYO, add_member, make_lead, make_version
 
@@ -373,6 +375,59 @@ def test_handoff_kpis_are_exact_refreshed_incrementally_and_equal_a_rebuild(
     assert b_month[(SPEED, "tenant")] == (28800, 1, D(28800))
     assert b_month[(RETURNS, "tenant")] == (0, 1, D(0))
     assert b_month[(SLA_RATE, "tenant")] == (0, 0, None)
+
+
+def test_a_backdated_team_move_recounts_the_handoff_kpis_of_the_days_it_covers(
+    tenant_a: Any, monkeypatch: Any
+) -> None:
+    # given the whole scenario, refreshed (the moves' own refresh tasks are kept out)
+    monkeypatch.setattr("kpis.refresh._queue_once", lambda *args, **kwargs: None)
+    w = _world(tenant_a)
+    _rebuild(tenant_a)
+    for stage in (_stage_one, _stage_two, _stage_three):
+        stage(tenant_a, w)
+    _refresh(tenant_a)
+    # when r2 moved to field sales on Friday 20 and f2 to inside sales on Wednesday 25,
+    # both recorded afterwards
+    member_team_move(membership=w["r2"], team=w["field"], effective_from="2026-11-20")
+    member_team_move(membership=w["f2"], team=w["inside"], effective_from="2026-11-25")
+    _refresh(tenant_a)
+    month = _values(tenant_a, w, Grain.MONTH, NOV)
+    # then r2's L2 (16th) stays with inside sales and its L3 (21st) counts for field sales
+    assert month[(SPEED, "IS")] == (9000, 3, D(3000))
+    assert month[(SPEED, "FS")] == (0, 1, D(0))
+    assert month[(SPEED, "tenant")] == (9000, 4, D(2250))
+    # and f2's H3 and H4 (handed over and due before the 25th) stay with field sales, while
+    # H3's return (25th) and H6 (26th) count for inside sales
+    assert month[(RETURNS, "FS")] == (1, 6, D(100) / 6)
+    assert month[(RETURNS, "IS")] == (1, 1, D(100))
+    assert month[(SLA_RATE, "FS")] == (3, 6, D(50))
+    assert month[(SLA_RATE, "IS")] == (0, 0, None)
+    assert month[(RETURNS, "tenant")] == (2, 7, D(200) / 7)
+    # and the recount of the marked days equals a rebuild
+    incremental = _table(tenant_a)
+    _rebuild(tenant_a)
+    assert _table(tenant_a) == incremental
+
+
+def test_a_team_move_marks_the_days_of_the_members_handoff_facts(tenant_a: Any) -> None:
+    # given the whole scenario, refreshed: nothing is dirty
+    w = _world(tenant_a)
+    for stage in (_stage_one, _stage_two, _stage_three):
+        stage(tenant_a, w)
+    _refresh(tenant_a)
+    with tenant_context(tenant_a):
+        assert not DirtyDay.objects.exists()
+        # when f2's days from Tuesday 24 to Wednesday 25 change team
+        handoff_team_moved(tenant_a.pk, w["f2"].pk, dt.date(2026, 11, 24), dt.date(2026, 11, 25))
+        # then the 24th (H4 handed over; H3 and H4 due) is marked for the handoff measures
+        marked = {row.day: row.kinds for row in DirtyDay.objects.all()}
+        assert set(marked) == {dt.date(2026, 11, 24)}
+        assert marked[dt.date(2026, 11, 24)] & int(HANDOFF_KIND)
+        DirtyDay.objects.all().delete()
+        # and r2's Monday 16 holds the first touch of L2, routed to r2
+        handoff_team_moved(tenant_a.pk, w["r2"].pk, dt.date(2026, 11, 16), dt.date(2026, 11, 17))
+        assert {row.day for row in DirtyDay.objects.all()} == {dt.date(2026, 11, 16)}
 
 
 def test_a_deadline_after_every_pipeline_row_is_rebuilt_too(tenant_a: Any) -> None:

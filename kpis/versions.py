@@ -25,7 +25,7 @@ from typing import Any
 from django.core.cache import cache
 from django.db import transaction
 
-from tenants.models import Membership
+from tenants.cross_tenant import user_tenant_ids
 
 logger = logging.getLogger(__name__)
 
@@ -81,10 +81,9 @@ def bump_for_user(sender: Any, instance: Any, update_fields: Any = None, **kwarg
     NOTE: a save of other fields only (a login's last_login) bumps nothing."""
     if update_fields is not None and "username" not in update_fields:
         return
-    tenant_ids = Membership.all_tenants.filter(user_id=instance.pk).values_list(
-        "tenant_id", flat=True
-    )
-    for tenant_id in set(tenant_ids):
+    # NOTE: across tenants through tenants.cross_tenant: row-level security shows a plain
+    # query no membership outside the tenant in context.
+    for tenant_id in user_tenant_ids(user=instance):
         kpi_read_version_bump(tenant_id)
 
 

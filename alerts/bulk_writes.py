@@ -11,6 +11,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection
 
 from alerts.models import Alert
+from kpis.versions import kpi_read_version_bump
 
 # (field, PostgreSQL array type of its values) of what an evaluation may change on an alert.
 UPDATED_FIELDS: tuple[tuple[str, str], ...] = (
@@ -32,6 +33,8 @@ def alerts_bulk_update(alerts: Sequence[Alert]) -> None:
     """Store the evaluated fields of `alerts` (rows of the current tenant)."""
     if not alerts:
         return
+    # Neither path sends post_save: a cached dashboard's alerts widget must not outlive it.
+    kpi_read_version_bump(alerts[0].tenant_id)
     if connection.vendor != "postgresql":
         names = [name.removesuffix("_id") for name, _ in UPDATED_FIELDS]
         Alert.objects.bulk_update(alerts, fields=names, batch_size=500)

@@ -43,6 +43,7 @@ from kpis.scopes import KpiScope, ScopeType
 from kpis.selectors import kpi_definitions, kpi_values_from_measures, measure_values
 from kpis.targets import as_decimal, query_target_values, reading_context
 from kpis.trees.decomposition import exact
+from kpis.versions import kpi_read_version_bump
 from pipeline.models import Activity
 from tenants import business_hours
 from tenants.calendars import count_working_days, days_off
@@ -582,6 +583,9 @@ def _apply(
         alerts_bulk_update(changed)
     if touched:
         Alert.objects.filter(pk__in=touched).update(last_evaluated_at=now)
+    if new or touched:
+        # Bulk writes send no post_save: a cached dashboard shows the alerts (kpis.versions).
+        kpi_read_version_bump(tenant.pk)
     if events:
         AlertEvent.objects.bulk_create(events, batch_size=500)
     # Told in the same transaction, delivered after it commits (notifications queues the

@@ -13,6 +13,7 @@ class KpisConfig(AppConfig):
     verbose_name = _("KPIs")
 
     def ready(self) -> None:
+        from django.contrib.auth import get_user_model
         from django.db.models.signals import post_delete, post_save, pre_save
 
         import kpis.tasks  # noqa: F401  (registered before a service queues one by name)
@@ -31,7 +32,7 @@ class KpisConfig(AppConfig):
             team_deleted,
         )
         from kpis.trees import kpi_tree_seed_default
-        from kpis.versions import bump_for_instance, bump_for_tenant_id
+        from kpis.versions import bump_for_instance, bump_for_tenant_id, bump_for_user
         from pipeline.dirty import register_dirty_listener, register_marked_listener
         from pipeline.models import DealStage, DirtyDay
         from tenants.hooks import register_tenant_created
@@ -42,11 +43,13 @@ class KpisConfig(AppConfig):
         # What a KPI read reads besides snapshots and dirty marks (kpis.versions).
         for model in (
             KpiTarget, KpiTree, KpiTreeNode, KpiCustomDefinition,
-            Tenant, TenantClosure, Membership, Team,
+            Tenant, TenantClosure, Membership, Team, DealStage,
         ):  # fmt: skip
             uid = f"kpis-read-version-{model._meta.label_lower}"
             post_save.connect(bump_for_instance, sender=model, dispatch_uid=f"{uid}-save")
             post_delete.connect(bump_for_instance, sender=model, dispatch_uid=f"{uid}-delete")
+        user = get_user_model()
+        post_save.connect(bump_for_user, sender=user, dispatch_uid="kpis-read-version-user")
         # Rows written through the ORM one by one (the admin, fixtures); the refreshes write
         # these in bulk under lock_tenant, which bumps. NOTE: no post_delete, which would
         # make Django fetch every row of a bulk delete to signal it.

@@ -3,7 +3,10 @@
 Response caches key their entries by it (kpis/graphql/tree_cache.py), so an entry is never
 served after a change it did not see: every writer of what a read reads bumps the version
 (snapshot refreshes and rebuilds, dirty marks, rebuild requests, targets, trees, custom
-KPIs, the workspace's settings, closures, members and teams; kpis/apps.py connects them).
+KPIs, the workspace's settings, closures, members and teams, users' usernames (the labels of
+members without a display name), deal stages; kpis/apps.py connects them). Apps above kpis
+whose rows a cached query reads bump it for those rows themselves (alerts, reports: their
+AppConfig and their bulk writers).
 
 A bump happens twice: at once, so the writer's own transaction (a mutation's later reads,
 a test) never reads an entry from before its write, and again on commit, so that a reader
@@ -21,6 +24,8 @@ from typing import Any
 
 from django.core.cache import cache
 from django.db import transaction
+
+from tenants.cross_tenant import user_tenant_ids
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +72,18 @@ def bump_for_instance(sender: Any, instance: Any, **kwargs: Any) -> None:
     if tenant_id is None and sender._meta.label == "tenants.Tenant":
         tenant_id = instance.pk
     if tenant_id is not None:
+        kpi_read_version_bump(tenant_id)
+
+
+def bump_for_user(sender: Any, instance: Any, update_fields: Any = None, **kwargs: Any) -> None:
+    """post_save receiver of the user model: a username is the label of a member without a
+    display name (leaderboards, funnel breakdowns), in every tenant the user belongs to.
+    NOTE: a save of other fields only (a login's last_login) bumps nothing."""
+    if update_fields is not None and "username" not in update_fields:
+        return
+    # NOTE: across tenants through tenants.cross_tenant: row-level security shows a plain
+    # query no membership outside the tenant in context.
+    for tenant_id in user_tenant_ids(user=instance):
         kpi_read_version_bump(tenant_id)
 
 

@@ -15,6 +15,7 @@ from django.utils.timezone import now
 
 from kpis.periods import Grain
 from kpis.selectors import kpi_definitions
+from kpis.versions import kpi_read_version_bump
 from reports.models import Dashboard, DashboardWidget, WidgetKind
 from tenants.bounds import shown, text_check
 from tenants.errors import NotFound, PermissionDenied, ValidationFailed
@@ -427,4 +428,7 @@ def dashboards_seed_defaults(tenant: Tenant) -> int:
             for position, (kind, config) in enumerate(layout, start=1)
         )
         created += 1
+    if created:
+        # The bulk insert sends no post_save: a cached dashboard (kpis.versions) must see it.
+        kpi_read_version_bump(tenant.pk)
     return created

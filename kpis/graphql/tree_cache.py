@@ -1,14 +1,18 @@
-"""A response cache for `kpiTree` queries, keyed by the tenant's KPI read version.
+"""A response cache for `kpiTree` (and other registered) queries, keyed by the tenant's KPI
+read version.
 
 A dashboard asks for the same tree again and again; between two changes of what it reads
 the answer is the same, so the whole response of a query operation whose root fields are
-only `kpiTree` (and `__typename`) is kept in the shared cache under the tenant, its KPI
-read version (kpis.versions, bumped by every writer of what a tree reads: snapshots, dirty
-marks, targets, trees, custom KPIs, settings, closures, members), the tenant-local date (a
-running period's projection and elapsed working days follow it), the language, and the
-document with its variables. A hit skips evaluation and execution alike: the request costs
-what a trivial query costs, plus two cache reads. `pending` and `computedAt` stay exact,
-since a dirty mark or a refresh bumps the version. Responses with errors are not kept.
+only cacheable ones (`kpiTree`, and those registered with `register_cacheable_root`, such
+as reports' `dashboard`) and `__typename` is kept in the shared cache under the tenant, its
+KPI read version (kpis.versions, bumped by every writer of what such a query reads:
+snapshots, dirty marks, targets, trees, custom KPIs, settings, closures, members; apps
+above kpis bump it for their own rows), the tenant-local date (a running period's
+projection and elapsed working days follow it), the language, the asking member and role
+when a root field's answer depends on who asks, and the document with its variables. A hit
+skips evaluation and execution alike: the request costs what a trivial query costs, plus
+two cache reads. `pending` and `computedAt` stay exact, since a dirty mark or a refresh
+bumps the version. Responses with errors are not kept.
 
 Used only with a shared cache (`CACHE_URL`, Redis): with a process's own memory, a write
 made by another process (a worker's refresh, a management command) would bump a version
@@ -22,6 +26,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
@@ -38,8 +43,24 @@ from tenants.scopes import Scope
 
 logger = logging.getLogger(__name__)
 
-CACHED_ROOT_FIELDS = frozenset({"kpiTree"})
-_ALLOWED_ROOT_FIELDS = CACHED_ROOT_FIELDS | {"__typename"}
+
+@dataclass(frozen=True)
+class CacheableRoot:
+    scope: str  # the scope its resolver requires: checked before any cached answer is served
+    per_member: bool  # its answer depends on who asks (their member and role)
+
+
+_CACHEABLE_ROOTS: dict[str, CacheableRoot] = {"kpiTree": CacheableRoot(Scope.KPIS_READ, False)}
+
+
+def register_cacheable_root(name: str, *, scope: str, per_member: bool = False) -> None:
+    """Let queries of root field `name` (its GraphQL name) be served from this cache.
+
+    Its app must make every writer of what the field reads bump the KPI read version
+    (kpis.versions), including writes that send no signal (bulk updates, raw SQL).
+    `per_member`: its answer depends on the asking member or role (personal rows, a
+    role's default), which then go into the key."""
+    _CACHEABLE_ROOTS[name] = CacheableRoot(scope=scope, per_member=per_member)
 
 
 def enabled() -> bool:
@@ -56,27 +77,41 @@ def _operation(document, name: str | None) -> OperationDefinitionNode | None:
     return next((o for o in operations if o.name is not None and o.name.value == name), None)
 
 
-def cacheable(document, operation_name: str | None) -> bool:
-    """A query whose root selections are all plain fields among kpiTree and __typename,
-    kpiTree at least once (fragments at the root are not looked into)."""
+def cached_roots(document, operation_name: str | None) -> list[CacheableRoot] | None:
+    """The cacheable root fields of a query whose root selections are all plain fields among
+    them and __typename, one at least (fragments at the root are not looked into); else
+    None."""
     operation = _operation(document, operation_name)
     if operation is None or operation.operation is not OperationType.QUERY:
-        return False
+        return None
     selections = operation.selection_set.selections
     if not all(isinstance(s, FieldNode) for s in selections):
-        return False
-    names = {s.name.value for s in selections}  # type: ignore[attr-defined]
-    return names <= _ALLOWED_ROOT_FIELDS and bool(names & CACHED_ROOT_FIELDS)
+        return None
+    names = {s.name.value for s in selections} - {"__typename"}  # type: ignore[attr-defined]
+    if not names or not names <= _CACHEABLE_ROOTS.keys():
+        return None
+    return [_CACHEABLE_ROOTS[name] for name in sorted(names)]
+
+
+def cacheable(document, operation_name: str | None) -> bool:
+    return cached_roots(document, operation_name) is not None
 
 
 def response_key(
-    *, tenant_id: int, version: int, today: str, query: str, operation_name, variables
+    *, tenant_id: int, version: int, today: str, query: str, operation_name, variables, who=""
 ) -> str:
     request = json.dumps(
-        [query, operation_name, variables], sort_keys=True, default=str, ensure_ascii=False
+        [query, operation_name, variables, who], sort_keys=True, default=str, ensure_ascii=False
     )
     digest = hashlib.sha256(request.encode()).hexdigest()
     return f"kpis:tree-response:{tenant_id}:{version}:{today}:{get_language()}:{digest}"
+
+
+def _who(principal) -> str:
+    """Who asks, as far as a per-member answer can tell: their member and role (a token
+    without a member answers as every such token does)."""
+    member = principal.membership
+    return "-" if member is None else f"{member.pk}:{member.role}"
 
 
 class KpiTreeResponseCache(SchemaExtension):
@@ -113,11 +148,12 @@ class KpiTreeResponseCache(SchemaExtension):
             return None
         principal = getattr(context.context, "principal", None)
         tenant = getattr(principal, "tenant", None)
-        # NOTE: the scope is checked here too: a principal without it must get the
-        # resolver's error, never another principal's cached answer.
-        if tenant is None or not principal.has_scope(Scope.KPIS_READ):
+        if tenant is None:
             return None
-        if not cacheable(context.graphql_document, context.operation_name):
+        roots = cached_roots(context.graphql_document, context.operation_name)
+        # NOTE: the scopes are checked here too: a principal without one must get the
+        # resolver's error, never another principal's cached answer.
+        if roots is None or not all(principal.has_scope(root.scope) for root in roots):
             return None
         try:
             # Read before anything is evaluated: an answer is kept under the version it
@@ -133,4 +169,5 @@ class KpiTreeResponseCache(SchemaExtension):
             query=context.query or "",
             operation_name=context.operation_name,
             variables=context.variables or {},
+            who=_who(principal) if any(root.per_member for root in roots) else "",
         )

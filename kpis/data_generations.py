@@ -1,8 +1,9 @@
 """Versions of a tenant's counted data, for caches of results computed from raw rows.
 
 Every write to leads, activities, stage transitions or deals marks its tenant-local days
-dirty in the same transaction (pipeline.dirty), and a team move or a calendar change asks
-for a rebuild (kpis.refresh); the snapshots' exactness already rests on that. Only a
+dirty in the same transaction (pipeline.dirty), so does a team move for the days it covers,
+and a calendar change asks for a rebuild (kpis.refresh); the snapshots' exactness already
+rests on that. Only a
 snapshot refresh or rebuild clears those marks, and each draws the tenant's
 KpiDataGeneration token anew in the same transaction (`generation_renew`). So while the
 tenant has no mark of the kinds a result reads and no rebuild pending, its token names one

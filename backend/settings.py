@@ -220,6 +220,11 @@ KPI_REFRESH_MAX_DAYS = env.int("KPI_REFRESH_MAX_DAYS", default=400)
 # kpiTree responses are cached per tenant KPI read version (kpis/graphql/tree_cache.py) for
 # at most this many seconds; 0 turns the cache off.
 KPI_TREE_CACHE_SECONDS = env.int("KPI_TREE_CACHE_SECONDS", default=300)
+# After a change, one request computes a cached answer while the others asking the same wait
+# for it, up to this long (then compute it themselves); the computing request's claim lapses
+# after KPI_TREE_CACHE_LOCK_SECONDS if it never finishes (a killed worker).
+KPI_TREE_CACHE_WAIT_SECONDS = env.float("KPI_TREE_CACHE_WAIT_SECONDS", default=2.0)
+KPI_TREE_CACHE_LOCK_SECONDS = env.int("KPI_TREE_CACHE_LOCK_SECONDS", default=10)
 # Analyse bulk-loaded pipeline tables before snapshot work when autovacuum has not yet
 # (pipeline/statistics.py); needs the schema owner's connection (PostgreSQL).
 PLANNER_STATISTICS_UPKEEP = env.bool("PLANNER_STATISTICS_UPKEEP", default=True)

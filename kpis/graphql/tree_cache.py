@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -114,8 +115,51 @@ def _who(principal) -> str:
     return "-" if member is None else f"{member.pk}:{member.role}"
 
 
+# How often a request waiting for another's answer looks for it.
+_WAIT_STEP_SECONDS = 0.005
+
+
+def _lock_key(key: str) -> str:
+    return f"{key}:computing"
+
+
+def _take_lock(key: str) -> bool:
+    """Whether this request is the one to compute the answer of `key` (the lock is free, or
+    the cache cannot tell)."""
+    try:
+        return bool(cache.add(_lock_key(key), 1, timeout=settings.KPI_TREE_CACHE_LOCK_SECONDS))
+    except Exception:
+        logger.warning("The kpiTree response cache lock could not be taken.", exc_info=True)
+        return True
+
+
+def _await_answer(key: str) -> tuple[object | None, bool]:
+    """Wait for the request computing `key` to keep its answer: (the answer, or None, and
+    whether this request took the lock meanwhile: its computer gave up or failed)."""
+    deadline = time.monotonic() + settings.KPI_TREE_CACHE_WAIT_SECONDS
+    while time.monotonic() < deadline:
+        time.sleep(_WAIT_STEP_SECONDS)
+        try:
+            data = cache.get(key)
+        except Exception:
+            return None, False
+        if data is not None:
+            return data, False
+        if _take_lock(key):
+            return None, True
+    return None, False
+
+
 class KpiTreeResponseCache(SchemaExtension):
-    """Serves a cached kpiTree response, or keeps the one just computed."""
+    """Serves a cached kpiTree response, or keeps the one just computed.
+
+    After a version bump every reader misses at once (a dashboard wall, a team refreshing
+    together): one of them computes the answer while the others wait for it instead of
+    computing the same answer each (under a steady ingestion, eight readers recomputed every
+    answer eight times over). The wait is bounded (KPI_TREE_CACHE_WAIT_SECONDS); past it, or
+    when the computing request fails, a waiter computes the answer itself. An answer waited
+    for is the one of the same key, so of the same version: as exact as one computed here.
+    """
 
     def on_execute(self) -> Iterator[None]:
         context = self.execution_context
@@ -129,17 +173,31 @@ class KpiTreeResponseCache(SchemaExtension):
             logger.warning("The kpiTree response cache could not be read.", exc_info=True)
             yield
             return
+        locked = False
+        if data is None:
+            locked = _take_lock(key)
+            if not locked:
+                data, locked = _await_answer(key)
         if data is not None:
             context.result = ExecutionResult(data=data, errors=None)
             yield
             return
-        yield
-        result = context.result
-        if result is not None and not result.errors and result.data is not None:
-            try:
-                cache.set(key, result.data, timeout=settings.KPI_TREE_CACHE_SECONDS)
-            except Exception:
-                logger.warning("The kpiTree response cache could not be written.", exc_info=True)
+        try:
+            yield
+            result = context.result
+            if result is not None and not result.errors and result.data is not None:
+                try:
+                    cache.set(key, result.data, timeout=settings.KPI_TREE_CACHE_SECONDS)
+                except Exception:
+                    logger.warning(
+                        "The kpiTree response cache could not be written.", exc_info=True
+                    )
+        finally:
+            if locked:
+                try:
+                    cache.delete(_lock_key(key))
+                except Exception:
+                    logger.warning("The kpiTree response cache lock was left.", exc_info=True)
 
     def _key(self) -> str | None:
         """The response's key, or None when this operation is not served from the cache."""

@@ -195,11 +195,13 @@ def _changed_day_entries(
     activities: aggregates.Rows,
     added_days: set[date],
 ) -> list[Entry]:
-    """The new day rows of `days` (PostgreSQL): the measures of each kind that changed on a
-    day are recomputed from its raw rows, or moved by the counts of the activities added
+    """The day rows of `days` whose values changed (PostgreSQL), with their new values (all
+    zero for a row that must go): the measures of each kind that changed on a day are
+    recomputed from its raw rows, or moved by the counts of the activities added
     (`added_days`, whose `activities` rows are changes); the others keep their stored values.
     """
-    rows = _stored_day_rows(tenant, days)
+    stored = _stored_day_rows(tenant, days)
+    rows = {key: dict(values) for key, values in stored.items()}
     for kind, names in KIND_MEASURES.items():
         kind_days = {day for day in days if changes[day].kinds & kind}
         if not kind_days:
@@ -222,11 +224,12 @@ def _changed_day_entries(
             for name in names:
                 if values.get(name):
                     bucket[name] = bucket.get(name, 0) + values[name]
-    return [
-        (Grain.DAY, day, day + timedelta(days=1), scope_type, scope_key, values)
-        for (day, scope_type, scope_key), values in rows.items()
-        if any(values.values())
-    ]
+    entries: list[Entry] = []
+    for (day, scope_type, scope_key), values in rows.items():
+        values = {name: value for name, value in values.items() if value}
+        if values != stored.get((day, scope_type, scope_key), {}):
+            entries.append((Grain.DAY, day, day + timedelta(days=1), scope_type, scope_key, values))
+    return entries
 
 
 def _other_measures(tenant_id: int, start: date, end: date, zone) -> aggregates.Rows:
@@ -355,9 +358,10 @@ def _write_periods(
 
     On PostgreSQL one statement writes all periods. Without `days` (a rebuild, which
     deleted every row already) they are summed from their stored day rows; with `days`
-    (the changed days and their new day rows) the statement also replaces those days' rows
-    and moves the periods' stored rows by the change. `staged` (a rebuild): from the day
-    rows of the rebuild's stage, into it. Returns the rows written.
+    (the refreshed days and their day rows that changed, `distinct` holding only the
+    counts that changed) the statement also replaces those days' rows and moves the
+    periods' stored rows by the change. `staged` (a rebuild): from the day rows of the
+    rebuild's stage, into it. Returns the rows written.
     """
     if not is_postgres():
         return sum(

@@ -83,10 +83,15 @@ FROM_DAYS = """
 # TRICKY: a refresh sets the changed days' rows and moves each enclosing period by the
 # difference, in one statement: the period's old row plus the days' new rows minus their
 # old rows (sums of stored values, so exact). Reading every day row of a fiscal year would
-# cost more than the rest of the refresh. The rows are rewritten in place: a key already
-# stored is updated (no index entry or foreign-key check when the update stays on its page,
-# which the table's fillfactor leaves room for), a new one inserted, and one whose measures
-# all became zero deleted; the sub-statements touch disjoint rows.
+# cost more than the rest of the refresh. Only what changed is given: the day rows whose
+# values differ from the stored ones (at zero when a row must go) and the distinct counts
+# that differ (`dist`); every other (day or period, scope) keeps its row, so the statement
+# reads and joins the scopes the change touched, not every rep and source of the tenant.
+# A period row keeps its stored distinct counts unless `dist` gives new ones. The rows are
+# rewritten in place: a key already stored is updated (no index entry or foreign-key check
+# when the update stays on its page, which the table's fillfactor leaves room for), a new
+# one inserted, and one whose measures all became zero deleted; the sub-statements touch
+# disjoint rows.
 SYNC = (
     PERIODS
     + """
@@ -99,31 +104,47 @@ old_days AS MATERIALIZED (
     WHERE s.tenant_id = %(tenant)s AND s.grain = 'day' AND s.period_start = ANY(%(days)s::date[])
       -- NOTE: bounds the index range; the planner filters the array over every day row.
       AND s.period_start BETWEEN %(first_day)s AND %(last_day)s
+      AND EXISTS (
+          SELECT FROM new_days n
+          WHERE n.period_start = s.period_start AND n.scope_type = s.scope_type
+            AND n.scope_key = s.scope_key
+      )
+),
+touched AS MATERIALIZED (
+    SELECT scope_type, scope_key FROM new_days
+    UNION
+    SELECT scope_type, scope_key FROM dist
 ),
 old_periods AS MATERIALIZED (
-    SELECT s.id, s.grain, s.period_start, s.scope_type, s.scope_key, {summed}
+    -- NOTE: a probe of the unique key per period and touched scope, not a read of every
+    -- scope's row of the periods.
+    SELECT s.id, s.grain, s.period_start, s.scope_type, s.scope_key, {summed}, {distinct}
     FROM per p
+    CROSS JOIN touched t
     JOIN kpis_kpisnapshot s
-        ON s.tenant_id = %(tenant)s AND s.grain = p.grain AND s.period_start = p.period_start
+        ON s.tenant_id = %(tenant)s AND s.grain = p.grain AND s.scope_type = t.scope_type
+        AND s.scope_key = t.scope_key AND s.period_start = p.period_start
 ),
 sums AS (
-    SELECT grain, period_start, scope_type, scope_key, {sums}
+    -- The period rows' stored distinct counts ride along as kept_*, for the scopes whose
+    -- counts `dist` does not change.
+    SELECT grain, period_start, scope_type, scope_key, {sums}, {kept_sums}
     FROM (
-        SELECT grain, period_start, scope_type, scope_key, {plain} FROM old_periods
+        SELECT grain, period_start, scope_type, scope_key, {plain}, {kept} FROM old_periods
         UNION ALL
-        SELECT p.grain, p.period_start, n.scope_type, n.scope_key, {new}
+        SELECT p.grain, p.period_start, n.scope_type, n.scope_key, {new}, {no_kept}
         FROM new_days n
         JOIN per p ON n.period_start >= p.period_start AND n.period_start < p.period_end
         UNION ALL
-        SELECT p.grain, p.period_start, o.scope_type, o.scope_key, {negated}
+        SELECT p.grain, p.period_start, o.scope_type, o.scope_key, {negated}, {no_kept}
         FROM old_days o
         JOIN per p ON o.period_start >= p.period_start AND o.period_start < p.period_end
     ) x
     GROUP BY 1, 2, 3, 4
 ),
 merged AS (
-    SELECT grain, period_start, scope_type, scope_key, {merged}
-    FROM sums FULL JOIN dist USING (grain, period_start, scope_type, scope_key)
+    SELECT grain, period_start, scope_type, scope_key, {kept_merged}
+    FROM sums FULL JOIN dist d USING (grain, period_start, scope_type, scope_key)
 ),
 target AS (
     SELECT grain, period_start, period_end, scope_type, scope_key, {columns} FROM new_days
@@ -145,10 +166,15 @@ updated AS (
     UPDATE kpis_kpisnapshot s SET computed_at = %(at)s, {assign}
     FROM changes c
     WHERE s.id = c.id AND NOT c.gone AND ({s_values}) IS DISTINCT FROM ({c_values})
+      -- TRICKY: the ids again, as an array: the tenant's rows come through row-level
+      -- security's qual, which the planner cannot estimate, and it hashed every snapshot
+      -- row of the tenant to join a few hundred (16,000 rows, 10 ms at 1M activities).
+      AND s.id = ANY(ARRAY(SELECT id FROM changes WHERE id IS NOT NULL AND NOT gone))
     RETURNING 1
 ),
 deleted AS (
-    DELETE FROM kpis_kpisnapshot s USING changes c WHERE s.id = c.id AND c.gone
+    DELETE FROM kpis_kpisnapshot s USING changes c
+    WHERE s.id = c.id AND c.gone AND s.id = ANY(ARRAY(SELECT id FROM changes WHERE gone))
 ),
 inserted AS (
     {insert}
@@ -202,7 +228,14 @@ def refresh_sync(rows: str) -> str:
         sums=", ".join(f"sum({name}) AS {name}" for name in SUMMED_COLUMNS),
         columns=columns,
         m_columns=", ".join(f"m.{name}" for name in MEASURE_COLUMNS),
-        merged=", ".join(f"coalesce({name}, 0) AS {name}" for name in MEASURE_COLUMNS),
+        distinct=", ".join(f"s.{name}" for name in DISTINCT_COLUMNS),
+        kept=", ".join(f"{name} AS kept_{name}" for name in DISTINCT_COLUMNS),
+        no_kept=", ".join(f"NULL::bigint AS kept_{name}" for name in DISTINCT_COLUMNS),
+        kept_sums=", ".join(f"max(kept_{name}) AS kept_{name}" for name in DISTINCT_COLUMNS),
+        kept_merged=", ".join(
+            [f"coalesce(sums.{name}, 0) AS {name}" for name in SUMMED_COLUMNS]
+            + [f"coalesce(d.{name}, sums.kept_{name}, 0) AS {name}" for name in DISTINCT_COLUMNS]
+        ),
         all_zero=" AND ".join(f"t.{name} = 0" for name in MEASURE_COLUMNS),
         assign=", ".join(f"{name} = c.{name}" for name in MEASURE_COLUMNS),
         s_values=", ".join(f"s.{name}" for name in MEASURE_COLUMNS),

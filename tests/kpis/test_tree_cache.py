@@ -225,3 +225,76 @@ def test_a_dirty_mark_bumps_its_tenants_version_at_once(tenant_a: Any, tenant_b:
     # then A's version moved and B's did not
     assert kpi_read_version(tenant_a.pk) > a
     assert kpi_read_version(tenant_b.pk) == b
+
+
+class _OtherRequestComputing:
+    """The shared cache as seen while another request computes every answer: the lock is
+    always held by it; its answer (`answer`) appears after `misses` reads, or never."""
+
+    def __init__(self, real: Any, answer: Any = None, misses: int = 2) -> None:
+        self.real, self.answer, self.misses = real, answer, misses
+        self.locks: list[str] = []
+        self.deleted: list[str] = []
+
+    def get(self, key: str, *args: Any) -> Any:
+        self.misses -= 1
+        return self.answer if self.answer is not None and self.misses < 0 else None
+
+    def add(self, key: str, *args: Any, **kwargs: Any) -> bool:
+        self.locks.append(key)
+        return False
+
+    def set(self, key: str, *args: Any, **kwargs: Any) -> None:
+        self.real.set(key, *args, **kwargs)
+
+    def delete(self, key: str) -> None:
+        self.deleted.append(key)
+
+
+def test_a_reader_waits_for_the_answer_another_request_is_computing(
+    graphql: Any, tenant_a: Any, token_a: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _queries(graphql, TRIVIAL, None, token_a)  # the token's first use writes its last use
+    trivial = _queries(graphql, TRIVIAL, None, token_a)
+    # given another request computing the answer, which it keeps after two looks
+    other = _OtherRequestComputing(tree_cache.cache, answer={"kpiTree": {"nodes": []}})
+    monkeypatch.setattr(tree_cache, "cache", other)
+    # when the tree is asked, then the other request's answer is served, nothing evaluated
+    assert _queries(graphql, TREE, {"period": "2026-11"}, token_a) == trivial
+    _, body = graphql(TREE, {"period": "2026-11"}, token=token_a)
+    assert body["data"] == {"kpiTree": {"nodes": []}}
+    # and the lock it never held is left to its holder
+    assert other.locks and other.deleted == []
+
+
+def test_a_waiter_computes_the_answer_itself_when_the_wait_runs_out(
+    graphql: Any, tenant_a: Any, token_a: str, monkeypatch: pytest.MonkeyPatch, settings: Any
+) -> None:
+    # given another request that holds the lock and never keeps an answer
+    settings.KPI_TREE_CACHE_WAIT_SECONDS = 0.02
+    monkeypatch.setattr(tree_cache, "cache", _OtherRequestComputing(tree_cache.cache))
+    # when the tree is asked, then it is computed here: the real numbers, no error
+    assert _calls(graphql, token_a)["actual"] == {
+        "numerator": "0",
+        "computedAt": None,
+        "pending": False,
+    }
+
+
+def test_the_computing_request_releases_its_lock(
+    graphql: Any, tenant_a: Any, token_a: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    taken: list[str] = []
+    real_add = tree_cache.cache.add
+
+    def add(key: str, *args: Any, **kwargs: Any) -> bool:
+        taken.append(key)
+        return real_add(key, *args, **kwargs)
+
+    monkeypatch.setattr(tree_cache.cache, "add", add)
+    # a computed answer, and an answer with an error (nothing kept): no lock left behind
+    _calls(graphql, token_a)
+    graphql(TREE, {"period": "2026-13"}, token=token_a)
+    locks = [key for key in taken if key.endswith(":computing")]
+    assert len(locks) == 2
+    assert all(tree_cache.cache.get(key) is None for key in locks)

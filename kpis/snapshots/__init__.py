@@ -1,5 +1,6 @@
 """Computing and storing KPI snapshots: dirty-day refreshes and full rebuilds (orchestration;
-the SQL is in `sql`, what the passes share in `common`, the warming ahead of them in `warm`).
+the SQL is in `rollup_sql`, what the passes share in `common`, the warming ahead of them in
+`warm`).
 
 A refresh replaces, in one transaction, the day rows of the dirty days and the rows of every
 coarser period containing them; readers see the old or the new snapshot, never half of one.
@@ -26,22 +27,14 @@ from django.db.models import Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from kpis import (
-    aggregates,
-    data_generations,
-    failures,
-    measure_store,
-    pg_aggregates,
-    pg_literals,
-    pg_members,
-)
+from kpis import aggregates, data_generations, failures, measure_store
 from kpis import side_connection as side_connection_work
 from kpis.failures import FailedDay
 from kpis.hooks import run_periods_refreshed
 from kpis.measures import kind_columns
 from kpis.models import KpiSnapshot
 from kpis.periods import Grain, Period
-from kpis.snapshots import sql
+from kpis.snapshots import daily_sql, literals_sql, members_sql, rollup_sql
 from kpis.snapshots.common import (
     data_day_range,
     day_ranges,
@@ -49,7 +42,7 @@ from kpis.snapshots.common import (
     is_postgres,
     lock_tenant,
 )
-from kpis.snapshots.sql import DISTINCT_COLUMNS, SUMMED_COLUMNS
+from kpis.snapshots.rollup_sql import DISTINCT_COLUMNS, SUMMED_COLUMNS
 from kpis.snapshots.warm import kpi_snapshots_warm as kpi_snapshots_warm
 from pipeline.models import (
     Activity,
@@ -104,19 +97,19 @@ def _unnest(entries: list[Entry]) -> tuple[str, dict[str, Any]]:
     """
     types = {field.column: field.db_type(connection) for field in KpiSnapshot._meta.concrete_fields}
     params: dict[str, Any] = {
-        f"e_{name}": pg_literals.texts(entry[index] for entry in entries)
-        for index, name in enumerate(sql.KEY_COLUMNS)
+        f"e_{name}": literals_sql.texts(entry[index] for entry in entries)
+        for index, name in enumerate(rollup_sql.KEY_COLUMNS)
     }
     params |= {
-        f"e_{name}": pg_literals.numbers(entry[5].get(name, 0) for entry in entries)
-        for name in sql.MEASURE_COLUMNS
+        f"e_{name}": literals_sql.numbers(entry[5].get(name, 0) for entry in entries)
+        for name in rollup_sql.MEASURE_COLUMNS
     }
-    columns = (*sql.KEY_COLUMNS, *sql.MEASURE_COLUMNS)
+    columns = (*rollup_sql.KEY_COLUMNS, *rollup_sql.MEASURE_COLUMNS)
     arrays = ", ".join(f"%(e_{name})s::{types[name]}[]" for name in columns)
     return f"SELECT * FROM unnest({arrays}) AS e({', '.join(columns)})", params
 
 
-def _insert(tenant: Tenant, entries: list[Entry], at, table: str = sql.SNAPSHOTS) -> int:
+def _insert(tenant: Tenant, entries: list[Entry], at, table: str = rollup_sql.SNAPSHOTS) -> int:
     """Insert snapshot rows (into `table`, PostgreSQL: the snapshots or the rebuild's stage):
     one INSERT ... SELECT FROM unnest(arrays) on PostgreSQL."""
     if not entries:
@@ -140,10 +133,10 @@ def _insert(tenant: Tenant, entries: list[Entry], at, table: str = sql.SNAPSHOTS
         )
         return len(entries)
     rows, params = _unnest(entries)
-    columns = ", ".join((*sql.KEY_COLUMNS, *sql.MEASURE_COLUMNS))
+    columns = ", ".join((*rollup_sql.KEY_COLUMNS, *rollup_sql.MEASURE_COLUMNS))
     with connection.cursor() as cursor:
         cursor.execute(
-            f"{sql.INSERT_INTO.format(table=table, columns=columns)} "
+            f"{rollup_sql.INSERT_INTO.format(table=table, columns=columns)} "
             f"SELECT %(tenant)s, %(at)s, e.* FROM ({rows}) e",
             params | {"tenant": tenant.pk, "at": at},
         )
@@ -155,20 +148,22 @@ def _insert(tenant: Tenant, entries: list[Entry], at, table: str = sql.SNAPSHOTS
 KIND_MEASURES: dict[DirtyKind, tuple[str, ...]] = kind_columns()
 # The SQL computes each kind's columns together: a declaration must match what it computes.
 assert set(KIND_MEASURES[DirtyKind.ACTIVITIES]) == {
-    *pg_aggregates.ACTIVITY_COUNTS,
+    *daily_sql.ACTIVITY_COUNTS,
     *DISTINCT_COLUMNS,
 }
-assert set(KIND_MEASURES[DirtyKind.TRANSITIONS]) == set(pg_aggregates.TRANSITION_COUNTS)
-assert set(sql.MEASURE_COLUMNS) == {name for names in KIND_MEASURES.values() for name in names}
+assert set(KIND_MEASURES[DirtyKind.TRANSITIONS]) == set(daily_sql.TRANSITION_COUNTS)
+assert set(rollup_sql.MEASURE_COLUMNS) == {
+    name for names in KIND_MEASURES.values() for name in names
+}
 _KIND_AGGREGATES = {
-    DirtyKind.LEADS: (pg_aggregates.lead_measures,),
-    DirtyKind.TRANSITIONS: (pg_aggregates.transition_measures,),
-    DirtyKind.DEALS: (pg_aggregates.deal_measures, pg_aggregates.weighted_pipeline_changes),
+    DirtyKind.LEADS: (daily_sql.lead_measures,),
+    DirtyKind.TRANSITIONS: (daily_sql.transition_measures,),
+    DirtyKind.DEALS: (daily_sql.deal_measures, daily_sql.weighted_pipeline_changes),
 }
 
 
 def _stored_day_rows(tenant: Tenant, days: list[date]) -> aggregates.Rows:
-    columns = ", ".join(sql.MEASURE_COLUMNS)
+    columns = ", ".join(rollup_sql.MEASURE_COLUMNS)
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT period_start, scope_type, scope_key, {columns} FROM kpis_kpisnapshot "
@@ -180,7 +175,7 @@ def _stored_day_rows(tenant: Tenant, days: list[date]) -> aggregates.Rows:
         return {
             (day, scope_type, scope_key): {
                 name: value
-                for name, value in zip(sql.MEASURE_COLUMNS, values, strict=True)
+                for name, value in zip(rollup_sql.MEASURE_COLUMNS, values, strict=True)
                 if value
             }
             for day, scope_type, scope_key, *values in cursor.fetchall()
@@ -232,10 +227,8 @@ def _changed_day_entries(
 def _other_measures(tenant_id: int, start: date, end: date, zone) -> aggregates.Rows:
     """Day measures of [start, end) from leads, transitions and deals (PostgreSQL)."""
     out: aggregates.Rows = {}
-    pg_aggregates.other_measures(out, tenant_id=tenant_id, start=start, end=end, zone=zone)
-    pg_aggregates.weighted_pipeline_changes(
-        out, tenant_id=tenant_id, start=start, end=end, zone=zone
-    )
+    daily_sql.other_measures(out, tenant_id=tenant_id, start=start, end=end, zone=zone)
+    daily_sql.weighted_pipeline_changes(out, tenant_id=tenant_id, start=start, end=end, zone=zone)
     return out
 
 
@@ -254,7 +247,7 @@ def _daily_measures(
         return aggregates.daily_measures(start=start, end=end, zone=zone)
     out: aggregates.Rows = {}
     if activities is None:
-        pg_aggregates.activity_measures(out, tenant_id=tenant.pk, start=start, end=end, zone=zone)
+        daily_sql.activity_measures(out, tenant_id=tenant.pk, start=start, end=end, zone=zone)
     else:
         for key, values in activities.items():
             if start <= key[0] < end:
@@ -374,16 +367,18 @@ def _write_periods(
         "grains": [p.grain for p in periods],
         "starts": [p.start for p in periods],
         "ends": [p.end for p in periods],
-        "d_grains": pg_literals.texts(row[0] for row in d_rows),
-        "d_starts": pg_literals.texts(row[1] for row in d_rows),
-        "d_types": pg_literals.texts(row[2] for row in d_rows),
-        "d_keys": pg_literals.texts(row[3] for row in d_rows),
-        "d_leads": pg_literals.numbers(row[4].get("leads_touched", 0) for row in d_rows),
-        "d_reps": pg_literals.numbers(row[4].get("active_reps", 0) for row in d_rows),
+        "d_grains": literals_sql.texts(row[0] for row in d_rows),
+        "d_starts": literals_sql.texts(row[1] for row in d_rows),
+        "d_types": literals_sql.texts(row[2] for row in d_rows),
+        "d_keys": literals_sql.texts(row[3] for row in d_rows),
+        "d_leads": literals_sql.numbers(row[4].get("leads_touched", 0) for row in d_rows),
+        "d_reps": literals_sql.numbers(row[4].get("active_reps", 0) for row in d_rows),
     }
     if days is None:
         with connection.cursor() as cursor:
-            cursor.execute(sql.STAGED_ROLLUP if staged else sql.REBUILD_ROLLUP, params)
+            cursor.execute(
+                rollup_sql.STAGED_ROLLUP if staged else rollup_sql.REBUILD_ROLLUP, params
+            )
             return cursor.rowcount
     day_list, entries = days
     rows, day_params = _unnest(entries)
@@ -393,7 +388,7 @@ def _write_periods(
         "last_day": max(day_list),
     }
     with connection.cursor() as cursor:
-        cursor.execute(sql.refresh_sync(rows), params)
+        cursor.execute(rollup_sql.refresh_sync(rows), params)
         return cursor.fetchone()[0]
 
 
@@ -431,7 +426,7 @@ def _refresh_days(
     days = sorted(set(days))
     zone = zoneinfo.ZoneInfo(tenant.timezone)
     at = timezone.now()
-    with pg_aggregates.refresh_settings() if is_postgres() else nullcontext():
+    with daily_sql.refresh_settings() if is_postgres() else nullcontext():
         periods = enclosing_periods(days, tenant.fiscal_year_start_month)
         if not is_postgres():
             rows = _write_days(tenant, day_ranges(days), zone, at) if days else 0
@@ -462,11 +457,11 @@ def _refresh_days(
             # rows counted before: its periods count their distinct members anew.
             recount = [day for day in activity_days if changes[day].added_activities is None]
             if recount:
-                pg_members.forget(
+                members_sql.forget(
                     periods=enclosing_periods(recount, tenant.fiscal_year_start_month),
                     days=recount,
                 )
-            distinct, activities, added_days = pg_members.distinct_counts_for_days(
+            distinct, activities, added_days = members_sql.distinct_counts_for_days(
                 tenant_id=tenant.pk,
                 days=activity_days,
                 periods=periods,
@@ -632,7 +627,7 @@ def _nothing_written() -> bool:
 
 
 def _bulk_other_measures(tenant_id: int, start: date, end: date, zone) -> aggregates.Rows:
-    with pg_aggregates.bulk_settings():
+    with daily_sql.bulk_settings():
         return _other_measures(tenant_id, start, end, zone)
 
 
@@ -678,7 +673,7 @@ def _forget_all(
     DirtyDay.objects.all().delete()
     data_generations.generation_renew(tenant)
     if is_postgres():
-        pg_members.forget()
+        members_sql.forget()
     return requested, previous
 
 
@@ -712,7 +707,7 @@ def _rebuild(tenant: Tenant, side_connection: bool, began: float) -> RefreshResu
     start, end = span
     days = [start + timedelta(days=n) for n in range((end - start).days)]
     periods = enclosing_periods(days, tenant.fiscal_year_start_month)
-    with pg_aggregates.bulk_settings() if is_postgres() else nullcontext():
+    with daily_sql.bulk_settings() if is_postgres() else nullcontext():
         by_grain: dict[Any, Any] = {}
         others = None
         if side_connection:
@@ -737,7 +732,9 @@ def _rebuild(tenant: Tenant, side_connection: bool, began: float) -> RefreshResu
         entries = _day_entries(tenant, [(start, end)], zone, by_grain.get(Grain.DAY), others)
         if staged:
             _stage_create()
-        rows = _insert(tenant, entries, at, table=sql.STAGE if staged else sql.SNAPSHOTS)
+        rows = _insert(
+            tenant, entries, at, table=rollup_sql.STAGE if staged else rollup_sql.SNAPSHOTS
+        )
         distinct = {period: by_grain[period] for period in periods if period in by_grain}
         rows += _write_periods(tenant, periods, zone, at, distinct, staged=staged)
         written = _stage_apply(tenant) if staged else rows
@@ -756,12 +753,14 @@ def _rebuild(tenant: Tenant, side_connection: bool, began: float) -> RefreshResu
 def _stage_create() -> None:
     """An empty stage for a rebuild's rows (PostgreSQL): a temporary table of this
     connection with the snapshot table's columns, dropped by `_stage_apply`."""
-    columns = ", ".join(("tenant_id", "computed_at", *sql.KEY_COLUMNS, *sql.MEASURE_COLUMNS))
+    columns = ", ".join(
+        ("tenant_id", "computed_at", *rollup_sql.KEY_COLUMNS, *rollup_sql.MEASURE_COLUMNS)
+    )
     with connection.cursor() as cursor:
-        cursor.execute(f"DROP TABLE IF EXISTS pg_temp.{sql.STAGE}")
+        cursor.execute(f"DROP TABLE IF EXISTS pg_temp.{rollup_sql.STAGE}")
         cursor.execute(
-            f"CREATE TEMPORARY TABLE {sql.STAGE} AS SELECT {columns} "
-            f"FROM {sql.SNAPSHOTS} WITH NO DATA"
+            f"CREATE TEMPORARY TABLE {rollup_sql.STAGE} AS SELECT {columns} "
+            f"FROM {rollup_sql.SNAPSHOTS} WITH NO DATA"
         )
 
 
@@ -771,10 +770,10 @@ def _stage_apply(tenant: Tenant) -> int:
     with connection.cursor() as cursor:
         # NOTE: a temporary table has no statistics until analysed: the joins below are
         # planned on its real size (a large tenant stages 100,000s of rows).
-        cursor.execute(f"ANALYZE pg_temp.{sql.STAGE}")
-        cursor.execute(sql.STAGE_APPLY, {"tenant": tenant.pk})
+        cursor.execute(f"ANALYZE pg_temp.{rollup_sql.STAGE}")
+        cursor.execute(rollup_sql.STAGE_APPLY, {"tenant": tenant.pk})
         updated, deleted, inserted = cursor.fetchone()
-        cursor.execute(f"DROP TABLE pg_temp.{sql.STAGE}")
+        cursor.execute(f"DROP TABLE pg_temp.{rollup_sql.STAGE}")
     return updated + deleted + inserted
 
 
@@ -860,7 +859,7 @@ def _rebuild_activity_measures(tenant: Tenant, periods: list[Period], zone) -> d
     """Activity measures of the days (key Grain.DAY) and distinct counts of every coarse
     period (key: Period), from one pass over the activities."""
     by_grain: dict[str, aggregates.Rows] = {}
-    pg_aggregates.activity_measures_by_grain(
+    daily_sql.activity_measures_by_grain(
         by_grain,
         tenant_id=tenant.pk,
         start=min(p.start for p in periods),

@@ -15,12 +15,13 @@ from typing import Any
 import pytest
 from django.db import connection
 
-from kpis import pg_members, snapshots
+from kpis import snapshots
 from kpis.models import KpiMemberPeriod, KpiSnapshot
 from kpis.snapshots import (
     kpi_snapshots_rebuild,
     kpi_snapshots_refresh_dirty,
     kpi_snapshots_warm,
+    members_sql,
 )
 from pipeline import services as pipeline_services
 from pipeline.dirty import mark_activities_added
@@ -84,12 +85,12 @@ def _assert_a_rebuild_agrees(tenant: Any) -> None:
 
 
 class _Recorder:
-    """Records what each day-offer of pg_members read: only the added ids, or None (the
+    """Records what each day-offer of members_sql read: only the added ids, or None (the
     whole day)."""
 
     def __init__(self, monkeypatch: Any) -> None:
         self.calls: list[tuple[Any, list[int] | None]] = []
-        original = pg_members._offer
+        original = members_sql._offer
 
         def offer(*args: Any, **kwargs: Any) -> Any:
             if kwargs.get("day") is not None:
@@ -97,7 +98,7 @@ class _Recorder:
                 self.calls.append((kwargs["day"], None if whole else kwargs.get("added")))
             return original(*args, **kwargs)
 
-        monkeypatch.setattr(pg_members, "_offer", offer)
+        monkeypatch.setattr(members_sql, "_offer", offer)
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
@@ -309,7 +310,7 @@ def test_a_write_landing_during_the_warm_up_drops_the_members_it_may_be_in(
             tenant=tenant_a, lead=lead, rep=reps[0], type="call", occurred_at=at
         )
         kpi_snapshots_rebuild(tenant=tenant_a)
-        original = pg_members.warm
+        original = members_sql.warm
 
         def warm(**kwargs: Any) -> int:
             # A call committed after the warm-up looked for dirty days, before it reads.
@@ -318,7 +319,7 @@ def test_a_write_landing_during_the_warm_up_drops_the_members_it_may_be_in(
             )
             return original(**kwargs)
 
-        monkeypatch.setattr(pg_members, "warm", warm)
+        monkeypatch.setattr(members_sql, "warm", warm)
         kpi_snapshots_warm(tenant=tenant_a, today=dt.date(2026, 4, 3))
         assert not KpiMember.objects.filter(grain="day", period_start=at.date()).exists()
         assert not KpiMemberPeriod.objects.filter(

@@ -51,7 +51,7 @@ def test_a_call_marked_while_its_day_is_refreshed_waits_and_is_counted_once(
 ) -> None:
     # given no refresh queued by the writes themselves (eager Celery would run it at once,
     # and a worker at any time): the test's own refreshes are the only ones
-    monkeypatch.setattr("kpis.refresh._queue_once", lambda *args: False)
+    monkeypatch.setattr("kpis.snapshots.scheduling._queue_once", lambda *args: False)
     # and a refreshed day, then a call added to it (its day lists the call)
     with tenant_context(tenant_a):
         lead = pipeline_services.lead_create(tenant=tenant_a, company="A", created_at=AT)

@@ -262,7 +262,7 @@ def test_a_team_move_marks_its_days_instead_of_rebuilding_the_tenant(
     graphql, tenant_a, config_a, monkeypatch, django_capture_on_commit_callbacks
 ):
     queued: list[int] = []
-    monkeypatch.setattr("kpis.refresh.kpi_rebuild_schedule", queued.append)
+    monkeypatch.setattr("kpis.snapshots.scheduling.kpi_rebuild_schedule", queued.append)
     with django_capture_on_commit_callbacks(execute=True):
         team = run(graphql, CREATE_TEAM, {"input": {"name": "東京"}}, token=config_a)["team"]
         member = run(graphql, ADD_MEMBER, {"input": {"email": "r@example.com"}}, token=config_a)

@@ -15,13 +15,14 @@ from typing import Any
 import pytest
 from django.db import connection
 
-from kpis import snapshots
 from kpis.models import KpiMemberPeriod, KpiSnapshot
 from kpis.snapshots import (
     kpi_snapshots_rebuild,
     kpi_snapshots_refresh_dirty,
     kpi_snapshots_warm,
     members_sql,
+    refresh,
+    writing,
 )
 from pipeline import services as pipeline_services
 from pipeline.dirty import mark_activities_added
@@ -279,7 +280,7 @@ def test_activities_added_while_a_rebuild_runs_are_recounted_not_added(
             tenant=tenant_a, lead=lead, rep=reps[0], type="call", occurred_at=at
         )
         DirtyDay.objects.all().delete()
-        original = snapshots._write_periods
+        original = writing.write_periods
 
         def write_periods(*args: Any, **kwargs: Any) -> Any:
             # The call's mark lands after the rebuild deleted the dirty days, as a
@@ -287,7 +288,7 @@ def test_activities_added_while_a_rebuild_runs_are_recounted_not_added(
             mark_activities_added(tenant=tenant_a, added=[(call.pk, at)], notify=False)
             return original(*args, **kwargs)
 
-        monkeypatch.setattr(snapshots, "_write_periods", write_periods)
+        monkeypatch.setattr(writing, "write_periods", write_periods)
         kpi_snapshots_rebuild(tenant=tenant_a)
         monkeypatch.undo()
         assert DirtyDay.objects.get().added_activities is None
@@ -362,7 +363,7 @@ def test_a_refresh_listing_more_than_a_bulk_import_recounts_its_days(
     tenant_a: Any, monkeypatch: Any
 ) -> None:
     reps = _reps(tenant_a)
-    monkeypatch.setattr(snapshots, "MAX_LISTED_PER_REFRESH", 2)
+    monkeypatch.setattr(refresh, "MAX_LISTED_PER_REFRESH", 2)
     days = [dt.datetime(2026, 4, day, 3, tzinfo=UTC) for day in (2, 3, 4)]
     with tenant_context(tenant_a):
         lead = pipeline_services.lead_create(tenant=tenant_a, company="C", created_at=days[0])

@@ -125,7 +125,7 @@ def test_a_committed_write_is_visible_after_a_real_worker_refresh(tenant_a: Any)
 def test_a_refresh_that_dies_midway_changes_nothing_and_leaves_the_days_dirty(
     tenant_a: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from kpis import snapshots
+    from kpis.snapshots import writing
 
     # given refreshed snapshots and then a new call on the same day
     _call(tenant_a)
@@ -139,7 +139,7 @@ def test_a_refresh_that_dies_midway_changes_nothing_and_leaves_the_days_dirty(
     def die(*args: Any, **kwargs: Any) -> None:
         raise SystemExit("worker killed")
 
-    monkeypatch.setattr(snapshots, "_write_periods", die)
+    monkeypatch.setattr(writing, "write_periods", die)
     with pytest.raises(SystemExit):
         refresh_tenant_task.run(tenant_a.pk)
     # then readers still see the old snapshot and the day is still dirty for the next run

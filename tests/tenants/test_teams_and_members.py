@@ -296,7 +296,7 @@ def test_a_rebuild_keeps_the_mark_of_a_change_made_after_it_began(tenant_a, monk
     asked_first = dt.datetime(2026, 4, 1, tzinfo=dt.UTC)
     asked_again = asked_first + dt.timedelta(seconds=5)
     Tenant.objects.filter(pk=tenant_a.pk).update(kpi_rebuild_requested_at=asked_again)
-    monkeypatch.setattr("kpis.snapshots._rebuild_requested", lambda tenant: asked_first)
+    monkeypatch.setattr("kpis.snapshots.rebuild._rebuild_requested", lambda tenant: asked_first)
     # when it commits
     with tenant_context(tenant_a):
         kpi_snapshots_rebuild(tenant=tenant_a)

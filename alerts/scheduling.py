@@ -18,8 +18,8 @@ def _queued_key(tenant_id: int) -> str:
 
 def alerts_evaluation_schedule(tenant_id: int) -> bool:
     """Queue an evaluation of the tenant unless one is queued and not yet started."""
-    # NOTE: as kpis.refresh's flag: it expires on its own, so a lost task blocks nothing
-    # for long, and the 15-minute beat evaluates every tenant anyway.
+    # NOTE: as kpis.snapshots.scheduling's flag: it expires on its own, so a lost task
+    # blocks nothing for long, and the 15-minute beat evaluates every tenant anyway.
     if not cache.add(_queued_key(tenant_id), 1, timeout=QUEUED_TTL_SECONDS):
         return False
     enqueue("alerts.evaluate_tenant", tenant_id)

@@ -220,8 +220,8 @@ def _equivalent(tenant: Any) -> tuple[float, dict[tuple[Any, ...], tuple[int, ..
     from django.db import connection, transaction
 
     from kpis.aggregates import bounds
-    from kpis.pg_aggregates import bulk_settings
     from kpis.snapshots.common import data_day_range
+    from kpis.snapshots.daily_sql import bulk_settings
     from tenants.context import statement_timeout_raised, tenant_context
 
     zone = zoneinfo.ZoneInfo(tenant.timezone)

@@ -14,8 +14,7 @@ from django.utils.translation import gettext_lazy as _
 
 from kpis import targets as target_services
 from kpis import trees as tree_services
-from kpis.catalogue import CATALOGUE_BY_KEY, MEASURES
-from kpis.definitions import KEY_PATTERN
+from kpis.catalogue import CATALOGUE_BY_KEY, KEY_PATTERN, MEASURES
 from kpis.models import KpiCustomDefinition, KpiSnapshot, KpiTarget, KpiTree, KpiTreeNode
 from kpis.periods import PeriodError, period_containing
 from kpis.scopes import NO_SOURCE_LABEL, KpiScope, ScopeType

@@ -25,7 +25,7 @@ class KpisConfig(AppConfig):
             KpiTree,
             KpiTreeNode,
         )
-        from kpis.refresh import (
+        from kpis.snapshots.scheduling import (
             DEAL_STAGE_MEANING,
             TENANT_CALENDAR,
             kpi_refresh_schedule,

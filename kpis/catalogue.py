@@ -9,6 +9,7 @@ never an average of daily or per-rep rates; a zero denominator gives null.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
@@ -21,6 +22,10 @@ from kpis.measures import (  # noqa: F401
     Counting,
     Measure,
 )
+
+# Every KPI key: built-in, registered by an app, or a tenant's own (kpis.definitions).
+# Matched with fullmatch: `$` would let a trailing newline through.
+KEY_PATTERN = re.compile(r"[a-z][a-z0-9_]{1,49}")
 
 
 class Category(StrEnum):
@@ -205,8 +210,6 @@ def register_kpi(kpi: KpiDefinition) -> KpiDefinition:
     """Add another app's KPI to every tenant's catalogue (from its AppConfig.ready());
     idempotent for the same definition. It is validated like the built-in ones: its
     numerator and denominator must be measures of the registry (register them first)."""
-    from kpis.definitions import KEY_PATTERN  # NOTE: definitions imports this module
-
     if not KEY_PATTERN.fullmatch(kpi.key):
         raise ValueError(f"A KPI key is 2 to 50 of a-z, 0-9 and _, from a letter: {kpi.key!r}.")
     existing = CATALOGUE_BY_KEY.get(kpi.key)

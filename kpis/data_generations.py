@@ -2,13 +2,13 @@
 
 Every write to leads, activities, stage transitions or deals marks its tenant-local days
 dirty in the same transaction (pipeline.dirty), so does a team move for the days it covers,
-and a calendar change asks for a rebuild (kpis.refresh); the snapshots' exactness already
-rests on that. Only a
-snapshot refresh or rebuild clears those marks, and each draws the tenant's
-KpiDataGeneration token anew in the same transaction (`generation_renew`). So while the
-tenant has no mark of the kinds a result reads and no rebuild pending, its token names one
-state of that data: a result computed then can be kept under the token, and is never served
-once the data changed (the change leaves a mark until a refresh draws a new token).
+and a calendar change asks for a rebuild (kpis.snapshots.scheduling); the snapshots'
+exactness already rests on that. Only a snapshot refresh or rebuild clears those marks, and
+each draws the tenant's KpiDataGeneration token anew in the same transaction
+(`generation_renew`). So while the tenant has no mark of the kinds a result reads and no
+rebuild pending, its token names one state of that data: a result computed then can be kept
+under the token, and is never served once the data changed (the change leaves a mark until
+a refresh draws a new token).
 """
 
 from __future__ import annotations

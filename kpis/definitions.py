@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
-import re
 from decimal import Decimal
 from typing import Any
 
 from django.db import IntegrityError, transaction
 
-from kpis.catalogue import CATALOGUE_BY_KEY, MEASURES, Category, Direction, Layer, Unit
+from kpis.catalogue import (
+    CATALOGUE_BY_KEY,
+    KEY_PATTERN,
+    MEASURES,
+    Category,
+    Direction,
+    Layer,
+    Unit,
+)
 from kpis.models import KpiCustomDefinition
 from tenants.bounds import shown, text_check
 from tenants.errors import ErrorCode, NotFound, PublicError, ValidationFailed, camel_case
 from tenants.models import Tenant
 
-# Matched with fullmatch: `$` would let a trailing newline through.
-KEY_PATTERN = re.compile(r"[a-z][a-z0-9_]{1,49}")
 # The text fields and their model's maximum lengths (checked before the row is built).
 _TEXT_FIELDS = {"name_ja": 100, "name_en": 100, "reference_source": 200, "description": 500}
 # KpiCustomDefinition.reference_value is a DecimalField(max_digits=20, decimal_places=4).

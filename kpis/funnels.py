@@ -55,8 +55,8 @@ from kpis import data_generations, funnel_store
 from kpis.aggregates import team_on
 from kpis.numbers import ratio
 from kpis.periods import Period
-from kpis.pg_aggregates import local_settings
 from kpis.scopes import NO_SOURCE_LABEL, KpiScope, ScopeType
+from kpis.snapshots.daily_sql import local_settings
 from pipeline.lifecycle import FUNNEL_ORDER, Stage
 from pipeline.models import DirtyKind, Lead, StageTransition
 from tenants.context import tenant_context

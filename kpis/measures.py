@@ -7,11 +7,12 @@ each scope and which writes make it dirty (DirtyKind bits). The snapshot refresh
 `pending`, KPI definitions, alerts and trees all read this registry.
 
 Built-in measures are stored as columns of KpiSnapshot and computed by the oracle-matched
-SQL of `kpis.aggregates`, `kpis.pg_aggregates` and `kpis.pg_members`; their declarations
-drive which columns each kind of change recomputes (`kind_columns`). A registered measure
-(another app's, added from its AppConfig.ready()) is stored as one KpiMeasureValue row per
-(grain, period, scope) and computed by its own `daily` function for the dirty days only;
-coarser periods move by the change of their days, so a refresh never rescans a period.
+SQL of `kpis.aggregates`, `kpis.snapshots.daily_sql` and `kpis.snapshots.members_sql`; their
+declarations drive which columns each kind of change recomputes (`kind_columns`). A
+registered measure (another app's, added from its AppConfig.ready()) is stored as one
+KpiMeasureValue row per (grain, period, scope) and computed by its own `daily` function for
+the dirty days only; coarser periods move by the change of their days, so a refresh never
+rescans a period.
 """
 
 from __future__ import annotations

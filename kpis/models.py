@@ -299,7 +299,8 @@ class KpiTreeNode(TenantOwnedModel):
 
 
 class KpiMember(TenantOwnedModel):
-    """A rep active in a period and scope (for exact active-rep counts; see `kpis.pg_members`).
+    """A rep active in a period and scope (for exact active-rep counts; see
+    `kpis.snapshots.members_sql`).
 
     TRICKY: recounting distinct reps over a month or year of raw rows on every refresh would
     cost time proportional to the tenant's size; instead a refresh inserts the active reps of

@@ -16,11 +16,11 @@ from kpis.catalogue import (
     ADDITIVE_MEASURES,
     CATALOGUE_BY_KEY,
     DISTINCT_MEASURES,
+    KEY_PATTERN,
     MEASURES,
     KpiDefinition,
     catalogue_kpis,
 )
-from kpis.definitions import KEY_PATTERN
 from kpis.measures import registered_measures
 from kpis.models import KpiCustomDefinition, KpiMeasureValue, KpiSnapshot
 from kpis.numbers import ratio

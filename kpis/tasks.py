@@ -11,16 +11,16 @@ from django.core.cache import cache
 from django.db.models import Q
 from django.utils import timezone
 
-from kpis.refresh import (
-    kpi_rebuild_schedule,
-    kpi_rebuild_started,
-    kpi_refresh_schedule,
-    kpi_refresh_started,
-)
 from kpis.snapshots import (
     kpi_snapshots_rebuild,
     kpi_snapshots_refresh_dirty,
     kpi_snapshots_warm,
+)
+from kpis.snapshots.scheduling import (
+    kpi_rebuild_schedule,
+    kpi_rebuild_started,
+    kpi_refresh_schedule,
+    kpi_refresh_started,
 )
 from pipeline.cross_tenant import tenants_with_dirty_days
 from pipeline.statistics import analyze_stale_tables

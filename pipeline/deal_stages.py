@@ -2,7 +2,7 @@
 
 Stages are numbered 1..n without gaps. A new win probability or won/lost flag changes the
 weighted pipeline and won deals of every period, so the kpis app rebuilds the tenant's
-snapshots after such a save (see kpis.refresh).
+snapshots after such a save (see kpis.snapshots.scheduling).
 """
 
 from __future__ import annotations

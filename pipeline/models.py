@@ -189,8 +189,9 @@ class Activity(_IndexedByTenant):
             models.Index(fields=["tenant", "occurred_at"], name="activity_tenant_occurred"),
             models.Index(fields=["tenant", "rep", "occurred_at"], name="activity_tenant_rep_occ"),
             # NOTE: covering: a KPI refresh reads the touched leads' histories from it
-            # alone (kpis.pg_members), and a rebuild reads every activity from it in lead
-            # order (kpis.pg_aggregates), without a heap fetch per row once vacuumed.
+            # alone (kpis.snapshots.members_sql), and a rebuild reads every activity from it
+            # in lead order (kpis.snapshots.daily_sql), without a heap fetch per row once
+            # vacuumed.
             models.Index(
                 fields=["tenant", "lead", "occurred_at"],
                 include=[

@@ -1,18 +1,22 @@
-"""What the snapshot passes share: the tenant's lock, day ranges, enclosing periods and the
-days a tenant has data on."""
+"""What the snapshot passes share: the tenant's lock, day ranges, enclosing periods, the
+days a tenant has data on, what a pass returns and what a write changed on a day, and
+which failures a pass may go on after."""
 
 from __future__ import annotations
 
 import zoneinfo
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date, timedelta
 
-from django.db import connection
+from celery.exceptions import SoftTimeLimitExceeded
+from django.db import InterfaceError, connection
 
 from kpis import failures, measure_store
+from kpis.failures import FailedDay
 from kpis.periods import COARSE_GRAINS, Period, period_containing
 from kpis.versions import kpi_read_version_bump
-from pipeline.models import Activity, Deal, Lead, StageTransition
+from pipeline.models import Activity, Deal, DirtyKind, Lead, StageTransition
 from tenants.models import Tenant
 
 
@@ -66,3 +70,33 @@ def data_day_range(*, tenant: Tenant) -> tuple[date, date] | None:
         return None
     days = [moment.astimezone(zone).date() for moment in instants]
     return min(days), max(days) + timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class RefreshResult:
+    days: int
+    periods: int
+    rows: int
+    seconds: float
+    # Days that could not be computed: kept dirty with the reason, retried later.
+    failed: tuple[FailedDay, ...] = ()
+    # Snapshot rows a rebuild inserted, updated or deleted (None: not counted apart from
+    # `rows`, the rows computed).
+    written: int | None = None
+
+
+@dataclass(frozen=True)
+class DayChange:
+    """What the writes to a dirty day changed (see DirtyDay): the kinds of measures they can
+    move, and the activities they only added (None: recount the day's activities)."""
+
+    kinds: int = DirtyKind.ALL
+    added_activities: tuple[int, ...] | None = None
+
+
+def recoverable(error: Exception) -> bool:
+    """Whether a failed refresh may go on with other days: not when the task ran out of
+    time or the connection is gone (every further statement would fail too)."""
+    if isinstance(error, SoftTimeLimitExceeded | InterfaceError):
+        return False
+    return connection.is_usable()

@@ -10,8 +10,9 @@ from datetime import date, timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from kpis import failures, pg_members
+from kpis import failures
 from kpis.periods import Grain, period_containing
+from kpis.snapshots import members_sql
 from kpis.snapshots.common import data_day_range, enclosing_periods, is_postgres, lock_tenant
 from pipeline.models import DirtyDay
 from tenants.models import Tenant
@@ -54,12 +55,12 @@ def kpi_snapshots_warm(*, tenant: Tenant, today: date | None = None) -> int:
         pending = set(enclosing_periods(filter(failures.is_supported, dirty), fiscal_start))
         periods = [p for p in enclosing_periods(days, fiscal_start) if p not in pending]
         days = [day for day in days if day not in dirty]
-        built = pg_members.warm(tenant_id=tenant.pk, periods=periods, days=days, zone=zone)
+        built = members_sql.warm(tenant_id=tenant.pk, periods=periods, days=days, zone=zone)
         # TRICKY: a write committed while the members were read may be in them but not in
         # the stored counts; the days it marked, and their periods, drop their members and
         # are built again from raw rows by their refresh.
         late = set(filter(failures.is_supported, DirtyDay.objects.values_list("day", flat=True)))
         late -= dirty
         if late:
-            pg_members.forget(periods=enclosing_periods(late, fiscal_start), days=late)
+            members_sql.forget(periods=enclosing_periods(late, fiscal_start), days=late)
         return built

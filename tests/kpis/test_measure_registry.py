@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 
 import tests.measure_app
-from kpis import snapshots
 from kpis.catalogue import BUILTIN_KPIS, MEASURES
 from kpis.definitions import kpi_custom_create
 from kpis.measures import Counting, Measure, kind_columns, register_measure, unregister_measure
@@ -19,7 +18,7 @@ from kpis.models import KpiMeasureValue, KpiTreeNode
 from kpis.periods import Grain, period_containing
 from kpis.scopes import KpiScope
 from kpis.selectors import kpi_definitions, kpi_values
-from kpis.snapshots import kpi_snapshots_rebuild, kpi_snapshots_refresh_dirty
+from kpis.snapshots import kpi_snapshots_rebuild, kpi_snapshots_refresh_dirty, writing
 from pipeline import services as pipeline_services
 from pipeline.dirty import mark_days_dirty, register_dirty_kind
 from pipeline.models import DirtyKind
@@ -106,8 +105,8 @@ def _values(tenant: Any, world: dict[str, Any], grain: str, day: dt.date) -> dic
 
 def test_builtin_declarations_drive_the_refresh_and_the_catalogue() -> None:
     # the columns each kind of change recomputes come from the declarations
-    assert kind_columns() == snapshots.KIND_MEASURES
-    assert snapshots.KIND_MEASURES[DirtyKind.DEALS][-1] == "weighted_pipeline_change"
+    assert kind_columns() == writing.KIND_MEASURES
+    assert writing.KIND_MEASURES[DirtyKind.DEALS][-1] == "weighted_pipeline_change"
     # and every built-in KPI divides measures the registry has
     assert {m for kpi in BUILTIN_KPIS for m in kpi.measures} <= set(MEASURES)
     assert MEASURES["leads_touched"].counting == Counting.DISTINCT

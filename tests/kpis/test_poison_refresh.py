@@ -19,7 +19,8 @@ import pytest
 from django.core.cache import cache
 from django.core.management import call_command
 
-from kpis import failures, snapshots
+from kpis import failures
+from kpis.snapshots import rebuild, refresh
 from kpis.tasks import refresh_dirty_sweep_task, refresh_tenant_task
 from pipeline.dirty import mark_days_dirty
 from pipeline.ingestion import records_ingest
@@ -305,7 +306,7 @@ def test_a_failing_day_among_many_is_isolated_and_the_others_commit(
     # given a second batch on every day, one of which cannot be computed (an injected bug)
     for index, day in enumerate(days):
         _ingest(tenant, f"b{index}", day)
-    real = snapshots._refresh_days
+    real = refresh._refresh_days
     attempts: list[list[dt.date]] = []
 
     def broken(tenant: Any, days: Any, *args: Any, **kwargs: Any) -> Any:
@@ -315,7 +316,7 @@ def test_a_failing_day_among_many_is_isolated_and_the_others_commit(
             raise ZeroDivisionError("division by zero\nDETAIL: secret statement text")
         return real(tenant, days, *args, **kwargs)
 
-    monkeypatch.setattr(snapshots, "_refresh_days", broken)
+    monkeypatch.setattr(refresh, "_refresh_days", broken)
     # when
     outcome = refresh_tenant_task.run(tenant.pk)
     # then the four other days committed, exact, and only the bad one failed
@@ -331,7 +332,7 @@ def test_a_failing_day_among_many_is_isolated_and_the_others_commit(
     assert _values(graphql, token, "2026-06")["calls"][1] is True
     assert _marks(tenant) == [(bad, 1, "ZeroDivisionError: division by zero")]
     # when the bug is fixed and the retry comes
-    monkeypatch.setattr(snapshots, "_refresh_days", real)
+    monkeypatch.setattr(refresh, "_refresh_days", real)
     _make_due(tenant)
     assert refresh_tenant_task.run(tenant.pk) == {"tenant_id": tenant.pk, "days": 1, "failed": 0}
     # then every value is exact and fresh again
@@ -348,7 +349,7 @@ def test_a_failing_rebuild_is_redone_day_by_day_and_keeps_the_failing_day(
     for index, day in enumerate((D1, D2, D3)):
         _ingest(tenant, str(index), day)
     refresh_tenant_task.run(tenant.pk)
-    real = snapshots._refresh_days
+    real = refresh._refresh_days
 
     def set_based_pass_fails(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("set-based pass failed")
@@ -358,11 +359,11 @@ def test_a_failing_rebuild_is_redone_day_by_day_and_keeps_the_failing_day(
             raise RuntimeError("bad day")
         return real(tenant, days, *args, **kwargs)
 
-    monkeypatch.setattr(snapshots, "_rebuild", set_based_pass_fails)
-    monkeypatch.setattr(snapshots, "_refresh_days", day_fails)
+    monkeypatch.setattr(rebuild, "_rebuild", set_based_pass_fails)
+    monkeypatch.setattr(refresh, "_refresh_days", day_fails)
     # when
     with tenant_context(tenant):
-        result = snapshots.kpi_snapshots_rebuild(tenant=tenant)
+        result = rebuild.kpi_snapshots_rebuild(tenant=tenant)
     # then every other day is rebuilt exactly, and D2 is a failed day
     assert [(f.day, f.error, f.attempts) for f in result.failed] == [
         (D2, "RuntimeError: bad day", 1)
@@ -373,7 +374,7 @@ def test_a_failing_rebuild_is_redone_day_by_day_and_keeps_the_failing_day(
     assert _values(graphql, token, D2.isoformat())["calls"] == ("0.0000", True)
     assert [(day, attempts) for day, attempts, _ in _marks(tenant)] == [(D2, 1)]
     # when the bug is gone and the retry comes
-    monkeypatch.setattr(snapshots, "_refresh_days", real)
+    monkeypatch.setattr(refresh, "_refresh_days", real)
     _make_due(tenant)
     refresh_tenant_task.run(tenant.pk)
     # then

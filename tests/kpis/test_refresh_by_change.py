@@ -15,12 +15,14 @@ from typing import Any
 import pytest
 from django.db import connection
 
-from kpis import pg_members, snapshots
 from kpis.models import KpiMemberPeriod, KpiSnapshot
 from kpis.snapshots import (
     kpi_snapshots_rebuild,
     kpi_snapshots_refresh_dirty,
     kpi_snapshots_warm,
+    members_sql,
+    refresh,
+    writing,
 )
 from pipeline import services as pipeline_services
 from pipeline.dirty import mark_activities_added
@@ -84,12 +86,12 @@ def _assert_a_rebuild_agrees(tenant: Any) -> None:
 
 
 class _Recorder:
-    """Records what each day-offer of pg_members read: only the added ids, or None (the
+    """Records what each day-offer of members_sql read: only the added ids, or None (the
     whole day)."""
 
     def __init__(self, monkeypatch: Any) -> None:
         self.calls: list[tuple[Any, list[int] | None]] = []
-        original = pg_members._offer
+        original = members_sql._offer
 
         def offer(*args: Any, **kwargs: Any) -> Any:
             if kwargs.get("day") is not None:
@@ -97,7 +99,7 @@ class _Recorder:
                 self.calls.append((kwargs["day"], None if whole else kwargs.get("added")))
             return original(*args, **kwargs)
 
-        monkeypatch.setattr(pg_members, "_offer", offer)
+        monkeypatch.setattr(members_sql, "_offer", offer)
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
@@ -278,7 +280,7 @@ def test_activities_added_while_a_rebuild_runs_are_recounted_not_added(
             tenant=tenant_a, lead=lead, rep=reps[0], type="call", occurred_at=at
         )
         DirtyDay.objects.all().delete()
-        original = snapshots._write_periods
+        original = writing.write_periods
 
         def write_periods(*args: Any, **kwargs: Any) -> Any:
             # The call's mark lands after the rebuild deleted the dirty days, as a
@@ -286,7 +288,7 @@ def test_activities_added_while_a_rebuild_runs_are_recounted_not_added(
             mark_activities_added(tenant=tenant_a, added=[(call.pk, at)], notify=False)
             return original(*args, **kwargs)
 
-        monkeypatch.setattr(snapshots, "_write_periods", write_periods)
+        monkeypatch.setattr(writing, "write_periods", write_periods)
         kpi_snapshots_rebuild(tenant=tenant_a)
         monkeypatch.undo()
         assert DirtyDay.objects.get().added_activities is None
@@ -309,7 +311,7 @@ def test_a_write_landing_during_the_warm_up_drops_the_members_it_may_be_in(
             tenant=tenant_a, lead=lead, rep=reps[0], type="call", occurred_at=at
         )
         kpi_snapshots_rebuild(tenant=tenant_a)
-        original = pg_members.warm
+        original = members_sql.warm
 
         def warm(**kwargs: Any) -> int:
             # A call committed after the warm-up looked for dirty days, before it reads.
@@ -318,7 +320,7 @@ def test_a_write_landing_during_the_warm_up_drops_the_members_it_may_be_in(
             )
             return original(**kwargs)
 
-        monkeypatch.setattr(pg_members, "warm", warm)
+        monkeypatch.setattr(members_sql, "warm", warm)
         kpi_snapshots_warm(tenant=tenant_a, today=dt.date(2026, 4, 3))
         assert not KpiMember.objects.filter(grain="day", period_start=at.date()).exists()
         assert not KpiMemberPeriod.objects.filter(
@@ -361,7 +363,7 @@ def test_a_refresh_listing_more_than_a_bulk_import_recounts_its_days(
     tenant_a: Any, monkeypatch: Any
 ) -> None:
     reps = _reps(tenant_a)
-    monkeypatch.setattr(snapshots, "MAX_LISTED_PER_REFRESH", 2)
+    monkeypatch.setattr(refresh, "MAX_LISTED_PER_REFRESH", 2)
     days = [dt.datetime(2026, 4, day, 3, tzinfo=UTC) for day in (2, 3, 4)]
     with tenant_context(tenant_a):
         lead = pipeline_services.lead_create(tenant=tenant_a, company="C", created_at=days[0])

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from django.db import connections
 
-from kpis import snapshots
 from kpis.models import KpiSnapshot
 from kpis.snapshots import kpi_snapshots_rebuild, kpi_snapshots_refresh_dirty
+from kpis.snapshots import refresh as snapshot_refresh
 from pipeline import services as pipeline_services
 from pipeline.models import DirtyDay, Lead
 from tenants.context import tenant_context
@@ -51,7 +51,7 @@ def test_a_call_marked_while_its_day_is_refreshed_waits_and_is_counted_once(
 ) -> None:
     # given no refresh queued by the writes themselves (eager Celery would run it at once,
     # and a worker at any time): the test's own refreshes are the only ones
-    monkeypatch.setattr("kpis.refresh._queue_once", lambda *args: False)
+    monkeypatch.setattr("kpis.snapshots.scheduling._queue_once", lambda *args: False)
     # and a refreshed day, then a call added to it (its day lists the call)
     with tenant_context(tenant_a):
         lead = pipeline_services.lead_create(tenant=tenant_a, company="A", created_at=AT)
@@ -60,7 +60,7 @@ def test_a_call_marked_while_its_day_is_refreshed_waits_and_is_counted_once(
         pipeline_services.activity_create(tenant=tenant_a, lead=lead, type="call", occurred_at=AT)
     # when a refresh holds the day's mark (it is paused before it commits)
     holding, release = threading.Event(), threading.Event()
-    original = snapshots._refresh_days
+    original = snapshot_refresh._refresh_days
 
     def paused(*args: Any, **kwargs: Any) -> Any:
         result = original(*args, **kwargs)
@@ -68,7 +68,7 @@ def test_a_call_marked_while_its_day_is_refreshed_waits_and_is_counted_once(
         assert release.wait(10)
         return result
 
-    monkeypatch.setattr(snapshots, "_refresh_days", paused)
+    monkeypatch.setattr(snapshot_refresh, "_refresh_days", paused)
 
     def refresh() -> None:
         with tenant_context(tenant_a):
@@ -76,7 +76,7 @@ def test_a_call_marked_while_its_day_is_refreshed_waits_and_is_counted_once(
 
     refresher = _in_thread(refresh)
     assert holding.wait(10)
-    monkeypatch.setattr(snapshots, "_refresh_days", original)
+    monkeypatch.setattr(snapshot_refresh, "_refresh_days", original)
     done = threading.Event()
 
     def write() -> None:

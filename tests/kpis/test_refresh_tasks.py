@@ -10,9 +10,8 @@ import pytest
 from django.core.cache import cache
 
 from backend.celery import app
-from kpis import refresh
 from kpis.models import KpiMemberPeriod, KpiSnapshot
-from kpis.snapshots import kpi_snapshots_rebuild, kpi_snapshots_warm
+from kpis.snapshots import kpi_snapshots_rebuild, kpi_snapshots_warm, scheduling
 from kpis.tasks import refresh_dirty_sweep_task, refresh_tenant_task
 from pipeline import services as pipeline_services
 from pipeline.models import DirtyDay
@@ -57,12 +56,12 @@ def test_bursts_queue_one_refresh_until_it_starts(
     queued: list[int] = []
     monkeypatch.setattr(refresh_tenant_task, "delay", queued.append)
     # when three writes commit before the refresh starts
-    assert refresh.kpi_refresh_schedule(tenant_a.pk) is True
-    assert refresh.kpi_refresh_schedule(tenant_a.pk) is False
-    assert refresh.kpi_refresh_schedule(tenant_a.pk) is False
+    assert scheduling.kpi_refresh_schedule(tenant_a.pk) is True
+    assert scheduling.kpi_refresh_schedule(tenant_a.pk) is False
+    assert scheduling.kpi_refresh_schedule(tenant_a.pk) is False
     # then one refresh is queued; once it starts, the next write queues another
-    refresh.kpi_refresh_started(tenant_a.pk)
-    assert refresh.kpi_refresh_schedule(tenant_a.pk) is True
+    scheduling.kpi_refresh_started(tenant_a.pk)
+    assert scheduling.kpi_refresh_schedule(tenant_a.pk) is True
     assert queued == [tenant_a.pk, tenant_a.pk]
 
 
@@ -126,7 +125,7 @@ def test_a_committed_write_is_visible_after_a_real_worker_refresh(tenant_a: Any)
 def test_a_refresh_that_dies_midway_changes_nothing_and_leaves_the_days_dirty(
     tenant_a: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from kpis import snapshots
+    from kpis.snapshots import writing
 
     # given refreshed snapshots and then a new call on the same day
     _call(tenant_a)
@@ -140,7 +139,7 @@ def test_a_refresh_that_dies_midway_changes_nothing_and_leaves_the_days_dirty(
     def die(*args: Any, **kwargs: Any) -> None:
         raise SystemExit("worker killed")
 
-    monkeypatch.setattr(snapshots, "_write_periods", die)
+    monkeypatch.setattr(writing, "write_periods", die)
     with pytest.raises(SystemExit):
         refresh_tenant_task.run(tenant_a.pk)
     # then readers still see the old snapshot and the day is still dirty for the next run

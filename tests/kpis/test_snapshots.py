@@ -113,7 +113,7 @@ def test_rebuild_reading_on_a_side_connection_matches_reference_and_one_connecti
 def test_a_failed_side_read_is_redone_day_by_day_with_the_same_rows(
     seeded: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from kpis import snapshots
+    from kpis.snapshots import measuring
 
     with tenant_context(seeded):
         before = _snapshot_table()
@@ -122,7 +122,7 @@ def test_a_failed_side_read_is_redone_day_by_day_with_the_same_rows(
         raise RuntimeError("side connection lost")
 
     # when the set-based pass fails (its side read), which the day-by-day refreshes never use
-    monkeypatch.setattr(snapshots, "_other_measures", failing)
+    monkeypatch.setattr(measuring, "other_measures", failing)
     with tenant_context(seeded):
         result = kpi_snapshots_rebuild(tenant=seeded, side_connection=True)
     # then the rebuild redone as refreshes of every day with data gives the very same rows
@@ -135,7 +135,7 @@ def test_a_failed_side_read_is_redone_day_by_day_with_the_same_rows(
 def test_a_rebuild_redone_day_by_day_gives_the_same_rows_as_the_set_based_pass(
     seeded: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from kpis import snapshots
+    from kpis.snapshots import rebuild
 
     with tenant_context(seeded):
         before = _snapshot_table()
@@ -144,14 +144,14 @@ def test_a_rebuild_redone_day_by_day_gives_the_same_rows_as_the_set_based_pass(
         raise RuntimeError("set-based pass failed")
 
     # when the set-based pass fails (on both databases)
-    monkeypatch.setattr(snapshots, "_rebuild", failing)
+    monkeypatch.setattr(rebuild, "_rebuild", failing)
     with tenant_context(seeded):
         result = kpi_snapshots_rebuild(tenant=seeded)
     # then every day with data is refreshed from scratch, into the very same rows
     assert result.failed == ()
     with tenant_context(seeded):
         zone = zoneinfo.ZoneInfo(seeded.timezone)
-        assert result.days == len(snapshots._data_days(seeded, zone)) == 57
+        assert result.days == len(rebuild._data_days(seeded, zone)) == 57
         assert _snapshot_table() == before
         assert not DirtyDay.objects.exists()
 
@@ -164,23 +164,23 @@ def test_a_rebuild_whose_side_connection_cannot_connect_reads_on_one(
 
     from django.db import OperationalError
 
-    from kpis import snapshots
+    from kpis.snapshots import measuring, rebuild
 
     with tenant_context(seeded):
         one_connection = _snapshot_table()
-    original = snapshots._other_measures
+    original = measuring.other_measures
 
     def refused_on_the_side(*args: Any, **kwargs: Any) -> Any:
         if threading.current_thread() is not threading.main_thread():
             raise OperationalError("too many clients already")
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(snapshots, "_other_measures", refused_on_the_side)
+    monkeypatch.setattr(measuring, "other_measures", refused_on_the_side)
     # NOTE: the logger's own level: an embedded Celery worker started by an earlier test
     # leaves the root logger at ERROR, which the warning would inherit.
     with (
         tenant_context(seeded),
-        caplog.at_level(logging.WARNING, logger=snapshots.logger.name),
+        caplog.at_level(logging.WARNING, logger=rebuild.logger.name),
     ):
         kpi_snapshots_rebuild(tenant=seeded, side_connection=True)
         assert _snapshot_table() == one_connection

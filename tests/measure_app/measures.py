@@ -15,7 +15,7 @@ from django.db.models import Count, Sum
 
 from kpis.aggregates import attributed_daily, bounds, team_on
 from kpis.measures import DailyValues, Measure, register_measure, unregister_measure
-from kpis.pg_aggregates import team_span_join
+from kpis.snapshots.daily_sql import team_span_join
 from pipeline.models import Activity, DirtyKind
 
 LONG_CALL_SECONDS = 300

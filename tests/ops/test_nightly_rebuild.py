@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from django.core.cache import cache
 
-from kpis.refresh import kpi_rebuild_started
+from kpis.snapshots.scheduling import kpi_rebuild_started
 from kpis.tasks import rebuild_all_task, rebuild_tenant_task
 from tests.factories import TenantFactory
 

@@ -174,7 +174,7 @@ def test_a_new_win_probability_rebuilds_the_weighted_pipeline(
         kpi_snapshots_rebuild(tenant=tenant_a)
     assert run(graphql, WEIGHTED, None, config_a)[0]["value"]["numerator"] == "400000.000000"
     queued: list[int] = []
-    monkeypatch.setattr("kpis.refresh.kpi_rebuild_schedule", queued.append)
+    monkeypatch.setattr("kpis.snapshots.scheduling.kpi_rebuild_schedule", queued.append)
     # when it is renamed, nothing is rebuilt; when re-weighed to 55 %, one rebuild is queued
     with django_capture_on_commit_callbacks(execute=True):
         run(graphql, UPDATE, {"input": {"id": stage_id(tenant_a, "提案"), "name": "ご提案"}},

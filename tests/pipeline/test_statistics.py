@@ -85,7 +85,7 @@ def test_an_unseen_tenants_batch_probes_the_unique_external_id_index(
         }  # fmt: skip
 
     # Only the ingestion's own statements are explained: no refresh runs inline (eager).
-    monkeypatch.setattr("kpis.refresh._queue_once", lambda *args: False)
+    monkeypatch.setattr("kpis.snapshots.scheduling._queue_once", lambda *args: False)
     # given planner statistics taken when only tenant A had activities
     with tenant_context(tenant_a):
         result = records_ingest(tenant=tenant_a, batch=batch("a"), actor_label="test")

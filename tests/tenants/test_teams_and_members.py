@@ -262,7 +262,7 @@ def test_a_team_move_marks_its_days_instead_of_rebuilding_the_tenant(
     graphql, tenant_a, config_a, monkeypatch, django_capture_on_commit_callbacks
 ):
     queued: list[int] = []
-    monkeypatch.setattr("kpis.refresh.kpi_rebuild_schedule", queued.append)
+    monkeypatch.setattr("kpis.snapshots.scheduling.kpi_rebuild_schedule", queued.append)
     with django_capture_on_commit_callbacks(execute=True):
         team = run(graphql, CREATE_TEAM, {"input": {"name": "東京"}}, token=config_a)["team"]
         member = run(graphql, ADD_MEMBER, {"input": {"email": "r@example.com"}}, token=config_a)
@@ -296,7 +296,7 @@ def test_a_rebuild_keeps_the_mark_of_a_change_made_after_it_began(tenant_a, monk
     asked_first = dt.datetime(2026, 4, 1, tzinfo=dt.UTC)
     asked_again = asked_first + dt.timedelta(seconds=5)
     Tenant.objects.filter(pk=tenant_a.pk).update(kpi_rebuild_requested_at=asked_again)
-    monkeypatch.setattr("kpis.snapshots._rebuild_requested", lambda tenant: asked_first)
+    monkeypatch.setattr("kpis.snapshots.rebuild._rebuild_requested", lambda tenant: asked_first)
     # when it commits
     with tenant_context(tenant_a):
         kpi_snapshots_rebuild(tenant=tenant_a)

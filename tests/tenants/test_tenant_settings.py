@@ -166,7 +166,7 @@ def test_a_new_time_zone_queues_a_rebuild_that_moves_rows_to_their_new_days(
         kpi_snapshots_refresh_dirty(tenant=tenant_a)
     assert calls(graphql, config_a, "2026-04-08") == "1"
     queued: list[int] = []
-    monkeypatch.setattr("kpis.refresh.kpi_rebuild_schedule", queued.append)
+    monkeypatch.setattr("kpis.snapshots.scheduling.kpi_rebuild_schedule", queued.append)
     # when only the name changes, nothing is rebuilt
     with django_capture_on_commit_callbacks(execute=True):
         run(graphql, UPDATE, {"input": {"name": "Acme Japan"}}, config_a)
@@ -189,7 +189,7 @@ def test_a_new_fiscal_year_start_queues_a_rebuild(
     graphql, tenant_a, config_a, monkeypatch, django_capture_on_commit_callbacks
 ):
     queued: list[int] = []
-    monkeypatch.setattr("kpis.refresh.kpi_rebuild_schedule", queued.append)
+    monkeypatch.setattr("kpis.snapshots.scheduling.kpi_rebuild_schedule", queued.append)
     with django_capture_on_commit_callbacks(execute=True):
         run(graphql, UPDATE, {"input": {"fiscalYearStartMonth": 1}}, config_a)
     assert queued == [tenant_a.pk]

@@ -381,7 +381,7 @@ def test_a_backdated_team_move_recounts_the_handoff_kpis_of_the_days_it_covers(
     tenant_a: Any, monkeypatch: Any
 ) -> None:
     # given the whole scenario, refreshed (the moves' own refresh tasks are kept out)
-    monkeypatch.setattr("kpis.refresh._queue_once", lambda *args, **kwargs: None)
+    monkeypatch.setattr("kpis.snapshots.scheduling._queue_once", lambda *args, **kwargs: None)
     w = _world(tenant_a)
     _rebuild(tenant_a)
     for stage in (_stage_one, _stage_two, _stage_three):

@@ -24,7 +24,7 @@ SNAPSHOTS = "kpis_kpisnapshot"
 
 
 # A PostgreSQL rebuild computes every row into this temporary table of its connection, then
-# writes to the snapshot table only the difference (see `_stage_apply`).
+# writes to the snapshot table only the difference (see `rebuild._stage_apply`).
 STAGE = "kpi_rebuild_rows"
 
 

@@ -40,11 +40,11 @@ from datetime import date, datetime, timedelta
 
 from django.db import connection
 
-from kpis import pg_literals
 from kpis.aggregates import Rows, bounds
 from kpis.models import KpiMember, KpiMemberPeriod
 from kpis.periods import Grain, Period, period_containing
-from kpis.pg_aggregates import ACTIVITY_COUNTS, local_settings
+from kpis.snapshots import literals_sql
+from kpis.snapshots.daily_sql import ACTIVITY_COUNTS, local_settings
 from tenants.models import SINCE_ALWAYS, MemberTeamSpan
 
 Counts = dict[str, dict[tuple[str, str], dict[str, int]]]
@@ -409,8 +409,8 @@ def _offer(
         _STATEMENTS[key] = _statement(grains, day=day is not None, listed=listed, whole=whole)
     params: dict[str, object] = {
         "tenant": tenant_id, "lo": lo, "hi": hi, "day": day, "tz": zone.key,
-        "ids": None if added is None else pg_literals.numbers(added),
-        "pending": pg_literals.numbers(pending), "refreshing": list(refreshing),
+        "ids": None if added is None else literals_sql.numbers(added),
+        "pending": literals_sql.numbers(pending), "refreshing": list(refreshing),
         **(spans if spans is not None else _span_instants(tenant_id, zone)),
     }  # fmt: skip
     for grain, period in periods.items():

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from kpis import aggregates, pg_aggregates
+from kpis import aggregates
+from kpis.snapshots import daily_sql
 from pipeline.demo import seed_demo
 from pipeline.models import DealStageChange
 from tenants.context import tenant_context
@@ -31,13 +32,13 @@ def _nonzero(rows: aggregates.Rows) -> aggregates.Rows:
         (dt.date(2026, 3, 30), dt.date(2026, 4, 6)),  # a week across the fiscal-year start
     ],
 )
-@pytest.mark.parametrize("probe_range_days", [pg_aggregates.PROBE_RANGE_DAYS, 0, 10_000])
+@pytest.mark.parametrize("probe_range_days", [daily_sql.PROBE_RANGE_DAYS, 0, 10_000])
 def test_sql_weighted_pipeline_equals_the_portable_one(
     tenant_a: Any, start: dt.date, end: dt.date, probe_range_days: int, monkeypatch: Any
 ) -> None:
     # given a demo tenant whose deals move through stages, and each statement form for
     # every range (0: whole sets joined by hash; 10,000: deals probed one by one)
-    monkeypatch.setattr(pg_aggregates, "PROBE_RANGE_DAYS", probe_range_days)
+    monkeypatch.setattr(daily_sql, "PROBE_RANGE_DAYS", probe_range_days)
     seed_demo(tenant_slug="acme", leads=250, months=3, seed=11, today=TODAY)
     zone = zoneinfo.ZoneInfo(tenant_a.timezone)
     with tenant_context(tenant_a):
@@ -46,7 +47,7 @@ def test_sql_weighted_pipeline_equals_the_portable_one(
         portable: aggregates.Rows = {}
         aggregates.weighted_pipeline_changes(portable, start=start, end=end, zone=zone)
         sql: aggregates.Rows = {}
-        pg_aggregates.weighted_pipeline_changes(
+        daily_sql.weighted_pipeline_changes(
             sql, tenant_id=tenant_a.pk, start=start, end=end, zone=zone
         )
     # then they are equal, scope by scope and day by day
@@ -65,13 +66,13 @@ def test_sql_weighted_pipeline_reads_only_its_tenant_even_when_every_row_is_visi
     start, end = dt.date(2026, 3, 1), dt.date(2026, 6, 1)
     with tenant_context(tenant_a):
         scoped: aggregates.Rows = {}
-        pg_aggregates.weighted_pipeline_changes(
+        daily_sql.weighted_pipeline_changes(
             scoped, tenant_id=tenant_a.pk, start=start, end=end, zone=zone
         )
     # when the statement runs where row security lets every tenant's rows through
     with every_row_visible_to_the_app_role(), tenant_context(tenant_b):
         unscoped: aggregates.Rows = {}
-        pg_aggregates.weighted_pipeline_changes(
+        daily_sql.weighted_pipeline_changes(
             unscoped, tenant_id=tenant_a.pk, start=start, end=end, zone=zone
         )
     # then its own filters keep the other tenant out

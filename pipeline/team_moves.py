@@ -97,7 +97,7 @@ def team_delete_mark_dirty(sender: Any, instance: Team, **kwargs: Any) -> None:
     Also the days of the rows whose recorded team is this one (transitions, leads) and of
     the leads its current members own: the funnels grouping by those lose the team too, and
     a marked day holds their cached results back until the refresh draws a new generation.
-    A deleted tenant takes its rows and marks with it: nothing to mark then.
+    A deleted tenant takes its rows and marks with it: nothing to mark then (nor any work).
     """
     if _tenant_deleted(kwargs.get("origin")):
         return

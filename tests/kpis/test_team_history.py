@@ -419,3 +419,27 @@ def test_deleting_a_team_marks_its_days_and_the_refresh_equals_a_rebuild(tenant_
     assert _measure_values(tenant_a) == values
     # and r's numbers in East before the move are untouched
     assert _measures(tenant_a, "2026-03", east) == (3, 1, 2, 1)
+
+
+def test_deleting_a_tenant_takes_its_teams_without_marking_their_days(tenant_a: Any) -> None:
+    # given a tenant with teams, a move and counted facts (no deal: deal stages are protected)
+    east, west = TeamFactory(tenant=tenant_a, name="East"), TeamFactory(tenant=tenant_a, name="W")
+    r = members.membership_add(tenant=tenant_a, user=UserFactory(), role=Role.REP, team=east)
+    with tenant_context(tenant_a):
+        lead = pipeline_services.lead_create(
+            tenant=tenant_a, company="L", owner=r, created_at=_at(5)
+        )
+        pipeline_services.activity_create(
+            tenant=tenant_a, lead=lead, rep=r, type="call", occurred_at=_at(20)
+        )
+        kpi_snapshots_refresh_dirty(tenant=tenant_a)
+    members.member_update(membership=r, team=west, team_effective_from=D(2026, 3, 16))
+    with tenant_context(tenant_a):
+        kpi_snapshots_refresh_dirty(tenant=tenant_a)
+        # when the tenant is deleted (its teams with it)
+        Tenant.objects.get(pk=tenant_a.pk).delete()
+    # then nothing of it is left, no dirty mark either (its teams' deletion marks none)
+    assert not Tenant.objects.filter(pk=tenant_a.pk).exists()
+    with tenant_context(tenant_a):
+        assert not DirtyDay.objects.exists()
+        assert not Team.objects.exists()

@@ -1,5 +1,5 @@
-"""App config for kpis: refreshes snapshots on dirty days (a rep's team move marks the days
-it covers), rebuilds them when a team is deleted, the tenant's calendar or a deal stage's
+"""App config for kpis: refreshes snapshots on dirty days (a rep's team move or a team's
+deletion marks the days it covers), rebuilds them when the tenant's calendar or a deal stage's
 meaning changes; gives new tenants a default tree; bumps the tenants' KPI read versions
 (kpis.versions)."""
 
@@ -29,7 +29,6 @@ class KpisConfig(AppConfig):
             DEAL_STAGE_MEANING,
             TENANT_CALENDAR,
             kpi_refresh_schedule,
-            team_deleted,
         )
         from kpis.trees import kpi_tree_seed_default
         from kpis.versions import bump_for_instance, bump_for_tenant_id, bump_for_user
@@ -63,4 +62,3 @@ class KpisConfig(AppConfig):
         ):
             pre_save.connect(watcher.remember, sender=model, dispatch_uid=f"kpis-{name}-before")
             post_save.connect(watcher.compare, sender=model, dispatch_uid=f"kpis-{name}-after")
-        post_delete.connect(team_deleted, sender=Team, dispatch_uid="kpis-team-deleted")

@@ -97,8 +97,9 @@ def team_rename(*, team: Team, name: str) -> Team:
 
 
 def team_delete(*, team: Team) -> None:
-    """Delete a team: its members and leads keep working without one, and the tenant's KPI
-    snapshots are rebuilt after commit (team numbers follow the rep's current team)."""
+    """Delete a team: its members and leads keep working without one; the days its members'
+    team history held it are marked for a recount (pipeline.team_moves), after which the
+    team's numbers are gone and its members' days count for no team."""
     with tenant_context(team.tenant_id):
         team.delete()
 

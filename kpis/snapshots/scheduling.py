@@ -1,8 +1,7 @@
 """Scheduling snapshot refreshes: one queued refresh per tenant, however many writes arrive;
-and a rebuild when a team is deleted (its reps' history then counts for no team), when the
-tenant's time zone or fiscal-year start changes (every row then belongs to other days and
-periods), or when a deal stage's meaning changes. A rep's team move marks only the days it
-covers (pipeline.team_moves)."""
+and a rebuild when the tenant's time zone or fiscal-year start changes (every row then
+belongs to other days and periods), or when a deal stage's meaning changes. A rep's team
+move, and a team's deletion, mark only the days they cover (pipeline.team_moves)."""
 
 from __future__ import annotations
 
@@ -53,8 +52,8 @@ def _rebuild_key(tenant_id: int) -> str:
 def kpi_rebuild_schedule(tenant_id: int) -> bool:
     """Queue a full rebuild of the tenant unless one is queued and not yet started.
 
-    A deleted team, a new calendar or a stage's new meaning re-attribute or re-date every
-    row: only a rebuild recounts them.
+    A new calendar or a stage's new meaning re-date or re-value every row: only a rebuild
+    recounts them.
     """
     return _queue_once(_rebuild_key(tenant_id), "kpis.rebuild_tenant", tenant_id)
 
@@ -73,15 +72,6 @@ def kpi_rebuild_request(tenant_id: int) -> None:
 def kpi_rebuild_started(tenant_id: int) -> None:
     """Clear the queued flag as a rebuild starts: changes from now on queue a new one."""
     cache.delete(_rebuild_key(tenant_id))
-
-
-def team_deleted(sender: Any, instance: Any, **kwargs: Any) -> None:
-    """post_delete of a Team: after commit, rebuild its tenant.
-
-    Its reps and leads lose their team in a bulk update that sends no Membership signals;
-    their history then counts for no team, and the team's own rows must go.
-    """
-    kpi_rebuild_request(instance.tenant_id)
 
 
 class RebuildOnChange:

@@ -269,7 +269,8 @@ class TenantMutation:
         scope=Scope.CONFIG_WRITE,
         description=(
             "Delete a team (needs config:write): its members and leads are left without one, "
-            "and the workspace's KPI snapshots are rebuilt."
+            "the days its members were in it count for no team (their teamHistory keeps the "
+            "spans, with team null) and only those days' KPI snapshots are recomputed."
         ),
     )
     def delete_team(self, info: Info, id: relay.GlobalID) -> DeleteTeamPayload:

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from typing import Any, TypeVar
+
 import strawberry
 import strawberry_django
+from django.db.models import Model, QuerySet
 from strawberry import auto, relay
 
 from tenants import models, rate_limits
 from tenants.graphql.base import TenantScoped
 from tenants.graphql.context import Info
 from tenants.scopes import Role
+
+M = TypeVar("M", bound=Model)
 
 MemberRole = strawberry.enum(Role, name="MemberRole", description="A member's role.")
 
@@ -45,12 +51,55 @@ class TeamType(TenantScoped, relay.Node):
     created_at: auto
 
 
+@strawberry_django.type(
+    models.MemberTeamSpan,
+    name="TeamSpan",
+    description=(
+        "The team a member was in over the workspace-local days [validFrom, validUntil); "
+        "team-scoped KPIs count each fact for its rep's team on the fact's day."
+    ),
+)
+class TeamSpanType(TenantScoped):
+    team: TeamType | None = strawberry_django.field(
+        description="The team; null: in no team over these days (or the team was deleted)."
+    )
+
+    @classmethod
+    def get_queryset(cls, queryset: QuerySet[M], info: Info, **kwargs: Any) -> QuerySet[M]:
+        return super().get_queryset(queryset, info, **kwargs).order_by("member_id", "valid_from")
+
+    @strawberry_django.field(
+        only=["valid_from"],
+        description=(
+            "The first day in this team; null for the member's first span, which holds "
+            "since always (every day before the member's first recorded move)."
+        ),
+    )
+    def valid_from(self) -> dt.date | None:
+        # NOTE: stored as SINCE_ALWAYS (0001-01-01), a sentinel, not a day anyone chose.
+        return None if self.valid_from <= models.SINCE_ALWAYS else self.valid_from
+
+    @strawberry_django.field(
+        only=["valid_until"],
+        description="The first day in the member's next team; null: still in this one.",
+    )
+    def valid_until(self) -> dt.date | None:
+        return self.valid_until
+
+
 @strawberry_django.type(models.Membership, name="Membership")
 class MembershipType(TenantScoped, relay.Node):
     role: MemberRole  # type: ignore[valid-type]
     display_name: auto
     is_active: auto
     team: TeamType | None
+    team_history: list[TeamSpanType] = strawberry_django.field(
+        field_name="team_spans",
+        description=(
+            "The member's team history, oldest first: contiguous spans, the last one open "
+            "(validUntil null) and holding the current team."
+        ),
+    )
 
     @strawberry_django.field(only=["user__username"], select_related=["user"])
     def username(self) -> str:

@@ -1,12 +1,16 @@
 """An independent, deliberately naive reference for KPI values: Python over raw rows.
 
 It follows the design's definitions directly (no snapshots, no rollups, no interval tricks)
-so the snapshot engine can be checked against it on generated data.
+so the snapshot engine can be checked against it on generated data. A team-scoped fact counts
+for the team its rep was in on the fact's tenant-local day, looked up by a plain scan of the
+member's team history rows (MemberTeamSpan); the weighted pipeline at a period's end counts
+each open deal for its owner's team on the period's last day.
 """
 
 from __future__ import annotations
 
 import zoneinfo
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -19,7 +23,27 @@ from kpis.numbers import ratio
 from kpis.periods import Period
 from kpis.scopes import KpiScope, ScopeType
 from pipeline.models import Activity, Deal, DealStageChange, Lead, StageTransition
-from tenants.models import Membership, Tenant, TenantClosure
+from tenants.models import MemberTeamSpan, Tenant, TenantClosure
+
+
+@dataclass
+class TeamHistory:
+    """The members' team history rows (member, from, until, team), scanned as they are."""
+
+    zone: zoneinfo.ZoneInfo
+    spans: list[tuple[int, date, date | None, int | None]]
+
+    def on(self, member: int | None, day: date) -> int | None:
+        """The member's team on the local `day`: the span holding it (None: no member, no
+        team that day, or no history)."""
+        for who, since, until, team in self.spans:
+            if who == member and since <= day and (until is None or day < until):
+                return team
+        return None
+
+    def at(self, member: int | None, moment: datetime) -> int | None:
+        """The member's team on the local day of `moment`."""
+        return self.on(member, moment.astimezone(self.zone).date())
 
 
 @dataclass
@@ -32,27 +56,48 @@ class Raw:
     transitions: list[dict[str, Any]]
     deals: list[dict[str, Any]]
     changes: dict[int, list[tuple[datetime, Decimal, bool]]]
+    teams: TeamHistory
 
 
 def load(tenant: Tenant) -> Raw:
     """All of the tenant's raw rows (call inside its tenant context)."""
-    teams = dict(Membership.objects.values_list("pk", "team_id"))
+    zone = zoneinfo.ZoneInfo(tenant.timezone)
+    teams = TeamHistory(
+        zone,
+        list(
+            MemberTeamSpan.objects.values_list("member_id", "valid_from", "valid_until", "team_id")
+        ),
+    )
     sources = dict(Lead.objects.values_list("pk", "source"))
     owners = dict(Lead.objects.values_list("pk", "owner_id"))
     activities = [
-        {**row, "team": teams.get(row["rep_id"]), "source": sources[row["lead_id"]]}
+        {
+            **row,
+            "team": teams.at(row["rep_id"], row["occurred_at"]),
+            "source": sources[row["lead_id"]],
+        }
         for row in Activity.objects.values(
             "occurred_at", "type", "call_outcome", "email_delivered", "email_opened",
             "email_clicked", "lead_id", "rep_id",
         )
     ]  # fmt: skip
     leads = [
-        # A lead's creation counts for its owner then (and that member's current team).
-        {**row, "owner_id": row["created_owner_id"], "team": teams.get(row["created_owner_id"])}
+        # A lead's creation counts for its owner then (and that member's team that day).
+        {
+            **row,
+            "owner_id": row["created_owner_id"],
+            "team": teams.at(row["created_owner_id"], row["created_at"]),
+        }
         for row in Lead.objects.values("created_at", "created_owner_id", "source")
     ]
+    # A transition counts for its owner then and that member's team that day (by the
+    # history, not by the team recorded on the row).
     transitions = [
-        {**row, "source": sources[row["lead_id"]]}
+        {
+            **row,
+            "team": teams.at(row["owner_id"], row["at"]),
+            "source": sources[row["lead_id"]],
+        }
         for row in StageTransition.objects.values(
             "at", "to_stage", "owner_id", "team_id", "lead_id"
         )
@@ -63,16 +108,14 @@ def load(tenant: Tenant) -> Raw:
         "stage__is_won", "stage__is_lost", "stage__win_probability",
     ):  # fmt: skip
         owner = row["owner_id"] if row["owner_id"] is not None else owners[row["lead_id"]]
-        deals.append(
-            {**row, "owner": owner, "team": teams.get(owner), "source": sources[row["lead_id"]]}
-        )
+        deals.append({**row, "owner": owner, "source": sources[row["lead_id"]]})
     changes: dict[int, list[tuple[datetime, Decimal, bool]]] = {}
     for deal_id, at, probability, won, lost in DealStageChange.objects.order_by(
         "at", "id"
     ).values_list("deal_id", "at", "stage__win_probability", "stage__is_won", "stage__is_lost"):
         changes.setdefault(deal_id, []).append((at, probability, won or lost))
     return Raw(
-        zone=zoneinfo.ZoneInfo(tenant.timezone),
+        zone=zone,
         country=tenant.holiday_country,
         closures=set(TenantClosure.objects.values_list("date", flat=True)),
         activities=activities,
@@ -80,6 +123,7 @@ def load(tenant: Tenant) -> Raw:
         transitions=transitions,
         deals=deals,
         changes=changes,
+        teams=teams,
     )
 
 
@@ -149,22 +193,39 @@ def measures(raw: Raw, period: Period, scope: KpiScope) -> dict[str, Any]:
             and _in_scope(
                 scope,
                 rep=t["owner_id"],
-                team=t["team_id"] if t["owner_id"] is not None else None,
+                team=t["team"],
                 source=t["source"],
             )
         )
-    scoped_deals = [
-        d for d in raw.deals if _in_scope(scope, rep=d["owner"], team=d["team"], source=d["source"])
+
+    def deals_in_scope(team_on: Callable[[dict[str, Any]], int | None]) -> list[dict[str, Any]]:
+        return [
+            d
+            for d in raw.deals
+            if _in_scope(scope, rep=d["owner"], team=team_on(d), source=d["source"])
+        ]
+
+    created = [
+        d
+        for d in deals_in_scope(lambda d: raw.teams.at(d["owner"], d["created_at"]))
+        if d["sourced_by_is"] and inside(d["created_at"])
     ]
-    created = [d for d in scoped_deals if d["sourced_by_is"] and inside(d["created_at"])]
     m["deals_created"] = len(created)
     m["pipeline_created"] = sum((d["amount"] for d in created), Decimal(0))
-    won = [d for d in scoped_deals if d["stage__is_won"] and inside(d["closed_at"])]
+    won = [
+        d
+        for d in deals_in_scope(
+            lambda d: raw.teams.at(d["owner"], d["closed_at"]) if d["closed_at"] else None
+        )
+        if d["stage__is_won"] and inside(d["closed_at"])
+    ]
     m["won_deals"] = len(won)
     m["revenue"] = sum((d["amount"] for d in won), Decimal(0))
     end = datetime.combine(period.end, time.min, tzinfo=raw.zone)
+    last_day = period.end - timedelta(days=1)
     stock = Decimal(0)
-    for d in scoped_deals:
+    # The stock at the period's end: each deal open then, for its owner's team on the last day.
+    for d in deals_in_scope(lambda d: raw.teams.on(d["owner"], last_day)):
         if not d["created_at"] < end or (d["closed_at"] is not None and d["closed_at"] < end):
             continue
         history = raw.changes.get(d["pk"]) or [

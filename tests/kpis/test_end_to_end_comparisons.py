@@ -36,7 +36,8 @@ import pytest
 
 from kpis.periods import Period
 from kpis.scopes import KpiScope
-from tests.factories import TenantFactory
+from tenants.models import Tenant
+from tests.factories import TenantFactory, api_token
 from tests.kpis.test_end_to_end_api import (
     CATALOGUE_KEYS,
     DESIGN_KPIS,
@@ -48,6 +49,8 @@ from tests.kpis.test_end_to_end_api import (
     ask,
     calendar,
     check_point,
+    compare_series,
+    compare_values,
     drained,
     ingest,
     period_of,
@@ -453,3 +456,60 @@ def test_series_of_more_than_400_points_is_a_typed_error(graphql: Any) -> None:
                  {"grain": "WEEK", "start": "2019-01-01", "end": last.isoformat()}
                  )["kpiSeries"]["points"]  # fmt: skip
     assert len(points) == 400 and points[0]["period"]["label"] == "2019-W01"
+
+
+UPDATE_MEMBER = """mutation($input: UpdateMemberInput!) {
+  updateMember(input: $input) { member { team { name } } errors { code field message } }
+}"""
+
+
+def test_a_backdated_mid_month_team_move_over_http_matches_the_reference(graphql: Any) -> None:
+    """The reference follows the team history too: a rep moved to the other team from the
+    middle of a month (backdated, over the API) splits their facts between the teams by day,
+    and every KPI of both teams, the rep and the tenant equals the reference's."""
+    # given tenant A's batches sent over HTTP and refreshed
+    tenant, teams, reps = set_up_tenant_a()
+    east, west, ren = teams["IS East"], teams["IS West"], reps["ren"]
+    writer, reader = _tokens(tenant)
+    admin = api_token(tenant, "config:write", name="admin")
+    with refreshing():
+        for how, batch in TenantA().batches:
+            ingest(graphql, writer, how, batch)
+        drained(tenant)
+        # when ren (IS East) moves to IS West from Monday 16 March 2026, recorded today
+        moved = ask(graphql, admin, UPDATE_MEMBER, {"input": {
+            "id": _scope("REP", ren)["id"], "teamId": _scope("TEAM", west)["id"],
+            "teamEffectiveFrom": "2026-03-16",
+        }})["updateMember"]  # fmt: skip
+        assert moved == {"member": {"team": {"name": "IS West"}}, "errors": []}
+        drained(tenant)
+    # (no rebuild: only the move's days were refreshed)
+    assert Tenant.objects.get(pk=tenant.pk).kpi_rebuild_requested_at is None
+    ref = Reference(tenant)
+
+    # (the reference splits ren's calls by the history: with East in the week before the
+    # move, with West in the week of it; and ren has calls in both)
+    def calls(period: Period, *scopes: KpiScope) -> Decimal:
+        return sum((ref.kpi("calls", period, scope)[0] for scope in scopes), Decimal(0))
+
+    ren_, rio, sam = (KpiScope.rep(reps[name].pk) for name in ("ren", "rio", "sam"))
+    before, after = _label("2026-W11", "WEEK"), _label("2026-W12", "WEEK")
+    assert calls(before, ren_) > 0 and calls(after, ren_) > 0
+    assert calls(before, KpiScope.team(east.pk)) == calls(before, ren_, rio)
+    assert calls(before, KpiScope.team(west.pk)) == calls(before, sam)
+    assert calls(after, KpiScope.team(east.pk)) == calls(after, rio)
+    assert calls(after, KpiScope.team(west.pk)) == calls(after, ren_, sam)
+    scopes = {
+        "tenant": (_scope("TENANT"), KpiScope.tenant()),
+        "team East": (_scope("TEAM", east), KpiScope.team(east.pk)),
+        "team West": (_scope("TEAM", west), KpiScope.team(west.pk)),
+        "rep ren": (_scope("REP", ren), KpiScope.rep(ren.pk)),
+    }
+    # then every KPI of every week, month, quarter and fiscal year equals the reference
+    checked, mismatches = compare_series(graphql, reader, ref, scopes, GRAINS)
+    # and so does every KPI of the days either side of the move and of the month's last day
+    days = [("2026-03-15", "DAY"), ("2026-03-16", "DAY"), ("2026-03-31", "DAY")]
+    more, found = compare_values(graphql, reader, ref, scopes, days)
+    mismatches += found
+    assert not mismatches, report(mismatches)
+    assert checked + more > 2_000, checked + more

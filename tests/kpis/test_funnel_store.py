@@ -23,7 +23,6 @@ from pipeline.lifecycle import Stage
 from tenants.context import tenant_context
 from tenants.errors import ValidationFailed
 from tenants.team_history import member_team_move
-from tests.factories import MembershipFactory, TeamFactory, UserFactory
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 APRIL = parse_period("2025-04")
@@ -36,23 +35,6 @@ def jst(day: int, hour: int = 10) -> dt.datetime:
 @pytest.fixture(autouse=True)
 def empty_cache() -> None:
     cache.clear()
-
-
-@pytest.fixture
-def east(tenant_a: Any) -> Any:
-    return TeamFactory(tenant=tenant_a, name="IS East")
-
-
-@pytest.fixture
-def west(tenant_a: Any) -> Any:
-    return TeamFactory(tenant=tenant_a, name="IS West")
-
-
-@pytest.fixture
-def rita(tenant_a: Any, east: Any) -> Any:
-    return MembershipFactory(
-        tenant=tenant_a, user=UserFactory(username="rita", password=None), team=east
-    )
 
 
 def lead(tenant: Any, *, created: dt.datetime, owner: Any = None, path=()) -> Any:

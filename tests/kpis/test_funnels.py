@@ -41,24 +41,6 @@ def pct(numerator: int, denominator: int) -> Decimal:
 
 
 @pytest.fixture
-def east(tenant_a: Any) -> Any:
-    return TeamFactory(tenant=tenant_a, name="IS East")
-
-
-@pytest.fixture
-def west(tenant_a: Any) -> Any:
-    return TeamFactory(tenant=tenant_a, name="IS West")
-
-
-@pytest.fixture
-def rita(tenant_a: Any, east: Any) -> Any:
-    """A rep of team East, with no display name (labelled by username)."""
-    return MembershipFactory(
-        tenant=tenant_a, user=UserFactory(username="rita", password=None), team=east
-    )
-
-
-@pytest.fixture
 def sam(tenant_a: Any, west: Any) -> Any:
     """A rep of team West with a display name."""
     return MembershipFactory(

@@ -12,11 +12,15 @@ import pytest
 from strawberry.relay import to_base64
 
 from kpis.funnels import FunnelBreakdown, funnel_compute
-from kpis.models import KpiSnapshot
+from kpis.models import KpiMeasureValue, KpiMember, KpiSnapshot
 from kpis.periods import parse_period
 from kpis.scopes import KpiScope
 from kpis.selectors import kpi_definitions, kpi_values, measure_values
-from kpis.snapshots import kpi_snapshots_rebuild, kpi_snapshots_refresh_dirty
+from kpis.snapshots import (
+    kpi_snapshots_rebuild,
+    kpi_snapshots_refresh_dirty,
+    kpi_snapshots_warm,
+)
 from pipeline import services as pipeline_services
 from pipeline.models import DealStage, DirtyDay, StageTransition
 from tenants import members, services, team_history
@@ -334,3 +338,108 @@ def test_a_backdated_transition_records_its_owners_team_of_that_day(tenant_a: An
         after = pipeline_services.lead_transition(lead=lead, to_stage="sql", at=_at(16))
     # then each keeps the team r was in that day
     assert (before.team_id, after.team_id) == (east.pk, west.pk)
+
+
+def _team_rows(tenant: Any, team: Team) -> list[tuple]:
+    """Every stored row of the team's scope: snapshots, registered measures, active reps."""
+    scope = {"scope_type": "team", "scope_key": str(team.pk)}
+    with tenant_context(tenant):
+        return [
+            *KpiSnapshot.objects.filter(**scope).values_list("grain", "period_start"),
+            *KpiMeasureValue.objects.filter(**scope).values_list("grain", "period_start"),
+            *KpiMember.objects.filter(**scope).values_list("grain", "period_start"),
+        ]
+
+
+def _measure_values(tenant: Any) -> set[tuple]:
+    with tenant_context(tenant):
+        return set(
+            KpiMeasureValue.objects.values_list(
+                "grain", "period_start", "scope_type", "scope_key", "measure", "value"
+            )
+        )
+
+
+def test_deleting_a_team_marks_its_days_and_the_refresh_equals_a_rebuild(tenant_a: Any) -> None:
+    # given the scenario of _seed with facts in other months too: s (West) opens a deal in
+    # January (the weighted pipeline, a stock, counts for West in every later period) and
+    # calls in April; r calls in February; then r moves to West from the 16th of March
+    seeded = _seed(tenant_a)
+    east, west, r, s = seeded["east"], seeded["west"], seeded["r"], seeded["s"]
+    with tenant_context(tenant_a):
+        stage = DealStage.objects.filter(win_probability__gt=0, is_won=False).order_by("order")[0]
+        lead = pipeline_services.lead_create(
+            tenant=tenant_a,
+            company="L5",
+            owner=s,
+            created_at=dt.datetime(2026, 1, 20, tzinfo=dt.UTC),
+        )
+        pipeline_services.deal_create(
+            tenant=tenant_a, lead=lead, amount=Decimal(500), stage=stage,
+            created_at=dt.datetime(2026, 1, 21, tzinfo=dt.UTC),
+        )  # fmt: skip
+        for rep, moment in ((s, dt.datetime(2026, 4, 2, tzinfo=dt.UTC)),
+                            (r, dt.datetime(2026, 2, 3, tzinfo=dt.UTC))):  # fmt: skip
+            pipeline_services.activity_create(
+                tenant=tenant_a, lead=lead, rep=rep, type="call", occurred_at=moment
+            )
+    members.member_update(membership=r, team=west, team_effective_from=D(2026, 3, 16))
+    with tenant_context(tenant_a):
+        kpi_snapshots_refresh_dirty(tenant=tenant_a)
+        # (on PostgreSQL, active reps kept per period, as after a rebuild)
+        kpi_snapshots_warm(tenant=tenant_a)
+    assert _measures(tenant_a, "2026-05", west, ("weighted_pipeline",)) > (0,)
+    assert _team_rows(tenant_a, west) != []
+    east_rows = _team_rows(tenant_a, east)
+
+    # when West is deleted
+    members.team_delete(team=west)
+
+    # then no rebuild is asked for: the days of West's spans are marked (all of s's rows, r's
+    # from the 16th of March on), and the creation days of the leads its members own (the
+    # cohort funnel groups them by their owner's current team); not r's days in East
+    assert Tenant.objects.get(pk=tenant_a.pk).kpi_rebuild_requested_at is None
+    assert _dirty_days(tenant_a) == [
+        D(2026, 1, 20), D(2026, 1, 21), D(2026, 3, 5), D(2026, 3, 9), D(2026, 3, 12),
+        D(2026, 3, 13), D(2026, 3, 16), D(2026, 3, 18), D(2026, 3, 19), D(2026, 3, 20),
+        D(2026, 4, 2),
+    ]  # fmt: skip
+    # and the refresh of those days leaves no row of West, and equals a rebuild
+    with tenant_context(tenant_a):
+        kpi_snapshots_refresh_dirty(tenant=tenant_a)
+    assert _dirty_days(tenant_a) == []
+    assert _team_rows(tenant_a, west) == []
+    assert _team_rows(tenant_a, east) == east_rows
+    assert Tenant.objects.get(pk=tenant_a.pk).kpi_rebuild_requested_at is None
+    assert _spans(r) == [(east.pk, SINCE_ALWAYS, D(2026, 3, 16)), (None, D(2026, 3, 16), None)]
+    incremental, values = _table(tenant_a), _measure_values(tenant_a)
+    with tenant_context(tenant_a):
+        kpi_snapshots_rebuild(tenant=tenant_a)
+    assert _table(tenant_a) == incremental
+    assert _measure_values(tenant_a) == values
+    # and r's numbers in East before the move are untouched
+    assert _measures(tenant_a, "2026-03", east) == (3, 1, 2, 1)
+
+
+def test_deleting_a_tenant_takes_its_teams_without_marking_their_days(tenant_a: Any) -> None:
+    # given a tenant with teams, a move and counted facts (no deal: deal stages are protected)
+    east, west = TeamFactory(tenant=tenant_a, name="East"), TeamFactory(tenant=tenant_a, name="W")
+    r = members.membership_add(tenant=tenant_a, user=UserFactory(), role=Role.REP, team=east)
+    with tenant_context(tenant_a):
+        lead = pipeline_services.lead_create(
+            tenant=tenant_a, company="L", owner=r, created_at=_at(5)
+        )
+        pipeline_services.activity_create(
+            tenant=tenant_a, lead=lead, rep=r, type="call", occurred_at=_at(20)
+        )
+        kpi_snapshots_refresh_dirty(tenant=tenant_a)
+    members.member_update(membership=r, team=west, team_effective_from=D(2026, 3, 16))
+    with tenant_context(tenant_a):
+        kpi_snapshots_refresh_dirty(tenant=tenant_a)
+        # when the tenant is deleted (its teams with it)
+        Tenant.objects.get(pk=tenant_a.pk).delete()
+    # then nothing of it is left, no dirty mark either (its teams' deletion marks none)
+    assert not Tenant.objects.filter(pk=tenant_a.pk).exists()
+    with tenant_context(tenant_a):
+        assert not DirtyDay.objects.exists()
+        assert not Team.objects.exists()

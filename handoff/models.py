@@ -188,8 +188,10 @@ class Qualification(TenantOwnedModel):
     lead = models.ForeignKey(
         Lead, on_delete=models.CASCADE, related_name="+", verbose_name=_("lead")
     )
+    # NOTE: RESTRICT, not PROTECT: a version that qualified leads stays, but a workspace's
+    # deletion takes its qualifications and rule versions together.
     version = models.ForeignKey(
-        RuleVersion, on_delete=models.PROTECT, related_name="+", verbose_name=_("version")
+        RuleVersion, on_delete=models.RESTRICT, related_name="+", verbose_name=_("version")
     )
     transition = models.ForeignKey(
         StageTransition,

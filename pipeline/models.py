@@ -261,8 +261,10 @@ class Deal(_IndexedByTenant):
     name = models.CharField(max_length=200, blank=True, verbose_name=_("name"))
     amount = models.DecimalField(max_digits=16, decimal_places=2, verbose_name=_("amount"))
     currency = models.CharField(max_length=3, verbose_name=_("currency"))
+    # NOTE: RESTRICT, not PROTECT: a stage in use cannot be deleted on its own, but a
+    # workspace's deletion takes its deals and stages together (PROTECT refused it).
     stage = models.ForeignKey(
-        DealStage, on_delete=models.PROTECT, related_name="+", verbose_name=_("stage")
+        DealStage, on_delete=models.RESTRICT, related_name="+", verbose_name=_("stage")
     )
     owner = models.ForeignKey(
         Membership,
@@ -303,7 +305,7 @@ class DealStageChange(_IndexedByTenant):
         Deal, on_delete=models.CASCADE, related_name="stage_changes", verbose_name=_("deal")
     )
     stage = models.ForeignKey(
-        DealStage, on_delete=models.PROTECT, related_name="+", verbose_name=_("stage")
+        DealStage, on_delete=models.RESTRICT, related_name="+", verbose_name=_("stage")
     )
     at = models.DateTimeField(verbose_name=_("at"))
 

@@ -20,6 +20,7 @@ from tenants.admin_scoping import (
     can_administer,
     request_principal,
 )
+from tenants.context import tenant_context
 from tenants.errors import PublicError
 from tenants.models import (
     ApiToken,
@@ -107,6 +108,25 @@ class TenantAdmin(admin.ModelAdmin):
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         return can_administer(request)
+
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> Any:
+        """What the confirmation page lists: the workspace's rows are visible only in its
+        context. Deleting a workspace (superusers only) takes all of them, whatever each
+        row's own admin allows (pipeline rows, for one, are deleted by their writers only)."""
+        objs = list(objs)
+        if len(objs) != 1:
+            deleted, counts, _, protected = super().get_deleted_objects(objs, request)
+        else:
+            with tenant_context(objs[0].pk):
+                deleted, counts, _, protected = super().get_deleted_objects(objs, request)
+        return deleted, counts, set(), protected
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        services.tenant_delete(tenant=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for tenant in queryset:
+            services.tenant_delete(tenant=tenant)
 
     def has_view_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return can_administer(request)

@@ -194,3 +194,31 @@ def test_admin_records_a_team_move_from_its_effective_day(client, admin_a, tenan
     ]
     with tenant_context(tenant_a):
         assert Membership.objects.get(pk=rep.pk).team_id == osaka.pk
+
+
+def test_superuser_deletes_a_workspace_with_everything_it_owns(client, tenant_a, tenant_b, teams):
+    from decimal import Decimal
+
+    from pipeline import services as pipeline_services
+    from pipeline.models import Deal, DealStage, Lead
+
+    # given a workspace with a team, a member, a lead and a deal (in a stage)
+    rep = members.membership_add(tenant=tenant_a, user=UserFactory(), role="rep", team=teams[0])
+    with tenant_context(tenant_a):
+        lead = pipeline_services.lead_create(tenant=tenant_a, company="Example KK", owner=rep)
+        pipeline_services.deal_create(tenant=tenant_a, lead=lead, amount=Decimal("500"))
+    root = UserFactory(username="root", is_staff=True, is_superuser=True)
+    client.force_login(root)
+    # when a superuser confirms its deletion in admin (the page lists what goes)
+    page = client.get(f"/admin/tenants/tenant/{tenant_a.pk}/delete/").content.decode()
+    response = client.post(f"/admin/tenants/tenant/{tenant_a.pk}/delete/", {"post": "yes"})
+    # then it is gone with its rows, and the other workspace keeps its own
+    assert "Example KK" in page
+    assert response.status_code == 302
+    assert not type(tenant_a).objects.filter(pk=tenant_a.pk).exists()
+    with tenant_context(tenant_a):
+        for model in (Team, Membership, Lead, Deal, DealStage):
+            assert not model.objects.exists(), model
+    with tenant_context(tenant_b):
+        assert list(Team.objects.values_list("name", flat=True)) == ["NY IS"]
+        assert DealStage.objects.exists()

@@ -41,6 +41,7 @@ from datetime import date, datetime, timedelta
 from django.db import connection
 
 from kpis.aggregates import Rows, bounds
+from kpis.catalogue import DISTINCT_MEASURES
 from kpis.models import KpiMember, KpiMemberPeriod
 from kpis.periods import Grain, Period, period_containing
 from kpis.snapshots import literals_sql
@@ -50,8 +51,6 @@ from tenants.models import SINCE_ALWAYS, MemberTeamSpan
 Counts = dict[str, dict[tuple[str, str], dict[str, int]]]
 
 _COARSE = ("week", "month", "quarter", "year")
-
-_DISTINCT = ("leads_touched", "active_reps")
 
 # The range's activities (or only the listed ones) grouped per (rep, lead) with their
 # counts. Each distinct lead's source is looked up through the lead's primary key in one
@@ -387,7 +386,7 @@ def _offer(
     whole: bool = True,
     pending: list[int] | None = None,
     refreshing: list[date] = (),
-    spans: dict[str, list[object]] | None = None,
+    spans: dict[str, list[object]],
 ) -> Counts:
     """Offer the members active in [lo, hi) to `periods` (one per grain); new counts.
     Run it inside `_hashed_joins()`.
@@ -398,8 +397,7 @@ def _offer(
     read, and the day's measures are changes. `pending`: the ids of every activity this
     refresh has yet to count (those of `added` by default); `refreshing`: its days, whose
     dirty marks it holds. Without `day`, the range is one period's whole range and the
-    counts are its exact counts. `spans`: the tenant's `_span_instants`, when the caller
-    read them already.
+    counts are its exact counts. `spans`: the tenant's `_span_instants` (read once per pass).
     """
     grains = tuple(grain for grain in _COARSE if grain in periods)
     listed = added is not None and day is not None
@@ -411,7 +409,7 @@ def _offer(
         "tenant": tenant_id, "lo": lo, "hi": hi, "day": day, "tz": zone.key,
         "ids": None if added is None else literals_sql.numbers(added),
         "pending": literals_sql.numbers(pending), "refreshing": list(refreshing),
-        **(spans if spans is not None else _span_instants(tenant_id, zone)),
+        **spans,
     }  # fmt: skip
     for grain, period in periods.items():
         params[f"start_{grain}"] = period.start
@@ -563,8 +561,8 @@ def _changed_counts(stored: Rows, counted: Rows) -> Rows:
     changed: Rows = {}
     for key in stored.keys() | counted.keys():
         new = counted.get(key, {})
-        values = {name: new.get(name, 0) for name in _DISTINCT}
-        if values != {name: stored.get(key, {}).get(name, 0) for name in _DISTINCT}:
+        values = {name: new.get(name, 0) for name in DISTINCT_MEASURES}
+        if values != {name: stored.get(key, {}).get(name, 0) for name in DISTINCT_MEASURES}:
             changed[key] = values
     return changed
 

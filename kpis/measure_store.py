@@ -92,6 +92,21 @@ def _stored(measure: Measure, where: Q) -> dict[tuple[str, date, str, str], tupl
     return {(grain, start, st, sk): (pk, value) for pk, grain, start, st, sk, value in rows}
 
 
+def _stored_of(
+    measures: list[Measure], where: Q
+) -> dict[str, dict[tuple[str, date, str, str], tuple[int, Decimal]]]:
+    """`_stored` of several measures in one read, by measure key."""
+    out: dict[str, dict[tuple[str, date, str, str], tuple[int, Decimal]]] = {}
+    if not measures:
+        return out
+    rows = KpiMeasureValue.objects.filter(
+        where, measure__in=[measure.key for measure in measures]
+    ).values_list("measure", "pk", "grain", "period_start", "scope_type", "scope_key", "value")
+    for key, pk, grain, start, scope_type, scope_key, value in rows:
+        out.setdefault(key, {})[(grain, start, scope_type, scope_key)] = (pk, value)
+    return out
+
+
 def _write(
     tenant: Tenant,
     measure: Measure,
@@ -162,6 +177,7 @@ def _refresh(
     written = 0
     fiscal_start = tenant.fiscal_year_start_month
     cache: dict = {}
+    due: list[tuple[Measure, list[date], Values, set[Period]]] = []
     for measure in measures:
         if measure.key not in built:
             written += _rebuild_measure(measure, tenant, span(), zone, at, cache)
@@ -171,13 +187,24 @@ def _refresh(
         if not dirty:
             continue
         dirty = _with_related_days(measure, tenant, dirty, zone)
-        new_days = _days_values(measure, tenant, dirty, zone)
-        old_days = _stored(measure, _day_filter(dirty))
         periods = {_period_of(g, day, fiscal_start, cache) for day in dirty for g in COARSE_GRAINS}
-        old_periods = _stored(measure, _period_filter(periods))
+        due.append((measure, dirty, _days_values(measure, tenant, dirty, zone), periods))
+    # NOTE: the stored values of every due measure in one read (one per measure and kind of
+    # row cost a round trip each on every refresh, most of them finding nothing).
+    stored = _stored_of(
+        [measure for measure, *_ in due],
+        _day_filter({day for _, dirty, _, _ in due for day in dirty})
+        | _period_filter({period for *_, periods in due for period in periods}),
+    )
+    for measure, dirty, new_days, periods in due:
+        values = stored.get(measure.key, {})
+        wanted_days = set(dirty)
+        wanted_periods = {(period.grain, period.start) for period in periods}
+        old_days = {k: v for k, v in values.items() if k[0] == Grain.DAY and k[1] in wanted_days}
+        old_periods = {k: v for k, v in values.items() if (k[0], k[1]) in wanted_periods}
         new_periods: Values = {key: value for key, (_, value) in old_periods.items()}
-        for sign, values in ((1, new_days), (-1, {k: v for k, (_, v) in old_days.items()})):
-            for (_, day, scope_type, scope_key), value in values.items():
+        for sign, values_of in ((1, new_days), (-1, {k: v for k, (_, v) in old_days.items()})):
+            for (_, day, scope_type, scope_key), value in values_of.items():
                 for grain in COARSE_GRAINS:
                     period = _period_of(grain, day, fiscal_start, cache)
                     key = (grain, period.start, scope_type, scope_key)

@@ -168,9 +168,14 @@ def team_lookup(
     (call it in the tenant's context); None for no member or no team that day."""
     spans: dict[int, list[tuple[dt.date, dt.date | None, int | None]]] = {}
     wanted = {pk for pk in member_ids if pk is not None}
-    for member, since, until, team in MemberTeamSpan.objects.filter(
-        member_id__in=wanted
-    ).values_list("member_id", "valid_from", "valid_until", "team_id"):
+    rows = (
+        MemberTeamSpan.objects.filter(member_id__in=wanted).values_list(
+            "member_id", "valid_from", "valid_until", "team_id"
+        )
+        if wanted
+        else ()
+    )
+    for member, since, until, team in rows:
         spans.setdefault(member, []).append((since, until, team))
 
     def team(member_id: int | None, day: dt.date) -> int | None:

@@ -6,9 +6,10 @@ follows the changed rows, not the tenant's size. Two mechanisms, one per measure
 - **Leads touched, from the touched leads' own histories.** Activities a write only added
   are listed with their day (DirtyDay.added_activities), and every other activity is already
   counted. So a (scope, lead) is new to a period exactly when the day's added rows touch it
-  there and the lead's counted outreach in the period does not: one index range read of
-  each touched lead's activities over the widest enclosing period (a lead has a handful)
-  answers it for every grain and scope at once. Counted rows are the lead's rows less those
+  there and the lead's counted outreach in the period does not: index range reads of each
+  touched lead's activities (a lead has a handful) answer it for every grain and scope at
+  once, over the week and month, then over the fiscal year only for the leads that need
+  it (`_lead_history`). Counted rows are the lead's rows less those
   still listed: by this day and the days after it in this refresh, and by any other dirty
   day (read in the same statement, so from the same snapshot as the rows).
 - **Active reps, from membership rows** (KpiMember, kind "r"): a rep active in a period and
@@ -133,7 +134,7 @@ active_{grain} AS (
 
 # The leads the listed activities touched, and whether each (scope, lead) is new to each
 # period (see the module docstring). `touch_new` holds the listed outreach per (lead, rep).
-_LEAD_HISTORY = """,
+_PENDING = """,
 pending AS MATERIALIZED (
     SELECT unnest(%(pending)s::bigint[]) AS id
     UNION
@@ -141,26 +142,47 @@ pending AS MATERIALIZED (
     FROM pipeline_dirtyday d
     WHERE d.tenant_id = %(tenant)s AND d.added_activities IS NOT NULL
       AND NOT (d.day = ANY(%(refreshing)s::date[]))
-),
--- NOTE: one index scan over the array of touched leads (a probe per lead in a loop costs
--- twice as much in executor start-up; a join would scan every activity of the tenant).
--- TRICKY: the tenant id comes through a scalar subquery: for a tenant the statistics have
--- not seen (estimated at one row) a constant made the planner scan all of the tenant's
--- rows of the year, filtering the leads, instead of seeking each lead.
-counted AS MATERIALIZED (
+)"""
+
+# The counted outreach of the leads `leads` selects in the window `window`, per (lead, rep,
+# team) with one flag per period.
+# NOTE: one index scan over the array of touched leads (a probe per lead in a loop costs
+# twice as much in executor start-up; a join would scan every activity of the tenant).
+# TRICKY: the tenant id comes through a scalar subquery: for a tenant the statistics have
+# not seen (estimated at one row) a constant made the planner scan all of the tenant's
+# rows of the year, filtering the leads, instead of seeking each lead.
+_HISTORY = """,
+{name} AS MATERIALIZED (
     SELECT h.lead, h.rep, h.team, {in_periods}
     FROM (
         SELECT a.id, a.lead_id AS lead, a.rep_id AS rep, ts.team_id AS team, a.occurred_at AS at
         FROM pipeline_activity a
         {history_team}
         WHERE a.tenant_id = (SELECT %(tenant)s::bigint)
-          AND a.lead_id = ANY (ARRAY(SELECT DISTINCT lead FROM touch_new))
-          AND a.occurred_at >= %(wlo)s AND a.occurred_at < %(whi)s
+          AND a.lead_id = ANY (ARRAY(SELECT {leads}))
+          AND a.occurred_at >= %(lo_{window})s AND a.occurred_at < %(hi_{window})s
           AND a.type IN ('call', 'email')
     ) h
     WHERE NOT EXISTS (SELECT FROM pending p WHERE p.id = h.id)
     GROUP BY 1, 2, 3
-),
+)"""
+
+# The touched leads whose history must also be read over a wider period: those with a
+# touched rep, team (or, without a rep, the tenant) that has no counted outreach of the lead
+# in `flag`'s period. Every other touched (scope, lead) has one there, so is not new to any
+# period containing it. Joins, not NOT EXISTS: an OR of correlated subqueries cannot hash.
+_WIDER = """,
+{name} AS MATERIALIZED (
+    SELECT DISTINCT t.lead
+    FROM touch_new t
+    LEFT JOIN (SELECT DISTINCT lead, rep FROM {counted} WHERE {flag}) r
+        ON r.lead = t.lead AND r.rep = t.rep
+    LEFT JOIN (SELECT DISTINCT lead, team FROM {counted} WHERE {flag}) m
+        ON m.lead = t.lead AND m.team = t.team
+    WHERE r.lead IS NULL OR (t.team IS NOT NULL AND m.lead IS NULL)
+)"""
+
+_MARKS = """,
 marks AS MATERIALIZED (
     SELECT c.lead, c.rep, c.team, false AS added, {in_names}
     FROM counted c
@@ -181,6 +203,53 @@ rep_new AS MATERIALIZED (
     SELECT rep, lead, {flags} FROM marks WHERE rep IS NOT NULL
     GROUP BY rep, lead HAVING bool_or(added)
 )"""
+
+
+def _lead_history(grains: tuple[str, ...]) -> str:
+    """The CTEs that tell, for each touched (scope, lead), whether it is new to the periods
+    of `grains`: `counted` (its counted outreach there) and `marks` onwards.
+
+    With a month, the history is read in two steps: the week and month first (`near`), then
+    every period (`wide`, to the end of the fiscal year) only for the leads with a touched
+    scope (rep, team, or the tenant for a call without a rep) not seen in the month. A lead
+    worked again within the month by the same rep (the usual cadence) is read over a few
+    weeks instead of its fiscal year. A quarter and a year contain the month, so a scope
+    seen in the month is new to neither: what the first step skips cannot change a flag.
+    """
+    history_team = _span_join("ts")
+    in_periods = ", ".join(
+        f"bool_or(h.at >= %(lo_{g})s AND h.at < %(hi_{g})s) AS in_{g}" for g in grains
+    )
+
+    def read(name: str, leads: str, window: str) -> str:
+        return _HISTORY.format(
+            name=name, in_periods=in_periods, history_team=history_team, leads=leads,
+            window=window,
+        )  # fmt: skip
+
+    touched = "DISTINCT lead FROM touch_new"
+    sql = _PENDING
+    if "month" in grains:
+        sql += read("counted_near", touched, "near")
+        sql += _WIDER.format(name="wider", counted="counted_near", flag="in_month")
+        # TRICKY: the second step reads the whole window again, the first step's rows
+        # included: the flags are ORs, which a row read twice leaves as they are, and
+        # leaving the first window out (NOT BETWEEN) made the planner scan the tenant's
+        # rows by time, filtering the leads, instead of seeking each lead.
+        sql += read("counted_wide", "lead FROM wider", "wide")
+        sql += ",\ncounted AS (\n    SELECT * FROM counted_near\n"
+        sql += "    UNION ALL SELECT * FROM counted_wide\n)"
+    else:
+        sql += read("counted", touched, "wide")
+    return sql + _MARKS.format(
+        in_names=", ".join(f"c.in_{g}" for g in grains),
+        always=", ".join("true" for _ in grains),
+        flags=", ".join(
+            f"NOT coalesce(bool_or(in_{g}) FILTER (WHERE NOT added), false) AS new_{g}"
+            for g in grains
+        ),
+    )
+
 
 _TOUCH_FROM_PAIRS = """,
 touch_new AS MATERIALIZED (
@@ -335,18 +404,7 @@ def _statement(grains: tuple[str, ...], *, day: bool, listed: bool, whole: bool)
     lead_grains = (*(() if whole else ("day",)), *grains) if listed else ()
     if lead_grains:
         sql += _TOUCH_LISTED.format(team=team) if whole else _TOUCH_FROM_PAIRS
-        sql += _LEAD_HISTORY.format(
-            history_team=_span_join("ts"),
-            in_periods=", ".join(
-                f"bool_or(h.at >= %(lo_{g})s AND h.at < %(hi_{g})s) AS in_{g}" for g in lead_grains
-            ),
-            in_names=", ".join(f"c.in_{g}" for g in lead_grains),
-            always=", ".join("true" for _ in lead_grains),
-            flags=", ".join(
-                f"NOT coalesce(bool_or(in_{g}) FILTER (WHERE NOT added), false) AS new_{g}"
-                for g in lead_grains
-            ),
-        )
+        sql += _lead_history(lead_grains)
     pad = ", NULL::bigint" * len(_DAY_MEASURES) if day else ""
     selects: list[str] = []
     if day:
@@ -416,8 +474,11 @@ def _offer(
         params[f"lo_{grain}"], params[f"hi_{grain}"] = period.bounds(zone)
     if listed:
         params["lo_day"], params["hi_day"] = lo, hi
-        params["wlo"] = min([lo, *(params[f"lo_{grain}"] for grain in periods)])
-        params["whi"] = max([hi, *(params[f"hi_{grain}"] for grain in periods)])
+        # The windows of every period and of the finest ones (see `_lead_history`).
+        for window, grains_in in (("wide", periods), ("near", ("week", "month"))):
+            inside = [grain for grain in grains_in if grain in periods]
+            params[f"lo_{window}"] = min([lo, *(params[f"lo_{g}"] for g in inside)])
+            params[f"hi_{window}"] = max([hi, *(params[f"hi_{g}"] for g in inside)])
     added_counts: Counts = {}
     with connection.cursor() as cursor:
         cursor.execute(_STATEMENTS[key], params)

@@ -118,12 +118,19 @@ touched AS MATERIALIZED (
 old_periods AS MATERIALIZED (
     -- NOTE: a probe of the unique key per period and touched scope, not a read of every
     -- scope's row of the periods.
-    SELECT s.id, s.grain, s.period_start, s.scope_type, s.scope_key, {summed}, {distinct}
+    -- TRICKY: LATERAL with LIMIT 1 (the key is unique), so the probe cannot be turned into
+    -- a join: with fresh statistics of a small table the planner hashed a scan of all of
+    -- the tenant's snapshot rows (15,800 at 1,000,000 activities, 4 ms) to find 88.
+    SELECT s.*
     FROM per p
     CROSS JOIN touched t
-    JOIN kpis_kpisnapshot s
-        ON s.tenant_id = %(tenant)s AND s.grain = p.grain AND s.scope_type = t.scope_type
-        AND s.scope_key = t.scope_key AND s.period_start = p.period_start
+    CROSS JOIN LATERAL (
+        SELECT s.id, s.grain, s.period_start, s.scope_type, s.scope_key, {summed}, {distinct}
+        FROM kpis_kpisnapshot s
+        WHERE s.tenant_id = %(tenant)s AND s.grain = p.grain AND s.scope_type = t.scope_type
+          AND s.scope_key = t.scope_key AND s.period_start = p.period_start
+        LIMIT 1
+    ) s
 ),
 sums AS (
     -- The period rows' stored distinct counts ride along as kept_*, for the scopes whose

@@ -10,11 +10,12 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from django.apps import apps
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Model, Q
 from django.utils import timezone
 
 from tenants import cross_tenant, tokens
@@ -118,15 +119,44 @@ def tenant_update(*, tenant: Tenant, **changes: Any) -> Tenant:
     return locked
 
 
-def tenant_delete(*, tenant: Tenant) -> None:
-    """Delete a workspace and every row it owns, in one transaction.
+def _tenant_owned_models() -> list[type[Model]]:
+    """Every installed model whose rows belong to a tenant (a `tenant` key to Tenant)."""
+    owned = []
+    for model in apps.get_models():
+        field = next((f for f in model._meta.concrete_fields if f.name == "tenant"), None)
+        if field is not None and field.is_relation and field.related_model is Tenant:
+            owned.append(model)
+    return owned
 
+
+def tenant_delete(*, tenant: Tenant) -> dict[str, int]:
+    """Delete a workspace and every row it owns, in one transaction; the rows deleted by
+    model label.
+
+    One DELETE per tenant-owned table, then the tenant row.
+    NOTE: set-based, not the ORM's cascade, which loads every row's id in batches and first
+    nulls each SET_NULL reference to a row it will delete anyway: 5.2 s for a workspace of
+    100,000 activities, so a large one outran the web worker's timeout and rolled back. No
+    delete signal is sent: its receivers mark days dirty and bump the cache versions of
+    the workspace that is going.
+    TRICKY: the foreign keys are checked at commit (Django creates them deferred), so the
+    order of the tables does not matter; a row anywhere still referencing one of these at
+    commit fails the deletion whole, and nothing is deleted.
     TRICKY: inside the workspace's own context. Row-level security shows a connection with
     no tenant in context none of the workspace's rows, so the ORM's cascade found nothing
     to delete and the tenant row's deletion then broke every foreign key at commit.
     """
-    with transaction.atomic(), tenant_context(tenant.pk):
-        Tenant.objects.get(pk=tenant.pk).delete()
+    deleted: dict[str, int] = {}
+    with transaction.atomic(), tenant_context(tenant.pk), connection.cursor() as cursor:
+        quote = connection.ops.quote_name
+        for model in _tenant_owned_models():
+            cursor.execute(
+                f"DELETE FROM {quote(model._meta.db_table)} WHERE tenant_id = %s", [tenant.pk]
+            )
+            if cursor.rowcount:
+                deleted[model._meta.label] = cursor.rowcount
+        Tenant.objects.filter(pk=tenant.pk).delete()
+    return deleted
 
 
 def closure_add(*, tenant: Tenant, day: dt.date, name: str = "") -> TenantClosure:

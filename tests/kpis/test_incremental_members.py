@@ -14,16 +14,10 @@ from tenants import members
 from tenants.context import tenant_context
 from tenants.scopes import Role
 from tests.factories import TeamFactory, UserFactory
+from tests.kpis.snapshot_rows import snapshot_diff, snapshot_table
 
 UTC = dt.UTC
 pytestmark = pytest.mark.django_db
-
-
-def _table() -> dict[tuple, tuple]:
-    columns = [
-        f.name for f in KpiSnapshot._meta.concrete_fields if f.name not in {"id", "computed_at"}
-    ]
-    return {(r[1], r[2], r[4], r[5]): r for r in KpiSnapshot.objects.values_list(*columns)}
 
 
 def _two_reps_of_one_team_and_leads(
@@ -69,10 +63,10 @@ def test_refreshes_in_materialized_and_fresh_periods_match_a_rebuild(tenant_a: A
             kpi_snapshots_refresh_days(tenant=tenant_a, days=[touch(day, lead, rep)])
         # and a meeting (not outreach) by a rep makes the rep active without a touch
         kpi_snapshots_refresh_days(tenant=tenant_a, days=[touch(20, 1, 1, "meeting")])
-        incremental = _table()
+        incremental = snapshot_table()
         # then a rebuild gives exactly the same snapshot rows
         kpi_snapshots_rebuild(tenant=tenant_a)
-        assert _diff(_table(), incremental) == []
+        assert snapshot_diff(snapshot_table(), incremental) == []
         march = incremental[("month", dt.date(2026, 3, 1), "tenant", "")]
         assert march  # the month exists in both
 
@@ -91,12 +85,6 @@ def test_periods_are_materialized_once_on_postgresql(tenant_a: Any) -> None:
         assert KpiMemberPeriod.objects.count() == 5
         kpi_snapshots_rebuild(tenant=tenant_a)
         assert KpiMemberPeriod.objects.count() == 0
-
-
-def _diff(a: dict, b: dict) -> list:
-    return [
-        (k, a.get(k), b.get(k)) for k in sorted(set(a) | set(b), key=str) if a.get(k) != b.get(k)
-    ]
 
 
 def test_changed_and_reattributed_rows_refresh_to_the_same_numbers_as_a_rebuild(
@@ -140,10 +128,10 @@ def test_changed_and_reattributed_rows_refresh_to_the_same_numbers_as_a_rebuild(
     leads[1] |= {"source": "event"}
     ingest(leads=leads, activities=calls)
     with tenant_context(tenant_a):
-        incremental = _table()
+        incremental = snapshot_table()
         kpi_snapshots_rebuild(tenant=tenant_a)
         # then the incremental numbers are those of a rebuild
-        assert _diff(_table(), incremental) == []
+        assert snapshot_diff(snapshot_table(), incremental) == []
         march_event = incremental[("month", dt.date(2026, 3, 1), "source", "event")]
     assert march_event  # the re-attributed lead's March calls moved to "event"
 
@@ -167,14 +155,14 @@ def test_a_period_first_built_while_other_days_wait_counts_their_leads_once(
         # when the days are refreshed one per pass (March is built by the first pass)
         while DirtyDay.objects.exists():
             assert kpi_snapshots_refresh_dirty(tenant=tenant_a, limit=1).days == 1
-        incremental = _table()
+        incremental = snapshot_table()
         march = KpiSnapshot.objects.get(
             grain="month", period_start=dt.date(2026, 3, 1), scope_type="tenant"
         )
         # then each lead and rep counts once in March, as in a rebuild
         assert (march.leads_touched, march.active_reps) == (3, 2)
         kpi_snapshots_rebuild(tenant=tenant_a)
-        assert _diff(_table(), incremental) == []
+        assert snapshot_diff(snapshot_table(), incremental) == []
 
 
 def test_refreshing_days_clears_their_marks(tenant_a: Any) -> None:
@@ -303,10 +291,10 @@ def test_refreshes_of_warmed_and_rescanned_days_match_a_rebuild(tenant_a: Any) -
         kpi_snapshots_refresh_days(tenant=tenant_a, days=[dt.date(2026, 3, 4)])
         touch(4, 2, 1)
         kpi_snapshots_refresh_days(tenant=tenant_a, days=[dt.date(2026, 3, 4)])
-        incremental = _table()
+        incremental = snapshot_table()
         # then a rebuild gives exactly the same snapshot rows
         kpi_snapshots_rebuild(tenant=tenant_a)
-        assert _diff(_table(), incremental) == []
+        assert snapshot_diff(snapshot_table(), incremental) == []
         week = incremental[("week", dt.date(2026, 3, 2), "tenant", "")]
     assert week  # the week exists in both
 

@@ -24,23 +24,10 @@ from tenants import members, team_history
 from tenants.context import tenant_context
 from tenants.scopes import Role
 from tests.factories import TeamFactory, UserFactory
+from tests.kpis.snapshot_rows import snapshot_diff, snapshot_table
 
 UTC = dt.UTC
 pytestmark = pytest.mark.django_db
-
-_COLUMNS = [
-    f.name for f in KpiSnapshot._meta.concrete_fields if f.name not in {"id", "computed_at"}
-]
-
-
-def _table() -> dict[tuple, tuple]:
-    return {(r[1], r[2], r[4], r[5]): r for r in KpiSnapshot.objects.values_list(*_COLUMNS)}
-
-
-def _differing(a: dict, b: dict) -> list:
-    return sorted(
-        (key, a.get(key), b.get(key)) for key in set(a) | set(b) if a.get(key) != b.get(key)
-    )
 
 
 def _team_of_reps(tenant: Any) -> tuple[list[Any], list[Any]]:
@@ -66,9 +53,9 @@ def _refresh_and_compare(tenant: Any) -> None:
     row against a rebuild."""
     assert DirtyDay.objects.exclude(added_activities=None).exists()
     kpi_snapshots_refresh_dirty(tenant=tenant)
-    incremental = _table()
+    incremental = snapshot_table()
     kpi_snapshots_rebuild(tenant=tenant)
-    assert _differing(_table(), incremental) == []
+    assert snapshot_diff(snapshot_table(), incremental) == []
 
 
 def test_leads_last_worked_in_each_period_count_as_a_rebuild_does(tenant_a: Any) -> None:

@@ -31,40 +31,10 @@ from tenants import members
 from tenants.context import tenant_context
 from tenants.scopes import Role
 from tests.factories import TeamFactory, UserFactory
+from tests.kpis.snapshot_rows import snapshot_diff, snapshot_table
 
 UTC = dt.UTC
 pytestmark = pytest.mark.django_db
-
-
-_COLUMNS = [
-    f.name for f in KpiSnapshot._meta.concrete_fields if f.name not in {"id", "computed_at"}
-]
-
-
-def _table() -> dict[tuple, tuple]:
-    return {(r[1], r[2], r[4], r[5]): r for r in KpiSnapshot.objects.values_list(*_COLUMNS)}
-
-
-def _diff(a: dict, b: dict) -> list:
-    """The rows that differ, each with only its differing columns."""
-    out = []
-    for key in sorted(set(a) | set(b), key=str):
-        left, right = a.get(key), b.get(key)
-        if left != right:
-            if left is None or right is None:
-                out.append((key, left, right))
-            else:
-                out.append(
-                    (
-                        key,
-                        {
-                            c: (x, y)
-                            for c, x, y in zip(_COLUMNS, left, right, strict=True)
-                            if x != y
-                        },
-                    )
-                )
-    return out
 
 
 def _reps(tenant: Any) -> list[Any]:
@@ -80,9 +50,9 @@ def _reps(tenant: Any) -> list[Any]:
 
 def _assert_a_rebuild_agrees(tenant: Any) -> None:
     """The stored snapshot rows equal those a full rebuild computes (run in the context)."""
-    incremental = _table()
+    incremental = snapshot_table()
     kpi_snapshots_rebuild(tenant=tenant)
-    assert _diff(_table(), incremental) == []
+    assert snapshot_diff(snapshot_table(), incremental) == []
 
 
 class _Recorder:

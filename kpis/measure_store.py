@@ -86,10 +86,7 @@ def _days_values(measure: Measure, tenant: Tenant, days: Iterable[date], zone) -
 
 
 def _stored(measure: Measure, where: Q) -> dict[tuple[str, date, str, str], tuple[int, Decimal]]:
-    rows = KpiMeasureValue.objects.filter(where, measure=measure.key).values_list(
-        "pk", "grain", "period_start", "scope_type", "scope_key", "value"
-    )
-    return {(grain, start, st, sk): (pk, value) for pk, grain, start, st, sk, value in rows}
+    return _stored_of([measure], where).get(measure.key, {})
 
 
 def _stored_of(

@@ -42,14 +42,22 @@ CURRENT_TENANT_FUNCTION = "app_current_tenant"
 KEY_SCHEMA = "app_private"
 
 
-def tenant_owned_tables() -> list[str]:
+def tenant_owned_models() -> list[type[Any]]:
+    """Every installed model of tenant-owned rows (TenantOwnedModel), by table name."""
     from tenants.models import TenantOwnedModel
 
     return sorted(
-        model._meta.db_table
-        for model in apps.get_models()
-        if issubclass(model, TenantOwnedModel) and not model._meta.proxy
+        (
+            model
+            for model in apps.get_models()
+            if issubclass(model, TenantOwnedModel) and not model._meta.proxy
+        ),
+        key=lambda model: model._meta.db_table,
     )
+
+
+def tenant_owned_tables() -> list[str]:
+    return [model._meta.db_table for model in tenant_owned_models()]
 
 
 def policy_predicate() -> sql.Composed:

@@ -10,15 +10,14 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from django.apps import apps
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Model, Q
+from django.db.models import Q
 from django.utils import timezone
 
-from tenants import cross_tenant, tokens
+from tenants import cross_tenant, rls, tokens
 from tenants.bounds import MAX_DAY, day_check, shown, text_check
 from tenants.context import tenant_context
 from tenants.errors import ErrorCode, NotFound, PublicError, ValidationFailed, camel_case
@@ -119,21 +118,12 @@ def tenant_update(*, tenant: Tenant, **changes: Any) -> Tenant:
     return locked
 
 
-def _tenant_owned_models() -> list[type[Model]]:
-    """Every installed model whose rows belong to a tenant (a `tenant` key to Tenant)."""
-    owned = []
-    for model in apps.get_models():
-        field = next((f for f in model._meta.concrete_fields if f.name == "tenant"), None)
-        if field is not None and field.is_relation and field.related_model is Tenant:
-            owned.append(model)
-    return owned
-
-
 def tenant_delete(*, tenant: Tenant) -> dict[str, int]:
     """Delete a workspace and every row it owns, in one transaction; the rows deleted by
     model label.
 
-    One DELETE per tenant-owned table, then the tenant row.
+    One DELETE per tenant-owned table (those row-level security guards), then the tenant
+    row.
     NOTE: set-based, not the ORM's cascade, which loads every row's id in batches and first
     nulls each SET_NULL reference to a row it will delete anyway: 5.2 s for a workspace of
     100,000 activities, so a large one outran the web worker's timeout and rolled back. No
@@ -149,7 +139,7 @@ def tenant_delete(*, tenant: Tenant) -> dict[str, int]:
     deleted: dict[str, int] = {}
     with transaction.atomic(), tenant_context(tenant.pk), connection.cursor() as cursor:
         quote = connection.ops.quote_name
-        for model in _tenant_owned_models():
+        for model in rls.tenant_owned_models():
             cursor.execute(
                 f"DELETE FROM {quote(model._meta.db_table)} WHERE tenant_id = %s", [tenant.pk]
             )

@@ -9,7 +9,7 @@ import pytest
 from django.core.management import call_command
 
 from pipeline.demo import seed_demo
-from tenants import services
+from tenants import rls, services
 from tenants.context import tenant_context
 from tenants.models import Tenant
 
@@ -45,7 +45,7 @@ def _rows(tenant_id: int) -> dict[str, int]:
     with tenant_context(tenant_id):
         return {
             model._meta.label: model._base_manager.filter(tenant_id=tenant_id).count()
-            for model in services._tenant_owned_models()
+            for model in rls.tenant_owned_models()
         }
 
 
